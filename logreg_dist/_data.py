@@ -1,0 +1,165 @@
+"""From what a user passes (NumPy, pandas, Dask DataFrame or Array) to blocks an engine can use.
+
+A block is ``(X, y, sample_weight)``: ``X`` a 2-D float64 or float32 array,
+``y`` float64 holding 0.0 and 1.0 (1.0 for ``classes[1]``), ``sample_weight``
+float64 or None. :func:`load_block` builds and checks one block; on a
+cluster it runs on the worker that holds the partition, so an error names the
+partition it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import InputError
+
+__all__ = ["DaskInput", "is_dask_collection", "load_block", "dask_input"]
+
+
+def is_dask_collection(obj) -> bool:
+    import dask
+
+    return dask.is_dask_collection(obj)
+
+
+def _where(partition: int, n_partitions: int) -> str:
+    return f"partition {partition} of {n_partitions}"
+
+
+def _feature_matrix(X_part, feature_names: list[str], where: str) -> np.ndarray:
+    if isinstance(X_part, pd.DataFrame):
+        if list(X_part.columns) != feature_names:
+            missing = [c for c in feature_names if c not in X_part.columns]
+            raise InputError(f"{where} does not have the feature columns {missing or feature_names}.")
+        dtypes = {X_part[c].dtype for c in feature_names}
+        dtype = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
+        try:
+            X = X_part.to_numpy(dtype=dtype, na_value=np.nan)
+        except (TypeError, ValueError) as error:
+            bad = [c for c in feature_names if not pd.api.types.is_numeric_dtype(X_part[c])]
+            raise InputError(
+                f"feature columns {bad} in {where} are not numeric; expected numbers or booleans."
+            ) from error
+    else:
+        X = np.asarray(X_part)
+        if X.ndim != 2:
+            raise InputError(f"features in {where} must be 2-D; got shape {X.shape}.")
+        if X.dtype not in (np.float32, np.float64):
+            try:
+                X = X.astype(np.float64)
+            except (TypeError, ValueError) as error:
+                raise InputError(f"features in {where} are not numeric; got dtype {X.dtype}.") from error
+    finite = np.isfinite(X).all(axis=0)
+    if not finite.all():
+        bad = [feature_names[j] for j in np.flatnonzero(~finite)]
+        raise InputError(
+            f"feature columns {bad} in {where} hold NaN or infinite values; expected finite numbers "
+            "(impute or drop the missing values first)."
+        )
+    return X
+
+
+def load_block(
+    X_part,
+    y_part,
+    w_part,
+    *,
+    classes: tuple,
+    feature_names: list[str],
+    partition: int,
+    n_partitions: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Turn one partition into a checked block ``(X, y01, sample_weight)``."""
+    where = _where(partition, n_partitions)
+    X = _feature_matrix(X_part, feature_names, where)
+    y = np.asarray(y_part).ravel()
+    if y.shape[0] != X.shape[0]:
+        raise InputError(f"{where} has {X.shape[0]} feature rows but {y.shape[0]} target values; they must match.")
+    y01 = (y == classes[1]).astype(np.float64)
+    unknown = ~(y01.astype(bool) | (y == classes[0]))
+    if unknown.any():
+        raise InputError(
+            f"target in {where} holds {y[unknown][:3].tolist()}, which is neither of the classes {list(classes)}."
+        )
+    w = None
+    if w_part is not None:
+        w = np.asarray(w_part, dtype=np.float64).ravel()
+        if w.shape[0] != X.shape[0]:
+            raise InputError(f"{where} has {X.shape[0]} rows but {w.shape[0]} sample weights; they must match.")
+        if not (np.isfinite(w).all() and (w >= 0).all()):
+            raise InputError(f"sample_weight in {where} must be finite and >= 0; found {w[~(np.isfinite(w) & (w >= 0))][:3].tolist()}.")
+    return X, y01, w
+
+
+@dataclass
+class DaskInput:
+    """Lazy partitions of a Dask input, aligned by partition."""
+
+    X_parts: list
+    y_parts: list
+    w_parts: list
+    feature_names: list[str]
+    labels: object  # lazy distinct values of the target
+
+
+def _parts(collection, name: str) -> list:
+    import dask.array as da
+    import dask.dataframe as dd
+
+    if isinstance(collection, (dd.DataFrame, dd.Series)):
+        return list(collection.to_delayed())
+    if isinstance(collection, da.Array):
+        return list(collection.to_delayed().ravel())
+    raise InputError(f"{name} must be a Dask DataFrame, Series or Array like X; got {type(collection).__name__}.")
+
+
+def dask_input(X, y, sample_weight) -> DaskInput:
+    """Split Dask ``X``, ``y`` and ``sample_weight`` into aligned lazy partitions."""
+    import dask.array as da
+    import dask.dataframe as dd
+    from dask import delayed
+
+    if isinstance(X, dd.DataFrame):
+        feature_names = [str(c) for c in X.columns]
+        bad = [c for c, t in X.dtypes.items() if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t))]
+        if bad:
+            raise InputError(
+                f"feature columns {bad} are not numeric (dtypes {[str(X[c].dtype) for c in bad]}); "
+                "expected numbers or booleans."
+            )
+    elif isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise InputError(f"X must be 2-D (rows, features); got a Dask array of shape {X.shape}.")
+        feature_names = [f"x{j}" for j in range(X.shape[1])]
+        X = X.rechunk({1: -1})
+        if any(np.isnan(c) for c in X.chunks[0]):
+            X = X.compute_chunk_sizes()
+        if isinstance(y, da.Array) and y.chunks[0] != X.chunks[0] and not any(np.isnan(c) for c in y.chunks[0]):
+            y = y.rechunk({0: X.chunks[0]})
+        if isinstance(sample_weight, da.Array) and sample_weight.chunks[0] != X.chunks[0]:
+            sample_weight = sample_weight.rechunk({0: X.chunks[0]})
+    else:
+        raise InputError(f"X must be a Dask DataFrame or Array here; got {type(X).__name__}.")
+
+    X_parts = _parts(X, "X")
+    y_parts = _parts(y, "y")
+    w_parts = [None] * len(X_parts) if sample_weight is None else _parts(sample_weight, "sample_weight")
+    for name, parts in (("y", y_parts), ("sample_weight", w_parts)):
+        if len(parts) != len(X_parts):
+            raise InputError(
+                f"{name} has {len(parts)} partitions but X has {len(X_parts)}; they must be partitioned alike "
+                "(take both from one DataFrame)."
+            )
+    labels = delayed(_union, pure=True)(*[delayed(_distinct, pure=True)(part) for part in y_parts])
+    return DaskInput(X_parts, y_parts, w_parts, feature_names, labels)
+
+
+def _distinct(y_part) -> np.ndarray:
+    return pd.unique(np.asarray(y_part).ravel())
+
+
+def _union(*distinct) -> np.ndarray:
+    return pd.unique(np.concatenate(distinct)) if distinct else np.array([])

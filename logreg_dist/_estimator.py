@@ -1,0 +1,353 @@
+"""The estimator: scikit-learn's interface over the engine, the objective and the solvers."""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._data import dask_input, is_dask_collection, load_block
+from ._engine import DaskEngine, LocalEngine
+from ._kernels import moment_sums
+from ._objective import Objective
+from ._solvers import SOLVERS
+from .cluster import resolve_client
+from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError
+
+__all__ = ["LogisticRegression"]
+
+logger = logging.getLogger("logreg_dist")
+
+#: ``solver="auto"`` takes Newton up to this many features (a p x p Hessian per partition), L-BFGS above.
+AUTO_NEWTON_MAX_FEATURES = 500
+
+
+def _decision(X, coef, intercept):
+    return np.asarray(X, dtype=np.float64) @ coef + intercept
+
+
+def _proba(X, coef, intercept):
+    prob = expit(_decision(X, coef, intercept))
+    return np.column_stack([1.0 - prob, prob])
+
+
+def _log_proba(X, coef, intercept):
+    eta = _decision(X, coef, intercept)
+    return np.column_stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)])
+
+
+def _pick(eta, classes):
+    return classes[(eta > 0).astype(int)]
+
+
+class LogisticRegression(ClassifierMixin, BaseEstimator):
+    r"""Binary logistic regression with an L2 penalty, fitted exactly on a Dask cluster or in memory.
+
+    The fitted problem. Each feature is standardized with its (weighted) mean
+    :math:`m_j` and population standard deviation :math:`s_j`, computed in one
+    pass: :math:`z_{ij} = (x_{ij} - m_j) / s_j`. The coefficients
+    :math:`\beta` (standardized scale) and intercept :math:`\beta_0` minimize
+
+    .. math::
+
+        f(\beta_0, \beta) = \frac{\sum_i w_i \, \ell(y_i, \beta_0 + z_i^\top \beta)}{\sum_i w_i}
+                            + \frac{l_2}{2} \lVert \beta \rVert_2^2,
+        \qquad \ell(y, \eta) = \log(1 + e^{\eta}) - y \eta,
+
+    with sample weights :math:`w_i` (1 by default). The intercept is never
+    penalized. This is glum's ``alpha``, Spark MLlib's ``regParam`` with
+    ``standardization=True``, and scikit-learn's ``C = 1 / (l2 * n_samples)``
+    fitted on standardized features. ``coef_`` and ``intercept_`` are on the
+    original scale (:math:`\beta_j / s_j`); the standardized ones are
+    ``coef_standardized_`` and ``intercept_standardized_``. Columns with zero
+    variance get a coefficient of 0 and a :class:`ConstantColumnWarning`.
+
+    Parameters
+    ----------
+    l2 : float, default=0.0
+        Strength of the penalty on the standardized coefficients, >= 0.
+    solver : {"auto", "newton", "lbfgs"}, default="auto"
+        ``"newton"``: one pass over the data per iteration returns loss,
+        gradient and Hessian sums; Cholesky solve and a line search.
+        ``"lbfgs"``: SciPy's L-BFGS, one pass per loss-and-gradient
+        evaluation, for many features. ``"auto"``: Newton up to 500
+        features, L-BFGS above; the choice is logged and kept in ``solver_``.
+    tol : float, default=1e-10
+        Converged when the largest absolute entry of the gradient of ``f``
+        (standardized scale) is at most ``tol``.
+    max_iter : int, default=100
+        Most iterations. Stopping short of ``tol`` warns with a
+        :class:`ConvergenceWarning` and sets ``converged_ = False``.
+    scheduler_address : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``) for Dask input. When
+        neither this nor ``fit(client=...)`` is given, the current Dask client
+        is used, or else an embedded LocalCluster for the duration of the fit.
+    split_every : int, default=8
+        Fan-in of the tree reduction of the partition sums on the cluster.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The labels; ``classes_[1]`` is the positive class.
+    coef_ : ndarray of shape (1, n_features)
+    intercept_ : ndarray of shape (1,)
+    coef_standardized_ : ndarray of shape (1, n_features)
+    intercept_standardized_ : ndarray of shape (1,)
+    feature_mean_, feature_scale_ : ndarray of shape (n_features,)
+        The standardization (scale is 1 where a column is constant).
+    n_iter_ : int
+    converged_ : bool
+    history_ : list of dict
+        Per iteration: ``iteration``, ``loss``, ``grad_max``, ``step_max``,
+        ``step_size``, ``seconds``, ``passes`` (data passes so far).
+    solver_ : str
+        The solver used.
+    n_passes_ : int
+        Passes over the data made by the fit, the standardization pass included.
+    n_samples_fit_ : int
+    """
+
+    def __init__(
+        self,
+        *,
+        l2: float = 0.0,
+        solver: str = "auto",
+        tol: float = 1e-10,
+        max_iter: int = 100,
+        scheduler_address: str | None = None,
+        split_every: int = 8,
+    ):
+        self.l2 = l2
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.scheduler_address = scheduler_address
+        self.split_every = split_every
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    # -- parameters -------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        def fail(name, constraint):
+            raise ValueError(
+                f"The '{name}' parameter of LogisticRegression must be {constraint}. Got {getattr(self, name)!r} instead."
+            )
+
+        if not isinstance(self.l2, numbers.Real) or isinstance(self.l2, bool) or not 0 <= self.l2 < np.inf:
+            fail("l2", "a float in the range [0.0, inf)")
+        if self.solver not in ("auto", *SOLVERS):
+            fail("solver", "a str among {'auto', 'newton', 'lbfgs'}")
+        if not isinstance(self.tol, numbers.Real) or isinstance(self.tol, bool) or not 0 < self.tol < np.inf:
+            fail("tol", "a float in the range (0.0, inf)")
+        if not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool) or self.max_iter < 1:
+            fail("max_iter", "an int in the range [1, inf)")
+        if not isinstance(self.split_every, numbers.Integral) or self.split_every < 2:
+            fail("split_every", "an int in the range [2, inf)")
+        if self.scheduler_address is not None and not isinstance(self.scheduler_address, str):
+            fail("scheduler_address", "a str such as 'tcp://host:8786' or None")
+
+    # -- fit --------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None, *, client=None):
+        """Fit on in-memory data (NumPy, pandas) or on a Dask DataFrame/Array.
+
+        Parameters
+        ----------
+        X : array-like or Dask DataFrame/Array of shape (n_samples, n_features)
+            Numeric features. Dask input is persisted on the cluster's workers
+            once and never collected to this process.
+        y : array-like or Dask Series/Array of shape (n_samples,)
+            Two distinct labels; for Dask input partitioned like ``X``.
+        sample_weight : array-like or Dask Series/Array of shape (n_samples,), optional
+            Non-negative weights.
+        client : distributed.Client, optional
+            The cluster to use for Dask input.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        if is_dask_collection(X):
+            with resolve_client(client, self.scheduler_address) as active_client:
+                engine = self._dask_engine(active_client, X, y, sample_weight)
+                try:
+                    return self._fit_engine(engine)
+                finally:
+                    engine.close()
+        engine = self._local_engine(X, y, sample_weight)
+        return self._fit_engine(engine)
+
+    def _set_classes(self, classes) -> tuple:
+        classes = np.asarray(classes)
+        if classes.size < 2:
+            raise InputError(
+                f"y holds one class only ({classes.tolist()}); logistic regression needs two classes."
+            )
+        if classes.size > 2:
+            shown = classes.tolist()[:10]
+            raise InputError(
+                "Only binary classification is supported. "
+                f"y holds {classes.size} distinct values ({shown}{' ...' if classes.size > 10 else ''}); expected two."
+            )
+        self.classes_ = classes
+        return tuple(classes.tolist())
+
+    def _local_engine(self, X, y, sample_weight) -> LocalEngine:
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False, reset=True)
+        target_type = type_of_target(y, input_name="y")
+        if target_type not in ("binary", "multiclass") and not (target_type == "continuous" and np.unique(y).size <= 2):
+            raise InputError(f"Unknown label type: y must hold two class labels; got a {target_type} target.")
+        classes = self._set_classes(np.unique(y))
+        names = [str(c) for c in getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])]
+        self._feature_names = names
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.ndim != 1:
+                raise InputError(f"sample_weight must be 1-D; got shape {sample_weight.shape}.")
+        block = load_block(X, y, sample_weight, classes=classes, feature_names=names, partition=0, n_partitions=1)
+        return LocalEngine([block])
+
+    def _dask_engine(self, client, X, y, sample_weight) -> DaskEngine:
+        from dask import delayed
+
+        parts = dask_input(X, y, sample_weight)
+        labels = np.asarray(client.compute(parts.labels).result())
+        if labels.size and labels.dtype.kind == "f" and np.isnan(labels).any():
+            raise InputError("y holds missing values (NaN); every row needs a label.")
+        classes = self._set_classes(np.unique(labels))
+        self._feature_names = parts.feature_names
+        self.n_features_in_ = len(parts.feature_names)
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(parts.feature_names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        n_parts = len(parts.X_parts)
+        blocks = [
+            delayed(load_block, pure=True)(
+                xp, yp, wp, classes=classes, feature_names=parts.feature_names, partition=i, n_partitions=n_parts
+            )
+            for i, (xp, yp, wp) in enumerate(zip(parts.X_parts, parts.y_parts, parts.w_parts))
+        ]
+        engine = DaskEngine(client, blocks, split_every=self.split_every)
+        try:
+            engine.wait()
+        except BaseException:
+            engine.close()
+            raise
+        return engine
+
+    def _fit_engine(self, engine) -> LogisticRegression:
+        names = self._feature_names
+        moments = engine.map_reduce(moment_sums)
+        if moments.n_rows == 0:
+            raise InputError("X has 0 rows; there is nothing to fit.")
+        if moments.weight_sum <= 0:
+            raise InputError("sample_weight sums to 0; there is nothing to fit.")
+        scale = np.sqrt(moments.variance)
+        constant = (scale == 0) | (scale <= 1e-12 * np.abs(moments.mean))
+        if constant.any():
+            warnings.warn(
+                f"feature columns {[names[j] for j in np.flatnonzero(constant)]} are constant in the training data; "
+                "their coefficients are fixed at 0.",
+                ConstantColumnWarning,
+                stacklevel=3,
+            )
+        scale = np.where(constant, 1.0, scale)
+        inv_scale = np.where(constant, 0.0, 1.0 / scale)
+        active = ~constant
+
+        solver = self.solver
+        if solver == "auto":
+            solver = "newton" if active.sum() <= AUTO_NEWTON_MAX_FEATURES else "lbfgs"
+            logger.info(
+                "solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(), AUTO_NEWTON_MAX_FEATURES
+            )
+        objective = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=self.l2)
+        result = SOLVERS[solver](objective, np.zeros(objective.n_params), tol=self.tol, max_iter=self.max_iter)
+
+        param_names = [names[j] for j in np.flatnonzero(active)] + ["intercept"]
+        if result.singular_groups:
+            groups = [[param_names[k] for k in group] for group in result.singular_groups]
+            warnings.warn(
+                f"the Hessian is singular: columns {groups} are collinear (or constant). Newton took the "
+                "minimum-norm step; the coefficients of these columns are not identified on their own. "
+                "Drop one column of each group or set l2 > 0.",
+                CollinearityWarning,
+                stacklevel=3,
+            )
+        if not result.converged:
+            warnings.warn(
+                f"{solver} did not converge after {result.n_iter} iterations ({result.message}): max|grad| "
+                f"{np.max(np.abs(result.grad)):.3e} > tol {self.tol:.1e}. Increase max_iter, or check the data for "
+                "perfect separation (set l2 > 0).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+        coef_std, intercept_std = objective.full_coef(result.theta)
+        coef = coef_std * inv_scale
+        self.coef_standardized_ = coef_std[None, :]
+        self.intercept_standardized_ = np.array([intercept_std])
+        self.coef_ = coef[None, :]
+        self.intercept_ = np.array([intercept_std - float(moments.mean @ coef)])
+        self.feature_mean_ = moments.mean
+        self.feature_scale_ = scale
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        self.history_ = [record.as_dict() for record in result.history]
+        self.solver_ = solver
+        self.n_passes_ = objective.passes.total + 1
+        self.n_samples_fit_ = moments.n_rows
+        self.loss_ = result.loss
+        return self
+
+    # -- predict ----------------------------------------------------------------------
+
+    def _rows(self, X, fn, n_out: int):
+        """Apply ``fn(X_rows, coef, intercept)`` to in-memory X, or lazily to each block of Dask X."""
+        check_is_fitted(self)
+        coef, intercept = self.coef_[0], float(self.intercept_[0])
+        if not is_dask_collection(X):
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            return fn(X, coef, intercept)
+        if hasattr(X, "columns"):
+            missing = [c for c in self._feature_names if c not in X.columns]
+            if missing:
+                raise InputError(f"X lacks the feature columns {missing} that the model was fitted on.")
+            X = X[self._feature_names].to_dask_array()
+        if X.ndim != 2 or X.shape[1] != coef.size:
+            raise InputError(f"X has shape {X.shape}; the model expects {coef.size} feature columns.")
+        X = X.rechunk({1: -1})
+        if n_out == 0:
+            return X.map_blocks(fn, coef, intercept, drop_axis=1, dtype=np.float64)
+        return X.map_blocks(fn, coef, intercept, chunks=(X.chunks[0], (n_out,)), dtype=np.float64)
+
+    def decision_function(self, X):
+        """Linear predictor ``intercept_ + X @ coef_``, shape (n_samples,); lazy for Dask input."""
+        return self._rows(X, _decision, 0)
+
+    def predict_proba(self, X):
+        """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape (n_samples, 2); lazy for Dask input."""
+        return self._rows(X, _proba, 2)
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed without underflow."""
+        return self._rows(X, _log_proba, 2)
+
+    def predict(self, X):
+        """``classes_[1]`` where ``decision_function > 0``, else ``classes_[0]``."""
+        eta = self.decision_function(X)
+        if is_dask_collection(eta):
+            return eta.map_blocks(_pick, self.classes_, dtype=self.classes_.dtype)
+        return _pick(eta, self.classes_)

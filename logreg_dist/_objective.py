@@ -1,0 +1,112 @@
+"""The oracle: the penalized mean log-loss of the standardized problem, from reduced sums.
+
+The solvers see only this object. Its parameter vector is
+``theta = (coef_standardized[active], intercept)``; inactive (constant)
+columns are held at 0 and never reach the solver.
+
+Objective, with ``z_i`` the standardized features of row ``i`` and weights ``w_i``::
+
+    f(theta) = sum_i w_i * logloss(y_i, intercept + z_i . coef) / sum_i w_i
+               + (l2 / 2) * ||coef||^2
+
+The intercept is not penalized.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels import LossSums, loss_sums
+
+__all__ = ["Objective"]
+
+
+@dataclass
+class PassCounter:
+    """How many passes over the data each kind of evaluation made."""
+
+    loss: int = 0
+    gradient: int = 0
+    hessian: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.loss + self.gradient + self.hessian
+
+
+class Objective:
+    """Penalized mean log-loss evaluated by an engine, one pass per call.
+
+    Parameters
+    ----------
+    engine : LocalEngine or DaskEngine
+        Maps :func:`loss_sums` over the blocks and adds the results.
+    mean, inv_scale : ndarray of shape (n_features,)
+        Standardization; ``inv_scale`` is 0 for constant columns.
+    active : ndarray of bool, shape (n_features,)
+        Columns whose coefficient is fitted.
+    l2 : float
+        Penalty on the standardized coefficients.
+    """
+
+    def __init__(self, engine, *, mean: np.ndarray, inv_scale: np.ndarray, active: np.ndarray, l2: float):
+        self.engine = engine
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.inv_scale = np.asarray(inv_scale, dtype=np.float64)
+        self.active = np.asarray(active, dtype=bool)
+        self.l2 = float(l2)
+        self.passes = PassCounter()
+        # Indices of theta within the full (coef, intercept) vector.
+        self._index = np.append(np.flatnonzero(self.active), self.active.size)
+        self._penalized = np.append(np.ones(int(self.active.sum())), 0.0)
+
+    @property
+    def n_params(self) -> int:
+        return self._index.size
+
+    def full_coef(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
+        """Standardized coefficients of every column (0 for inactive ones) and the intercept."""
+        coef = np.zeros(self.active.size)
+        coef[self.active] = theta[:-1]
+        return coef, float(theta[-1])
+
+    def _sums(self, theta: np.ndarray, order: int) -> LossSums:
+        coef, intercept = self.full_coef(theta)
+        sums = self.engine.map_reduce(
+            loss_sums,
+            coef=coef,
+            intercept=intercept,
+            mean=self.mean,
+            inv_scale=self.inv_scale,
+            order=order,
+        )
+        if sums.weight_sum <= 0.0:
+            raise ValueError("the sample weights sum to 0: there is nothing to fit.")
+        return sums
+
+    def _penalty(self, theta: np.ndarray) -> float:
+        return 0.5 * self.l2 * float(np.dot(theta[:-1], theta[:-1]))
+
+    def loss(self, theta: np.ndarray) -> float:
+        """Objective value only (the cheapest pass)."""
+        self.passes.loss += 1
+        sums = self._sums(theta, 0)
+        return sums.loss_sum / sums.weight_sum + self._penalty(theta)
+
+    def loss_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Objective and gradient, shape (n_params,)."""
+        self.passes.gradient += 1
+        sums = self._sums(theta, 1)
+        grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
+        return sums.loss_sum / sums.weight_sum + self._penalty(theta), grad
+
+    def loss_grad_hess(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Objective, gradient and Hessian, shape (n_params, n_params), in one pass."""
+        self.passes.hessian += 1
+        sums = self._sums(theta, 2)
+        grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
+        hess = sums.hess_sum[np.ix_(self._index, self._index)] / sums.weight_sum
+        hess[np.diag_indices_from(hess)] += self.l2 * self._penalized
+        return sums.loss_sum / sums.weight_sum + self._penalty(theta), grad, hess

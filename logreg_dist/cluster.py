@@ -1,0 +1,84 @@
+"""Where the work runs: an existing Dask cluster by address, or the embedded default.
+
+The embedded default is a :class:`distributed.LocalCluster` with one worker
+process per core and one thread per worker (a BLAS call at tens of features
+holds the GIL, so only processes use every core), every port bound to
+127.0.0.1 and no dashboard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+__all__ = ["connect", "local_cluster"]
+
+logger = logging.getLogger("logreg_dist")
+
+
+def local_cluster(n_workers: int | None = None, *, memory_limit: str | float = "auto"):
+    """Start the embedded default: a LocalCluster of worker processes on 127.0.0.1."""
+    from distributed import LocalCluster
+
+    n_workers = n_workers or os.cpu_count() or 1
+    return LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address=None,
+        memory_limit=memory_limit,
+        silence_logs=logging.WARNING,
+    )
+
+
+@contextlib.contextmanager
+def connect(scheduler_address: str | None = None, *, n_workers: int | None = None) -> Iterator:
+    """A :class:`distributed.Client` for the duration of the block.
+
+    Parameters
+    ----------
+    scheduler_address : str, optional
+        ``tcp://host:8786`` (or ``tls://...``) of a running scheduler. When
+        None, an embedded LocalCluster is started and closed afterwards.
+    n_workers : int, optional
+        Worker processes of the embedded cluster (default: one per core).
+    """
+    from distributed import Client
+
+    if scheduler_address:
+        client = Client(scheduler_address, set_as_default=False)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    with local_cluster(n_workers) as cluster, Client(cluster, set_as_default=False) as client:
+        logger.info("started an embedded LocalCluster: %d worker processes at %s", len(cluster.workers), cluster.scheduler_address)
+        yield client
+
+
+@contextlib.contextmanager
+def resolve_client(client=None, scheduler_address: str | None = None) -> Iterator:
+    """The client to use: the one given, one to ``scheduler_address``, the current one, or an embedded cluster."""
+    if client is not None:
+        yield client
+        return
+    if scheduler_address:
+        with connect(scheduler_address) as connected:
+            yield connected
+        return
+    from distributed import default_client
+
+    try:
+        current = default_client()
+    except ValueError:
+        current = None
+    if current is not None:
+        yield current
+        return
+    with connect() as embedded:
+        yield embedded

@@ -1,0 +1,48 @@
+"""Errors and warnings that logreg-dist raises.
+
+::
+
+    Exception
+     └── LogregDistError
+          └── InputError (also a ValueError): data that cannot be fitted or
+              scored as given; the message names the column, partition or
+              file and what was expected.
+    UserWarning
+     ├── ConvergenceWarning: the solver stopped before its tolerance was met.
+     ├── CollinearityWarning: the Hessian was singular or nearly so; names the
+     │   columns involved and what was done.
+     └── ConstantColumnWarning: columns with zero variance; their coefficient is 0.
+
+The warnings are subclasses of scikit-learn's ``ConvergenceWarning`` where
+that applies, so filters written for scikit-learn catch ours too.
+"""
+
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+
+__all__ = [
+    "CollinearityWarning",
+    "ConstantColumnWarning",
+    "ConvergenceWarning",
+    "InputError",
+    "LogregDistError",
+]
+
+
+class LogregDistError(Exception):
+    """Base class of the errors raised by logreg-dist."""
+
+
+class InputError(LogregDistError, ValueError):
+    """Input data that cannot be used as given (message says what, where and what was expected)."""
+
+
+class ConvergenceWarning(_SklearnConvergenceWarning):
+    """The solver reached ``max_iter`` (or could not make progress) before meeting ``tol``."""
+
+
+class CollinearityWarning(UserWarning):
+    """The Hessian was singular: some columns are collinear (or constant)."""
+
+
+class ConstantColumnWarning(UserWarning):
+    """Some feature columns have zero variance in training; their coefficients are fixed at 0."""
