@@ -79,7 +79,8 @@ class DaskEngine:
         from distributed import futures_of, wait
 
         futures = futures_of(self.blocks)
-        wait(futures)
+        with self.client.as_current():
+            wait(futures)
         for future in futures:
             if future.status == "error":
                 future.result()  # raises the worker's exception, with its message

@@ -78,7 +78,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ``"lbfgs"``: SciPy's L-BFGS, one pass per loss-and-gradient
         evaluation, for many features. ``"auto"``: Newton up to 500
         features, L-BFGS above; the choice is logged and kept in ``solver_``.
-    tol : float, default=1e-10
+    tol : float, default=1e-12
         Converged when the largest absolute entry of the gradient of ``f``
         (standardized scale) is at most ``tol``.
     max_iter : int, default=100
@@ -118,7 +118,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         *,
         l2: float = 0.0,
         solver: str = "auto",
-        tol: float = 1e-10,
+        tol: float = 1e-12,
         max_iter: int = 100,
         scheduler_address: str | None = None,
         split_every: int = 8,

@@ -1,0 +1,116 @@
+"""On real clusters: the same answer for any partitioning, and rows never leave the workers."""
+
+import time
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+
+from logreg_dist import LogisticRegression
+
+from .conftest import make_classification, numeric_problem
+
+pytestmark = pytest.mark.cluster
+
+PARTITIONINGS = [1, 3, 7, "uneven"]
+
+
+def _frame(X, y, names=None):
+    frame = pd.DataFrame(X, columns=names or [f"f{j}" for j in range(X.shape[1])])
+    frame["target"] = y
+    return frame
+
+
+def _partitioned(frame, partitioning):
+    if partitioning == "uneven":
+        # Seven partitions of very different lengths: 1, 2, 500, 1 row, then the rest split unevenly.
+        n = len(frame)
+        return dd.from_pandas(frame, npartitions=1).repartition(divisions=[0, 1, 3, 503, 504, n // 2, n - 5, n - 1])
+    return dd.from_pandas(frame, npartitions=partitioning, sort=True)
+
+
+def _fit_all(client, frame, features, **params):
+    models = {}
+    for partitioning in PARTITIONINGS:
+        ddf = _partitioned(frame, partitioning)
+        if partitioning == "uneven":
+            assert ddf.npartitions == 7
+        models[partitioning] = LogisticRegression(**params).fit(ddf[features], ddf["target"], client=client)
+    return models
+
+
+@pytest.mark.parametrize("solver", ["newton", "lbfgs"])
+def test_any_partitioning_gives_the_in_memory_answer_on_local_cluster(local_client, wa_churn, solver):
+    X, y = numeric_problem(wa_churn, "churn", "Yes")
+    frame = _frame(X.to_numpy(), y, list(X.columns))
+    features = list(X.columns)
+    reference = LogisticRegression(l2=1e-3, solver=solver, max_iter=500).fit(X, y)
+    models = _fit_all(local_client, frame, features, l2=1e-3, solver=solver, max_iter=500)
+    for partitioning, model in models.items():
+        assert model.converged_, partitioning
+        np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=1e-10, err_msg=str(partitioning))
+        np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=0, atol=1e-10)
+        assert model.feature_names_in_.tolist() == features
+
+
+def test_any_partitioning_gives_the_same_answer_on_separate_processes(process_client, mlc_churn):
+    X, y = numeric_problem(mlc_churn, "churn", "yes")
+    frame = _frame(X.to_numpy(), y, list(X.columns))
+    reference = LogisticRegression(l2=1e-2).fit(X, y)
+    models = _fit_all(process_client, frame, list(X.columns), l2=1e-2)
+    for partitioning, model in models.items():
+        np.testing.assert_allclose(model.coef_standardized_, reference.coef_standardized_, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=0, atol=1e-10)
+
+
+def test_scheduler_address_connects_to_an_existing_cluster(process_cluster):
+    X, y = make_classification(n_rows=3000, n_features=5, seed=4)
+    ddf = dd.from_pandas(_frame(X, y), npartitions=4)
+    features = [f"f{j}" for j in range(5)]
+    model = LogisticRegression(l2=1e-3, scheduler_address=process_cluster["address"]).fit(ddf[features], ddf["target"])
+    reference = LogisticRegression(l2=1e-3).fit(X, y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=1e-10)
+
+
+def test_dask_array_with_uneven_chunks_float32_storage_and_weights(local_client):
+    X, y = make_classification(n_rows=5000, n_features=6, seed=9, rare=True)
+    X32 = X.astype(np.float32)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    chunks = ((1, 999, 2500, 1500),)
+    dX = da.from_array(X32, chunks=(chunks[0], (3, 3)))
+    dy = da.from_array(y, chunks=(2500, 2500))
+    dw = da.from_array(w, chunks=chunks)
+    model = LogisticRegression(l2=1e-3).fit(dX, dy, sample_weight=dw, client=local_client)
+    reference = LogisticRegression(l2=1e-3).fit(X32, y, sample_weight=w)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        model.predict_proba(dX).compute(scheduler=local_client.get), reference.predict_proba(X32), rtol=0, atol=1e-14
+    )
+
+
+def test_string_labels_and_lazy_predictions_on_dask_frames(local_client, wa_churn):
+    X, _ = numeric_problem(wa_churn, "churn", "Yes")
+    frame = X.copy()
+    frame["churn"] = wa_churn.loc[wa_churn["total_charges"].notna(), "churn"].to_numpy()
+    ddf = dd.from_pandas(frame, npartitions=5)
+    features = list(X.columns)
+    model = LogisticRegression(l2=1e-3).fit(ddf[features], ddf["churn"], client=local_client)
+    assert model.classes_.tolist() == ["No", "Yes"]
+    reference = LogisticRegression(l2=1e-3).fit(X, frame["churn"])
+    proba = model.predict_proba(ddf)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(scheduler=local_client.get), reference.predict_proba(X), atol=1e-12)
+    labels = model.predict(ddf[features]).compute(scheduler=local_client.get)
+    assert (labels == reference.predict(X)).all()
+
+
+def test_the_fit_releases_its_data_from_the_cluster(local_client):
+    X, y = make_classification(n_rows=2000, n_features=4)
+    ddf = dd.from_pandas(_frame(X, y), npartitions=3)
+    LogisticRegression().fit(ddf[["f0", "f1", "f2", "f3"]], ddf["target"], client=local_client)
+    deadline = time.monotonic() + 20
+    while (stored := sum(local_client.run(lambda dask_worker: len(dask_worker.data)).values())) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stored == 0

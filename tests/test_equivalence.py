@@ -1,0 +1,132 @@
+"""In memory: the same optimum as scikit-learn's newton-cholesky and statsmodels' Logit."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
+
+from logreg_dist import CollinearityWarning, ConvergenceWarning, LogisticRegression
+
+from .conftest import make_classification, numeric_problem
+
+
+def _standardize(X, sample_weight=None):
+    X = np.asarray(X, dtype=np.float64)
+    mean = np.average(X, axis=0, weights=sample_weight)
+    scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+    return (X - mean) / scale
+
+
+def _sklearn(Z, y, l2, sample_weight=None):
+    weight_sum = len(y) if sample_weight is None else np.sum(sample_weight)
+    C = np.inf if l2 == 0 else 1.0 / (l2 * weight_sum)
+    return SklearnLogisticRegression(solver="newton-cholesky", tol=1e-10, C=C, max_iter=1000).fit(
+        Z, y, sample_weight=sample_weight
+    )
+
+
+def _assert_same_optimum(model, reference, atol=1e-6):
+    assert model.converged_
+    np.testing.assert_allclose(model.coef_standardized_, reference.coef_, rtol=0, atol=atol)
+    np.testing.assert_allclose(model.intercept_standardized_, reference.intercept_, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("solver", ["newton", "lbfgs"])
+@pytest.mark.parametrize("l2", [1e-4, 1e-2])
+def test_wa_churn_numeric_columns_match_sklearn(wa_churn, solver, l2):
+    X, y = numeric_problem(wa_churn, "churn", "Yes")
+    model = LogisticRegression(l2=l2, solver=solver, max_iter=500).fit(X, y)
+    _assert_same_optimum(model, _sklearn(_standardize(X), y, l2))
+
+
+@pytest.mark.parametrize("solver", ["newton", "lbfgs"])
+@pytest.mark.parametrize("l2", [1e-3, 1e-1])
+def test_mlc_churn_numeric_columns_with_collinear_pairs_match_sklearn(mlc_churn, solver, l2):
+    X, y = numeric_problem(mlc_churn, "churn", "yes")
+    model = LogisticRegression(l2=l2, solver=solver, max_iter=1000).fit(X, y)
+    _assert_same_optimum(model, _sklearn(_standardize(X), y, l2))
+
+
+@pytest.mark.parametrize("rare", [False, True])
+def test_generated_data_matches_sklearn_on_original_scale_too(rare):
+    X, y = make_classification(n_rows=6000, n_features=10, seed=3, rare=rare)
+    model = LogisticRegression(l2=1e-3).fit(X, y)
+    reference = _sklearn(_standardize(X), y, 1e-3)
+    _assert_same_optimum(model, reference)
+    # Original scale: the same linear predictor.
+    np.testing.assert_allclose(
+        model.decision_function(X), reference.decision_function(_standardize(X)), rtol=0, atol=1e-8
+    )
+    np.testing.assert_allclose(model.coef_[0], reference.coef_[0] / X.std(0), rtol=1e-6, atol=1e-9)
+
+
+def test_sample_weight_matches_sklearn_with_weighted_standardization():
+    X, y = make_classification(n_rows=3000, n_features=6, seed=5)
+    w = np.random.default_rng(0).uniform(0.2, 4.0, len(y))
+    model = LogisticRegression(l2=1e-3).fit(X, y, sample_weight=w)
+    _assert_same_optimum(model, _sklearn(_standardize(X, w), y, 1e-3, sample_weight=w))
+
+
+def test_integer_weights_equal_repeated_rows():
+    X, y = make_classification(n_rows=1500, n_features=5, seed=8)
+    w = np.random.default_rng(1).integers(1, 4, len(y))
+    weighted = LogisticRegression(l2=1e-3).fit(X, y, sample_weight=w)
+    repeated = LogisticRegression(l2=1e-3).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-9, atol=1e-12)
+
+
+def test_unpenalized_fit_matches_statsmodels_logit(wa_churn):
+    sm = pytest.importorskip("statsmodels.api")
+    X, y = numeric_problem(wa_churn, "churn", "Yes")
+    model = LogisticRegression(l2=0.0).fit(X, y)
+    reference = sm.Logit(y, sm.add_constant(X.to_numpy(dtype=float))).fit(method="newton", tol=1e-12, disp=False)
+    np.testing.assert_allclose(model.intercept_[0], reference.params[0], rtol=1e-7)
+    np.testing.assert_allclose(model.coef_[0], reference.params[1:], rtol=1e-7)
+
+
+def test_newton_and_lbfgs_agree_and_newton_history_is_monotone():
+    X, y = make_classification(n_rows=5000, n_features=12, seed=11)
+    newton = LogisticRegression(l2=1e-3, solver="newton").fit(X, y)
+    lbfgs = LogisticRegression(l2=1e-3, solver="lbfgs", max_iter=500).fit(X, y)
+    np.testing.assert_allclose(newton.coef_standardized_, lbfgs.coef_standardized_, atol=1e-6)
+    losses = [record["loss"] for record in newton.history_]
+    assert all(b <= a + 1e-15 for a, b in zip(losses, losses[1:]))
+    assert newton.history_[-1]["grad_max"] <= 1e-12
+    assert newton.n_iter_ == len(newton.history_) - 1
+    assert {"loss", "grad_max", "step_max", "seconds"} <= set(newton.history_[0])
+
+
+def test_auto_takes_newton_for_few_features():
+    X, y = make_classification(n_rows=500, n_features=4)
+    assert LogisticRegression().fit(X, y).solver_ == "newton"
+
+
+def test_running_out_of_iterations_warns_and_is_reported():
+    X, y = make_classification(n_rows=2000, n_features=6)
+    with pytest.warns(ConvergenceWarning, match=r"newton did not converge after 1 iterations.*max\|grad\|"):
+        model = LogisticRegression(max_iter=1).fit(X, y)
+    assert model.converged_ is False and model.n_iter_ == 1
+
+
+def test_exactly_collinear_columns_warn_by_name_and_still_fit():
+    X, y = make_classification(n_rows=2000, n_features=4, seed=2)
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    frame["a_twice"] = 2.0 * frame["a"] + 1.0
+    with pytest.warns(CollinearityWarning, match=r"\['a', 'a_twice'\]"):
+        model = LogisticRegression(l2=0.0).fit(frame, y)
+    assert model.converged_
+    # The minimum-norm optimum splits the weight of a evenly over a and its copy (standardized scale).
+    coef = model.coef_standardized_[0]
+    assert coef[0] == pytest.approx(coef[4], rel=1e-6)
+    single = LogisticRegression(l2=0.0).fit(frame[["a", "b", "c", "d"]], y)
+    np.testing.assert_allclose(model.decision_function(frame), single.decision_function(frame[["a", "b", "c", "d"]]), atol=1e-7)
+
+
+def test_no_warning_on_a_well_posed_fit():
+    X, y = make_classification(n_rows=2000, n_features=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogisticRegression(l2=1e-4).fit(X, y)

@@ -1,0 +1,114 @@
+"""Block kernels: finite differences, additivity over row splits, extreme margins."""
+
+import numpy as np
+import pytest
+
+from logreg_dist._kernels import LossSums, loss_sums, moment_sums
+
+
+def _problem(seed=0, n=700, p=5, weights=True):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(3.0, 2.0, (n, p)) * rng.uniform(0.5, 20, p)
+    y = (rng.uniform(size=n) < 0.3).astype(np.float64)
+    w = rng.uniform(0.1, 3.0, n) if weights else None
+    mean = X.mean(0)
+    inv_scale = 1 / X.std(0)
+    coef = rng.normal(0, 0.5, p)
+    return X, y, w, mean, inv_scale, coef
+
+
+def _sums(X, y, w, mean, inv_scale, theta, order=2, **kw):
+    return loss_sums(X, y, w, coef=theta[:-1], intercept=theta[-1], mean=mean, inv_scale=inv_scale, order=order, **kw)
+
+
+@pytest.mark.parametrize("weights", [False, True])
+def test_gradient_and_hessian_match_central_differences(weights):
+    X, y, w, mean, inv_scale, coef = _problem(weights=weights)
+    theta = np.append(coef, -0.7)
+    sums = _sums(X, y, w, mean, inv_scale, theta)
+    h = 1e-6
+    for k in range(theta.size):
+        e = np.zeros_like(theta)
+        e[k] = h
+        plus = _sums(X, y, w, mean, inv_scale, theta + e, order=1)
+        minus = _sums(X, y, w, mean, inv_scale, theta - e, order=1)
+        fd_grad = (plus.loss_sum - minus.loss_sum) / (2 * h)
+        np.testing.assert_allclose(sums.grad_sum[k], fd_grad, rtol=1e-7, atol=1e-6)
+        fd_hess_column = (plus.grad_sum - minus.grad_sum) / (2 * h)
+        np.testing.assert_allclose(sums.hess_sum[:, k], fd_hess_column, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(sums.hess_sum, sums.hess_sum.T)
+
+
+def test_loss_matches_direct_formula():
+    X, y, w, mean, inv_scale, coef = _problem()
+    eta = ((X - mean) * inv_scale) @ coef + 0.2
+    prob = 1 / (1 + np.exp(-eta))
+    expected = -(w * (y * np.log(prob) + (1 - y) * np.log1p(-prob))).sum()
+    sums = loss_sums(X, y, w, coef=coef, intercept=0.2, mean=mean, inv_scale=inv_scale, order=0)
+    assert sums.loss_sum == pytest.approx(expected, rel=1e-12)
+    assert sums.weight_sum == pytest.approx(w.sum(), rel=1e-15)
+    assert sums.grad_sum is None and sums.hess_sum is None
+
+
+def test_sums_add_over_any_row_split_including_empty_blocks():
+    X, y, w, mean, inv_scale, coef = _problem(n=1000)
+    theta = np.append(coef, 0.3)
+    whole = _sums(X, y, w, mean, inv_scale, theta)
+    cuts = [0, 0, 17, 400, 400, 999, 1000]
+    parts = [
+        _sums(X[a:b], y[a:b], w[a:b], mean, inv_scale, theta, chunk_rows=64)
+        for a, b in zip(cuts[:-1], cuts[1:])
+    ]
+    total = sum(parts[1:], parts[0])
+    assert isinstance(total, LossSums)
+    assert total.loss_sum == pytest.approx(whole.loss_sum, rel=1e-13)
+    np.testing.assert_allclose(total.grad_sum, whole.grad_sum, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(total.hess_sum, whole.hess_sum, rtol=1e-12, atol=1e-12)
+
+
+def test_moments_combine_exactly_over_splits():
+    X, _, w, *_ = _problem(n=1001)
+    cuts = [0, 1, 1, 333, 1000, 1001]
+    for weights in (None, w):
+        parts = [moment_sums(X[a:b], None, None if weights is None else weights[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+        total = sum(parts[1:], parts[0])
+        mean = np.average(X, axis=0, weights=weights)
+        variance = np.average((X - mean) ** 2, axis=0, weights=weights)
+        np.testing.assert_allclose(total.mean, mean, rtol=1e-13)
+        np.testing.assert_allclose(total.variance, variance, rtol=1e-12)
+        assert total.n_rows == 1001
+
+
+@pytest.mark.parametrize("margin", [1000.0, -1000.0, 50.0, -50.0])
+def test_extreme_margins_neither_overflow_nor_lose_digits(margin):
+    X = np.array([[1.0], [-1.0], [1.0], [-1.0]])
+    y = np.array([1.0, 1.0, 0.0, 0.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        sums = loss_sums(X, y, None, coef=np.array([margin]), intercept=0.0, mean=np.zeros(1), inv_scale=np.ones(1))
+    big = abs(margin)
+    # Two rows are right by |margin| (loss log1p(exp(-|m|))), two wrong by it (loss |m| + that).
+    expected = 2 * np.log1p(np.exp(-big)) + 2 * (big + np.log1p(np.exp(-big)))
+    assert sums.loss_sum == pytest.approx(expected, rel=1e-14)
+    assert np.isfinite(sums.grad_sum).all() and np.isfinite(sums.hess_sum).all()
+    assert np.abs(sums.grad_sum).max() <= 2.0
+    assert (np.linalg.eigvalsh(sums.hess_sum) >= -1e-300).all()
+
+
+def test_float32_storage_gives_the_float64_sums_of_the_same_values():
+    X, y, w, mean, inv_scale, coef = _problem()
+    X32 = X.astype(np.float32)
+    theta = np.append(coef, 0.1)
+    a = _sums(X32, y, w, mean, inv_scale, theta)
+    b = _sums(X32.astype(np.float64), y, w, mean, inv_scale, theta)
+    assert a.loss_sum == b.loss_sum
+    np.testing.assert_array_equal(a.grad_sum, b.grad_sum)
+    np.testing.assert_array_equal(a.hess_sum, b.hess_sum)
+
+
+def test_constant_column_with_zero_inv_scale_contributes_nothing():
+    X, y, w, mean, inv_scale, coef = _problem()
+    X[:, 2] = 7.0
+    inv_scale[2] = 0.0
+    sums = _sums(X, y, w, mean, inv_scale, np.append(coef, 0.0))
+    assert sums.grad_sum[2] == 0.0
+    assert not sums.hess_sum[2].any() and not sums.hess_sum[:, 2].any()
