@@ -253,7 +253,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if moments.n_rows == 0:
             raise InputError("X has 0 rows; there is nothing to fit.")
         if moments.weight_sum <= 0:
-            raise InputError("sample_weight sums to 0; there is nothing to fit.")
+            raise InputError("the sample weights are all zero; at least one must be positive.")
         scale = np.sqrt(moments.variance)
         constant = (scale == 0) | (scale <= 1e-12 * np.abs(moments.mean))
         if constant.any():
