@@ -116,6 +116,36 @@ def _parts(collection, name: str) -> list:
     raise InputError(f"{name} must be a Dask DataFrame, Series or Array like X; got {type(collection).__name__}.")
 
 
+_TARGET, _WEIGHT = "__logreg_dist_target__", "__logreg_dist_weight__"
+
+
+def _frame_parts(X, y, sample_weight, feature_names: list[str]) -> tuple[list, list, list]:
+    import dask.dataframe as dd
+    from dask import delayed
+
+    extra = {_TARGET: y}
+    if sample_weight is not None:
+        if not isinstance(sample_weight, dd.Series):
+            raise InputError(f"sample_weight must be a Dask Series like y; got {type(sample_weight).__name__}.")
+        extra[_WEIGHT] = sample_weight
+    try:
+        frame = X.assign(**extra)
+    except (ValueError, NotImplementedError) as error:
+        raise InputError(
+            "y (and sample_weight) must be partitioned like X: take them from the same DataFrame as X "
+            f"({error})."
+        ) from error
+    parts = frame.to_delayed()
+    X_parts = [delayed(_select, pure=True)(part, feature_names) for part in parts]
+    y_parts = [delayed(_select, pure=True)(part, _TARGET) for part in parts]
+    w_parts = [None] * len(parts) if sample_weight is None else [delayed(_select, pure=True)(part, _WEIGHT) for part in parts]
+    return X_parts, y_parts, w_parts
+
+
+def _select(part: pd.DataFrame, columns):
+    return part[columns]
+
+
 def dask_input(X, y, sample_weight) -> DaskInput:
     """Split Dask ``X``, ``y`` and ``sample_weight`` into aligned lazy partitions."""
     import dask.array as da
@@ -144,9 +174,14 @@ def dask_input(X, y, sample_weight) -> DaskInput:
     else:
         raise InputError(f"X must be a Dask DataFrame or Array here; got {type(X).__name__}.")
 
-    X_parts = _parts(X, "X")
-    y_parts = _parts(y, "y")
-    w_parts = [None] * len(X_parts) if sample_weight is None else _parts(sample_weight, "sample_weight")
+    if isinstance(X, dd.DataFrame) and isinstance(y, dd.Series):
+        # One frame, one optimized graph: projected columns of one Parquet read
+        # may otherwise be fused into different partition counts.
+        X_parts, y_parts, w_parts = _frame_parts(X, y, sample_weight, feature_names)
+    else:
+        X_parts = _parts(X, "X")
+        y_parts = _parts(y, "y")
+        w_parts = [None] * len(X_parts) if sample_weight is None else _parts(sample_weight, "sample_weight")
     for name, parts in (("y", y_parts), ("sample_weight", w_parts)):
         if len(parts) != len(X_parts):
             raise InputError(

@@ -75,8 +75,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     solver : {"auto", "newton", "lbfgs"}, default="auto"
         ``"newton"``: one pass over the data per iteration returns loss,
         gradient and Hessian sums; Cholesky solve and a line search.
-        ``"lbfgs"``: SciPy's L-BFGS, one pass per loss-and-gradient
-        evaluation, for many features. ``"auto"``: Newton up to 500
+        ``"lbfgs"``: limited-memory BFGS on the driver with a Wolfe line
+        search, one pass per loss-and-gradient evaluation, for many features
+        (our own: SciPy's L-BFGS-B stalls near 1e-10 on the gradient, short of
+        the default ``tol``). ``"auto"``: Newton up to 500
         features, L-BFGS above; the choice is logged and kept in ``solver_``.
     tol : float, default=1e-12
         Converged when the largest absolute entry of the gradient of ``f``
@@ -224,7 +226,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         parts = dask_input(X, y, sample_weight)
         labels = np.asarray(client.compute(parts.labels).result())
         if labels.size and labels.dtype.kind == "f" and np.isnan(labels).any():
-            raise InputError("y holds missing values (NaN); every row needs a label.")
+            raise InputError(
+                "y holds missing values (NaN); every row needs a label (a Dask y is aligned to X by index, "
+                "so a row of X whose index is not in y has none)."
+            )
         classes = self._set_classes(np.unique(labels))
         self._feature_names = parts.feature_names
         self.n_features_in_ = len(parts.feature_names)

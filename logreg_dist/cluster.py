@@ -29,7 +29,7 @@ def local_cluster(n_workers: int | None = None, *, memory_limit: str | float = "
         processes=True,
         host="127.0.0.1",
         scheduler_port=0,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # the HTTP server starts anyway; keep it off 8787 and on loopback
         memory_limit=memory_limit,
         silence_logs=logging.WARNING,
     )

@@ -114,3 +114,25 @@ def test_the_fit_releases_its_data_from_the_cluster(local_client):
     while (stored := sum(local_client.run(lambda dask_worker: len(dask_worker.data)).values())) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert stored == 0
+
+
+def test_projected_columns_of_a_parquet_folder_fit_like_memory(local_client, tmp_path):
+    # Reading a few columns of many small files lets Dask fuse partitions differently for X
+    # and for y; the fit must still pair each row with its own label.
+    X, y = make_classification(n_rows=6000, n_features=5, seed=3)
+    frame = _frame(X, y)
+    frame["unused"] = np.arange(len(frame), dtype=float)
+    dd.from_pandas(frame, npartitions=12).to_parquet(tmp_path / "data")
+    ddf = dd.read_parquet(tmp_path / "data")
+    features = ["f0", "f1", "f2", "f3", "f4"]
+    model = LogisticRegression(l2=1e-3).fit(ddf[features], ddf["target"], client=local_client)
+    reference = LogisticRegression(l2=1e-3).fit(frame[features], y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=1e-10)
+
+
+def test_y_from_another_frame_is_aligned_by_index_like_pandas(local_client):
+    X, y = make_classification(n_rows=600, n_features=2)
+    features = dd.from_pandas(_frame(X, y), npartitions=3)[["f0", "f1"]].clear_divisions()
+    labels = dd.from_pandas(pd.Series(y, name="target"), npartitions=2).clear_divisions()
+    model = LogisticRegression().fit(features, labels, client=local_client)
+    np.testing.assert_allclose(model.coef_, LogisticRegression().fit(X, y).coef_, rtol=0, atol=1e-10)

@@ -1,0 +1,59 @@
+"""The command line and the synthetic customer base behind ``make demo`` and the benchmarks."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from logreg_dist import synth
+from logreg_dist.cli import main
+
+
+def test_generate_is_deterministic_and_shaped_like_the_lookalike_case(tmp_path, capsys):
+    assert main(["generate", "--rows", "30000", "--positives", "129", "--partitions", "3", "--out", str(tmp_path / "a")]) == 0
+    assert "wrote 30,000 customers" in capsys.readouterr().out
+    synth.generate(tmp_path / "b", rows=30000, positives=129, partitions=3)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    for name in files:
+        assert pq.read_table(tmp_path / "a" / name).equals(pq.read_table(tmp_path / "b" / name))
+    frame = pd.read_parquet(tmp_path / "a")
+    assert len(frame) == 30000 and frame["customer_id"].is_unique
+    assert list(frame.columns) == ["customer_id", *synth.FEATURE_NAMES, "converted"]
+    assert len(synth.FEATURE_NAMES) == 85
+    kinds = frame[list(synth.FEATURE_NAMES)].dtypes.value_counts().to_dict()
+    assert kinds == {np.dtype("float32"): 50, np.dtype("int32"): 20, np.dtype("bool"): 15}
+    # No leftover staging folder beside the output.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_the_planted_rate_is_the_asked_rate():
+    model = synth.customer_base(4_200_000, 18_000)
+    mean, std = synth._population_moments(model.feature_names)
+    table = synth._partition(model, 0, 0, 400_000, mean, std)
+    rate = table.column("converted").to_numpy().mean()
+    expected = 18_000 / 4_200_000
+    assert abs(rate - expected) < 4 * np.sqrt(expected / 400_000)
+    assert model.strongest == ["engagement_03", "recency_07", "count_05"]
+
+
+def test_generate_refuses_a_folder_with_files_and_leaves_it_alone(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("x")
+    assert main(["generate", "--rows", "100", "--positives", "5", "--out", str(tmp_path / "out")]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.cluster
+def test_demo_runs_end_to_end_on_the_embedded_default(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "logreg_dist.cli", "demo", "--rows", "40000", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "held-out AUC on" in done.stdout and "converged=True" in done.stdout
+    assert done.stderr == ""
