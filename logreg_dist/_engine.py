@@ -61,14 +61,17 @@ class DaskEngine:
         once; a lost block is recomputed from its lineage by the scheduler.
     split_every : int
         Fan-in of the tree reduction.
+    persist : bool, default=True
+        Load the blocks into worker memory once (for many passes). False reads
+        them afresh on every pass (for one pass over data too big to keep).
     """
 
-    def __init__(self, client, blocks: Sequence[Delayed], *, split_every: int = 8):
+    def __init__(self, client, blocks: Sequence[Delayed], *, split_every: int = 8, persist: bool = True):
         if split_every < 2:
             raise ValueError(f"split_every must be an integer >= 2; got {split_every!r}.")
         self.client = client
         self.split_every = split_every
-        self.blocks = client.persist(list(blocks))
+        self.blocks = client.persist(list(blocks)) if persist else list(blocks)
 
     @property
     def n_blocks(self) -> int:

@@ -7,6 +7,7 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy import linalg
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import type_of_target
@@ -113,6 +114,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     n_passes_ : int
         Passes over the data made by the fit, the standardization pass included.
     n_samples_fit_ : int
+    covariance_ : ndarray of shape (n_features + 1, n_features + 1)
+        Covariance of ``(coef_, intercept_)`` (intercept last), the inverse of
+        the Hessian of the summed objective at the optimum: the maximum
+        likelihood covariance with ``l2 = 0``, approximate with ``l2 > 0``.
+        NaN where undefined (constant columns; all of it if the Hessian is
+        singular, e.g. collinear columns with ``l2 = 0``).
+    std_errors_ : ndarray of shape (1, n_features)
+    intercept_std_error_ : ndarray of shape (1,)
     """
 
     def __init__(
@@ -300,6 +309,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
 
+        self._set_covariance(objective, result, inv_scale, moments.mean, active)
         coef_std, intercept_std = objective.full_coef(result.theta)
         coef = coef_std * inv_scale
         self.coef_standardized_ = coef_std[None, :]
@@ -316,6 +326,38 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_samples_fit_ = moments.n_rows
         self.loss_ = result.loss
         return self
+
+    def _set_covariance(self, objective, result, inv_scale, mean, active) -> None:
+        """Covariance of (coef_, intercept_) from the Hessian of the summed objective at the optimum.
+
+        It is the inverse of ``sum(w) * hess``: the usual maximum-likelihood
+        covariance when ``l2 = 0`` (frequency weights), and the inverse of the
+        penalized Hessian, an approximation, when ``l2 > 0``. NaN where not
+        defined: constant columns, or every entry when the Hessian is singular.
+        """
+        n_features = active.size
+        self.covariance_ = np.full((n_features + 1, n_features + 1), np.nan)
+        hess = result.hess
+        if hess is None and active.sum() <= AUTO_NEWTON_MAX_FEATURES:
+            _, _, hess = objective.loss_grad_hess(result.theta)
+        if hess is not None and not result.singular_groups:
+            try:
+                factor = linalg.cho_factor(hess * objective.weight_sum)
+                cov_std = linalg.cho_solve(factor, np.eye(hess.shape[0]))
+            except linalg.LinAlgError:
+                cov_std = None
+            if cov_std is not None:
+                # theta = (standardized active coefs, standardized intercept) -> original scale.
+                index = np.flatnonzero(active)
+                jac = np.zeros((index.size + 1, index.size + 1))
+                jac[np.arange(index.size), np.arange(index.size)] = inv_scale[index]
+                jac[-1, :-1] = -mean[index] * inv_scale[index]
+                jac[-1, -1] = 1.0
+                full = np.append(index, n_features)
+                self.covariance_[np.ix_(full, full)] = jac @ cov_std @ jac.T
+        variances = np.diag(self.covariance_)
+        self.std_errors_ = np.sqrt(variances[:-1])[None, :]
+        self.intercept_std_error_ = np.sqrt(variances[-1:])
 
     # -- predict ----------------------------------------------------------------------
 

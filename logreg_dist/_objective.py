@@ -58,6 +58,7 @@ class Objective:
         self.active = np.asarray(active, dtype=bool)
         self.l2 = float(l2)
         self.passes = PassCounter()
+        self.weight_sum = float("nan")  # of the last pass
         # Indices of theta within the full (coef, intercept) vector.
         self._index = np.append(np.flatnonzero(self.active), self.active.size)
         self._penalized = np.append(np.ones(int(self.active.sum())), 0.0)
@@ -84,6 +85,7 @@ class Objective:
         )
         if sums.weight_sum <= 0.0:
             raise ValueError("the sample weights sum to 0: there is nothing to fit.")
+        self.weight_sum = sums.weight_sum
         return sums
 
     def _penalty(self, theta: np.ndarray) -> float:

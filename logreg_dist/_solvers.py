@@ -59,6 +59,8 @@ class SolverResult:
     message: str = ""
     #: Parameter indices in the Hessian's null space, one group per null direction.
     singular_groups: list[list[int]] = field(default_factory=list)
+    #: The Hessian of the objective at ``theta`` when the solver has it (Newton), else None.
+    hess: np.ndarray | None = None
 
 
 def _log(record: IterationRecord, solver: str) -> None:
@@ -175,7 +177,7 @@ def newton(
         if history[-1].grad_max <= tol:
             converged, message = True, f"max|grad| {history[-1].grad_max:.3e} <= tol {tol:.1e}"
 
-    return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message, singular_groups)
+    return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message, singular_groups, hess)
 
 
 def _two_loop(grad: np.ndarray, pairs: deque) -> np.ndarray:

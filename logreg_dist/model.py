@@ -1,0 +1,234 @@
+"""The fitted model as a user keeps it: ``model.json``, portable, versioned, readable, never a pickle.
+
+A :class:`Model` is the :class:`~logreg_dist.prepare.Preparation` plus the
+coefficients on the original scale of the encoded features, their standard
+errors, the standardization, how the fit went, and the validation results.
+Scoring needs nothing but this file: ``probability = 1 / (1 + exp(-(intercept
++ X @ coef)))`` where ``X`` is the preparation applied to the rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import expit
+
+from .exceptions import InputError
+from .prepare import Preparation
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "write_atomic_dir"]
+
+FORMAT = "logreg-dist-model"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.json"
+Z_95 = float(stats.norm.ppf(0.975))
+
+
+@dataclass
+class Model:
+    """A fitted, self-describing logistic regression model (see the module docstring)."""
+
+    preparation: Preparation
+    coef: np.ndarray
+    intercept: float
+    std_errors: np.ndarray
+    intercept_std_error: float
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    coef_standardized: np.ndarray
+    l2: float
+    solver: str
+    n_iter: int
+    converged: bool
+    training: dict = field(default_factory=dict)
+    metrics: dict | None = None
+    threshold: dict | None = None
+    short_model: dict | None = None
+    score_distribution: dict | None = None
+    version: str | None = None
+
+    @property
+    def features(self) -> list[str]:
+        return self.preparation.feature_names
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def decision_function(self, part: pd.DataFrame, *, where: str = "the data") -> np.ndarray:
+        """``intercept + X @ coef`` for the rows of ``part``, shape (n_rows,)."""
+        design, _ = self.preparation.transform(part, where=where)
+        return design @ self.coef + self.intercept
+
+    def predict_proba(self, part: pd.DataFrame, *, where: str = "the data") -> np.ndarray:
+        """Probability of the positive label for each row of ``part``, shape (n_rows,)."""
+        return expit(self.decision_function(part, where=where))
+
+    # -- interpretation --------------------------------------------------------------------
+
+    def coefficient_table(self) -> list[dict]:
+        """Per feature, ranked by |standardized coefficient|: coefficient, standard error, z, p,
+        95% CI, odds ratio per unit and per standard deviation (with its CI). Standard errors come
+        from the Hessian at the optimum; with ``l2 > 0`` they are approximate."""
+        order = np.argsort(-np.abs(self.coef_standardized), kind="stable")
+        rows = []
+        for rank, j in enumerate(order, start=1):
+            coef, se, scale = float(self.coef[j]), float(self.std_errors[j]), float(self.feature_scale[j])
+            defined = math.isfinite(se) and se > 0
+            z = coef / se if defined else None
+            low, high = (coef - Z_95 * se, coef + Z_95 * se) if defined else (None, None)
+            rows.append(
+                {
+                    "rank": rank,
+                    "feature": self.features[j],
+                    "coef": coef,
+                    "std_error": se if defined else None,
+                    "z": z,
+                    "p_value": float(2 * stats.norm.sf(abs(z))) if defined else None,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "coef_standardized": float(self.coef_standardized[j]),
+                    "odds_ratio": math.exp(coef),
+                    "odds_ratio_per_sd": math.exp(coef * scale),
+                    "odds_ratio_per_sd_ci": [math.exp(low * scale), math.exp(high * scale)] if defined else None,
+                }
+            )
+        return rows
+
+    def strongest(self, k: int) -> list[str]:
+        """The ``k`` raw input columns whose encoded features rank highest by |standardized coefficient|."""
+        chosen: list[str] = []
+        for row in self.coefficient_table():
+            name = self._input_of(row["feature"])
+            if name not in chosen:
+                chosen.append(name)
+            if len(chosen) == k:
+                break
+        return chosen
+
+    def _input_of(self, feature: str) -> str:
+        for column in self.preparation.columns:
+            if feature in column.encoded:
+                return column.name
+        raise KeyError(feature)
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        def floats(values):
+            return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=float)]
+
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "features": self.features,
+            "coef": floats(self.coef),
+            "std_errors": floats(self.std_errors),
+            "intercept": float(self.intercept),
+            "intercept_std_error": floats([self.intercept_std_error])[0],
+            "scaler": {"mean": floats(self.feature_mean), "scale": floats(self.feature_scale)},
+            "coef_standardized": floats(self.coef_standardized),
+            "l2": self.l2,
+            "solver": self.solver,
+            "n_iter": self.n_iter,
+            "converged": self.converged,
+            "training": self.training,
+            "preparation": self.preparation.to_dict(),
+            "metrics": self.metrics,
+            "threshold": self.threshold,
+            "short_model": self.short_model,
+            "score_distribution": self.score_distribution,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "model") -> Model:
+        if data.get("format") != FORMAT:
+            raise InputError(f"{source} is not a logreg-dist model (format {data.get('format')!r}, expected {FORMAT!r}).")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise InputError(
+                f"{source} has model format version {data.get('format_version')!r}; this logreg-dist reads version "
+                f"{FORMAT_VERSION}."
+            )
+        try:
+            preparation = Preparation.from_dict(data["preparation"])
+            arrays = {key: np.array(data[key], dtype=float) for key in ("coef", "std_errors", "coef_standardized")}
+            model = cls(
+                preparation=preparation,
+                coef=arrays["coef"],
+                intercept=float(data["intercept"]),
+                std_errors=arrays["std_errors"],
+                intercept_std_error=float("nan") if data["intercept_std_error"] is None else data["intercept_std_error"],
+                feature_mean=np.array(data["scaler"]["mean"], dtype=float),
+                feature_scale=np.array(data["scaler"]["scale"], dtype=float),
+                coef_standardized=arrays["coef_standardized"],
+                l2=float(data["l2"]),
+                solver=data["solver"],
+                n_iter=int(data["n_iter"]),
+                converged=bool(data["converged"]),
+                training=data.get("training") or {},
+                metrics=data.get("metrics"),
+                threshold=data.get("threshold"),
+                short_model=data.get("short_model"),
+                score_distribution=data.get("score_distribution"),
+                version=data.get("version"),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"{source} is corrupt: {type(error).__name__}: {error}.") from error
+        if model.features != data["features"] or len(model.coef) != len(model.features):
+            raise InputError(f"{source} is corrupt: its features do not match its preparation and coefficients.")
+        return model
+
+    def save(self, directory: str | os.PathLike, *, extra_files: dict[str, str] | None = None) -> Path:
+        """Write ``model.json`` (and ``extra_files``: name -> text) into ``directory``, whole or not at all."""
+        files = {MODEL_FILE: json.dumps(self.to_dict(), indent=2, allow_nan=False), **(extra_files or {})}
+        return write_atomic_dir(directory, files)
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Read a model from a model directory (or its ``model.json``)."""
+    path = Path(path)
+    file = path / MODEL_FILE if path.is_dir() else path
+    if not file.exists():
+        raise InputError(f"no model at {path}: {file} does not exist.")
+    try:
+        data = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"model file {file} is corrupt: not valid JSON ({error}).") from error
+    if not isinstance(data, dict):
+        raise InputError(f"model file {file} is corrupt: expected a JSON object.")
+    return Model.from_dict(data, source=f"model file {file}")
+
+
+def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes]) -> Path:
+    """Create ``directory`` with ``files`` in a staging folder beside it, then move it into place.
+
+    An existing directory is replaced only once the new one is complete; a
+    failure leaves it untouched and removes the staging folder.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        for name, content in files.items():
+            mode = "wb" if isinstance(content, bytes) else "w"
+            with open(staging / name, mode) as handle:
+                handle.write(content)
+        if directory.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-", dir=directory.parent))
+            os.replace(directory, retired / directory.name)
+            os.replace(staging, directory)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory

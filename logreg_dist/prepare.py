@@ -1,0 +1,433 @@
+"""Preparation: from the columns a user has to the numeric design matrix the estimator fits.
+
+One :class:`Preparation` is discovered from the training data in one pass
+(:func:`discover`), stored in the model as plain JSON, and applied by the same
+:meth:`Preparation.transform` at training and at rescoring, so there is no
+second implementation in the scoring path.
+
+- Numeric and boolean columns are used as they are. A missing value is
+  replaced by the training mean, and a ``col__missing`` indicator (1 where the
+  value was missing) is added for every column that had any missing value in
+  training (``missing="impute"``); ``missing="error"`` refuses them instead.
+- String and category columns are one-hot encoded with the levels seen in
+  training. The most frequent level is the reference (no column of its own,
+  so the design stays full rank next to the intercept); the others are named
+  ``col=level``. A missing value is the level ``(missing)``. Levels seen in
+  fewer than ``min_frequency`` rows are folded into ``(other)``. A level never
+  seen in training is encoded as all zeros (the reference) and counted.
+- An id column is never a feature; columns constant in training are dropped
+  with a :class:`ConstantColumnWarning` naming them.
+- The target may be 0/1, booleans or two labels; the positive label is the
+  one the user names, else 1 / True / "yes" / "true" (any case), else the
+  larger of the two in sorted order (scikit-learn's rule). It is stored.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import ConstantColumnWarning, InputError
+
+__all__ = ["CategoricalColumn", "NumericColumn", "Preparation", "discover", "summarize_partition"]
+
+MISSING_LEVEL = "(missing)"
+OTHER_LEVEL = "(other)"
+POSITIVE_NAMES = ("yes", "true", "y", "1", "positive")
+#: A text column with more distinct values than this is refused (an id or free text, not a category).
+MAX_LEVELS = 1000
+#: A text column in which at least this share of values read as numbers is a numeric column with bad entries.
+NUMERIC_TEXT_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class NumericColumn:
+    """A numeric or boolean input column: its imputation value and whether it gets a missing indicator."""
+
+    name: str
+    impute: float
+    indicator: bool
+    kind: str = "numeric"
+
+    @property
+    def encoded(self) -> list[str]:
+        return [self.name] + ([f"{self.name}__missing"] if self.indicator else [])
+
+
+@dataclass(frozen=True)
+class CategoricalColumn:
+    """A text or category input column: its reference level and the levels that get a column each."""
+
+    name: str
+    reference: str
+    levels: tuple[str, ...]
+    folded: tuple[str, ...] = ()  # training levels folded into (other)
+    kind: str = "categorical"
+
+    @property
+    def encoded(self) -> list[str]:
+        return [f"{self.name}={level}" for level in self.levels]
+
+
+def _is_numeric(dtype) -> bool:
+    return pd.api.types.is_bool_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    )
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Category values as strings, missing as the ``(missing)`` level."""
+    text = values.astype("object").where(values.notna(), MISSING_LEVEL)
+    return text.map(str)
+
+
+# -- the discovery pass -------------------------------------------------------------------
+
+
+@dataclass
+class ColumnStats:
+    """Sums over rows of one column, added across partitions."""
+
+    rows: int = 0
+    missing: int = 0
+    total: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+    counts: dict = field(default_factory=dict)  # text columns: level -> rows
+    number_like: int = 0  # text columns: values that read as numbers
+    example: str | None = None  # text columns: a value that does not read as a number
+
+    def __add__(self, other: ColumnStats) -> ColumnStats:
+        counts = dict(self.counts)
+        for level, n in other.counts.items():
+            counts[level] = counts.get(level, 0) + n
+        return ColumnStats(
+            self.rows + other.rows,
+            self.missing + other.missing,
+            self.total + other.total,
+            min(self.low, other.low),
+            max(self.high, other.high),
+            counts,
+            self.number_like + other.number_like,
+            self.example if self.example is not None else other.example,
+        )
+
+
+@dataclass
+class PartitionSummary:
+    """What the discovery pass needs from one partition: per-column stats and the target's labels."""
+
+    columns: dict
+    labels: dict  # target value -> rows
+
+    def __add__(self, other: PartitionSummary) -> PartitionSummary:
+        labels = dict(self.labels)
+        for label, n in other.labels.items():
+            labels[label] = labels.get(label, 0) + n
+        return PartitionSummary({k: v + other.columns[k] for k, v in self.columns.items()}, labels)
+
+
+def summarize_partition(part: pd.DataFrame, *, numeric: list[str], text: list[str], target: str | None) -> PartitionSummary:
+    """Column stats and target label counts of one partition (a block kernel: sums only)."""
+    stats = {}
+    for name in numeric:
+        values = part[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        present = values[~np.isnan(values)]
+        stats[name] = ColumnStats(
+            rows=len(values),
+            missing=len(values) - len(present),
+            total=float(present.sum()),
+            low=float(present.min()) if len(present) else math.inf,
+            high=float(present.max()) if len(present) else -math.inf,
+        )
+    for name in text:
+        values = part[name]
+        counts = _as_text(values).value_counts(sort=False)
+        present = values.dropna()
+        as_number = pd.to_numeric(present.astype("object").map(str), errors="coerce")
+        not_number = present[as_number.isna().to_numpy()]
+        stats[name] = ColumnStats(
+            rows=len(values),
+            missing=int(values.isna().sum()),
+            counts={str(k): int(v) for k, v in counts.items()},
+            number_like=int(as_number.notna().sum()),
+            example=str(not_number.iloc[0]) if len(not_number) else None,
+        )
+    labels = {}
+    if target is not None:
+        y = part[target]
+        if y.isna().any():
+            labels[None] = int(y.isna().sum())
+        for label, n in y.dropna().value_counts(sort=False).items():
+            key = label.item() if hasattr(label, "item") else label
+            labels[key] = labels.get(key, 0) + int(n)
+    return PartitionSummary(stats, labels)
+
+
+# -- the preparation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """How raw columns become the design matrix; JSON round-trip with :meth:`to_dict` / :meth:`from_dict`."""
+
+    columns: tuple
+    target: str | None
+    positive_label: object
+    negative_label: object
+    id_column: str | None = None
+    missing: str = "impute"
+    dropped_constant: tuple[str, ...] = ()
+    #: Rows per label in the data the preparation was discovered on: {"positive": n, "negative": n}.
+    label_counts: dict = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> list[str]:
+        """The raw columns the preparation reads (features only)."""
+        return [c.name for c in self.columns]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The encoded design columns, in order."""
+        return [name for column in self.columns for name in column.encoded]
+
+    # -- apply -----------------------------------------------------------------------------
+
+    def check_columns(self, available, where: str) -> None:
+        """Raise if a column the model needs is not in ``available``."""
+        missing = [c for c in self.inputs if c not in set(available)]
+        if missing:
+            raise InputError(f"{where} lacks the columns {missing}, which the model was trained on.")
+
+    def transform(self, part: pd.DataFrame, *, where: str = "the data") -> tuple[np.ndarray, dict[str, int]]:
+        """The design matrix of ``part`` (rows, encoded features) and the count of unseen levels per column."""
+        self.check_columns(part.columns, where)
+        design = np.zeros((len(part), len(self.feature_names)), dtype=np.float64)
+        unseen: dict[str, int] = {}
+        j = 0
+        for column in self.columns:
+            values = part[column.name]
+            if isinstance(column, NumericColumn):
+                if not _is_numeric(values.dtype):
+                    raise InputError(
+                        f"column {column.name!r} in {where} must be numeric, as in training; got dtype "
+                        f"{values.dtype} with values such as {values.dropna().astype(str).head(3).tolist()}."
+                    )
+                x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                gaps = np.isnan(x)
+                if gaps.any() and not column.indicator:
+                    raise InputError(
+                        f"column {column.name!r} in {where} has {int(gaps.sum())} missing values, but it had none "
+                        "in training, so the model learned no imputation for it."
+                    )
+                if np.isinf(x).any():
+                    raise InputError(f"column {column.name!r} in {where} holds infinite values; expected finite numbers.")
+                design[:, j] = np.where(gaps, column.impute, x)
+                if column.indicator:
+                    design[:, j + 1] = gaps
+            else:
+                text = _as_text(values)
+                codes = pd.Index(column.levels).get_indexer(text)
+                rows = np.flatnonzero(codes >= 0)
+                design[rows, j + codes[rows]] = 1.0
+                if column.folded and OTHER_LEVEL in column.levels:  # else (other) is the reference: all zeros
+                    folded = text.isin(column.folded).to_numpy()
+                    design[folded, j + column.levels.index(OTHER_LEVEL)] = 1.0
+                known = text.isin([column.reference, *column.levels, *column.folded]).to_numpy()
+                if not known.all():
+                    unseen[column.name] = int((~known).sum())
+            j += len(column.encoded)
+        return design, unseen
+
+    def transform_frame(self, part: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+        """:meth:`transform` as a DataFrame (for ``map_partitions``), with the target as 0.0/1.0."""
+        design, _ = self.transform(part)
+        frame = pd.DataFrame(design, columns=self.feature_names, index=part.index)
+        if with_target and self.target is not None:
+            frame[self.target] = self.target_values(part)
+        return frame
+
+    def target_values(self, part: pd.DataFrame, *, where: str = "the data") -> np.ndarray:
+        """The target of ``part`` as 0.0/1.0 (1.0 for the positive label)."""
+        if self.target not in part.columns:
+            raise InputError(f"{where} has no target column {self.target!r}.")
+        y = part[self.target]
+        positive = y == self.positive_label
+        negative = y == self.negative_label
+        bad = ~(positive | negative)
+        if bad.any():
+            raise InputError(
+                f"target column {self.target!r} in {where} holds {y[bad].head(3).tolist()}, which is neither "
+                f"{self.positive_label!r} nor {self.negative_label!r}."
+            )
+        return positive.to_numpy(dtype=np.float64)
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "columns": [asdict(c) for c in self.columns],
+            "target": self.target,
+            "positive_label": _plain(self.positive_label),
+            "negative_label": _plain(self.negative_label),
+            "id_column": self.id_column,
+            "missing": self.missing,
+            "dropped_constant": list(self.dropped_constant),
+            "label_counts": dict(self.label_counts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preparation:
+        columns = []
+        for spec in data["columns"]:
+            if spec["kind"] == "numeric":
+                columns.append(NumericColumn(spec["name"], float(spec["impute"]), bool(spec["indicator"])))
+            else:
+                columns.append(
+                    CategoricalColumn(spec["name"], spec["reference"], tuple(spec["levels"]), tuple(spec.get("folded", ())))
+                )
+        return cls(
+            tuple(columns),
+            data["target"],
+            data["positive_label"],
+            data["negative_label"],
+            data.get("id_column"),
+            data.get("missing", "impute"),
+            tuple(data.get("dropped_constant", ())),
+            dict(data.get("label_counts", {})),
+        )
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+
+def plan_columns(dtypes: dict, *, target: str | None, id_column: str | None, features=None, exclude=()) -> tuple[list, list]:
+    """Which columns are numeric and which text, from the data's dtypes and the user's choices."""
+    names = list(dtypes)
+    for kind, chosen in (("target", [target] if target else []), ("id column", [id_column] if id_column else [])):
+        absent = [c for c in chosen if c not in dtypes]
+        if absent:
+            raise InputError(f"the {kind} {absent[0]!r} is not a column of the data; its columns are {names}.")
+    if features:
+        absent = [c for c in features if c not in dtypes]
+        if absent:
+            raise InputError(f"the features {absent} are not columns of the data; its columns are {names}.")
+        chosen = list(features)
+    else:
+        chosen = [c for c in names if c not in (target, id_column)]
+    absent = [c for c in exclude if c not in dtypes]
+    if absent:
+        raise InputError(f"the excluded columns {absent} are not columns of the data; its columns are {names}.")
+    chosen = [c for c in chosen if c not in set(exclude) and c not in (target, id_column)]
+    if not chosen:
+        raise InputError("no feature columns are left to fit after removing the target, the id column and the exclusions.")
+    numeric = [c for c in chosen if _is_numeric(dtypes[c])]
+    text = [c for c in chosen if c not in numeric]
+    return numeric, text
+
+
+def discover(
+    summary: PartitionSummary,
+    *,
+    numeric: list[str],
+    text: list[str],
+    target: str | None,
+    id_column: str | None = None,
+    positive_label=None,
+    min_frequency: float | None = None,
+    missing: str = "impute",
+    order: list[str] | None = None,
+) -> Preparation:
+    """Build the :class:`Preparation` from the reduced :class:`PartitionSummary` of the training data."""
+    if missing not in ("impute", "error"):
+        raise ValueError(f"missing must be 'impute' or 'error'; got {missing!r}.")
+    columns, constant = {}, []
+    for name in numeric:
+        stats = summary.columns[name]
+        present = stats.rows - stats.missing
+        if present == 0:
+            raise InputError(f"feature column {name!r} is missing in every row; drop it or fill it.")
+        if stats.missing and missing == "error":
+            raise InputError(f"feature column {name!r} has {stats.missing} missing values and missing='error'.")
+        if stats.low == stats.high and not stats.missing:
+            constant.append(name)
+            continue
+        columns[name] = NumericColumn(name, stats.total / present, stats.missing > 0)
+    for name in text:
+        columns[name] = _categorical(name, summary.columns[name], min_frequency)
+        if columns[name] is None:
+            constant.append(name)
+            del columns[name]
+    if constant:
+        warnings.warn(
+            f"feature columns {constant} are constant in the training data and are dropped.",
+            ConstantColumnWarning,
+            stacklevel=2,
+        )
+    order = order or [*numeric, *text]
+    ordered = tuple(columns[c] for c in order if c in columns)
+    if not ordered:
+        raise InputError(f"every feature column is constant in the training data: {constant}.")
+    negative, positive = _target_labels(target, summary.labels, positive_label) if target else (None, None)
+    counts = {"positive": summary.labels.get(positive, 0), "negative": summary.labels.get(negative, 0)} if target else {}
+    return Preparation(ordered, target, positive, negative, id_column, missing, tuple(constant), counts)
+
+
+def _categorical(name: str, stats: ColumnStats, min_frequency) -> CategoricalColumn | None:
+    present = stats.rows - stats.missing
+    if present and stats.number_like >= NUMERIC_TEXT_SHARE * present and stats.number_like < present:
+        raise InputError(
+            f"column {name!r} holds numbers as text, but {present - stats.number_like} of its values are not numbers "
+            f"(such as {stats.example!r}); convert it to a numeric column (missing values are fine) or exclude it."
+        )
+    counts = dict(stats.counts)
+    if len(counts) > MAX_LEVELS and not min_frequency:
+        raise InputError(
+            f"column {name!r} has {len(counts)} distinct values (more than {MAX_LEVELS}); it looks like an id or free "
+            "text. Exclude it, name it as the id column, or fold rare levels with min_frequency."
+        )
+    folded = []
+    if min_frequency:
+        threshold = min_frequency * stats.rows if min_frequency < 1 else min_frequency
+        folded = sorted(level for level, n in counts.items() if n < threshold)
+        if len(folded) > 1 or (folded and len(counts) > 1):
+            counts[OTHER_LEVEL] = sum(counts.pop(level) for level in folded)
+        else:
+            folded = []
+    if len(counts) < 2:
+        return None
+    reference = min(counts, key=lambda level: (-counts[level], level))
+    levels = tuple(sorted(level for level in counts if level != reference))
+    return CategoricalColumn(name, reference, levels, tuple(folded))
+
+
+def _target_labels(target: str, labels: dict, positive_label) -> tuple:
+    if None in labels:
+        raise InputError(f"target column {target!r} has {labels[None]} missing values; every row needs a label.")
+    found = sorted(labels, key=str)
+    if len(found) != 2:
+        raise InputError(
+            f"target column {target!r} must hold exactly two labels (0/1, booleans or two values); "
+            f"found {len(found)}: {found[:10]}."
+        )
+    if positive_label is not None:
+        matches = [label for label in found if label == positive_label or str(label) == str(positive_label)]
+        if not matches:
+            raise InputError(f"the positive label {positive_label!r} is not in target column {target!r}, which holds {found}.")
+        positive = matches[0]
+    else:
+        named = [label for label in found if str(label).strip().lower() in POSITIVE_NAMES]
+        if len(named) == 1:
+            positive = named[0]
+        else:
+            positive = sorted(found)[1] if all(isinstance(v, (int, float, bool, np.number)) for v in found) else found[1]
+    negative = found[0] if found[1] == positive else found[1]
+    return _plain(negative), _plain(positive)

@@ -1,0 +1,169 @@
+"""Training steps over a Dask DataFrame, each one library call that a flow task makes.
+
+:func:`read_table` → :func:`split` → :func:`discover_preparation` (one pass:
+levels, means, missing counts, labels) → :func:`fit_model` (the preparation
+applied inside each partition, then the distributed fit) → scoring with
+:meth:`Model.predict_proba` on each partition.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._engine import DaskEngine
+from ._estimator import LogisticRegression
+from .exceptions import InputError
+from .model import Model
+from .prepare import Preparation, discover, plan_columns, summarize_partition
+
+__all__ = ["discover_preparation", "fit_model", "read_table", "score_frame", "split"]
+
+#: The key of the hash that splits rows into training and validation; fixed, so a customer always lands on the same side.
+SPLIT_HASH_KEY = "logreg-dist-split"
+
+
+def read_table(path: str | os.PathLike, columns: list[str] | None = None):
+    """A lazy Dask DataFrame of the Parquet at ``path``: a file, a folder of files, or a glob."""
+    import dask.dataframe as dd
+
+    text = str(path)
+    matches = glob.glob(text) if any(ch in text for ch in "*?[") else [text] if Path(text).exists() else []
+    if not matches:
+        raise InputError(f"no Parquet data at {text}: no such file, folder or glob match.")
+    try:
+        return dd.read_parquet(matches if len(matches) > 1 else matches[0], columns=columns)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read Parquet at {text}: {error}") from error
+
+
+def _hash_unit(values: pd.Series | pd.DataFrame, seed: int) -> np.ndarray:
+    key = f"{SPLIT_HASH_KEY}-{seed}".ljust(16)[:16]
+    hashed = pd.util.hash_pandas_object(values, index=False, hash_key=key).to_numpy()
+    return (hashed >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def _validation_rows(part: pd.DataFrame, id_column: str | None, fraction: float, seed: int) -> np.ndarray:
+    keys = part[id_column] if id_column else part
+    return _hash_unit(keys, seed) < fraction
+
+
+def split(frame, *, id_column: str | None, valid_fraction: float, seed: int = 0):
+    """``(train, valid)``: rows whose hashed id falls below ``valid_fraction`` are validation.
+
+    The hash depends only on the id (or, without an id column, on the whole
+    row), so a customer lands on the same side whatever the partitioning.
+    """
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in [0, 1); got {valid_fraction!r}.")
+    if valid_fraction == 0.0:
+        return frame, None
+    valid = frame.map_partitions(_validation_rows, id_column, valid_fraction, seed, meta=(None, bool))
+    return frame[~valid], frame[valid]
+
+
+def _as_block(part):
+    return (part,)
+
+
+def _engine(client, frame, *, persist: bool = False) -> DaskEngine:
+    from dask import delayed
+
+    return DaskEngine(client, [delayed(_as_block)(part) for part in frame.to_delayed()], persist=persist)
+
+
+def discover_preparation(
+    client,
+    frame,
+    *,
+    target: str,
+    id_column: str | None = None,
+    features: list[str] | None = None,
+    exclude: list[str] = (),
+    positive_label=None,
+    min_frequency: float | None = None,
+    missing: str = "impute",
+) -> Preparation:
+    """One pass over ``frame`` on the cluster: which columns, which levels, which means and labels."""
+    dtypes = dict(frame.dtypes.items())
+    numeric, text = plan_columns(dtypes, target=target, id_column=id_column, features=features, exclude=exclude)
+    summary = _engine(client, frame).map_reduce(summarize_partition, numeric=numeric, text=text, target=target)
+    if sum(summary.labels.values()) == 0:
+        raise InputError("the data has no rows to train on.")
+    order = [c for c in frame.columns if c in set(numeric) | set(text)]
+    return discover(
+        summary,
+        numeric=numeric,
+        text=text,
+        target=target,
+        id_column=id_column,
+        positive_label=positive_label,
+        min_frequency=min_frequency,
+        missing=missing,
+        order=order,
+    )
+
+
+def design_frame(frame, preparation: Preparation):
+    """The encoded design (features as float64, target as 0.0/1.0), built inside each partition."""
+    meta = pd.DataFrame({name: pd.Series(dtype=np.float64) for name in [*preparation.feature_names, preparation.target]})
+    return frame.map_partitions(preparation.transform_frame, meta=meta)
+
+
+def fit_model(
+    client,
+    frame,
+    preparation: Preparation,
+    *,
+    l2: float = 0.0,
+    solver: str = "auto",
+    tol: float = 1e-12,
+    max_iter: int = 100,
+) -> Model:
+    """Fit on the cluster; the preparation is applied inside each partition as it is loaded."""
+    design = design_frame(frame, preparation)
+    started = time.perf_counter()
+    estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter)
+    estimator.fit(design[preparation.feature_names], design[preparation.target], client=client)
+    seconds = time.perf_counter() - started
+    return Model(
+        preparation=preparation,
+        coef=estimator.coef_[0],
+        intercept=float(estimator.intercept_[0]),
+        std_errors=estimator.std_errors_[0],
+        intercept_std_error=float(estimator.intercept_std_error_[0]),
+        feature_mean=estimator.feature_mean_,
+        feature_scale=estimator.feature_scale_,
+        coef_standardized=estimator.coef_standardized_[0],
+        l2=float(l2),
+        solver=estimator.solver_,
+        n_iter=int(estimator.n_iter_),
+        converged=bool(estimator.converged_),
+        training={
+            "rows": int(estimator.n_samples_fit_),
+            "positives": preparation.label_counts.get("positive"),
+            "passes": int(estimator.n_passes_),
+            "fit_seconds": round(seconds, 3),
+            "history": estimator.history_,
+        },
+    )
+
+
+def score_frame(frame, model: Model):
+    """Probabilities (and 0/1 targets when present) per partition, lazily, as a Dask DataFrame."""
+
+    def score(part: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame({"probability": model.predict_proba(part)}, index=part.index)
+        if model.preparation.target in part.columns:
+            out["y"] = model.preparation.target_values(part)
+        return out
+
+    meta = {"probability": np.float64}
+    if model.preparation.target in frame.columns:
+        meta["y"] = np.float64
+    return frame.map_partitions(score, meta=meta)

@@ -1,0 +1,159 @@
+"""Real-world inputs: categorical levels, gaps, labels as they come, and bad data (issue 3)."""
+
+import json
+import warnings
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+
+from logreg_dist import ConstantColumnWarning, InputError
+from logreg_dist.prepare import Preparation, discover, plan_columns, summarize_partition
+from logreg_dist.training import discover_preparation, fit_model
+
+
+def _prepare_in_memory(frame, target, **options):
+    numeric, text = plan_columns(dict(frame.dtypes.items()), target=target, id_column=options.pop("id_column", None),
+                                 features=None, exclude=options.pop("exclude", ()))
+    summary = summarize_partition(frame, numeric=numeric, text=text, target=target)
+    order = [c for c in frame.columns if c in numeric or c in text]
+    return discover(summary, numeric=numeric, text=text, target=target, order=order, **options)
+
+
+def _reference_design(frame, target, exclude=()):
+    """The design built independently with pandas: mean imputation + indicator, one-hot minus the most frequent level."""
+    columns = []
+    for name in frame.columns:
+        if name == target or name in exclude:
+            continue
+        values = frame[name]
+        if pd.api.types.is_numeric_dtype(values):
+            columns.append(values.fillna(values.mean()).astype(float).rename(name))
+            if values.isna().any():
+                columns.append(values.isna().astype(float).rename(f"{name}__missing"))
+        else:
+            text = values.astype(object).where(values.notna(), "(missing)").astype(str)
+            counts = text.value_counts()
+            reference = sorted(counts[counts == counts.max()].index)[0]
+            for level in sorted(set(text) - {reference}):
+                columns.append((text == level).astype(float).rename(f"{name}={level}"))
+    return pd.concat(columns, axis=1)
+
+
+def _sklearn_coef(design, y, l2):
+    mean, std = design.mean().to_numpy(), design.std(ddof=0).to_numpy()
+    model = SkLogisticRegression(solver="newton-cholesky", C=1.0 / (l2 * len(y)), tol=1e-10, max_iter=1000)
+    model.fit((design.to_numpy() - mean) / std, y)
+    return model.coef_[0] / std
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("data_set, positive", [("wa_churn", "Yes"), ("mlc_churn", "yes")])
+def test_trained_on_raw_columns_equals_sklearn_on_the_same_design(request, local_client, data_set, positive):
+    frame = request.getfixturevalue(data_set)
+    ddf = dd.from_pandas(frame, npartitions=4)
+    preparation = discover_preparation(local_client, ddf, target="churn")
+    assert preparation.positive_label == positive
+    model = fit_model(local_client, ddf, preparation, l2=1e-3)
+    design = _reference_design(frame, "churn")
+    assert model.features == list(design.columns)
+    expected = _sklearn_coef(design, (frame["churn"] == positive).to_numpy(int), 1e-3)
+    assert np.max(np.abs(model.coef - expected)) < 1e-6
+    if data_set == "wa_churn":
+        assert "total_charges__missing" in model.features and "contract=One year" in model.features
+        assert model.training["positives"] == int((frame["churn"] == "Yes").sum())
+    else:
+        assert sum(name.startswith("state=") for name in model.features) == 50
+
+
+def test_rescoring_rows_are_encoded_identically_in_any_column_order_with_unseen_levels(wa_churn):
+    preparation = _prepare_in_memory(wa_churn, "churn")
+    design, unseen = preparation.transform(wa_churn)
+    assert unseen == {}
+    shuffled = wa_churn[wa_churn.columns[::-1]].copy()
+    shuffled.loc[:9, "contract"] = "Ten years"
+    shuffled.loc[:2, "payment_method"] = None  # missing was never seen in training: an unseen level too
+    again, unseen = preparation.transform(shuffled)
+    assert unseen == {"contract": 10, "payment_method": 3}
+    contract = [j for j, name in enumerate(preparation.feature_names) if name.startswith("contract=")]
+    assert (again[:10][:, contract] == 0).all()
+    others = [j for j in range(len(preparation.feature_names)) if j not in contract]
+    np.testing.assert_array_equal(again[10:], design[10:])
+    np.testing.assert_array_equal(again[3:10][:, others], design[3:10][:, others])
+
+
+def test_the_preparation_round_trips_through_json(mlc_churn):
+    preparation = _prepare_in_memory(mlc_churn, "churn", min_frequency=80)
+    restored = Preparation.from_dict(json.loads(json.dumps(preparation.to_dict())))
+    assert restored == preparation
+    state = next(c for c in preparation.columns if c.name == "state")
+    assert state.folded and "(other)" in (state.reference, *state.levels)
+    assert set(state.folded).isdisjoint(state.levels)
+    np.testing.assert_array_equal(restored.transform(mlc_churn)[0], preparation.transform(mlc_churn)[0])
+
+
+def test_missing_categories_are_a_level_and_ids_and_constants_are_not_features():
+    frame = pd.DataFrame({
+        "customer_id": np.arange(8),
+        "plan": ["a", "b", None, "a", "b", None, "a", "a"],
+        "region": ["x"] * 8,
+        "spend": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0],
+        "flag": [True, False] * 4,
+        "converted": [True, False, True, False, False, True, False, True],
+    })
+    with pytest.warns(ConstantColumnWarning, match=r"\['region'\]"):
+        preparation = _prepare_in_memory(frame, "converted", id_column="customer_id")
+    assert preparation.feature_names == ["plan=(missing)", "plan=b", "spend", "spend__missing", "flag"]
+    assert preparation.positive_label is True
+    design, _ = preparation.transform(frame)
+    assert design[2].tolist() == [1.0, 0.0, 33.0 / 7.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "labels, rule, positive",
+    [([0, 1], None, 1), (["No", "Yes"], None, "Yes"), (["stay", "leave"], None, "stay"), (["stay", "leave"], "leave", "leave"),
+     ([2, 5], None, 5), ([2, 5], "2", 2)],
+)
+def test_the_positive_label_rule(labels, rule, positive):
+    frame = pd.DataFrame({"x": np.arange(6.0), "t": labels * 3})
+    assert _prepare_in_memory(frame, "t", positive_label=rule).positive_label == positive
+
+
+@pytest.mark.parametrize(
+    "change, options, message",
+    [
+        (lambda f: f.assign(t=["a", "b", "c", "a"] * 10), {}, r"target column 't' must hold exactly two labels .*found 3"),
+        (lambda f: f.assign(x=np.nan), {}, r"feature column 'x' is missing in every row"),
+        (lambda f: f.assign(x=[" "] + [str(v / 2) for v in range(39)]), {},
+         r"column 'x' holds numbers as text, but 1 of its values are not numbers \(such as ' '\)"),
+        (lambda f: f, {"positive_label": "maybe"}, r"the positive label 'maybe' is not in target column 't'"),
+        (lambda f: f.assign(x=f["x"].where(f.index != 3)), {"missing": "error"}, r"'x' has 1 missing values and missing='error'"),
+        (lambda f: f.assign(t=f["t"].where(f.index % 10 != 0)), {}, r"target column 't' has 4 missing values"),
+    ],
+)
+def test_bad_training_data_names_the_column(change, options, message):
+    frame = change(pd.DataFrame({"x": np.arange(40.0), "t": [0, 1] * 20}))
+    with pytest.raises(InputError, match=message):
+        _prepare_in_memory(frame, "t", **options)
+
+
+def test_bad_scoring_data_names_the_column(wa_churn):
+    preparation = _prepare_in_memory(wa_churn, "churn")
+    with pytest.raises(InputError, match=r"lacks the columns \['tenure'\], which the model was trained on"):
+        preparation.transform(wa_churn.drop(columns="tenure"), where="scores.parquet")
+    with pytest.raises(InputError, match=r"column 'monthly_charges' in the data must be numeric, as in training; got dtype"):
+        preparation.transform(wa_churn.assign(monthly_charges=wa_churn["monthly_charges"].astype(str)))
+    with pytest.raises(InputError, match=r"column 'tenure' in the data has 1 missing values, but it had none in training"):
+        preparation.transform(wa_churn.assign(tenure=wa_churn["tenure"].astype(float).where(wa_churn.index != 5)))
+
+
+def test_plan_columns_names_what_is_absent(wa_churn):
+    dtypes = dict(wa_churn.dtypes.items())
+    with pytest.raises(InputError, match=r"the target 'churned' is not a column"):
+        plan_columns(dtypes, target="churned", id_column=None)
+    with pytest.raises(InputError, match=r"the features \['age'\] are not columns"):
+        plan_columns(dtypes, target="churn", id_column=None, features=["tenure", "age"])
+    numeric, text = plan_columns(dtypes, target="churn", id_column=None, exclude=["total_charges"])
+    assert "total_charges" not in numeric and "contract" in text
