@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,38 +32,92 @@ def _generate(args) -> int:
 
 
 def _demo(args) -> int:
-    import dask.dataframe as dd
-    import numpy as np
-    from sklearn.metrics import roc_auc_score
-
-    from . import LogisticRegression, connect
-    from .synth import FEATURE_NAMES, ID_COLUMN, TARGET, generate
+    from .synth import ID_COLUMN, TARGET, generate
 
     base = Path(args.workdir) / "customer-base"
     if not base.exists():
         print(f"generating a customer base of {args.rows:,} rows in {base} ...", flush=True)
         generate(base, rows=args.rows, positives=max(1, round(args.rows * DEMO_POSITIVES / DEMO_ROWS)), seed=0)
-    features = list(FEATURE_NAMES)
-    with connect(args.scheduler) as client:
-        print(f"cluster: {client.scheduler.address} with {len(client.scheduler_info()['workers'])} workers", flush=True)
-        frame = dd.read_parquet(str(base))
-        valid = frame[ID_COLUMN] % 5 == 0
-        train, held_out = frame[~valid], frame[valid]
-        started = time.perf_counter()
-        model = LogisticRegression(l2=args.l2).fit(train[features], train[TARGET], client=client)
-        seconds = time.perf_counter() - started
-        prob = model.predict_proba(held_out[features])[:, 1]
-        y_valid = client.compute(held_out[TARGET], sync=True).to_numpy()
-        p_valid = client.compute(prob, sync=True)
-    order = np.argsort(-np.abs(model.coef_standardized_[0]))[:3]
-    print(
-        f"fit {model.n_samples_fit_:,} rows x {len(features)} features with {model.solver_} in {seconds:.1f} s: "
-        f"{model.n_iter_} iterations, {model.n_passes_} passes, converged={model.converged_}, "
-        f"max|grad| {model.history_[-1]['grad_max']:.1e}"
+    _prefect_environment(args.verbose)
+    from flows.train import train
+
+    summary = train(
+        data=str(base), target=TARGET, id_column=ID_COLUMN, out=str(Path(args.workdir) / "model"), l2=args.l2,
+        cost_fp=1.0, cost_fn=40.0, scheduler=args.scheduler,
     )
-    print(f"held-out AUC on {len(y_valid):,} rows: {roc_auc_score(y_valid, p_valid):.4f}")
-    for j in order:
-        print(f"  {features[j]:>15}  standardized coefficient {model.coef_standardized_[0, j]:+.3f}")
+    _print_summary(summary)
+    return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [name.strip() for name in text.split(",") if name.strip()] if text else None
+
+
+def _prefect_environment(verbose: bool) -> None:
+    """Before Prefect is imported: our solver log in the run's log, no analytics, a quiet local server."""
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "logreg_dist")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    logger.setLevel(logging.INFO)
+
+
+def _train(args) -> int:
+    _prefect_environment(args.verbose)
+    from flows.train import train
+
+    summary = train(
+        data=args.data, target=args.target, out=args.out, id_column=args.id_column, features=_names(args.features),
+        exclude=_names(args.exclude), l2=args.l2, solver=args.solver, valid_fraction=args.valid_fraction,
+        positive_label=args.positive_label, min_frequency=args.min_frequency, missing=args.missing, top_k=args.top_k,
+        cost_fp=args.cost_fp, cost_fn=args.cost_fn, contact_share=args.contact_share, seed=args.seed,
+        scheduler=args.scheduler,
+    )
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"model written to {summary['model_dir']}")
+    print(
+        f"trained on {summary['rows']:,} rows ({summary['positives']:,} positives) with {summary['solver']}: "
+        f"{summary['n_iter']} iterations, converged={summary['converged']}, fit {summary['fit_seconds']:.1f} s"
+    )
+    metrics = summary.get("metrics")
+    if metrics:
+        low, high = metrics["auc_ci"]
+        print(
+            f"validation AUC {metrics['auc']:.4f} (95% CI {low:.4f}-{high:.4f}) on {metrics['n_rows']:,} rows "
+            f"({metrics['n_positives']:,} positives); log-loss {metrics['log_loss']:.4f}, Brier {metrics['brier']:.5f}"
+        )
+    short = summary.get("short_model")
+    if short and short.get("auc") is not None:
+        print(f"short model on {', '.join(short['features'])}: validation AUC {short['auc']:.4f}")
+    threshold = summary.get("threshold")
+    if threshold:
+        print(
+            f"threshold {threshold['threshold']:.4g}: contacts {threshold['share_contacted']:.2%} of customers, "
+            f"precision {threshold['precision']:.3f}, recall {threshold['recall']:.3f}"
+        )
+    print("strongest features:")
+    for row in summary["coefficients"][:5]:
+        ratio = row["odds_ratio_per_sd"]
+        print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio per SD {ratio if ratio is None else f'{ratio:.3f}'}")
+    if summary.get("report"):
+        print(f"report: {summary['report']}")
+
+
+def _evaluate(args) -> int:
+    from .jobs import evaluate
+    from .cluster import embedded_or_given
+
+    with embedded_or_given(args.scheduler) as address:
+        metrics = evaluate(args.model, args.data, args.target, address)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        low, high = metrics["auc_ci"]
+        print(f"AUC {metrics['auc']:.4f} (95% CI {low:.4f}-{high:.4f}) on {metrics['n_rows']:,} rows ({metrics['n_positives']:,} positives)")
+        print(f"log-loss {metrics['log_loss']:.5f}  Brier {metrics['brier']:.5f}  average precision {metrics['average_precision']:.4f}")
     return 0
 
 
@@ -79,7 +135,36 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(run=_generate)
 
-    demo = commands.add_parser("demo", help="generate a customer base and fit it on the embedded cluster")
+    train = commands.add_parser("train", help="train, validate and interpret a model (the Prefect flow 'train')")
+    train.add_argument("data", help="Parquet file, folder or glob")
+    train.add_argument("--target", required=True)
+    train.add_argument("--id-column", default=None, help="never a feature; hashed to split train/validation")
+    train.add_argument("--features", default=None, help="comma-separated columns to use (default: all others)")
+    train.add_argument("--exclude", default=None, help="comma-separated columns to leave out")
+    train.add_argument("--l2", type=float, default=0.0, help="penalty on standardized coefficients (default 0)")
+    train.add_argument("--solver", choices=["auto", "newton", "lbfgs"], default="auto")
+    train.add_argument("--valid-fraction", type=float, default=0.2, help="share of ids held out; 0 fits every row")
+    train.add_argument("--positive-label", default=None)
+    train.add_argument("--min-frequency", type=float, default=None, help="fold levels rarer than this (count, or share if < 1)")
+    train.add_argument("--missing", choices=["impute", "error"], default="impute")
+    train.add_argument("--top-k", type=int, default=3, help="features of the short model")
+    train.add_argument("--cost-fp", type=float, default=None, help="cost of contacting a customer who will not convert")
+    train.add_argument("--cost-fn", type=float, default=None, help="cost of missing a customer who would convert")
+    train.add_argument("--contact-share", type=float, default=None, help="or: share of customers to contact")
+    train.add_argument("--seed", type=int, default=0, help="of the train/validation hash")
+    train.add_argument("--out", default="model", help="model directory to write")
+    train.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster)")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a saved model on any data set")
+    evaluate.add_argument("model", help="model directory")
+    evaluate.add_argument("data", help="Parquet file, folder or glob")
+    evaluate.add_argument("--target", required=True)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--scheduler", default=None)
+    evaluate.set_defaults(run=_evaluate)
+
+    demo = commands.add_parser("demo", help="generate a customer base, then train, validate and report on it")
     demo.add_argument("--rows", type=int, default=DEMO_ROWS)
     demo.add_argument("--workdir", default="demo-output", help="where the generated data and outputs go")
     demo.add_argument("--l2", type=float, default=1e-4)
@@ -89,12 +174,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status (2 for bad input, with the reason on stderr)."""
     args = _parser().parse_args(argv)
     if not args.verbose:
         import dask
 
         dask.config.set({"logging.distributed": "warning"})  # read when distributed is first imported
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.run(args)
@@ -103,5 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console() -> int:
+    """The ``logreg-dist`` script: :func:`main` with log lines on stderr."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

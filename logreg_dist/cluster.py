@@ -82,3 +82,14 @@ def resolve_client(client=None, scheduler_address: str | None = None) -> Iterato
         return
     with connect() as embedded:
         yield embedded
+
+
+@contextlib.contextmanager
+def embedded_or_given(scheduler_address: str | None = None, *, n_workers: int | None = None) -> Iterator[str]:
+    """The address of ``scheduler_address``'s cluster, or of an embedded LocalCluster kept for the block."""
+    if scheduler_address:
+        yield scheduler_address
+        return
+    with local_cluster(n_workers) as cluster:
+        logger.info("started an embedded LocalCluster: %d worker processes at %s", len(cluster.workers), cluster.scheduler_address)
+        yield cluster.scheduler_address

@@ -95,9 +95,9 @@ class Model:
                     "ci_low": low,
                     "ci_high": high,
                     "coef_standardized": float(self.coef_standardized[j]),
-                    "odds_ratio": math.exp(coef),
-                    "odds_ratio_per_sd": math.exp(coef * scale),
-                    "odds_ratio_per_sd_ci": [math.exp(low * scale), math.exp(high * scale)] if defined else None,
+                    "odds_ratio": _exp(coef),
+                    "odds_ratio_per_sd": _exp(coef * scale),
+                    "odds_ratio_per_sd_ci": [_exp(low * scale), _exp(high * scale)] if defined else None,
                 }
             )
         return rows
@@ -190,6 +190,11 @@ class Model:
         """Write ``model.json`` (and ``extra_files``: name -> text) into ``directory``, whole or not at all."""
         files = {MODEL_FILE: json.dumps(self.to_dict(), indent=2, allow_nan=False), **(extra_files or {})}
         return write_atomic_dir(directory, files)
+
+
+def _exp(value: float) -> float | None:
+    """``exp(value)``, or None where it overflows a float (an odds ratio beyond 1e308 is not a number to print)."""
+    return math.exp(value) if value < 709.0 else None
 
 
 def load_model(path: str | os.PathLike) -> Model:

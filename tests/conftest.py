@@ -122,3 +122,13 @@ def process_client(process_cluster):
 
     with Client(process_cluster["address"], set_as_default=False) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect database and local server for the whole session (its start costs 15-25 s)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -55,5 +55,7 @@ def test_demo_runs_end_to_end_on_the_embedded_default(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "held-out AUC on" in done.stdout and "converged=True" in done.stdout
-    assert done.stderr == ""
+    assert "validation AUC" in done.stdout and "converged=True" in done.stdout
+    report = tmp_path / "model" / "report.html"
+    assert done.stdout.strip().endswith(f"report: {report}") and report.exists()
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,247 @@
+"""The steps of the training job, each a plain function of paths and small values.
+
+A flow task calls exactly one of these. Each connects to the cluster by
+address, reads the Parquet lazily, and returns something small (a dict that
+JSON can hold); rows stay on the workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import tempfile
+from pathlib import Path
+
+from . import metrics as metrics_module
+from ._engine import DaskEngine
+from .cluster import connect
+from .exceptions import InputError
+from .model import Model, load_model
+from .prepare import Preparation
+from .report import write_report
+from .training import discover_preparation, fit_model, read_table, score_frame, split
+
+__all__ = ["TrainOptions", "evaluate", "fit", "prepare", "run_summary", "short_model", "validate", "write_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """What the user chose for one training run (validated on construction)."""
+
+    data: str
+    target: str
+    id_column: str | None = None
+    features: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    l2: float = 0.0
+    solver: str = "auto"
+    valid_fraction: float = 0.2
+    positive_label: str | None = None
+    min_frequency: float | None = None
+    missing: str = "impute"
+    top_k: int = 3
+    cost_fp: float | None = None
+    cost_fn: float | None = None
+    contact_share: float | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        checks = [
+            (self.l2 >= 0, "l2 must be a number >= 0"),
+            (self.solver in ("auto", "newton", "lbfgs"), "solver must be one of 'auto', 'newton', 'lbfgs'"),
+            (0 <= self.valid_fraction < 1, "valid_fraction must be in [0, 1)"),
+            (self.missing in ("impute", "error"), "missing must be 'impute' or 'error'"),
+            (self.top_k >= 1, "top_k must be an integer >= 1"),
+            (self.min_frequency is None or self.min_frequency > 0, "min_frequency must be > 0"),
+            ((self.cost_fp is None) == (self.cost_fn is None), "give both cost_fp and cost_fn, or neither"),
+            (self.cost_fp is None or (self.cost_fp >= 0 and self.cost_fn >= 0), "costs must be >= 0"),
+            (self.contact_share is None or 0 < self.contact_share <= 1, "contact_share must be in (0, 1]"),
+            (self.contact_share is None or self.cost_fp is None, "give costs or contact_share, not both"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"{message}; got {self}.")
+
+    def frames(self, client):
+        frame = read_table(self.data)
+        for kind, names in (("id column", [self.id_column] if self.id_column else []),):
+            absent = [n for n in names if n not in frame.columns]
+            if absent:
+                raise InputError(f"the {kind} {absent[0]!r} is not a column of {self.data}; its columns are {list(frame.columns)}.")
+        if self.id_column and self.valid_fraction > 0:
+            _check_unique_ids(client, frame, self.id_column, self.data)
+        return split(frame, id_column=self.id_column, valid_fraction=self.valid_fraction, seed=self.seed)
+
+
+def _check_unique_ids(client, frame, id_column: str, source: str) -> None:
+    counts = frame[id_column].value_counts()
+    duplicated = client.compute(counts[counts > 1].head(3, npartitions=-1), sync=True)
+    if len(duplicated):
+        raise InputError(
+            f"id column {id_column!r} in {source} has duplicates (such as {duplicated.index.tolist()}); "
+            "each customer must appear once."
+        )
+
+
+def prepare(options: TrainOptions, scheduler: str) -> dict:
+    """The preparation discovered on the training rows, as a dict."""
+    with connect(scheduler) as client:
+        train, _ = options.frames(client)
+        preparation = discover_preparation(
+            client,
+            train,
+            target=options.target,
+            id_column=options.id_column,
+            features=list(options.features) if options.features else None,
+            exclude=list(options.exclude),
+            positive_label=options.positive_label,
+            min_frequency=options.min_frequency,
+            missing=options.missing,
+        )
+    return preparation.to_dict()
+
+
+def fit(options: TrainOptions, scheduler: str, preparation: dict) -> dict:
+    """The fitted model (no metrics yet), as a dict."""
+    with connect(scheduler) as client:
+        train, _ = options.frames(client)
+        model = fit_model(client, train, Preparation.from_dict(preparation), l2=options.l2, solver=options.solver)
+    return model.to_dict()
+
+
+def _rank_summary(client, frame, model: Model, where: str, contact_shares=()):
+    from dask import delayed
+
+    scored = score_frame(frame, model)
+    blocks = [delayed(_score_block)(part) for part in scored.to_delayed()]
+    engine = DaskEngine(client, blocks)
+    try:
+        return metrics_module.rank_summary(engine, contact_shares=contact_shares)
+    except InputError as error:
+        raise InputError(f"{where}: {error}") from error
+    finally:
+        engine.close()
+
+
+def _score_block(part):
+    return part["probability"].to_numpy(), part["y"].to_numpy()
+
+
+def validate(options: TrainOptions, scheduler: str, model: dict) -> dict:
+    """Validation metrics and the chosen threshold: ``{"metrics": ..., "threshold": ...}``."""
+    fitted = Model.from_dict(model)
+    with connect(scheduler) as client:
+        _, valid = options.frames(client)
+        shares = (options.contact_share,) if options.contact_share else ()
+        summary = _rank_summary(client, valid, fitted, f"the validation split of {options.data}", shares)
+    metrics = metrics_module.validation_metrics(summary)
+    threshold = None
+    if options.cost_fp is not None:
+        threshold = metrics_module.choose_threshold(summary, cost_fp=options.cost_fp, cost_fn=options.cost_fn)
+    elif options.contact_share is not None:
+        threshold = metrics_module.choose_threshold(summary, contact_share=options.contact_share)
+    else:
+        threshold = metrics_module.choose_threshold(summary, cost_fp=1.0, cost_fn=1.0)
+    return {"metrics": metrics, "threshold": threshold}
+
+
+def short_model(options: TrainOptions, scheduler: str, model: dict) -> dict:
+    """Refit on the ``top_k`` strongest input columns and report its validation AUC beside the full model's."""
+    full = Model.from_dict(model)
+    keep = full.strongest(options.top_k)
+    preparation = dataclasses.replace(full.preparation, columns=tuple(c for c in full.preparation.columns if c.name in keep))
+    with connect(scheduler) as client:
+        train, valid = options.frames(client)
+        small = fit_model(client, train, preparation, l2=options.l2, solver=options.solver)
+        summary = _rank_summary(client, valid, small, f"the validation split of {options.data}")
+    metrics = metrics_module.validation_metrics(summary, max_curve_points=2)
+    return {"features": keep, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"], "coef": dict(zip(small.features, small.coef.tolist()))}
+
+
+def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: TrainOptions) -> str:
+    """Write the model directory (``model.json``, ``metrics.json``, ``report.html``) whole, and return its path."""
+    fitted = Model.from_dict(model)
+    if validation:
+        fitted.metrics, fitted.threshold = validation["metrics"], validation["threshold"]
+    if short:
+        short = {**short, "full_auc": fitted.metrics["auc"] if fitted.metrics else None}
+        fitted.short_model = short
+    fitted.version = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    fitted.training = {**fitted.training, "options": dataclasses.asdict(options)}
+    files = {}
+    if fitted.metrics:
+        files["metrics.json"] = json.dumps(fitted.metrics, indent=2)
+    report_path = None
+    if fitted.metrics:
+        with tempfile.TemporaryDirectory() as scratch:
+            report_path = Path(scratch) / "report.html"
+            write_report(
+                report_path,
+                title=f"{options.target} model",
+                summary=_summary(fitted, options),
+                metrics=fitted.metrics,
+                coefficients=fitted.coefficient_table(),
+                threshold=fitted.threshold,
+                short_model=fitted.short_model,
+            )
+            files["report.html"] = report_path.read_text()
+    fitted.save(out, extra_files=files)
+    return out
+
+
+def _summary(model: Model, options: TrainOptions) -> dict:
+    metrics = model.metrics or {}
+    return {
+        "target": options.target,
+        "positive_label": str(model.preparation.positive_label),
+        "rows_train": model.training.get("rows"),
+        "positives_train": model.training.get("positives"),
+        "rows_valid": metrics.get("n_rows"),
+        "positives_valid": metrics.get("n_positives"),
+        "n_features": len(model.features),
+        "l2": model.l2,
+        "solver": model.solver,
+        "n_iter": model.n_iter,
+        "converged": model.converged,
+        "fit_seconds": model.training.get("fit_seconds"),
+        "model_version": model.version,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def evaluate(model_dir: str, data: str, target: str, scheduler: str) -> dict:
+    """The validation metrics of a saved model on any data set with the target column."""
+    model = load_model(model_dir)
+    if model.preparation.target != target:
+        model.preparation = dataclasses.replace(model.preparation, target=target)
+    with connect(scheduler) as client:
+        frame = read_table(data)
+        if target not in frame.columns:
+            raise InputError(f"{data} has no target column {target!r}; its columns are {list(frame.columns)}.")
+        summary = _rank_summary(client, frame, model, str(data))
+    return metrics_module.validation_metrics(summary)
+
+
+def run_summary(model_dir: str) -> dict:
+    """The headline of a written model: where it is, counts, fit, metrics and the coefficient table."""
+    model = load_model(model_dir)
+    metrics = model.metrics or {}
+    headline = {k: metrics[k] for k in ("auc", "auc_ci", "log_loss", "brier", "n_rows", "n_positives") if k in metrics}
+    return {
+        "model_dir": str(model_dir),
+        "report": str(Path(model_dir) / "report.html") if metrics else None,
+        "rows": model.training.get("rows"),
+        "positives": model.training.get("positives"),
+        "n_iter": model.n_iter,
+        "converged": model.converged,
+        "solver": model.solver,
+        "fit_seconds": model.training.get("fit_seconds"),
+        "metrics": headline or None,
+        "short_model": model.short_model,
+        "threshold": model.threshold,
+        "coefficients": [
+            {k: row[k] for k in ("rank", "feature", "coef", "std_error", "p_value", "odds_ratio_per_sd")}
+            for row in model.coefficient_table()
+        ],
+    }
