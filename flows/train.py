@@ -12,11 +12,16 @@ from typing import Literal
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from logreg_dist import jobs
+from logreg_dist import InputError, jobs
 from logreg_dist.cluster import embedded_or_given
 
 
-@task(name="discover preparation", retries=1, retry_delay_seconds=5)
+def _io_failure(task, task_run, state) -> bool:
+    """Retry what may pass on a second try (I/O, a lost worker), never bad input."""
+    return not isinstance(state.result(raise_on_failure=False), InputError)
+
+
+@task(name="discover preparation", retries=1, retry_delay_seconds=5, retry_condition_fn=_io_failure)
 def prepare(options: jobs.TrainOptions, scheduler: str) -> dict:
     return jobs.prepare(options, scheduler)
 
@@ -36,9 +41,15 @@ def short_model(options: jobs.TrainOptions, scheduler: str, model: dict) -> dict
     return jobs.short_model(options, scheduler, model)
 
 
-@task(name="write model", retries=2, retry_delay_seconds=2)
-def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: jobs.TrainOptions) -> str:
-    return jobs.write_model(out, model, validation, short, options)
+@task(name="training profile")
+def profile(options: jobs.TrainOptions, scheduler: str, model: dict) -> dict:
+    return jobs.profile(options, scheduler, model)
+
+
+@task(name="write model", retries=2, retry_delay_seconds=2, retry_condition_fn=_io_failure)
+def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: jobs.TrainOptions,
+                distribution: dict) -> str:
+    return jobs.write_model(out, model, validation, short, options, distribution)
 
 
 @flow(name="train", log_prints=True)
@@ -78,7 +89,8 @@ def train(
         if valid_fraction > 0:
             validation = validate(options, address, model)
             short = short_model(options, address, model)
-        path = write_model(out, model, validation, short, options)
+        distribution = profile(options, address, model)
+        path = write_model(out, model, validation, short, options, distribution)
     summary = jobs.run_summary(path)
     _artifacts(summary)
     return summary

@@ -32,20 +32,31 @@ def _generate(args) -> int:
 
 
 def _demo(args) -> int:
+    from .cluster import embedded_or_given
+    from .registry import register
     from .synth import ID_COLUMN, TARGET, generate
 
-    base = Path(args.workdir) / "customer-base"
+    workdir = Path(args.workdir)
+    base = workdir / "customer-base"
     if not base.exists():
         print(f"generating a customer base of {args.rows:,} rows in {base} ...", flush=True)
         generate(base, rows=args.rows, positives=max(1, round(args.rows * DEMO_POSITIVES / DEMO_ROWS)), seed=0)
     _prefect_environment(args.verbose)
+    from flows.rescore import rescore
     from flows.train import train
 
-    summary = train(
-        data=str(base), target=TARGET, id_column=ID_COLUMN, out=str(Path(args.workdir) / "model"), l2=args.l2,
-        cost_fp=1.0, cost_fn=40.0, scheduler=args.scheduler,
-    )
-    _print_summary(summary)
+    with embedded_or_given(args.scheduler) as address:
+        summary = train(
+            data=str(base), target=TARGET, id_column=ID_COLUMN, out=str(workdir / "model"), l2=args.l2,
+            cost_fp=1.0, cost_fn=40.0, scheduler=address,
+        )
+        _print_summary(summary)
+        version = register(summary["model_dir"], workdir / "registry")
+        print(f"registered as version {version} in {workdir / 'registry'}")
+        scored = rescore(model=str(workdir / "registry" / "latest"), data=str(base), out=str(workdir / "scores"),
+                         scheduler=address)
+    _print_rescore(scored)
+    print(f"report: {summary['report']}")
     return 0
 
 
@@ -58,6 +69,7 @@ def _prefect_environment(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "logreg_dist")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     logger.setLevel(logging.INFO)
 
 
@@ -121,6 +133,46 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _score(args) -> int:
+    _prefect_environment(args.verbose)
+    from flows.rescore import rescore
+
+    summary = rescore(model=args.model, data=args.data, out=args.out, id_column=args.id_column, scheduler=args.scheduler)
+    _print_rescore(summary)
+    return 0
+
+
+def _print_rescore(summary: dict) -> None:
+    print(f"scored {summary['rows']:,} customers with model version {summary['model_version']} into {summary['out']}")
+    if summary["above_threshold"] is not None:
+        share = summary["above_threshold"] / max(summary["rows"], 1)
+        print(f"{summary['above_threshold']:,} ({share:.2%}) are at or above the model's threshold {summary['threshold']:.4g}")
+    print("rows per training score decile: " + ", ".join(f"{d['decile']}: {d['rows']:,}" for d in summary["deciles"]))
+    if summary["score_psi"] is not None:
+        print(f"PSI of the score {summary['score_psi']:.4f}; inputs with PSI > 0.2: {', '.join(summary['flagged']) or 'none'}")
+    if summary["unseen_levels"]:
+        print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
+    print(f"summary: {Path(summary['out']) / '_summary.json'}")
+
+
+def _register(args) -> int:
+    from .registry import register
+
+    version = register(args.model, args.registry)
+    print(f"registered {args.model} as version {version} in {args.registry}; {Path(args.registry) / 'latest'} -> {version}")
+    return 0
+
+
+def _serve(args) -> int:
+    _prefect_environment(args.verbose)
+    from flows.rescore import serve
+
+    print(f"serving the rescoring flow on cron {args.cron!r}: {args.model} x {args.data} -> {args.out} (Ctrl-C stops)", flush=True)
+    serve(model=args.model, data=args.data, out=args.out, cron=args.cron, id_column=args.id_column,
+          scheduler=args.scheduler, name=args.name, timezone=args.timezone)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="logreg-dist", description="Distributed logistic regression on Dask.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -163,6 +215,30 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--scheduler", default=None)
     evaluate.set_defaults(run=_evaluate)
+
+    score = commands.add_parser("score", help="score every customer with a model (the Prefect flow 'rescore', once)")
+    score.add_argument("model", help="model directory, registry folder, or registry/latest")
+    score.add_argument("data", help="Parquet file, folder or glob")
+    score.add_argument("--out", required=True, help="output folder, replaced whole when the run completes")
+    score.add_argument("--id-column", default=None, help="default: the model's id column")
+    score.add_argument("--scheduler", default=None)
+    score.set_defaults(run=_score)
+
+    register = commands.add_parser("register", help="add a model directory to a registry as its next version")
+    register.add_argument("model", help="model directory")
+    register.add_argument("--registry", required=True, help="registry folder")
+    register.set_defaults(run=_register)
+
+    serve = commands.add_parser("serve", help="run the rescoring flow on a cron schedule (prefect serve)")
+    serve.add_argument("--model", required=True, help="e.g. registry/latest")
+    serve.add_argument("--data", required=True)
+    serve.add_argument("--out", required=True)
+    serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: nightly at 02:00)")
+    serve.add_argument("--timezone", default="UTC")
+    serve.add_argument("--name", default="nightly-rescore", help="deployment name")
+    serve.add_argument("--id-column", default=None)
+    serve.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster per run)")
+    serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="generate a customer base, then train, validate and report on it")
     demo.add_argument("--rows", type=int, default=DEMO_ROWS)

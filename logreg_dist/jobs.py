@@ -19,10 +19,12 @@ from .cluster import connect
 from .exceptions import InputError
 from .model import Model, load_model
 from .prepare import Preparation
+from .registry import resolve
 from .report import write_report
+from .scoring import score_to_parquet, training_profile
 from .training import discover_preparation, fit_model, read_table, score_frame, split
 
-__all__ = ["TrainOptions", "evaluate", "fit", "prepare", "run_summary", "short_model", "validate", "write_model"]
+__all__ = ["TrainOptions", "evaluate", "fit", "prepare", "profile", "run_summary", "score", "short_model", "validate", "write_model"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +161,22 @@ def short_model(options: TrainOptions, scheduler: str, model: dict) -> dict:
     return {"features": keep, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"], "coef": dict(zip(small.features, small.coef.tolist()))}
 
 
-def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: TrainOptions) -> str:
+def profile(options: TrainOptions, scheduler: str, model: dict) -> dict:
+    """The training distributions of the inputs and of the score, for drift checks at rescoring."""
+    with connect(scheduler) as client:
+        train, _ = options.frames(client)
+        return training_profile(client, train, Model.from_dict(model))
+
+
+def score(model: str, data: str, out: str, scheduler: str, id_column: str | None = None) -> dict:
+    """Score ``data`` with the model at ``model`` (a model directory, or a registry / its ``latest``) into ``out``."""
+    fitted = load_model(resolve(model))
+    with connect(scheduler) as client:
+        return score_to_parquet(client, fitted, data, out, id_column=id_column)
+
+
+def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: TrainOptions,
+                distribution: dict | None = None) -> str:
     """Write the model directory (``model.json``, ``metrics.json``, ``report.html``) whole, and return its path."""
     fitted = Model.from_dict(model)
     if validation:
@@ -167,6 +184,7 @@ def write_model(out: str, model: dict, validation: dict | None, short: dict | No
     if short:
         short = {**short, "full_auc": fitted.metrics["auc"] if fitted.metrics else None}
         fitted.short_model = short
+    fitted.score_distribution = distribution
     fitted.version = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     fitted.training = {**fitted.training, "options": dataclasses.asdict(options)}
     files = {}

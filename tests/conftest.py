@@ -128,6 +128,8 @@ def process_client(process_cluster):
 def prefect_harness():
     """One temporary Prefect database and local server for the whole session (its start costs 15-25 s)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The scheduler service makes runs from cron schedules every loop (60 s by default).
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS", "5")
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

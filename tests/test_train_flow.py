@@ -114,3 +114,25 @@ def test_bad_input_names_the_column_and_leaves_no_model(prefect_harness, local_c
     with pytest.raises(InputError, match=message):
         _run(**run)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.parquet"]
+
+
+def test_evaluate_prints_the_metrics_of_a_saved_model_on_any_data(prefect_harness, local_client, wa_folder, tmp_path, capsys):
+    from logreg_dist.cli import main
+
+    folder, frame = wa_folder
+    _run(data=str(folder), target="churn", out=str(tmp_path / "m"), features=FEATURES, valid_fraction=0.0,
+         scheduler=local_client.scheduler.address)
+    capsys.readouterr()
+    status = main(["evaluate", str(tmp_path / "m"), str(folder), "--target", "churn", "--json",
+                   "--scheduler", local_client.scheduler.address])
+    assert status == 0
+    metrics = json.loads(capsys.readouterr().out)
+    document = json.loads((tmp_path / "m" / "model.json").read_text())
+    design = _reference_design(frame[FEATURES + ["churn"]], "churn")[document["features"]]
+    prob = expit(document["intercept"] + design.to_numpy() @ np.array(document["coef"]))
+    y = (frame["churn"] == "Yes").to_numpy()
+    assert metrics["n_rows"] == len(frame)
+    assert abs(metrics["auc"] - roc_auc_score(y, prob)) < 1e-9
+    assert {"auc_ci", "log_loss", "brier"} <= set(metrics)
+    assert main(["evaluate", str(tmp_path / "m"), str(folder), "--target", "nope"]) == 2
+    assert "has no target column 'nope'" in capsys.readouterr().err

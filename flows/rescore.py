@@ -1,0 +1,65 @@
+"""The rescoring flow: score the whole customer base with a registered model, on a schedule.
+
+``rescore(model, data, out)`` scores every row on the Dask cluster and
+replaces ``out`` whole (Parquet plus ``_summary.json``); the run summary is
+also published as Prefect artifacts. :func:`serve` runs it on a cron
+schedule with ``prefect.serve`` (no work pool needed); users with work pools
+deploy it with ``prefect deploy`` from ``prefect.yaml``.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, serve as prefect_serve, task
+from prefect.schedules import Cron
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from logreg_dist import InputError, jobs
+from logreg_dist.cluster import embedded_or_given
+
+
+def _io_failure(task, task_run, state) -> bool:
+    """Retry what may pass on a second try (I/O, a lost worker), never bad input."""
+    return not isinstance(state.result(raise_on_failure=False), InputError)
+
+
+@task(name="score", retries=1, retry_delay_seconds=10, retry_condition_fn=_io_failure)
+def score(model: str, data: str, out: str, scheduler: str, id_column: str | None) -> dict:
+    return jobs.score(model, data, out, scheduler, id_column)
+
+
+@flow(name="rescore", log_prints=True)
+def rescore(model: str, data: str, out: str, id_column: str | None = None, scheduler: str | None = None) -> dict:
+    """Score ``data`` (Parquet file, folder or glob) with ``model`` (a model directory or ``registry/latest``) into ``out``."""
+    logger = get_run_logger()
+    with embedded_or_given(scheduler) as address:
+        logger.info("Dask scheduler at %s", address)
+        summary = score(model, data, out, address, id_column)
+    _artifacts(summary)
+    logger.info("scored %s rows with model version %s into %s", f"{summary['rows']:,}", summary["model_version"], out)
+    return summary
+
+
+def _artifacts(summary: dict) -> None:
+    create_table_artifact(key="rescore-deciles", table=summary["deciles"], description="Rows scored per training score decile.")
+    flagged = ", ".join(summary["flagged"]) or "none"
+    create_markdown_artifact(
+        key="rescore-summary",
+        markdown=(
+            f"**{summary['rows']:,} rows scored** with model version `{summary['model_version']}` into `{summary['out']}`\n\n"
+            f"- above the model's threshold: {summary['above_threshold']}\n"
+            f"- PSI of the score: {summary['score_psi']}\n"
+            f"- inputs with PSI > 0.2: {flagged}\n"
+            f"- levels unseen in training: {summary['unseen_levels'] or 'none'}\n"
+        ),
+    )
+
+
+def serve(*, model: str, data: str, out: str, cron: str, id_column: str | None = None, scheduler: str | None = None,
+          name: str = "nightly-rescore", timezone: str = "UTC") -> None:
+    """Serve the rescoring flow with its cron schedule until interrupted."""
+    deployment = rescore.to_deployment(
+        name=name,
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters={"model": model, "data": data, "out": out, "id_column": id_column, "scheduler": scheduler},
+    )
+    prefect_serve(deployment)

@@ -1,0 +1,109 @@
+"""Distributions of the inputs and the score, and the population stability index (PSI) between two of them.
+
+A :class:`Profile` holds, for each raw input column, row counts in fixed bins
+(numeric: between edges taken from the training data, plus a bin for missing;
+categorical: per training level, plus one for levels never seen in training)
+and the same for the score. Profiles of partitions add up, so the training
+flow stores the training profile in the model and each rescoring run counts
+its own in the same pass that writes the scores.
+
+``PSI = sum_b (a_b - e_b) * ln(a_b / e_b)`` over bins ``b`` with the
+training shares ``e`` and the new shares ``a``, each share floored at
+``1e-4`` so an empty bin does not make it infinite. Above 0.2 is the usual
+flag for a population that has moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .prepare import MISSING_LEVEL, CategoricalColumn, NumericColumn, Preparation, _as_text
+
+__all__ = ["PSI_FLAG", "Profile", "profile_edges", "profile_partition", "psi"]
+
+PSI_FLAG = 0.2
+SHARE_FLOOR = 1e-4
+UNSEEN = "(unseen)"
+SCORE = "(score)"
+
+
+@dataclass
+class Profile:
+    """Row counts per bin, per column (and for the score); adds across partitions."""
+
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __add__(self, other: Profile) -> Profile:
+        names = self.counts.keys() | other.counts.keys()
+        return Profile({n: self.counts.get(n, 0) + other.counts.get(n, 0) for n in names})
+
+    def shares(self, name: str) -> np.ndarray:
+        counts = np.asarray(self.counts[name], dtype=float)
+        return counts / counts.sum() if counts.sum() else counts
+
+    def to_dict(self, edges: dict) -> dict:
+        return {"edges": edges, "counts": {n: np.asarray(c).astype(int).tolist() for n, c in self.counts.items()}}
+
+
+def bin_labels(preparation: Preparation, edges: dict) -> dict[str, list[str]]:
+    """What each bin of each column is, for reports."""
+    labels = {}
+    for column in preparation.columns:
+        if isinstance(column, NumericColumn):
+            cuts = edges[column.name]
+            labels[column.name] = [f"< {cuts[0]:.4g}"] + [f"[{a:.4g}, {b:.4g})" for a, b in zip(cuts, cuts[1:])] + [
+                f">= {cuts[-1]:.4g}" if cuts else "all", MISSING_LEVEL]
+        else:
+            labels[column.name] = [*_levels(column), UNSEEN]
+    return labels
+
+
+def _levels(column: CategoricalColumn) -> list[str]:
+    return [column.reference, *column.levels]
+
+
+def profile_partition(part: pd.DataFrame, score: np.ndarray, *, preparation: Preparation, edges: dict) -> Profile:
+    """Counts per bin of the raw inputs of ``part`` and of its ``score`` (a block kernel)."""
+    counts = {}
+    for column in preparation.columns:
+        values = part[column.name]
+        if isinstance(column, NumericColumn):
+            x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            cuts = np.asarray(edges[column.name], dtype=float)
+            present = ~np.isnan(x)
+            binned = np.bincount(np.searchsorted(cuts, x[present], side="right"), minlength=cuts.size + 1)
+            counts[column.name] = np.append(binned, (~present).sum())
+        else:
+            text = _as_text(values)
+            if column.folded:
+                text = text.where(~text.isin(column.folded), "(other)")
+            levels = _levels(column)
+            codes = pd.Index(levels).get_indexer(text)
+            codes[codes < 0] = len(levels)
+            counts[column.name] = np.bincount(codes, minlength=len(levels) + 1)
+    cuts = np.asarray(edges[SCORE], dtype=float)
+    counts[SCORE] = np.bincount(np.searchsorted(cuts, score, side="right"), minlength=cuts.size + 1)
+    return Profile(counts)
+
+
+def profile_edges(quantiles: pd.DataFrame, score_quantiles: pd.Series) -> dict:
+    """Bin edges from the training quantiles of each numeric column and of the score (duplicates dropped)."""
+    edges = {name: np.unique(quantiles[name].dropna().to_numpy()).tolist() for name in quantiles.columns}
+    edges[SCORE] = np.unique(score_quantiles.dropna().to_numpy()).tolist()
+    return edges
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index between two vectors of shares over the same bins."""
+    e = np.maximum(np.asarray(expected, dtype=float), SHARE_FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=float), SHARE_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def score_decile(score: np.ndarray, edges) -> np.ndarray:
+    """Decile of each score against the training score edges: 1 for the highest tenth, 10 for the lowest."""
+    cuts = np.asarray(edges, dtype=float)
+    return (cuts.size + 1 - np.searchsorted(cuts, score, side="right")).astype(np.int8)

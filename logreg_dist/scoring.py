@@ -1,0 +1,179 @@
+"""Scoring a customer base with a saved model: one pass that writes the scores and counts the drift.
+
+Each partition is read, prepared by the model's own preparation, scored, and
+written as ``part-NNNNN.parquet`` (the id column under its own name,
+``probability``, ``decile``, ``model_version``) on the worker that read it;
+it returns only small counts (rows, rows above the model's threshold, bins of
+the inputs and of the score). The files go to a staging folder beside the
+output, with ``_summary.json``, and the folder is moved into place only when
+every partition is written: a failed run leaves the previous output as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import operator
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .drift import PSI_FLAG, SCORE, Profile, bin_labels, profile_edges, profile_partition, psi, score_decile
+from .exceptions import InputError
+from .model import Model
+from .prepare import NumericColumn, _is_numeric
+from .training import _engine, read_table, score_frame
+
+__all__ = ["check_schema", "score_to_parquet", "training_profile"]
+
+SUMMARY_FILE = "_summary.json"  # Parquet readers skip files that start with "_"
+
+
+@dataclass
+class ScoreTally:
+    """What one partition's scoring returns: rows, rows at or above the threshold, and the drift profile."""
+
+    rows: int = 0
+    above: int = 0
+    profile: Profile = field(default_factory=Profile)
+
+    def __add__(self, other: ScoreTally) -> ScoreTally:
+        return ScoreTally(self.rows + other.rows, self.above + other.above, self.profile + other.profile)
+
+
+def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None) -> None:
+    """Raise, naming the column, if the data lacks a model input or holds it with the wrong kind of type."""
+    missing = [c for c in model.preparation.inputs if c not in dtypes]
+    if missing:
+        raise InputError(f"{source} lacks the columns {missing}, which the model was trained on.")
+    if id_column and id_column not in dtypes:
+        raise InputError(f"{source} has no id column {id_column!r}; its columns are {list(dtypes)}.")
+    for column in model.preparation.columns:
+        if isinstance(column, NumericColumn) and not _is_numeric(dtypes[column.name]):
+            raise InputError(
+                f"column {column.name!r} in {source} must be numeric, as in training; got dtype {dtypes[column.name]}."
+            )
+
+
+def _profile_of(part: pd.DataFrame, *, model: Model, edges: dict) -> Profile:
+    return profile_partition(part, model.predict_proba(part), preparation=model.preparation, edges=edges)
+
+
+def training_profile(client, frame, model: Model) -> dict:
+    """Bin edges from the training quantiles (approximate, Dask's) and exact counts per bin, as stored in model.json."""
+    import dask
+
+    numeric = [c.name for c in model.preparation.columns if isinstance(c, NumericColumn)]
+    levels = np.linspace(0.1, 0.9, 9)
+    probability = score_frame(frame, model)["probability"]
+    quantiles = frame[numeric].astype("float64").quantile(levels) if numeric else pd.DataFrame()
+    quantiles, score_quantiles = dask.compute(quantiles, probability.quantile(levels), scheduler=client)
+    edges = profile_edges(quantiles, score_quantiles)
+    profile = _engine(client, frame).map_reduce(_profile_of, model=model, edges=edges)
+    return {**profile.to_dict(edges), "labels": bin_labels(model.preparation, edges)}
+
+
+def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges: dict, threshold: float | None,
+                     path: str, where: str) -> ScoreTally:
+    probability = model.predict_proba(part, where=where)
+    table = pa.table(
+        {
+            id_column: pa.Array.from_pandas(part[id_column]),
+            "probability": probability,
+            "decile": score_decile(probability, edges[SCORE]),
+            "model_version": pa.array([str(model.version)] * len(part), type=pa.string()),
+        }
+    )
+    pq.write_table(table, path)
+    above = int((probability >= threshold).sum()) if threshold is not None else 0
+    profile = profile_partition(part, probability, preparation=model.preparation, edges=edges)
+    return ScoreTally(len(part), above, profile)
+
+
+def _add_all(*tallies):
+    return functools.reduce(operator.add, tallies)
+
+
+def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *, id_column: str | None = None,
+                     split_every: int = 8) -> dict:
+    """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary."""
+    from dask import compute, delayed
+
+    frame = read_table(data)
+    id_column = id_column or model.preparation.id_column
+    if not id_column:
+        raise InputError("the model has no id column; name the column that identifies each customer (--id-column).")
+    check_schema(dict(frame.dtypes.items()), model, str(data), id_column)
+    distribution = model.score_distribution or {}
+    edges = distribution.get("edges") or {SCORE: []}
+    threshold = (model.threshold or {}).get("threshold")
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        parts = frame.to_delayed()
+        layer = [
+            delayed(_score_partition, pure=True)(
+                part, model=model, id_column=id_column, edges=edges, threshold=threshold,
+                path=str(staging / f"part-{i:05d}.parquet"), where=f"partition {i} of {len(parts)} of {data}",
+            )
+            for i, part in enumerate(parts)
+        ]
+        while len(layer) > 1:
+            layer = [delayed(_add_all, pure=True)(*layer[i : i + split_every]) for i in range(0, len(layer), split_every)]
+        (tally,) = compute(layer[0], scheduler=client)
+        summary = run_summary(model, tally, edges, threshold, str(data), str(out))
+        (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+        _move_into_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return summary
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    if out.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
+        os.replace(out, retired / out.name)
+        os.replace(staging, out)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
+def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
+    """Rows scored, rows per decile, rows above the threshold, PSI of the score and of each input, unseen levels."""
+    training = (model.score_distribution or {}).get("counts", {})
+    decile_counts = np.asarray(tally.profile.counts.get(SCORE, []))[::-1]  # bin 0 is the lowest scores
+    drift = {}
+    for name, counts in tally.profile.counts.items():
+        if name in training and len(training[name]) == len(counts):
+            expected = np.asarray(training[name], dtype=float)
+            value = psi(expected / expected.sum(), tally.profile.shares(name))
+            drift[name] = {"psi": round(value, 6), "flagged": value > PSI_FLAG}
+    unseen = {
+        column.name: int(tally.profile.counts[column.name][-1])
+        for column in model.preparation.columns
+        if not isinstance(column, NumericColumn) and tally.profile.counts[column.name][-1]
+    }
+    return {
+        "data": data,
+        "out": out,
+        "model_version": model.version,
+        "rows": tally.rows,
+        "deciles": [{"decile": d + 1, "rows": int(n)} for d, n in enumerate(decile_counts)],
+        "threshold": threshold,
+        "above_threshold": tally.above if threshold is not None else None,
+        "score_psi": drift.get(SCORE, {}).get("psi"),
+        "psi": {name: value for name, value in drift.items() if name != SCORE},
+        "flagged": sorted(name for name, value in drift.items() if value["flagged"]),
+        "unseen_levels": unseen,
+    }

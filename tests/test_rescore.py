@@ -1,0 +1,222 @@
+"""Scheduled rescoring: the registry, the rescoring flow, its output and summary, and a served cron deployment (issue 5)."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from scipy.special import expit
+
+from logreg_dist import InputError, synth
+from logreg_dist.registry import register, versions
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, prefect_harness, local_client):
+    """A generated customer base (3 files), a model trained on it by the flow, and a registry holding it."""
+    from flows.train import train
+
+    root = tmp_path_factory.mktemp("rescore")
+    synth.generate(root / "base", rows=30_000, positives=600, partitions=3)
+    summary = train(data=str(root / "base"), target="converted", id_column="customer_id", out=str(root / "model"),
+                    l2=1e-4, cost_fp=1.0, cost_fn=20.0, scheduler=local_client.scheduler.address)
+    assert register(summary["model_dir"], root / "registry") == 1
+    return root
+
+
+def _rescore(trained, out, data=None, model=None, client=None):
+    from flows.rescore import rescore
+
+    return rescore(model=str(model or trained / "registry" / "latest"), data=str(data or trained / "base"), out=str(out),
+                   scheduler=client.scheduler.address)
+
+
+def test_probabilities_equal_the_formula_from_model_json_for_every_row(trained, local_client, tmp_path):
+    summary = _rescore(trained, tmp_path / "scores", client=local_client)
+    document = json.loads((trained / "registry" / "latest" / "model.json").read_text())
+    base = pd.read_parquet(trained / "base")
+    scores = pd.read_parquet(tmp_path / "scores")
+    assert list(scores.columns) == ["customer_id", "probability", "decile", "model_version"]
+    assert len(scores) == len(base) and scores["customer_id"].tolist() == base["customer_id"].tolist()
+    X = base[document["features"]].to_numpy(dtype=float)
+    expected = 1.0 / (1.0 + np.exp(-(document["intercept"] + X @ np.array(document["coef"]))))
+    assert np.max(np.abs(scores["probability"].to_numpy() - expected)) < 1e-12
+    assert set(scores["model_version"]) == {"1"} and scores["decile"].between(1, 10).all()
+    # Deciles from the training score edges: the top decile holds the highest scores.
+    assert scores.groupby("decile")["probability"].min().is_monotonic_decreasing
+    assert summary["rows"] == len(base) and sum(d["rows"] for d in summary["deciles"]) == len(base)
+    assert summary["above_threshold"] == int((expected >= document["threshold"]["threshold"]).sum())
+    assert summary["score_psi"] < 0.01 and summary["flagged"] == []
+    assert json.loads((tmp_path / "scores" / "_summary.json").read_text()) == summary
+
+
+def test_the_same_scoring_twice_gives_the_same_files(trained, local_client, tmp_path):
+    _rescore(trained, tmp_path / "a", client=local_client)
+    _rescore(trained, tmp_path / "b", client=local_client)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and "part-00000.parquet" in names
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes() or name == "_summary.json"
+    # Running again into the same folder replaces it whole and leaves nothing beside it.
+    _rescore(trained, tmp_path / "a", client=local_client)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_drift_is_flagged_and_unseen_levels_are_counted(trained, local_client, tmp_path):
+    base = pd.read_parquet(trained / "base")
+    shifted = base.assign(engagement_03=base["engagement_03"] + 2 * base["engagement_03"].std())
+    shifted.to_parquet(tmp_path / "shifted.parquet")
+    summary = _rescore(trained, tmp_path / "scores", data=tmp_path / "shifted.parquet", client=local_client)
+    assert "engagement_03" in summary["flagged"] and summary["psi"]["engagement_03"]["psi"] > 0.2
+    assert summary["psi"]["recency_07"]["psi"] < 0.01
+
+
+def test_registry_versions_and_the_latest_pointer(trained, tmp_path):
+    registry = tmp_path / "registry"
+    assert register(trained / "model", registry) == 1
+    assert register(trained / "model", registry) == 2
+    assert versions(registry) == [1, 2]
+    assert os.readlink(registry / "latest") == "2"
+    assert json.loads((registry / "latest" / "model.json").read_text())["version"] == "2"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no model at"):
+        register(tmp_path / "empty", registry)
+    assert versions(registry) == [1, 2]
+
+
+def _corrupt(model_dir: Path, how: str) -> None:
+    path = model_dir / "model.json"
+    if how == "truncated":
+        path.write_text(path.read_text()[:200])
+    else:
+        document = json.loads(path.read_text())
+        document["format_version"] = 99
+        path.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing column", r"lacks the columns \['recency_07'\], which the model was trained on"),
+        ("wrong type", r"column 'count_05' in .* must be numeric, as in training; got dtype"),
+        ("nan", r"column 'spend_02' in partition 0 of 1 of .* has 3 missing values, but it had none in training"),
+        ("truncated", r"model file .*model.json is corrupt: not valid JSON"),
+        ("version", r"has model format version 99; this logreg-dist reads version 1"),
+    ],
+)
+def test_bad_input_names_the_column_or_file_and_keeps_the_previous_output(trained, local_client, tmp_path, case, message):
+    import shutil
+
+    out = tmp_path / "scores"
+    _rescore(trained, out, client=local_client)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    base = pd.read_parquet(trained / "base")
+    model = trained / "model"
+    if case == "missing column":
+        base = base.drop(columns="recency_07")
+    elif case == "wrong type":
+        base = base.assign(count_05=base["count_05"].astype(str))
+    elif case == "nan":
+        base = base.assign(spend_02=base["spend_02"].where(base.index % 10_000 != 7))
+    else:
+        model = tmp_path / "model"
+        shutil.copytree(trained / "model", model)
+        _corrupt(model, case)
+    base.to_parquet(tmp_path / "data.parquet")
+    with pytest.raises(InputError, match=message):
+        _rescore(trained, out, data=tmp_path / "data.parquet", model=model, client=local_client)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"prefect server exited with {server.returncode}: {server.stdout.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"prefect server at {url} did not answer within {timeout} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_client, tmp_path):
+    """`logreg-dist serve` against a real `prefect server start` (its scheduler service on): the cron schedule
+    creates runs, and one completes and writes the scores."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_API_URL": url}
+    env.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    served = None
+    out = tmp_path / "scheduled"
+    try:
+        _wait_healthy(url, server)
+        command = [sys.executable, "-m", "logreg_dist.cli", "serve", "--model", str(trained / "registry" / "latest"),
+                   "--data", str(trained / "base"), "--out", str(out), "--cron", "* * * * *", "--name", "test-cron",
+                   "--scheduler", local_client.scheduler.address]
+        served = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+        async def runs():
+            async with get_client() as client:
+                deployment = await client.read_deployment_by_name("rescore/test-cron")
+                found = [r for r in await client.read_flow_runs() if r.deployment_id == deployment.id]
+                return deployment, found
+
+        deployment, flow_runs, completed = None, [], []
+        deadline = time.monotonic() + 200
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            while time.monotonic() < deadline and not completed:
+                time.sleep(3)
+                try:
+                    deployment, flow_runs = asyncio.run(runs())
+                except Exception:  # not registered yet
+                    continue
+                completed = [r for r in flow_runs if r.state and r.state.is_completed()]
+        assert deployment is not None, "the deployment was never registered"
+        assert deployment.schedules[0].schedule.cron == "* * * * *"
+        assert completed, f"no scheduled run completed; runs: {[(r.name, r.state_name) for r in flow_runs]}"
+        assert all(r.auto_scheduled for r in completed)
+        assert pq.read_table(out).num_rows == 30_000
+    finally:
+        if served is not None:
+            _stop(served)
+        _stop(server)
