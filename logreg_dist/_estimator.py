@@ -288,7 +288,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(), AUTO_NEWTON_MAX_FEATURES
             )
         objective = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=self.l2)
-        result = SOLVERS[solver](objective, np.zeros(objective.n_params), tol=self.tol, max_iter=self.max_iter)
+        # Start at the intercept-only optimum, logit of the (weighted) positive rate: it saves the
+        # first iterations on rare-event data, where the intercept travels furthest.
+        theta0 = np.zeros(objective.n_params)
+        rate = moments.y_sum / moments.weight_sum
+        if 0.0 < rate < 1.0:
+            theta0[-1] = np.log(rate) - np.log1p(-rate)
+        result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter)
 
         param_names = [names[j] for j in np.flatnonzero(active)] + ["intercept"]
         if result.singular_groups:

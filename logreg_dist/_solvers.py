@@ -43,6 +43,8 @@ class IterationRecord:
     step_size: float
     seconds: float
     passes: int
+    #: Whether this iterate's pass computed the Hessian (Newton keeps the last one where it pays).
+    hessian: bool = False
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -113,8 +115,14 @@ def newton(
     tol: float,
     max_iter: int,
     singular_tol: float = 1e-12,
+    reuse_hessian: bool = True,
 ) -> SolverResult:
     """Damped Newton's method with an Armijo backtracking line search.
+
+    Each iteration is one pass over the data returning loss, gradient and
+    Hessian at the trial point, except where ``reuse_hessian`` keeps the last
+    Hessian: after a full step that cut max|grad| tenfold, the next passes
+    return loss and gradient only, until a step contracts less.
 
     Stops when ``max |grad| <= tol`` (converged) or after ``max_iter`` steps.
     Near the optimum the loss can no longer fall by more than its rounding
@@ -123,12 +131,14 @@ def newton(
     theta = np.array(theta0, dtype=np.float64)
     started = time.perf_counter()
     loss, grad, hess = oracle.loss_grad_hess(theta)
-    history = [IterationRecord(0, loss, float(np.max(np.abs(grad))), 0.0, 0.0, time.perf_counter() - started, oracle.passes.total)]
+    history = [IterationRecord(0, loss, float(np.max(np.abs(grad))), 0.0, 0.0, time.perf_counter() - started, oracle.passes.total, True)]
     _log(history[-1], "newton")
     singular_groups: list[list[int]] = []
     message = "max_iter reached"
     converged = False
 
+    fresh = True  # hess is the Hessian at theta (not one kept from an earlier iterate)
+    reuse = False  # the next pass may skip the Hessian and keep the current one
     for iteration in range(1, max_iter + 1):
         if history[-1].grad_max <= tol:
             converged, message = True, f"max|grad| {history[-1].grad_max:.3e} <= tol {tol:.1e}"
@@ -143,7 +153,11 @@ def newton(
 
         step_size = 1.0
         trial = theta + step
-        new_loss, new_grad, new_hess = oracle.loss_grad_hess(trial)
+        if reuse:
+            new_loss, new_grad = oracle.loss_grad(trial)
+            new_hess = None
+        else:
+            new_loss, new_grad, new_hess = oracle.loss_grad_hess(trial)
         roundoff = 16 * _EPS * abs(loss)
         accepted = new_loss <= loss + _ARMIJO * slope or (
             abs(new_loss - loss) <= roundoff and np.max(np.abs(new_grad)) < history[-1].grad_max
@@ -154,13 +168,28 @@ def newton(
             trial_loss = oracle.loss(trial)
             accepted = trial_loss <= loss + _ARMIJO * step_size * slope
         if not accepted:
+            if reuse:  # the kept Hessian is too far off: take a fresh one and try again
+                reuse = False
+                new_loss, new_grad, hess = oracle.loss_grad_hess(theta)
+                fresh = True
+                continue
             message = "line search could not lower the loss"
             break
         if step_size < 1.0:
             new_loss, new_grad, new_hess = oracle.loss_grad_hess(trial)
 
         step_max = float(np.max(np.abs(trial - theta)))
-        theta, loss, grad, hess = trial, new_loss, new_grad, new_hess
+        contraction = float(np.max(np.abs(new_grad))) / history[-1].grad_max
+        theta, loss, grad = trial, new_loss, new_grad
+        if new_hess is not None:
+            hess, fresh = new_hess, True
+        else:
+            fresh = False
+        # Spend a Hessian pass only where it pays: after a full step that cut the gradient at
+        # least tenfold, the Hessian has nearly stopped changing, so keep it (a gradient pass
+        # costs a fraction of a Hessian pass); as soon as a step with a kept Hessian contracts
+        # less, take a fresh one. The gradient is always exact, so the answer is unchanged.
+        reuse = reuse_hessian and step_size == 1.0 and contraction <= 0.1 and not singular_groups
         history.append(
             IterationRecord(
                 iteration,
@@ -170,6 +199,7 @@ def newton(
                 step_size,
                 time.perf_counter() - started,
                 oracle.passes.total,
+                new_hess is not None,
             )
         )
         _log(history[-1], "newton")
@@ -177,7 +207,8 @@ def newton(
         if history[-1].grad_max <= tol:
             converged, message = True, f"max|grad| {history[-1].grad_max:.3e} <= tol {tol:.1e}"
 
-    return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message, singular_groups, hess)
+    return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message, singular_groups,
+                        hess if fresh else None)
 
 
 def _two_loop(grad: np.ndarray, pairs: deque) -> np.ndarray:
