@@ -26,9 +26,9 @@ def prepare(options: jobs.TrainOptions, scheduler: str) -> dict:
     return jobs.prepare(options, scheduler)
 
 
-@task(name="fit")
-def fit(options: jobs.TrainOptions, scheduler: str, preparation: dict) -> dict:
-    return jobs.fit(options, scheduler, preparation)
+@task(name="fit", retries=1, retry_delay_seconds=5, retry_condition_fn=_io_failure)
+def fit(options: jobs.TrainOptions, scheduler: str, preparation: dict, checkpoint: str) -> dict:
+    return jobs.fit(options, scheduler, preparation, checkpoint)
 
 
 @task(name="validate")
@@ -84,7 +84,8 @@ def train(
     with embedded_or_given(scheduler) as address:
         logger.info("Dask scheduler at %s", address)
         preparation = prepare(options, address)
-        model = fit(options, address, preparation)
+        # A retry (or a rerun of the same command) resumes from the last completed iteration.
+        model = fit(options, address, preparation, jobs.checkpoint_path(out))
         validation = short = None
         if valid_fraction > 0:
             validation = validate(options, address, model)

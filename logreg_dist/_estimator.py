@@ -93,6 +93,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         is used, or else an embedded LocalCluster for the duration of the fit.
     split_every : int, default=8
         Fan-in of the tree reduction of the partition sums on the cluster.
+    checkpoint : str, optional
+        A JSON file where the coefficients and history are saved (atomically)
+        after every iteration. A fit that finds a checkpoint of the same
+        problem (same rows, features, ``l2`` and solver) resumes from its last
+        iteration instead of starting over; the file is removed when the fit
+        ends. ``resumed_from_`` says where it resumed.
 
     Attributes
     ----------
@@ -133,6 +139,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         max_iter: int = 100,
         scheduler_address: str | None = None,
         split_every: int = 8,
+        checkpoint: str | None = None,
     ):
         self.l2 = l2
         self.solver = solver
@@ -140,6 +147,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.scheduler_address = scheduler_address
         self.split_every = split_every
+        self.checkpoint = checkpoint
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -169,7 +177,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     # -- fit --------------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None, *, client=None):
+    def fit(self, X, y, sample_weight=None, *, client=None, callback=None):
         """Fit on in-memory data (NumPy, pandas) or on a Dask DataFrame/Array.
 
         Parameters
@@ -183,6 +191,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             Non-negative weights.
         client : distributed.Client, optional
             The cluster to use for Dask input.
+        callback : callable, optional
+            Called after every iteration with that iteration's ``history_``
+            entry (a dict); raising from it stops the fit.
 
         Returns
         -------
@@ -193,11 +204,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             with resolve_client(client, self.scheduler_address) as active_client:
                 engine = self._dask_engine(active_client, X, y, sample_weight)
                 try:
-                    return self._fit_engine(engine)
+                    return self._fit_engine(engine, callback)
                 finally:
                     engine.close()
         engine = self._local_engine(X, y, sample_weight)
-        return self._fit_engine(engine)
+        return self._fit_engine(engine, callback)
 
     def _set_classes(self, classes) -> tuple:
         classes = np.asarray(classes)
@@ -261,7 +272,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             raise
         return engine
 
-    def _fit_engine(self, engine) -> LogisticRegression:
+    def _fit_engine(self, engine, callback=None) -> LogisticRegression:
         names = self._feature_names
         moments = engine.map_reduce(moment_sums)
         if moments.n_rows == 0:
@@ -294,7 +305,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         rate = moments.y_sum / moments.weight_sum
         if 0.0 < rate < 1.0:
             theta0[-1] = np.log(rate) - np.log1p(-rate)
-        result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter)
+        saver = _Checkpoint(self.checkpoint, _fingerprint(moments, names, self.l2, solver, active), callback)
+        if saver.resumed is not None:
+            theta0 = saver.resumed
+            logger.info("resuming from the checkpoint %s at iteration %d", self.checkpoint, saver.offset)
+        result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, callback=saver)
+        result.history = saver.history
+        saver.remove()
 
         param_names = [names[j] for j in np.flatnonzero(active)] + ["intercept"]
         if result.singular_groups:
@@ -324,9 +341,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.intercept_ = np.array([intercept_std - float(moments.mean @ coef)])
         self.feature_mean_ = moments.mean
         self.feature_scale_ = scale
-        self.n_iter_ = result.n_iter
+        self.n_iter_ = len(result.history) - 1
+        self.resumed_from_ = saver.offset if saver.offset else None
         self.converged_ = result.converged
-        self.history_ = [record.as_dict() for record in result.history]
+        self.history_ = result.history
         self.solver_ = solver
         self.n_passes_ = objective.passes.total + 1
         self.n_samples_fit_ = moments.n_rows
@@ -404,3 +422,81 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if is_dask_collection(eta):
             return eta.map_blocks(_pick, self.classes_, dtype=self.classes_.dtype)
         return _pick(eta, self.classes_)
+
+
+def _fingerprint(moments, names, l2, solver, active) -> dict:
+    """What identifies the problem a checkpoint belongs to."""
+    return {
+        "n_rows": int(moments.n_rows),
+        "weight_sum": float(moments.weight_sum),
+        "y_sum": float(moments.y_sum),
+        "features": list(names),
+        "active": [bool(a) for a in active],
+        "mean": [float(m) for m in moments.mean],
+        "l2": float(l2),
+        "solver": solver,
+    }
+
+
+def _same_problem(saved: dict, current: dict) -> bool:
+    for key, value in current.items():
+        other = saved.get(key)
+        if key in ("weight_sum", "y_sum", "mean"):
+            if other is None or not np.allclose(other, value, rtol=1e-12, atol=0):
+                return False
+        elif other != value:
+            return False
+    return True
+
+
+class _Checkpoint:
+    """The solver's per-iteration callback: keeps the history, saves it with the coefficients, resumes from it."""
+
+    def __init__(self, path: str | None, fingerprint: dict, callback=None):
+        import json
+        import os
+
+        self.path, self.fingerprint, self.callback = path, fingerprint, callback
+        self.history: list[dict] = []
+        self.resumed, self.offset = None, 0
+        if path and os.path.exists(path):
+            try:
+                with open(path) as handle:
+                    saved = json.load(handle)
+            except (OSError, ValueError) as error:
+                logger.warning("ignoring the unreadable checkpoint %s: %s", path, error)
+                return
+            if _same_problem(saved.get("fingerprint", {}), fingerprint):
+                self.resumed = np.array(saved["theta"], dtype=np.float64)
+                self.history = saved["history"]
+                self.offset = self.history[-1]["iteration"]
+            else:
+                logger.warning("ignoring the checkpoint %s: it belongs to another problem", path)
+
+    def __call__(self, record, theta) -> None:
+        entry = record.as_dict()
+        if self.offset and entry["iteration"] == 0:
+            return  # the resumed point itself, already in the history
+        entry["iteration"] += self.offset
+        self.history.append(entry)
+        if self.path:
+            self._save(theta)
+        if self.callback is not None:
+            self.callback(entry)
+
+    def _save(self, theta) -> None:
+        import json
+        import os
+        import tempfile
+
+        folder = os.path.dirname(os.path.abspath(self.path))
+        handle, staging = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
+        with os.fdopen(handle, "w") as out:
+            json.dump({"fingerprint": self.fingerprint, "theta": theta.tolist(), "history": self.history}, out)
+        os.replace(staging, self.path)
+
+    def remove(self) -> None:
+        import os
+
+        if self.path and os.path.exists(self.path):
+            os.remove(self.path)

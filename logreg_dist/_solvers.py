@@ -65,6 +65,13 @@ class SolverResult:
     hess: np.ndarray | None = None
 
 
+def _report(record: IterationRecord, solver: str, theta: np.ndarray, callback) -> None:
+    """Log the iteration and hand it to the caller's ``callback(record, theta)`` (which may stop the fit by raising)."""
+    _log(record, solver)
+    if callback is not None:
+        callback(record, theta)
+
+
 def _log(record: IterationRecord, solver: str) -> None:
     logger.info(
         "%s iter %3d  loss %.12g  max|grad| %.3e  max|step| %.3e  t %.3g  %.2fs",
@@ -116,6 +123,7 @@ def newton(
     max_iter: int,
     singular_tol: float = 1e-12,
     reuse_hessian: bool = True,
+    callback=None,
 ) -> SolverResult:
     """Damped Newton's method with an Armijo backtracking line search.
 
@@ -132,7 +140,7 @@ def newton(
     started = time.perf_counter()
     loss, grad, hess = oracle.loss_grad_hess(theta)
     history = [IterationRecord(0, loss, float(np.max(np.abs(grad))), 0.0, 0.0, time.perf_counter() - started, oracle.passes.total, True)]
-    _log(history[-1], "newton")
+    _report(history[-1], "newton", theta, callback)
     singular_groups: list[list[int]] = []
     message = "max_iter reached"
     converged = False
@@ -202,7 +210,7 @@ def newton(
                 new_hess is not None,
             )
         )
-        _log(history[-1], "newton")
+        _report(history[-1], "newton", theta, callback)
     else:
         if history[-1].grad_max <= tol:
             converged, message = True, f"max|grad| {history[-1].grad_max:.3e} <= tol {tol:.1e}"
@@ -267,7 +275,7 @@ def _wolfe_search(oracle, theta, loss, grad, direction, step_size, *, max_trials
     return None
 
 
-def lbfgs(oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memory: int = 10) -> SolverResult:
+def lbfgs(oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memory: int = 10, callback=None) -> SolverResult:
     """Limited-memory BFGS on the driver, one data pass per loss-and-gradient evaluation.
 
     Stops when ``max |grad| <= tol``. The line search (:func:`_wolfe_search`)
@@ -279,7 +287,7 @@ def lbfgs(oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memory: int 
     started = time.perf_counter()
     loss, grad = oracle.loss_grad(theta)
     history = [IterationRecord(0, loss, float(np.max(np.abs(grad))), 0.0, 0.0, time.perf_counter() - started, oracle.passes.total)]
-    _log(history[-1], "lbfgs")
+    _report(history[-1], "lbfgs", theta, callback)
     pairs: deque = deque(maxlen=memory)
     converged, message = False, "max_iter reached"
 
@@ -316,7 +324,7 @@ def lbfgs(oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memory: int 
                 oracle.passes.total,
             )
         )
-        _log(history[-1], "lbfgs")
+        _report(history[-1], "lbfgs", theta, callback)
 
     return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message)
 

@@ -24,7 +24,7 @@ from .report import write_report
 from .scoring import score_to_parquet, training_profile
 from .training import discover_preparation, fit_model, read_table, score_frame, split
 
-__all__ = ["TrainOptions", "evaluate", "fit", "prepare", "profile", "run_summary", "score", "short_model", "validate", "write_model"]
+__all__ = ["TrainOptions", "checkpoint_path", "evaluate", "fit", "prepare", "profile", "run_summary", "score", "short_model", "validate", "write_model"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,11 +104,18 @@ def prepare(options: TrainOptions, scheduler: str) -> dict:
     return preparation.to_dict()
 
 
-def fit(options: TrainOptions, scheduler: str, preparation: dict) -> dict:
-    """The fitted model (no metrics yet), as a dict."""
+def checkpoint_path(out: str) -> str:
+    """Where the fit of a model written to ``out`` keeps its per-iteration checkpoint (beside ``out``)."""
+    out_path = Path(out)
+    return str(out_path.parent / f".{out_path.name}.fit-checkpoint.json")
+
+
+def fit(options: TrainOptions, scheduler: str, preparation: dict, checkpoint: str | None = None) -> dict:
+    """The fitted model (no metrics yet), as a dict; resumes from ``checkpoint`` when it holds this problem."""
     with connect(scheduler) as client:
         train, _ = options.frames(client)
-        model = fit_model(client, train, Preparation.from_dict(preparation), l2=options.l2, solver=options.solver)
+        model = fit_model(client, train, Preparation.from_dict(preparation), l2=options.l2, solver=options.solver,
+                          checkpoint=checkpoint)
     return model.to_dict()
 
 

@@ -124,11 +124,16 @@ def fit_model(
     solver: str = "auto",
     tol: float = 1e-12,
     max_iter: int = 100,
+    checkpoint: str | None = None,
 ) -> Model:
-    """Fit on the cluster; the preparation is applied inside each partition as it is loaded."""
+    """Fit on the cluster; the preparation is applied inside each partition as it is loaded.
+
+    With ``checkpoint`` (a file path) the fit saves its iterate after every
+    iteration and a rerun of the same problem resumes from it.
+    """
     design = design_frame(frame, preparation)
     started = time.perf_counter()
-    estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter)
+    estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter, checkpoint=checkpoint)
     estimator.fit(design[preparation.feature_names], design[preparation.target], client=client)
     seconds = time.perf_counter() - started
     return Model(
@@ -150,6 +155,7 @@ def fit_model(
             "passes": int(estimator.n_passes_),
             "fit_seconds": round(seconds, 3),
             "history": estimator.history_,
+            "resumed_from": estimator.resumed_from_,
         },
     )
 

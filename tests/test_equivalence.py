@@ -130,3 +130,25 @@ def test_no_warning_on_a_well_posed_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LogisticRegression(l2=1e-4).fit(X, y)
+
+
+@pytest.mark.parametrize("rare", [False, True])
+def test_keeping_the_hessian_changes_the_passes_not_the_answer(rare):
+    from logreg_dist._engine import LocalEngine
+    from logreg_dist._kernels import moment_sums
+    from logreg_dist._objective import Objective
+    from logreg_dist._solvers import newton
+
+    X, y = make_classification(n_rows=20_000, n_features=12, seed=5, rare=rare)
+    engine = LocalEngine([(X[:7000], y[:7000].astype(float), None), (X[7000:], y[7000:].astype(float), None)])
+    moments = engine.map_reduce(moment_sums)
+    results = {}
+    for reuse in (False, True):
+        objective = Objective(engine, mean=moments.mean, inv_scale=1 / np.sqrt(moments.variance),
+                              active=np.ones(12, bool), l2=1e-4)
+        results[reuse] = newton(objective, np.zeros(13), tol=1e-12, max_iter=100, reuse_hessian=reuse)
+        assert results[reuse].converged
+    np.testing.assert_allclose(results[True].theta, results[False].theta, rtol=0, atol=1e-10)
+    kept = [record for record in results[True].history if not record.hessian]
+    assert kept, "no iteration kept the Hessian"
+    assert all(record.hessian for record in results[False].history)
