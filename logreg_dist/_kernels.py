@@ -165,17 +165,12 @@ def loss_sums(
         eta += intercept
         y_rows = y[start:stop]
         w_rows = None if sample_weight is None else sample_weight[start:stop]
-
-        # softplus((1 - 2y) * eta): the log-loss of each row, stable for any eta.
-        loss_rows = np.logaddexp(0.0, (1.0 - 2.0 * y_rows) * eta)
-        loss_sum += float(loss_rows.sum() if w_rows is None else w_rows @ loss_rows)
+        loss_sum += _loss_sum(eta, y_rows, w_rows)
         if order == 0:
             continue
 
         prob_rows = expit(eta)
-        resid_rows = prob_rows - y_rows
-        if w_rows is not None:
-            resid_rows *= w_rows
+        resid_rows = _residuals(prob_rows, y_rows, w_rows)
         grad_sum[:n_features] += resid_rows @ Z
         grad_sum[n_features] += resid_rows.sum()
         if order == 1:
@@ -224,14 +219,10 @@ def _loss_grad_sums(X, y, sample_weight, weight_sum, coef, intercept, mean, inv_
         eta += offset
         y_rows = y[start:stop]
         w_rows = None if sample_weight is None else sample_weight[start:stop]
-        loss_rows = np.logaddexp(0.0, (1.0 - 2.0 * y_rows) * eta)
-        loss_sum += float(loss_rows.sum() if w_rows is None else w_rows @ loss_rows)
+        loss_sum += _loss_sum(eta, y_rows, w_rows)
         if order == 0:
             continue
-        resid_rows = expit(eta)
-        resid_rows -= y_rows
-        if w_rows is not None:
-            resid_rows *= w_rows
+        resid_rows = _residuals(expit(eta), y_rows, w_rows)
         cross += resid_rows @ X_rows
         resid_sum += float(resid_rows.sum())
     grad_sum = None
@@ -240,3 +231,17 @@ def _loss_grad_sums(X, y, sample_weight, weight_sum, coef, intercept, mean, inv_
         grad_sum[:n_features] = inv_scale * (cross - mean * resid_sum)
         grad_sum[n_features] = resid_sum
     return LossSums(weight_sum, loss_sum, grad_sum)
+
+
+def _loss_sum(eta: np.ndarray, y_rows: np.ndarray, w_rows: np.ndarray | None) -> float:
+    """Weighted sum of the rows' log-loss, softplus((1 - 2y) * eta): stable for any eta."""
+    loss_rows = np.logaddexp(0.0, (1.0 - 2.0 * y_rows) * eta)
+    return float(loss_rows.sum() if w_rows is None else w_rows @ loss_rows)
+
+
+def _residuals(prob_rows: np.ndarray, y_rows: np.ndarray, w_rows: np.ndarray | None) -> np.ndarray:
+    """Weighted ``p - y`` per row (a new array)."""
+    resid_rows = prob_rows - y_rows
+    if w_rows is not None:
+        resid_rows *= w_rows
+    return resid_rows

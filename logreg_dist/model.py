@@ -25,7 +25,7 @@ from scipy.special import expit
 from .exceptions import InputError
 from .prepare import Preparation
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "write_atomic_dir"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "move_into_place", "write_atomic_dir"]
 
 FORMAT = "logreg-dist-model"
 FORMAT_VERSION = 1
@@ -226,14 +226,19 @@ def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes]
             mode = "wb" if isinstance(content, bytes) else "w"
             with open(staging / name, mode) as handle:
                 handle.write(content)
-        if directory.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-", dir=directory.parent))
-            os.replace(directory, retired / directory.name)
-            os.replace(staging, directory)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
+        move_into_place(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
+
+
+def move_into_place(staging: Path, directory: Path) -> None:
+    """Replace ``directory`` by the complete folder ``staging`` (beside it): two renames, never a half state."""
+    if directory.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-", dir=directory.parent))
+        os.replace(directory, retired / directory.name)
+        os.replace(staging, directory)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, directory)

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from .drift import PSI_FLAG, SCORE, Profile, bin_labels, profile_edges, profile_partition, psi, score_decile
 from .exceptions import InputError
-from .model import Model
+from .model import Model, move_into_place
 from .prepare import NumericColumn, _is_numeric
 from .training import _engine, read_table, score_frame
 
@@ -132,21 +132,11 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         (tally,) = compute(layer[0], scheduler=client)
         summary = run_summary(model, tally, edges, threshold, str(data), str(out))
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
-        _move_into_place(staging, out)
+        move_into_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary
-
-
-def _move_into_place(staging: Path, out: Path) -> None:
-    if out.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-        os.replace(out, retired / out.name)
-        os.replace(staging, out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, out)
 
 
 def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
