@@ -89,7 +89,8 @@ class DaskEngine:
                 future.result()  # raises the worker's exception, with its message
 
     def map_reduce(self, kernel: Callable, /, **params: Any):
-        layer = [delayed(_apply, pure=True)(kernel, block, params) for block in self.blocks]
+        shared = delayed(params, pure=True)  # one task holds the parameters; every map task refers to it
+        layer = [delayed(_apply, pure=True)(kernel, block, shared) for block in self.blocks]
         while len(layer) > 1:
             layer = [
                 delayed(_add_all, pure=True)(*layer[i : i + self.split_every])
