@@ -311,7 +311,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             logger.info("resuming from the checkpoint %s at iteration %d", self.checkpoint, saver.offset)
         result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, callback=saver)
         result.history = saver.history
-        saver.remove()
 
         param_names = [names[j] for j in np.flatnonzero(active)] + ["intercept"]
         if result.singular_groups:
@@ -349,6 +348,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_passes_ = objective.passes.total + 1
         self.n_samples_fit_ = moments.n_rows
         self.loss_ = result.loss
+        saver.remove()  # only now: a failure before this point resumes from the checkpoint
         return self
 
     def _set_covariance(self, objective, result, inv_scale, mean, active) -> None:
@@ -466,7 +466,9 @@ class _Checkpoint:
             except (OSError, ValueError) as error:
                 logger.warning("ignoring the unreadable checkpoint %s: %s", path, error)
                 return
-            if _same_problem(saved.get("fingerprint", {}), fingerprint):
+            if not (isinstance(saved, dict) and saved.get("history") and "theta" in saved):
+                logger.warning("ignoring the checkpoint %s: it holds no iterate", path)
+            elif _same_problem(saved.get("fingerprint", {}), fingerprint):
                 self.resumed = np.array(saved["theta"], dtype=np.float64)
                 self.history = saved["history"]
                 self.offset = self.history[-1]["iteration"]
@@ -490,6 +492,7 @@ class _Checkpoint:
         import tempfile
 
         folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
         handle, staging = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
         with os.fdopen(handle, "w") as out:
             json.dump({"fingerprint": self.fingerprint, "theta": theta.tolist(), "history": self.history}, out)

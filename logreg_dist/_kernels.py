@@ -115,6 +115,10 @@ def moment_sums(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) 
     return MomentSums(n_rows, weight_sum, np.asarray(mean, dtype=np.float64), np.asarray(m2, dtype=np.float64), y_sum)
 
 
+#: The uncentred gradient pass loses about ``eps * |mean| / std`` of the gradient; beyond this ratio centre.
+UNCENTRED_MAX_OFFSET = 1e2
+
+
 def loss_sums(
     X: np.ndarray,
     y: np.ndarray,
@@ -146,7 +150,7 @@ def loss_sums(
     """
     n_rows, n_features = X.shape
     weight_sum = float(n_rows) if sample_weight is None else float(sample_weight.sum())
-    if order <= 1:
+    if order <= 1 and np.max(np.abs(mean) * inv_scale, initial=0.0) <= UNCENTRED_MAX_OFFSET:
         return _loss_grad_sums(X, y, sample_weight, weight_sum, coef, intercept, mean, inv_scale, order, 8 * chunk_rows)
     loss_sum = 0.0
     grad_sum = np.zeros(n_features + 1) if order >= 1 else None

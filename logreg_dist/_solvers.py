@@ -170,17 +170,18 @@ def newton(
         accepted = new_loss <= loss + _ARMIJO * slope or (
             abs(new_loss - loss) <= roundoff and np.max(np.abs(new_grad)) < history[-1].grad_max
         )
+        if not accepted and reuse:
+            # The kept Hessian is too far off: take a fresh one at theta and step again (no backtracking).
+            reuse = False
+            loss, grad, hess = oracle.loss_grad_hess(theta)
+            fresh = True
+            continue
         while not accepted and step_size > 1e-10:
             step_size *= 0.5
             trial = theta + step_size * step
             trial_loss = oracle.loss(trial)
             accepted = trial_loss <= loss + _ARMIJO * step_size * slope
         if not accepted:
-            if reuse:  # the kept Hessian is too far off: take a fresh one and try again
-                reuse = False
-                new_loss, new_grad, hess = oracle.loss_grad_hess(theta)
-                fresh = True
-                continue
             message = "line search could not lower the loss"
             break
         if step_size < 1.0:
@@ -200,7 +201,7 @@ def newton(
         reuse = reuse_hessian and step_size == 1.0 and contraction <= 0.1 and not singular_groups
         history.append(
             IterationRecord(
-                iteration,
+                len(history),  # not the loop count: a retry with a fresh Hessian is not an iteration
                 loss,
                 float(np.max(np.abs(grad))),
                 step_max,

@@ -259,8 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.run(args)
-    except (LogregDistError, ValueError, FileExistsError, FileNotFoundError) as error:
+    except (LogregDistError, ValueError, OSError) as error:
         print(f"logreg-dist {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if type(error).__name__ != "KilledWorker":
+            raise
+        print(f"logreg-dist {args.command}: error: a Dask worker died repeatedly on one task ({error})", file=sys.stderr)
         return 2
 
 

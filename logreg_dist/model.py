@@ -25,7 +25,7 @@ from scipy.special import expit
 from .exceptions import InputError
 from .prepare import Preparation
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "move_into_place", "write_atomic_dir"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "make_staging", "move_into_place", "write_atomic_dir"]
 
 FORMAT = "logreg-dist-model"
 FORMAT_VERSION = 1
@@ -218,9 +218,9 @@ def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes]
     An existing directory is replaced only once the new one is complete; a
     failure leaves it untouched and removes the staging folder.
     """
-    directory = Path(directory)
+    directory = Path(directory).resolve()
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    staging = make_staging(directory)
     try:
         for name, content in files.items():
             mode = "wb" if isinstance(content, bytes) else "w"
@@ -233,12 +233,29 @@ def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes]
     return directory
 
 
+def make_staging(directory: Path) -> Path:
+    """An empty folder beside ``directory`` to build its replacement in, with the usual (umask) permissions."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    return staging
+
+
 def move_into_place(staging: Path, directory: Path) -> None:
-    """Replace ``directory`` by the complete folder ``staging`` (beside it): two renames, never a half state."""
-    if directory.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-", dir=directory.parent))
-        os.replace(directory, retired / directory.name)
+    """Replace ``directory`` by the complete folder ``staging`` (beside it): two renames, never a half state.
+
+    If the second rename fails, the previous ``directory`` is put back.
+    """
+    if not directory.exists():
         os.replace(staging, directory)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-", dir=directory.parent))
+    os.replace(directory, retired / directory.name)
+    try:
+        os.replace(staging, directory)
+    except BaseException:
+        os.replace(retired / directory.name, directory)
+        raise
+    finally:
         shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, directory)

@@ -8,7 +8,8 @@ second implementation in the scoring path.
 - Numeric and boolean columns are used as they are. A missing value is
   replaced by the training mean, and a ``col__missing`` indicator (1 where the
   value was missing) is added for every column that had any missing value in
-  training (``missing="impute"``); ``missing="error"`` refuses them instead.
+  training (``missing="impute"``; a gap at scoring in a column that had none
+  gets the mean alone and is counted); ``missing="error"`` refuses them.
 - String and category columns are one-hot encoded with the levels seen in
   training. The most frequent level is the reference (no column of its own,
   so the design stays full rank next to the intercept); the others are named
@@ -219,10 +220,10 @@ class Preparation:
                     )
                 x = values.to_numpy(dtype=np.float64, na_value=np.nan)
                 gaps = np.isnan(x)
-                if gaps.any() and not column.indicator:
+                if gaps.any() and not column.indicator and self.missing == "error":
                     raise InputError(
-                        f"column {column.name!r} in {where} has {int(gaps.sum())} missing values, but it had none "
-                        "in training, so the model learned no imputation for it."
+                        f"column {column.name!r} in {where} has {int(gaps.sum())} missing values; the model was "
+                        "trained with missing='error', so it learned no imputation for it."
                     )
                 if np.isinf(x).any():
                     raise InputError(f"column {column.name!r} in {where} holds infinite values; expected finite numbers.")
@@ -409,6 +410,16 @@ def _categorical(name: str, stats: ColumnStats, min_frequency) -> CategoricalCol
     return CategoricalColumn(name, reference, levels, tuple(folded))
 
 
+def _same_label(label, given) -> bool:
+    """``given`` (often text from a command line) names ``label``: equal, equal ignoring case, or the same number."""
+    if label == given or str(label).strip().lower() == str(given).strip().lower():
+        return True
+    try:
+        return float(label) == float(given)
+    except (TypeError, ValueError):
+        return False
+
+
 def _target_labels(target: str, labels: dict, positive_label) -> tuple:
     if None in labels:
         raise InputError(f"target column {target!r} has {labels[None]} missing values; every row needs a label.")
@@ -419,7 +430,7 @@ def _target_labels(target: str, labels: dict, positive_label) -> tuple:
             f"found {len(found)}: {found[:10]}."
         )
     if positive_label is not None:
-        matches = [label for label in found if label == positive_label or str(label) == str(positive_label)]
+        matches = [label for label in found if _same_label(label, positive_label)]
         if not matches:
             raise InputError(f"the positive label {positive_label!r} is not in target column {target!r}, which holds {found}.")
         positive = matches[0]

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from .drift import PSI_FLAG, SCORE, Profile, bin_labels, profile_edges, profile_partition, psi, score_decile
 from .exceptions import InputError
-from .model import Model, move_into_place
+from .model import Model, make_staging, move_into_place
 from .prepare import NumericColumn, _is_numeric
 from .training import _engine, read_table, score_frame
 
@@ -112,12 +112,17 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         raise InputError("the model has no id column; name the column that identifies each customer (--id-column).")
     check_schema(dict(frame.dtypes.items()), model, str(data), id_column)
     distribution = model.score_distribution or {}
-    edges = distribution.get("edges") or {SCORE: []}
+    edges = distribution.get("edges")
+    if not edges:
+        raise InputError(
+            "the model has no training profile (score deciles and input distributions); train it with the 'train' "
+            "flow, which stores one, to score with deciles and drift checks."
+        )
     threshold = (model.threshold or {}).get("threshold")
 
-    out = Path(out)
+    out = Path(out).resolve()  # workers write the files: they need the absolute path
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    staging = make_staging(out)
     try:
         parts = frame.to_delayed()
         layer = [
@@ -140,7 +145,8 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
 
 
 def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
-    """Rows scored, rows per decile, rows above the threshold, PSI of the score and of each input, unseen levels."""
+    """Rows scored, rows per decile, rows above the threshold, PSI of the score and of each input, unseen levels,
+    and gaps imputed in columns that had none in training."""
     training = (model.score_distribution or {}).get("counts", {})
     decile_counts = np.asarray(tally.profile.counts.get(SCORE, []))[::-1]  # bin 0 is the lowest scores
     drift = {}
@@ -154,6 +160,11 @@ def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: s
         for column in model.preparation.columns
         if not isinstance(column, NumericColumn) and tally.profile.counts[column.name][-1]
     }
+    imputed = {
+        column.name: int(tally.profile.counts[column.name][-1])
+        for column in model.preparation.columns
+        if isinstance(column, NumericColumn) and not column.indicator and tally.profile.counts[column.name][-1]
+    }
     return {
         "data": data,
         "out": out,
@@ -166,4 +177,5 @@ def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: s
         "psi": {name: value for name, value in drift.items() if name != SCORE},
         "flagged": sorted(name for name, value in drift.items() if value["flagged"]),
         "unseen_levels": unseen,
+        "imputed": imputed,  # gaps in columns complete in training: scored with the training mean
     }

@@ -9,6 +9,7 @@ applied inside each partition, then the distributed fit) → scoring with
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -43,8 +44,10 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None):
 
 
 def _hash_unit(values: pd.Series | pd.DataFrame, seed: int) -> np.ndarray:
-    key = f"{SPLIT_HASH_KEY}-{seed}".ljust(16)[:16]
-    hashed = pd.util.hash_pandas_object(values, index=False, hash_key=key).to_numpy()
+    # pandas hashes numbers without its key, so the seed enters as a 64-bit mask and one more mixing round.
+    mask = int.from_bytes(hashlib.blake2b(f"{SPLIT_HASH_KEY}-{seed}".encode(), digest_size=8).digest(), "little")
+    hashed = pd.util.hash_pandas_object(values, index=False).to_numpy() ^ np.uint64(mask)
+    hashed = pd.util.hash_array(hashed)
     return (hashed >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 

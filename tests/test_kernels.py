@@ -112,3 +112,15 @@ def test_constant_column_with_zero_inv_scale_contributes_nothing():
     sums = _sums(X, y, w, mean, inv_scale, np.append(coef, 0.0))
     assert sums.grad_sum[2] == 0.0
     assert not sums.hess_sum[2].any() and not sums.hess_sum[:, 2].any()
+
+
+def test_the_gradient_pass_keeps_its_digits_when_means_dwarf_the_spread():
+    from logreg_dist._kernels import loss_sums
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((5000, 3)) * [1.0, 2.0, 0.5] + [1e9, 2e7, 0.0]  # e.g. dates stored as integers
+    y = (rng.uniform(size=5000) < 0.3).astype(float)
+    params = dict(coef=np.array([0.3, -0.2, 0.1]), intercept=-0.8, mean=X.mean(0), inv_scale=1 / X.std(0))
+    gradient_only = loss_sums(X, y, None, order=1, **params)
+    with_hessian = loss_sums(X, y, None, order=2, **params)
+    np.testing.assert_allclose(gradient_only.grad_sum, with_hessian.grad_sum, rtol=0, atol=1e-10)

@@ -145,8 +145,9 @@ def test_bad_scoring_data_names_the_column(wa_churn):
         preparation.transform(wa_churn.drop(columns="tenure"), where="scores.parquet")
     with pytest.raises(InputError, match=r"column 'monthly_charges' in the data must be numeric, as in training; got dtype"):
         preparation.transform(wa_churn.assign(monthly_charges=wa_churn["monthly_charges"].astype(str)))
-    with pytest.raises(InputError, match=r"column 'tenure' in the data has 1 missing values, but it had none in training"):
-        preparation.transform(wa_churn.assign(tenure=wa_churn["tenure"].astype(float).where(wa_churn.index != 5)))
+    strict = _prepare_in_memory(wa_churn.drop(columns="total_charges"), "churn", missing="error")
+    with pytest.raises(InputError, match=r"column 'tenure' in the data has 1 missing values; the model was trained with missing='error'"):
+        strict.transform(wa_churn.assign(tenure=wa_churn["tenure"].astype(float).where(wa_churn.index != 5)))
 
 
 def test_plan_columns_names_what_is_absent(wa_churn):
@@ -157,3 +158,22 @@ def test_plan_columns_names_what_is_absent(wa_churn):
         plan_columns(dtypes, target="churn", id_column=None, features=["tenure", "age"])
     numeric, text = plan_columns(dtypes, target="churn", id_column=None, exclude=["total_charges"])
     assert "total_charges" not in numeric and "contract" in text
+
+
+def test_the_split_seed_changes_the_split_and_labels_match_loosely():
+    from logreg_dist.training import _validation_rows
+
+    frame = pd.DataFrame({"customer_id": np.arange(10_000)})
+    first, second = (_validation_rows(frame, "customer_id", 0.2, seed) for seed in (0, 1))
+    assert (first != second).any() and abs(first.mean() - 0.2) < 0.02 and abs(second.mean() - 0.2) < 0.02
+    floats = pd.DataFrame({"x": np.arange(6.0), "t": [0.0, 1.0] * 3})
+    assert _prepare_in_memory(floats, "t", positive_label="1").positive_label == 1.0
+    flags = pd.DataFrame({"x": np.arange(6.0), "t": [True, False] * 3})
+    assert _prepare_in_memory(flags, "t", positive_label="true").positive_label is True
+
+
+def test_a_gap_at_scoring_in_a_column_complete_in_training_gets_the_mean(wa_churn):
+    preparation = _prepare_in_memory(wa_churn, "churn")
+    design, _ = preparation.transform(wa_churn.assign(tenure=wa_churn["tenure"].astype(float).where(wa_churn.index != 5)))
+    j = preparation.feature_names.index("tenure")
+    assert design[5, j] == pytest.approx(wa_churn["tenure"].mean())

@@ -31,6 +31,8 @@ def trained(tmp_path_factory, prefect_harness, local_client):
     summary = train(data=str(root / "base"), target="converted", id_column="customer_id", out=str(root / "model"),
                     l2=1e-4, cost_fp=1.0, cost_fn=20.0, scheduler=local_client.scheduler.address)
     assert register(summary["model_dir"], root / "registry") == 1
+    train(data=str(root / "base"), target="converted", id_column="customer_id", out=str(root / "strict-model"),
+          l2=1e-4, missing="error", valid_fraction=0.0, scheduler=local_client.scheduler.address)
     return root
 
 
@@ -79,6 +81,11 @@ def test_drift_is_flagged_and_unseen_levels_are_counted(trained, local_client, t
     summary = _rescore(trained, tmp_path / "scores", data=tmp_path / "shifted.parquet", client=local_client)
     assert "engagement_03" in summary["flagged"] and summary["psi"]["engagement_03"]["psi"] > 0.2
     assert summary["psi"]["recency_07"]["psi"] < 0.01
+    # A gap in a column complete in training gets the training mean and is counted, not fatal.
+    gaps = base.assign(spend_02=base["spend_02"].where(base.index % 1000 != 3))
+    gaps.to_parquet(tmp_path / "gaps.parquet")
+    summary = _rescore(trained, tmp_path / "gap-scores", data=tmp_path / "gaps.parquet", client=local_client)
+    assert summary["imputed"] == {"spend_02": 30} and summary["rows"] == len(base)
 
 
 def test_registry_versions_and_the_latest_pointer(trained, tmp_path):
@@ -109,7 +116,7 @@ def _corrupt(model_dir: Path, how: str) -> None:
     [
         ("missing column", r"lacks the columns \['recency_07'\], which the model was trained on"),
         ("wrong type", r"column 'count_05' in .* must be numeric, as in training; got dtype"),
-        ("nan", r"column 'spend_02' in partition 0 of 1 of .* has 3 missing values, but it had none in training"),
+        ("nan", r"column 'spend_02' in partition 0 of 1 of .* has 3 missing values; the model was trained with missing='error'"),
         ("truncated", r"model file .*model.json is corrupt: not valid JSON"),
         ("version", r"has model format version 99; this logreg-dist reads version 1"),
     ],
@@ -128,6 +135,7 @@ def test_bad_input_names_the_column_or_file_and_keeps_the_previous_output(traine
         base = base.assign(count_05=base["count_05"].astype(str))
     elif case == "nan":
         base = base.assign(spend_02=base["spend_02"].where(base.index % 10_000 != 7))
+        model = trained / "strict-model"
     else:
         model = tmp_path / "model"
         shutil.copytree(trained / "model", model)
