@@ -13,16 +13,13 @@ from prefect import flow, get_run_logger, serve as prefect_serve, task
 from prefect.schedules import Cron
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from logreg_dist import InputError, jobs
+from logreg_dist import jobs
 from logreg_dist.cluster import embedded_or_given
 
-
-def _io_failure(task, task_run, state) -> bool:
-    """Retry what may pass on a second try (I/O, a lost worker), never bad input."""
-    return not isinstance(state.result(raise_on_failure=False), InputError)
+from flows._retry import io_failure
 
 
-@task(name="score", retries=1, retry_delay_seconds=10, retry_condition_fn=_io_failure)
+@task(name="score", retries=1, retry_delay_seconds=10, retry_condition_fn=io_failure)
 def score(model: str, data: str, out: str, scheduler: str, id_column: str | None) -> dict:
     return jobs.score(model, data, out, scheduler, id_column)
 

@@ -12,21 +12,18 @@ from typing import Literal
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from logreg_dist import InputError, jobs
+from logreg_dist import jobs
 from logreg_dist.cluster import embedded_or_given
 
-
-def _io_failure(task, task_run, state) -> bool:
-    """Retry what may pass on a second try (I/O, a lost worker), never bad input."""
-    return not isinstance(state.result(raise_on_failure=False), InputError)
+from flows._retry import io_failure
 
 
-@task(name="discover preparation", retries=1, retry_delay_seconds=5, retry_condition_fn=_io_failure)
+@task(name="discover preparation", retries=1, retry_delay_seconds=5, retry_condition_fn=io_failure)
 def prepare(options: jobs.TrainOptions, scheduler: str) -> dict:
     return jobs.prepare(options, scheduler)
 
 
-@task(name="fit", retries=1, retry_delay_seconds=5, retry_condition_fn=_io_failure)
+@task(name="fit", retries=1, retry_delay_seconds=5, retry_condition_fn=io_failure)
 def fit(options: jobs.TrainOptions, scheduler: str, preparation: dict, checkpoint: str) -> dict:
     return jobs.fit(options, scheduler, preparation, checkpoint)
 
@@ -46,7 +43,7 @@ def profile(options: jobs.TrainOptions, scheduler: str, model: dict) -> dict:
     return jobs.profile(options, scheduler, model)
 
 
-@task(name="write model", retries=2, retry_delay_seconds=2, retry_condition_fn=_io_failure)
+@task(name="write model", retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure)
 def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: jobs.TrainOptions,
                 distribution: dict) -> str:
     return jobs.write_model(out, model, validation, short, options, distribution)

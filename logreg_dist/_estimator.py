@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import numbers
+import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -453,9 +456,6 @@ class _Checkpoint:
     """The solver's per-iteration callback: keeps the history, saves it with the coefficients, resumes from it."""
 
     def __init__(self, path: str | None, fingerprint: dict, callback=None):
-        import json
-        import os
-
         self.path, self.fingerprint, self.callback = path, fingerprint, callback
         self.history: list[dict] = []
         self.resumed, self.offset = None, 0
@@ -487,10 +487,6 @@ class _Checkpoint:
             self.callback(entry)
 
     def _save(self, theta) -> None:
-        import json
-        import os
-        import tempfile
-
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, exist_ok=True)
         handle, staging = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
@@ -499,7 +495,5 @@ class _Checkpoint:
         os.replace(staging, self.path)
 
     def remove(self) -> None:
-        import os
-
         if self.path and os.path.exists(self.path):
             os.remove(self.path)

@@ -41,7 +41,7 @@ def _demo(args) -> int:
     if not base.exists():
         print(f"generating a customer base of {args.rows:,} rows in {base} ...", flush=True)
         generate(base, rows=args.rows, positives=max(1, round(args.rows * DEMO_POSITIVES / DEMO_ROWS)), seed=0)
-    _prefect_environment(args.verbose)
+    _prefect_environment()
     from flows.rescore import rescore
     from flows.train import train
 
@@ -64,7 +64,7 @@ def _names(text: str | None) -> list[str] | None:
     return [name.strip() for name in text.split(",") if name.strip()] if text else None
 
 
-def _prefect_environment(verbose: bool) -> None:
+def _prefect_environment() -> None:
     """Before Prefect is imported: our solver log in the run's log, no analytics, a quiet local server."""
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "logreg_dist")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -74,7 +74,7 @@ def _prefect_environment(verbose: bool) -> None:
 
 
 def _train(args) -> int:
-    _prefect_environment(args.verbose)
+    _prefect_environment()
     from flows.train import train
 
     summary = train(
@@ -134,7 +134,7 @@ def _evaluate(args) -> int:
 
 
 def _score(args) -> int:
-    _prefect_environment(args.verbose)
+    _prefect_environment()
     from flows.rescore import rescore
 
     summary = rescore(model=args.model, data=args.data, out=args.out, id_column=args.id_column, scheduler=args.scheduler)
@@ -164,7 +164,7 @@ def _register(args) -> int:
 
 
 def _serve(args) -> int:
-    _prefect_environment(args.verbose)
+    _prefect_environment()
     from flows.rescore import serve
 
     print(f"serving the rescoring flow on cron {args.cron!r}: {args.model} x {args.data} -> {args.out} (Ctrl-C stops)", flush=True)

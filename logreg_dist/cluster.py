@@ -49,16 +49,12 @@ def connect(scheduler_address: str | None = None, *, n_workers: int | None = Non
     """
     from distributed import Client
 
-    if scheduler_address:
-        client = Client(scheduler_address, set_as_default=False)
+    with embedded_or_given(scheduler_address, n_workers=n_workers) as address:
+        client = Client(address, set_as_default=False)
         try:
             yield client
         finally:
             client.close()
-        return
-    with local_cluster(n_workers) as cluster, Client(cluster, set_as_default=False) as client:
-        logger.info("started an embedded LocalCluster: %d worker processes at %s", len(cluster.workers), cluster.scheduler_address)
-        yield client
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import tempfile
 from pathlib import Path
 
 from . import metrics as metrics_module
@@ -20,7 +19,7 @@ from .exceptions import InputError
 from .model import Model, load_model
 from .prepare import Preparation
 from .registry import resolve
-from .report import write_report
+from .report import render_report
 from .scoring import score_to_parquet, training_profile
 from .training import discover_preparation, fit_model, read_table, score_frame, split
 
@@ -65,14 +64,13 @@ class TrainOptions:
             if not ok:
                 raise ValueError(f"{message}; got {self}.")
 
-    def frames(self, client):
+    def frames(self):
+        """The training and validation rows of ``data``, lazily (``valid`` is None without validation)."""
         frame = read_table(self.data)
-        for kind, names in (("id column", [self.id_column] if self.id_column else []),):
-            absent = [n for n in names if n not in frame.columns]
-            if absent:
-                raise InputError(f"the {kind} {absent[0]!r} is not a column of {self.data}; its columns are {list(frame.columns)}.")
-        if self.id_column and self.valid_fraction > 0:
-            _check_unique_ids(client, frame, self.id_column, self.data)
+        if self.id_column and self.id_column not in frame.columns:
+            raise InputError(
+                f"the id column {self.id_column!r} is not a column of {self.data}; its columns are {list(frame.columns)}."
+            )
         return split(frame, id_column=self.id_column, valid_fraction=self.valid_fraction, seed=self.seed)
 
 
@@ -89,7 +87,9 @@ def _check_unique_ids(client, frame, id_column: str, source: str) -> None:
 def prepare(options: TrainOptions, scheduler: str) -> dict:
     """The preparation discovered on the training rows, as a dict."""
     with connect(scheduler) as client:
-        train, _ = options.frames(client)
+        train, _ = options.frames()
+        if options.id_column:  # once, here: the later steps read the same data
+            _check_unique_ids(client, read_table(options.data), options.id_column, options.data)
         preparation = discover_preparation(
             client,
             train,
@@ -113,7 +113,7 @@ def checkpoint_path(out: str) -> str:
 def fit(options: TrainOptions, scheduler: str, preparation: dict, checkpoint: str | None = None) -> dict:
     """The fitted model (no metrics yet), as a dict; resumes from ``checkpoint`` when it holds this problem."""
     with connect(scheduler) as client:
-        train, _ = options.frames(client)
+        train, _ = options.frames()
         model = fit_model(client, train, Preparation.from_dict(preparation), l2=options.l2, solver=options.solver,
                           checkpoint=checkpoint)
     return model.to_dict()
@@ -141,7 +141,7 @@ def validate(options: TrainOptions, scheduler: str, model: dict) -> dict:
     """Validation metrics and the chosen threshold: ``{"metrics": ..., "threshold": ...}``."""
     fitted = Model.from_dict(model)
     with connect(scheduler) as client:
-        _, valid = options.frames(client)
+        _, valid = options.frames()
         shares = (options.contact_share,) if options.contact_share else ()
         summary = _rank_summary(client, valid, fitted, f"the validation split of {options.data}", shares)
     metrics = metrics_module.validation_metrics(summary)
@@ -161,7 +161,7 @@ def short_model(options: TrainOptions, scheduler: str, model: dict) -> dict:
     keep = full.strongest(options.top_k)
     preparation = dataclasses.replace(full.preparation, columns=tuple(c for c in full.preparation.columns if c.name in keep))
     with connect(scheduler) as client:
-        train, valid = options.frames(client)
+        train, valid = options.frames()
         small = fit_model(client, train, preparation, l2=options.l2, solver=options.solver)
         summary = _rank_summary(client, valid, small, f"the validation split of {options.data}")
     metrics = metrics_module.validation_metrics(summary, max_curve_points=2)
@@ -171,7 +171,7 @@ def short_model(options: TrainOptions, scheduler: str, model: dict) -> dict:
 def profile(options: TrainOptions, scheduler: str, model: dict) -> dict:
     """The training distributions of the inputs and of the score, for drift checks at rescoring."""
     with connect(scheduler) as client:
-        train, _ = options.frames(client)
+        train, _ = options.frames()
         return training_profile(client, train, Model.from_dict(model))
 
 
@@ -197,20 +197,14 @@ def write_model(out: str, model: dict, validation: dict | None, short: dict | No
     files = {}
     if fitted.metrics:
         files["metrics.json"] = json.dumps(fitted.metrics, indent=2)
-    report_path = None
-    if fitted.metrics:
-        with tempfile.TemporaryDirectory() as scratch:
-            report_path = Path(scratch) / "report.html"
-            write_report(
-                report_path,
-                title=f"{options.target} model",
-                summary=_summary(fitted, options),
-                metrics=fitted.metrics,
-                coefficients=fitted.coefficient_table(),
-                threshold=fitted.threshold,
-                short_model=fitted.short_model,
-            )
-            files["report.html"] = report_path.read_text()
+        files["report.html"] = render_report(
+            title=f"{options.target} model",
+            summary=_summary(fitted, options),
+            metrics=fitted.metrics,
+            coefficients=fitted.coefficient_table(),
+            threshold=fitted.threshold,
+            short_model=fitted.short_model,
+        )
     fitted.save(out, extra_files=files)
     return out
 

@@ -49,10 +49,9 @@ class ScoreTally:
 
 
 def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None) -> None:
-    """Raise, naming the column, if the data lacks a model input or holds it with the wrong kind of type."""
-    missing = [c for c in model.preparation.inputs if c not in dtypes]
-    if missing:
-        raise InputError(f"{source} lacks the columns {missing}, which the model was trained on.")
+    """Raise, naming the column, if the data lacks a model input or the id column, or holds an input with the
+    wrong kind of type: checked on the schema, before any row is read."""
+    model.preparation.check_columns(dtypes, source)
     if id_column and id_column not in dtypes:
         raise InputError(f"{source} has no id column {id_column!r}; its columns are {list(dtypes)}.")
     for column in model.preparation.columns:
@@ -88,7 +87,7 @@ def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges:
             id_column: pa.Array.from_pandas(part[id_column]),
             "probability": probability,
             "decile": score_decile(probability, edges[SCORE]),
-            "model_version": pa.array([str(model.version)] * len(part), type=pa.string()),
+            "model_version": pa.repeat(pa.scalar(str(model.version), type=pa.string()), len(part)),
         }
     )
     pq.write_table(table, path)

@@ -35,12 +35,15 @@ ID_COLUMN = "customer_id"
 
 @dataclass(frozen=True)
 class CustomerBase:
-    """The generating model: names, the planted coefficients on standardized features, the intercept."""
+    """The generating model: names, the planted coefficients on standardized features, the intercept,
+    and the population mean and std that standardize the raw features."""
 
     feature_names: tuple[str, ...]
     coef: np.ndarray  # planted, per standardized feature
     intercept: float
     seed: int
+    mean: np.ndarray
+    std: np.ndarray
 
     @property
     def strongest(self) -> list[str]:
@@ -73,7 +76,7 @@ def _standardized_rows(rng: np.random.Generator, n_rows: int) -> np.ndarray:
     return out
 
 
-def _population_moments(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _population_moments() -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of each raw feature, from a large fixed sample (the model is defined on these)."""
     sample = _standardized_rows(np.random.default_rng(2**31 - 1), 400_000)
     return sample.mean(0), sample.std(0)
@@ -96,18 +99,18 @@ def customer_base(n_rows: int, n_positives: int, seed: int = 0) -> CustomerBase:
     """The generating model for a base of ``n_rows`` with about ``n_positives`` positives."""
     names = _feature_names()
     coef = _planted_coef(names)
-    mean, std = _population_moments(names)
+    mean, std = _population_moments()
     sample = (_standardized_rows(np.random.default_rng(2**31 - 2), 400_000) - mean) / std
     signal = sample @ coef
     rate = n_positives / n_rows
     intercept = optimize.brentq(lambda b: expit(b + signal).mean() - rate, -30.0, 30.0)
-    return CustomerBase(names, coef, float(intercept), seed)
+    return CustomerBase(names, coef, float(intercept), seed, mean, std)
 
 
-def _partition(model: CustomerBase, k: int, start: int, n_rows: int, mean, std) -> pa.Table:
+def _partition(model: CustomerBase, k: int, start: int, n_rows: int) -> pa.Table:
     rng = np.random.default_rng([model.seed, k])
     raw = _standardized_rows(rng, n_rows)
-    eta = model.intercept + ((raw - mean) / std) @ model.coef
+    eta = model.intercept + ((raw - model.mean) / model.std) @ model.coef
     label = (rng.uniform(size=n_rows) < expit(eta)).astype(np.int8)
     columns = {ID_COLUMN: np.arange(start, start + n_rows, dtype=np.int64)}
     n_continuous = 10 * len(BLOCKS)
@@ -143,7 +146,6 @@ def generate(
         raise FileExistsError(f"output folder {out} exists and is not empty; choose a new one.")
     partitions = partitions or max(1, math.ceil(rows / 250_000))
     model = customer_base(rows, positives, seed)
-    mean, std = _population_moments(model.feature_names)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -153,7 +155,7 @@ def generate(
             n = min(size, rows - start)
             if n <= 0:
                 break
-            pq.write_table(_partition(model, k, start, n, mean, std), staging / f"part-{k:05d}.parquet")
+            pq.write_table(_partition(model, k, start, n), staging / f"part-{k:05d}.parquet")
         if out.exists():
             out.rmdir()
         staging.rename(out)

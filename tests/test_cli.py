@@ -32,8 +32,7 @@ def test_generate_is_deterministic_and_shaped_like_the_lookalike_case(tmp_path, 
 
 def test_the_planted_rate_is_the_asked_rate():
     model = synth.customer_base(4_200_000, 18_000)
-    mean, std = synth._population_moments(model.feature_names)
-    table = synth._partition(model, 0, 0, 400_000, mean, std)
+    table = synth._partition(model, 0, 0, 400_000)
     rate = table.column("converted").to_numpy().mean()
     expected = 18_000 / 4_200_000
     assert abs(rate - expected) < 4 * np.sqrt(expected / 400_000)
