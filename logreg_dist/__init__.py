@@ -7,17 +7,32 @@ NumPy only) → engines that map and reduce over partitions (:mod:`._engine`)
 flows (``flows/``) that only orchestrate.
 """
 
-from ._estimator import LogisticRegression
-from .cluster import connect, local_cluster
-from .exceptions import (
-    CollinearityWarning,
-    ConstantColumnWarning,
-    ConvergenceWarning,
-    InputError,
-    LogregDistError,
-)
+import importlib
+
+from .exceptions import CollinearityWarning, ConstantColumnWarning, InputError, LogregDistError
 
 __version__ = "0.1.0"
+
+#: Imported on first use: Dask workers unpickling a kernel import this package, and
+#: scikit-learn (behind the estimator) would cost each of them about 2 s.
+_LAZY = {
+    "LogisticRegression": "._estimator",
+    "ConvergenceWarning": ".exceptions",
+    "connect": ".cluster",
+    "local_cluster": ".cluster",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "CollinearityWarning",

@@ -2,9 +2,11 @@
 
 A block is ``(X, y, sample_weight)``: ``X`` a 2-D float64 or float32 array,
 ``y`` float64 holding 0.0 and 1.0 (1.0 for ``classes[1]``), ``sample_weight``
-float64 or None. :func:`load_block` builds and checks one block; on a
-cluster it runs on the worker that holds the partition, so an error names the
-partition it came from.
+float64 or None. :func:`load_block` builds and checks one block with the
+target as given; once the labels of all blocks are known
+(:func:`label_summary`), :func:`encode_target` turns it into 0.0/1.0 where the
+block lies. On a cluster both run on the worker that holds the partition, so
+an error names the partition it came from, and the data are read once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 
 from .exceptions import InputError
 
-__all__ = ["DaskInput", "is_dask_collection", "load_block", "dask_input"]
+__all__ = ["DaskInput", "LabelSummary", "dask_input", "encode_target", "is_dask_collection", "label_summary", "load_block"]
 
 
 def is_dask_collection(obj) -> bool:
@@ -67,23 +69,16 @@ def load_block(
     y_part,
     w_part,
     *,
-    classes: tuple,
     feature_names: list[str],
     partition: int,
     n_partitions: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Turn one partition into a checked block ``(X, y01, sample_weight)``."""
+    """Turn one partition into a checked block ``(X, y, sample_weight)``, ``y`` as given (see :func:`encode_target`)."""
     where = _where(partition, n_partitions)
     X = _feature_matrix(X_part, feature_names, where)
     y = np.asarray(y_part).ravel()
     if y.shape[0] != X.shape[0]:
         raise InputError(f"{where} has {X.shape[0]} feature rows but {y.shape[0]} target values; they must match.")
-    y01 = (y == classes[1]).astype(np.float64)
-    unknown = ~(y01.astype(bool) | (y == classes[0]))
-    if unknown.any():
-        raise InputError(
-            f"target in {where} holds {y[unknown][:3].tolist()}, which is neither of the classes {list(classes)}."
-        )
     w = None
     if w_part is not None:
         w = np.asarray(w_part, dtype=np.float64).ravel()
@@ -91,6 +86,35 @@ def load_block(
             raise InputError(f"{where} has {X.shape[0]} rows but {w.shape[0]} sample weights; they must match.")
         if not (np.isfinite(w).all() and (w >= 0).all()):
             raise InputError(f"sample_weight in {where} must be finite and >= 0; found {w[~(np.isfinite(w) & (w >= 0))][:3].tolist()}.")
+    return X, y, w
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    """The distinct target values and the row count of some blocks; ``+`` unites two."""
+
+    values: np.ndarray
+    n_rows: int
+
+    def __add__(self, other: LabelSummary) -> LabelSummary:
+        return LabelSummary(pd.unique(np.concatenate([self.values, other.values])), self.n_rows + other.n_rows)
+
+
+def label_summary(X, y, sample_weight) -> LabelSummary:
+    """Kernel over a loaded block: its distinct labels and its number of rows."""
+    return LabelSummary(pd.unique(y), int(X.shape[0]))
+
+
+def encode_target(block: tuple, *, classes: tuple, partition: int, n_partitions: int) -> tuple:
+    """``(X, y01, sample_weight)``: the target as 1.0 for ``classes[1]`` and 0.0 for ``classes[0]`` (X is not copied)."""
+    X, y, w = block
+    y01 = (y == classes[1]).astype(np.float64)
+    unknown = ~(y01.astype(bool) | (y == classes[0]))
+    if unknown.any():
+        raise InputError(
+            f"target in {_where(partition, n_partitions)} holds {y[unknown][:3].tolist()}, "
+            f"which is neither of the classes {list(classes)}."
+        )
     return X, y01, w
 
 
@@ -102,7 +126,6 @@ class DaskInput:
     y_parts: list
     w_parts: list
     feature_names: list[str]
-    labels: object  # lazy distinct values of the target
 
 
 def _parts(collection, name: str) -> list:
@@ -188,13 +211,4 @@ def dask_input(X, y, sample_weight) -> DaskInput:
                 f"{name} has {len(parts)} partitions but X has {len(X_parts)}; they must be partitioned alike "
                 "(take both from one DataFrame)."
             )
-    labels = delayed(_union, pure=True)(*[delayed(_distinct, pure=True)(part) for part in y_parts])
-    return DaskInput(X_parts, y_parts, w_parts, feature_names, labels)
-
-
-def _distinct(y_part) -> np.ndarray:
-    return pd.unique(np.asarray(y_part).ravel())
-
-
-def _union(*distinct) -> np.ndarray:
-    return pd.unique(np.concatenate(distinct)) if distinct else np.array([])
+    return DaskInput(X_parts, y_parts, w_parts, feature_names)

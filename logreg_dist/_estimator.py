@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import dask_input, is_dask_collection, load_block
+from ._data import dask_input, encode_target, is_dask_collection, label_summary, load_block
 from ._engine import DaskEngine, LocalEngine
 from ._kernels import moment_sums
 from ._objective import Objective
@@ -30,6 +30,9 @@ logger = logging.getLogger("logreg_dist")
 
 #: ``solver="auto"`` takes Newton up to this many features (a p x p Hessian per partition), L-BFGS above.
 AUTO_NEWTON_MAX_FEATURES = 500
+
+#: Newton's sampled Hessians sum about this many rows (every k-th chunk of each partition); smaller data use all rows.
+HESSIAN_SAMPLE_ROWS = 400_000
 
 
 def _decision(X, coef, intercept):
@@ -205,13 +208,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self._check_params()
         if is_dask_collection(X):
             with resolve_client(client, self.scheduler_address) as active_client:
-                engine = self._dask_engine(active_client, X, y, sample_weight)
+                engine, n_rows = self._dask_engine(active_client, X, y, sample_weight)
                 try:
-                    return self._fit_engine(engine, callback)
+                    return self._fit_engine(engine, n_rows, callback)
                 finally:
                     engine.close()
-        engine = self._local_engine(X, y, sample_weight)
-        return self._fit_engine(engine, callback)
+        engine, n_rows = self._local_engine(X, y, sample_weight)
+        return self._fit_engine(engine, n_rows, callback)
 
     def _set_classes(self, classes) -> tuple:
         classes = np.asarray(classes)
@@ -228,7 +231,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         return tuple(classes.tolist())
 
-    def _local_engine(self, X, y, sample_weight) -> LocalEngine:
+    def _local_engine(self, X, y, sample_weight) -> tuple[LocalEngine, int]:
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False, reset=True)
         target_type = type_of_target(y, input_name="y")
         if target_type not in ("binary", "multiclass") and not (target_type == "continuous" and np.unique(y).size <= 2):
@@ -240,20 +243,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
             if sample_weight.ndim != 1:
                 raise InputError(f"sample_weight must be 1-D; got shape {sample_weight.shape}.")
-        block = load_block(X, y, sample_weight, classes=classes, feature_names=names, partition=0, n_partitions=1)
-        return LocalEngine([block])
+        block = load_block(X, y, sample_weight, feature_names=names, partition=0, n_partitions=1)
+        engine = LocalEngine([block])
+        engine.transform(encode_target, classes=classes)
+        return engine, X.shape[0]
 
-    def _dask_engine(self, client, X, y, sample_weight) -> DaskEngine:
+    def _dask_engine(self, client, X, y, sample_weight) -> tuple[DaskEngine, int]:
+        """Load every partition once into a block on its worker, learn the labels from the blocks, encode them."""
         from dask import delayed
 
         parts = dask_input(X, y, sample_weight)
-        labels = np.asarray(client.compute(parts.labels).result())
-        if labels.size and labels.dtype.kind == "f" and np.isnan(labels).any():
-            raise InputError(
-                "y holds missing values (NaN); every row needs a label (a Dask y is aligned to X by index, "
-                "so a row of X whose index is not in y has none)."
-            )
-        classes = self._set_classes(np.unique(labels))
         self._feature_names = parts.feature_names
         self.n_features_in_ = len(parts.feature_names)
         if hasattr(X, "columns"):
@@ -262,22 +261,32 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             del self.feature_names_in_
         n_parts = len(parts.X_parts)
         blocks = [
-            delayed(load_block, pure=True)(
-                xp, yp, wp, classes=classes, feature_names=parts.feature_names, partition=i, n_partitions=n_parts
-            )
+            delayed(load_block, pure=True)(xp, yp, wp, feature_names=parts.feature_names, partition=i, n_partitions=n_parts)
             for i, (xp, yp, wp) in enumerate(zip(parts.X_parts, parts.y_parts, parts.w_parts))
         ]
         engine = DaskEngine(client, blocks, split_every=self.split_every)
         try:
             engine.wait()
+            summary = engine.map_reduce(label_summary)
+            labels = summary.values
+            if labels.size and labels.dtype.kind == "f" and np.isnan(labels).any():
+                raise InputError(
+                    "y holds missing values (NaN); every row needs a label (a Dask y is aligned to X by index, "
+                    "so a row of X whose index is not in y has none)."
+                )
+            engine.transform(encode_target, classes=self._set_classes(np.unique(labels)))
+            moved = engine.balance()
+            if moved:
+                logger.info("moved %d of %d blocks between workers to even out the passes", moved, n_parts)
         except BaseException:
             engine.close()
             raise
-        return engine
+        return engine, summary.n_rows
 
-    def _fit_engine(self, engine, callback=None) -> LogisticRegression:
+    def _fit_engine(self, engine, n_rows: int, callback=None) -> LogisticRegression:
         names = self._feature_names
-        moments = engine.map_reduce(moment_sums)
+        hessian_every = max(1, n_rows // HESSIAN_SAMPLE_ROWS)
+        moments = engine.map_reduce(moment_sums, hessian_every=hessian_every)
         if moments.n_rows == 0:
             raise InputError("X has 0 rows; there is nothing to fit.")
         if moments.weight_sum <= 0:
@@ -301,7 +310,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             logger.info(
                 "solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(), AUTO_NEWTON_MAX_FEATURES
             )
-        objective = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=self.l2)
+        objective = Objective(
+            engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=self.l2, hessian_every=hessian_every
+        )
         # Start at the intercept-only optimum, logit of the (weighted) positive rate: it saves the
         # first iterations on rare-event data, where the intercept travels furthest.
         theta0 = np.zeros(objective.n_params)
@@ -312,6 +323,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if saver.resumed is not None:
             theta0 = saver.resumed
             logger.info("resuming from the checkpoint %s at iteration %d", self.checkpoint, saver.offset)
+        elif 0.0 < rate < 1.0:
+            _remember_start(objective, moments, theta0, rate, inv_scale, active, self.l2, hessian_every)
         result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, callback=saver)
         result.history = saver.history
 
@@ -425,6 +438,35 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if is_dask_collection(eta):
             return eta.map_blocks(_pick, self.classes_, dtype=self.classes_.dtype)
         return _pick(eta, self.classes_)
+
+
+def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every) -> None:
+    """Loss, gradient and Hessian at the intercept-only start, from the moments pass: no pass of their own.
+
+    There every row has the probability ``rate``, so the mean loss is
+    ``softplus(b0) - rate * b0``, the gradient is ``-inv_scale * y_dev / W``
+    (the intercept's is 0), and the Hessian is ``rate * (1 - rate)`` times
+    the standardized co-moment matrix (of the sampled chunks when
+    ``hessian_every > 1``), with the intercept as a column of ones.
+    """
+    if moments.y_dev is None or moments.sample_comoment is None or moments.sample_weight_sum <= 0.0:
+        return
+    index = np.flatnonzero(active)
+    inv = inv_scale[index]
+    weight = moments.weight_sum
+    intercept = float(theta0[-1])
+    loss = float(np.logaddexp(0.0, intercept)) - rate * intercept
+    grad = np.zeros(index.size + 1)
+    grad[:-1] = -inv * moments.y_dev[index] / weight
+    shift = moments.sample_mean - moments.mean  # the sample's mean about the mean of all rows
+    comoment = (moments.sample_comoment + moments.sample_weight_sum * np.outer(shift, shift)) / moments.sample_weight_sum
+    curvature = rate * (1.0 - rate)
+    hess = np.empty((index.size + 1, index.size + 1))
+    hess[:-1, :-1] = curvature * comoment[np.ix_(index, index)] * np.outer(inv, inv)
+    hess[:-1, -1] = hess[-1, :-1] = curvature * inv * shift[index]
+    hess[-1, -1] = curvature
+    hess[np.diag_indices(index.size)] += l2
+    objective.remember(theta0, loss, grad, hess, sampled=hessian_every > 1, weight_sum=weight)
 
 
 def _fingerprint(moments, names, l2, solver, active) -> dict:

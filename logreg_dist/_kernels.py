@@ -5,12 +5,13 @@ Every kernel returns *sums*, never means, so that the results of any split of
 the rows add up to the result on the whole: the engine adds them, the
 objective divides once.
 
-Standardization happens inside the kernels, a few thousand rows at a time:
-the stored block keeps its raw values (float64 or float32), and each row chunk
-is centered and scaled into a small float64 buffer before it is used. The
-centered form keeps the Hessian free of the cancellation that the expanded
-formula ``X.T W X - n m m.T`` suffers when a column's mean is large against its
-standard deviation.
+Standardization happens inside the kernels: the stored block keeps its raw
+values (float64 or float32). The linear predictor and the gradient come from
+matrix-vector products on the stored rows (centred chunk by chunk first when a
+column's mean dwarfs its spread), and the Hessian from centred chunks of a few
+thousand rows in a small float64 buffer. The centred form keeps the Hessian
+free of the cancellation that the expanded formula ``X.T W X - n m m.T``
+suffers when a column's mean is large against its standard deviation.
 
 Shapes: ``X`` is ``(n_rows, n_features)``; ``y`` holds 0.0/1.0, ``(n_rows,)``;
 ``sample_weight`` is ``(n_rows,)`` or None; ``coef``, ``mean`` and
@@ -20,7 +21,7 @@ intercept as their last entry, its own block: no column of ones is appended.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.linalg.blas import dsyrk
@@ -39,6 +40,12 @@ class MomentSums:
     ``mean`` is the weighted mean and ``m2`` the weighted sum of squared
     deviations from it; two of them combine exactly (Chan, Golub and LeVeque's
     pairwise update), so the result does not depend on how rows are split.
+
+    Two more sums give the loss, gradient and Hessian at the intercept-only
+    start without a pass of their own: ``y_dev``, the positives' weighted
+    deviations ``sum w y (x - mean)``, and the weighted co-moment matrix of
+    a sample of the rows (every ``hessian_every``-th chunk), about the
+    sample's own mean ``sample_mean``, with its weight ``sample_weight_sum``.
     """
 
     n_rows: int
@@ -46,19 +53,30 @@ class MomentSums:
     mean: np.ndarray  # (n_features,)
     m2: np.ndarray  # (n_features,)
     y_sum: float = 0.0  # weighted count of positive rows
+    y_dev: np.ndarray | None = None  # (n_features,)
+    sample_weight_sum: float = 0.0
+    sample_mean: np.ndarray | None = None  # (n_features,)
+    sample_comoment: np.ndarray | None = None  # (n_features, n_features)
 
     def __add__(self, other: MomentSums) -> MomentSums:
+        if other.weight_sum == 0.0 and other.sample_weight_sum == 0.0:
+            return replace(self, n_rows=self.n_rows + other.n_rows, y_sum=self.y_sum + other.y_sum)
+        if self.weight_sum == 0.0 and self.sample_weight_sum == 0.0:
+            return replace(other, n_rows=self.n_rows + other.n_rows, y_sum=self.y_sum + other.y_sum)
         weight_sum = self.weight_sum + other.weight_sum
-        n_rows, y_sum = self.n_rows + other.n_rows, self.y_sum + other.y_sum
-        if other.weight_sum == 0.0:
-            return MomentSums(n_rows, weight_sum, self.mean, self.m2, y_sum)
-        if self.weight_sum == 0.0:
-            return MomentSums(n_rows, weight_sum, other.mean, other.m2, y_sum)
-        delta = other.mean - self.mean
-        share = other.weight_sum / weight_sum
-        mean = self.mean + delta * share
-        m2 = self.m2 + other.m2 + delta**2 * self.weight_sum * share
-        return MomentSums(n_rows, weight_sum, mean, m2, y_sum)
+        mean, m2 = _combine(self.weight_sum, self.mean, self.m2, other.weight_sum, other.mean, other.m2)
+        y_dev = None
+        if self.y_dev is not None and other.y_dev is not None:
+            # sum w y (x - mean) = sum w y (x - own mean) + (own mean - mean) * sum w y, for each side.
+            y_dev = self.y_dev + (self.mean - mean) * self.y_sum + other.y_dev + (other.mean - mean) * other.y_sum
+        sample_mean, sample_comoment = _combine(
+            self.sample_weight_sum, self.sample_mean, self.sample_comoment,
+            other.sample_weight_sum, other.sample_mean, other.sample_comoment, outer=True,
+        )
+        return MomentSums(
+            self.n_rows + other.n_rows, weight_sum, mean, m2, self.y_sum + other.y_sum, y_dev,
+            self.sample_weight_sum + other.sample_weight_sum, sample_mean, sample_comoment,
+        )
 
     @property
     def variance(self) -> np.ndarray:
@@ -68,18 +86,34 @@ class MomentSums:
         return self.m2 / self.weight_sum
 
 
+def _combine(weight_a, mean_a, m2_a, weight_b, mean_b, m2_b, *, outer=False):
+    """Chan, Golub and LeVeque: the mean and (co-)moment sum of two sets of rows."""
+    if weight_b == 0.0 or mean_b is None:
+        return mean_a, m2_a
+    if weight_a == 0.0 or mean_a is None:
+        return mean_b, m2_b
+    weight = weight_a + weight_b
+    delta = mean_b - mean_a
+    share = weight_b / weight
+    spread = np.outer(delta, delta) if outer else delta**2
+    return mean_a + delta * share, m2_a + m2_b + spread * (weight_a * share)
+
+
 @dataclass(frozen=True)
 class LossSums:
     """Sums over some rows of the weighted log-loss and its derivatives.
 
     ``grad_sum`` has ``n_features + 1`` entries and ``hess_sum`` is square of
     that size, the intercept last; either is None when it was not asked for.
+    ``hess_weight_sum`` is the weight of the rows that ``hess_sum`` covers:
+    all of them, or the sampled chunks when ``hessian_every > 1``.
     """
 
     weight_sum: float
     loss_sum: float
     grad_sum: np.ndarray | None = None
     hess_sum: np.ndarray | None = None
+    hess_weight_sum: float = 0.0
 
     def __add__(self, other: LossSums) -> LossSums:
         return LossSums(
@@ -87,35 +121,78 @@ class LossSums:
             self.loss_sum + other.loss_sum,
             None if self.grad_sum is None else self.grad_sum + other.grad_sum,
             None if self.hess_sum is None else self.hess_sum + other.hess_sum,
+            self.hess_weight_sum + other.hess_weight_sum,
         )
 
 
-def moment_sums(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> MomentSums:
-    """Weighted mean and sum of squared deviations of each column of ``X``.
+def moment_sums(
+    X: np.ndarray,
+    y: np.ndarray | None,
+    sample_weight: np.ndarray | None,
+    *,
+    hessian_every: int = 0,
+    chunk_rows: int = CHUNK_ROWS,
+) -> MomentSums:
+    """Weighted mean and sum of squared deviations of each column of ``X``, in two reads of the block.
 
-    Also the weighted sum of ``y`` (the positives), from which the solver
-    starts at the intercept-only optimum.
+    Also the weighted sum of ``y`` (the positives) and their deviations
+    ``y_dev``, and, with ``hessian_every >= 1``, the co-moment matrix of every
+    ``hessian_every``-th chunk of ``chunk_rows`` rows: from these the solver
+    has the loss, gradient and Hessian at the intercept-only start.
     """
     n_rows, n_features = X.shape
-    y_sum = 0.0 if y is None else float(y.sum() if sample_weight is None else sample_weight @ y)
+    zeros = np.zeros(n_features)
     if n_rows == 0:
-        zeros = np.zeros(n_features)
         return MomentSums(0, 0.0, zeros, zeros.copy())
-    if sample_weight is None:
-        weight_sum = float(n_rows)
-        mean = X.mean(axis=0, dtype=np.float64)
-        m2 = ((X - mean) ** 2).sum(axis=0)
-    else:
-        weight_sum = float(sample_weight.sum())
-        if weight_sum == 0.0:
-            zeros = np.zeros(n_features)
-            return MomentSums(n_rows, 0.0, zeros, zeros.copy())
-        mean = (sample_weight @ X) / weight_sum
-        m2 = sample_weight @ ((X - mean) ** 2)
-    return MomentSums(n_rows, weight_sum, np.asarray(mean, dtype=np.float64), np.asarray(m2, dtype=np.float64), y_sum)
+    weight_sum = float(n_rows) if sample_weight is None else float(sample_weight.sum())
+    y_weight = None if y is None else (y if sample_weight is None else sample_weight * y)
+    y_sum = 0.0 if y is None else float(y_weight.sum())
+    if weight_sum == 0.0:
+        return MomentSums(n_rows, 0.0, zeros, zeros.copy(), y_sum)
+
+    total = np.zeros(n_features)
+    for start in range(0, n_rows, chunk_rows):
+        X_rows = X[start : start + chunk_rows]
+        total += X_rows.sum(axis=0, dtype=np.float64) if sample_weight is None else sample_weight[start : start + chunk_rows] @ X_rows
+    mean = total / weight_sum
+
+    m2 = np.zeros(n_features)
+    y_dev = None if y is None else np.zeros(n_features)
+    gram = np.zeros((n_features, n_features), order="F") if hessian_every else None
+    sample_total, sample_weight_sum = np.zeros(n_features), 0.0
+    layout = _layout(X)
+    buffer = np.empty((min(chunk_rows, n_rows), n_features), order=layout)
+    for index, start in enumerate(range(0, n_rows, chunk_rows)):
+        stop = min(start + chunk_rows, n_rows)
+        Z = buffer if stop - start == buffer.shape[0] else np.empty((stop - start, n_features), order=layout)
+        np.subtract(X[start:stop], mean, out=Z)
+        if y_weight is not None:
+            y_dev += y_weight[start:stop] @ Z
+        sampled = hessian_every and index % hessian_every == 0
+        if sample_weight is None:
+            if sampled:
+                sample_total += Z.sum(axis=0)
+                sample_weight_sum += float(stop - start)
+        else:
+            w_rows = sample_weight[start:stop]
+            if sampled:
+                sample_total += w_rows @ Z
+                sample_weight_sum += float(w_rows.sum())
+            Z *= np.sqrt(w_rows)[:, None]
+        m2 += np.einsum("ij,ij->j", Z, Z)
+        if sampled:
+            gram = _add_gram(gram, Z)
+
+    sample_mean = sample_comoment = None
+    if sample_weight_sum > 0.0:
+        # About the block mean so far; about the sample's own mean for the pairwise merge.
+        shift = sample_total / sample_weight_sum
+        sample_mean = mean + shift
+        sample_comoment = np.triu(gram) + np.triu(gram, 1).T - sample_weight_sum * np.outer(shift, shift)
+    return MomentSums(n_rows, weight_sum, mean, m2, y_sum, y_dev, sample_weight_sum, sample_mean, sample_comoment)
 
 
-#: The uncentred gradient pass loses about ``eps * |mean| / std`` of the gradient; beyond this ratio centre.
+#: Beyond this ``|mean| / std`` the kernels centre each chunk before the products (see :func:`loss_sums`).
 UNCENTRED_MAX_OFFSET = 1e2
 
 
@@ -129,6 +206,7 @@ def loss_sums(
     mean: np.ndarray,
     inv_scale: np.ndarray,
     order: int = 2,
+    hessian_every: int = 1,
     chunk_rows: int = CHUNK_ROWS,
 ) -> LossSums:
     """Loss sum (order 0), plus gradient sum (1), plus Hessian sum (2) of one block.
@@ -137,9 +215,24 @@ def loss_sums(
     ``eta_i = intercept + sum_j (X_ij - mean_j) * inv_scale_j * coef_j``,
     so ``coef`` lives on the standardized scale; a column with
     ``inv_scale_j == 0`` (a constant one) contributes nothing. The loss of a
-    row is ``log(1 + exp(eta)) - y * eta``, computed as
-    ``log1p(exp(-|eta|))``-style softplus so that margins of any size neither
-    overflow nor lose digits.
+    row is ``log(1 + exp(eta)) - y * eta``, computed as a softplus so that
+    margins of any size neither overflow nor lose digits.
+
+    The loss and gradient are always exact sums over every row. The Hessian
+    sums the rows of every ``hessian_every``-th chunk of ``chunk_rows`` rows
+    (all rows when 1), and ``hess_weight_sum`` says what weight they carry:
+    divided by it, the sum is an unbiased estimate of the mean Hessian.
+
+    How the products are formed. With ``beta = coef * inv_scale`` and
+    ``offset = intercept - mean . beta``, ``eta = X @ beta + offset`` and the
+    standardized gradient is ``inv_scale * (X.T @ r - mean * sum(r))``: two
+    matrix-vector products on the stored rows. That subtraction loses about
+    ``eps * |mean| / std`` of the gradient, nothing at the solver's tolerance
+    while ``|mean| / std <= UNCENTRED_MAX_OFFSET``; beyond it each chunk is
+    centred into a float64 buffer first. float32 storage is copied chunk by
+    chunk into a float64 buffer, so every product is float64. The Hessian is
+    always formed from centred rows, ``G = sum w (x - m)(x - m)^T`` by
+    ``dsyrk``, then scaled by ``inv_scale`` on both sides: no cancellation.
 
     Returns
     -------
@@ -150,75 +243,32 @@ def loss_sums(
     """
     n_rows, n_features = X.shape
     weight_sum = float(n_rows) if sample_weight is None else float(sample_weight.sum())
-    if order <= 1 and np.max(np.abs(mean) * inv_scale, initial=0.0) <= UNCENTRED_MAX_OFFSET:
-        return _loss_grad_sums(X, y, sample_weight, weight_sum, coef, intercept, mean, inv_scale, order, 8 * chunk_rows)
-    loss_sum = 0.0
-    grad_sum = np.zeros(n_features + 1) if order >= 1 else None
-    # Fortran order: dsyrk updates its upper triangle in place.
-    gram = np.zeros((n_features, n_features), order="F") if order >= 2 else None
-    hess_cross = np.zeros(n_features) if order >= 2 else None
-    hess_intercept = 0.0
-    buffer = np.empty((min(chunk_rows, n_rows), n_features))
-
-    for start in range(0, n_rows, chunk_rows):
-        stop = min(start + chunk_rows, n_rows)
-        Z = buffer[: stop - start]
-        np.subtract(X[start:stop], mean, out=Z)
-        Z *= inv_scale
-        eta = Z @ coef
-        eta += intercept
-        y_rows = y[start:stop]
-        w_rows = None if sample_weight is None else sample_weight[start:stop]
-        loss_sum += _loss_sum(eta, y_rows, w_rows)
-        if order == 0:
-            continue
-
-        prob_rows = expit(eta)
-        resid_rows = _residuals(prob_rows, y_rows, w_rows)
-        grad_sum[:n_features] += resid_rows @ Z
-        grad_sum[n_features] += resid_rows.sum()
-        if order == 1:
-            continue
-
-        # p (1 - p) written as expit(eta) * expit(-eta): no cancellation near 0 or 1.
-        hess_rows = prob_rows * expit(-eta)
-        if w_rows is not None:
-            hess_rows *= w_rows
-        hess_cross += hess_rows @ Z
-        hess_intercept += float(hess_rows.sum())
-        Z *= np.sqrt(hess_rows)[:, None]
-        # Z is C-ordered (rows x features), i.e. Z.T is Fortran-ordered: gram += Z.T @ Z.
-        gram = dsyrk(1.0, Z.T, beta=1.0, c=gram, trans=0, lower=0, overwrite_c=1)
-
-    hess_sum = None
-    if order >= 2:
-        hess_sum = np.empty((n_features + 1, n_features + 1))
-        upper = np.triu(gram)
-        hess_sum[:n_features, :n_features] = upper + np.triu(gram, 1).T
-        hess_sum[:n_features, n_features] = hess_cross
-        hess_sum[n_features, :n_features] = hess_cross
-        hess_sum[n_features, n_features] = hess_intercept
-    return LossSums(weight_sum, loss_sum, grad_sum, hess_sum)
-
-
-def _loss_grad_sums(X, y, sample_weight, weight_sum, coef, intercept, mean, inv_scale, order, chunk_rows) -> LossSums:
-    """Loss (and gradient) sums without forming the standardized rows.
-
-    With ``beta = coef * inv_scale`` and ``offset = intercept - mean . beta``,
-    ``eta = X @ beta + offset`` and the standardized gradient is
-    ``inv_scale * (X.T @ r - mean * sum(r))``: two matrix-vector products per
-    chunk instead of a centred copy. The subtraction loses at most
-    ``eps * |mean| * sum|r|`` per column, far below the solver's tolerance once
-    divided by the weight sum.
-    """
-    n_features = X.shape[1]
+    centre = np.max(np.abs(mean) * inv_scale, initial=0.0) > UNCENTRED_MAX_OFFSET
     beta = coef * inv_scale
-    offset = intercept - float(mean @ beta)
+    offset = intercept - (0.0 if centre else float(mean @ beta))
+    if order < 2 and not centre and X.dtype == np.float64:
+        chunk_rows *= 8  # no buffer: longer matrix-vector products
     loss_sum, resid_sum = 0.0, 0.0
-    cross = np.zeros(n_features)
-    for start in range(0, X.shape[0], chunk_rows):
-        stop = min(start + chunk_rows, X.shape[0])
+    cross = np.zeros(n_features)  # sum r * x (or r * (x - m) when centred)
+    gram = np.zeros((n_features, n_features), order="F") if order >= 2 else None  # dsyrk updates it in place
+    hess_cross = np.zeros(n_features)
+    hess_intercept, hess_weight_sum = 0.0, 0.0
+    copy = centre or X.dtype != np.float64
+    layout = _layout(X)
+    buffer = np.empty((min(chunk_rows, n_rows), n_features), order=layout) if copy or order >= 2 else None
+
+    for index, start in enumerate(range(0, n_rows, chunk_rows)):
+        stop = min(start + chunk_rows, n_rows)
         X_rows = X[start:stop]
+        if buffer is not None and stop - start != buffer.shape[0]:
+            buffer = np.empty((stop - start, n_features), order=layout)  # the last, shorter chunk
+        if copy:
+            Z = buffer
+            if centre:
+                np.subtract(X_rows, mean, out=Z)
+            else:
+                np.copyto(Z, X_rows)
+            X_rows = Z
         eta = X_rows @ beta
         eta += offset
         y_rows = y[start:stop]
@@ -226,15 +276,55 @@ def _loss_grad_sums(X, y, sample_weight, weight_sum, coef, intercept, mean, inv_
         loss_sum += _loss_sum(eta, y_rows, w_rows)
         if order == 0:
             continue
-        resid_rows = _residuals(expit(eta), y_rows, w_rows)
+        prob_rows = expit(eta)
+        resid_rows = _residuals(prob_rows, y_rows, w_rows)
         cross += resid_rows @ X_rows
         resid_sum += float(resid_rows.sum())
-    grad_sum = None
-    if order == 1:
+        if order == 1 or index % hessian_every:
+            continue
+
+        # p (1 - p) written as expit(eta) * expit(-eta): no cancellation near 0 or 1.
+        hess_rows = prob_rows * expit(-eta)
+        if w_rows is not None:
+            hess_rows *= w_rows
+        hess_weight_sum += float(stop - start) if w_rows is None else float(w_rows.sum())
+        Z = buffer
+        if not centre:
+            np.subtract(X_rows, mean, out=Z)
+        hess_cross += hess_rows @ Z
+        hess_intercept += float(hess_rows.sum())
+        Z *= np.sqrt(hess_rows)[:, None]
+        gram = _add_gram(gram, Z)
+
+    grad_sum = hess_sum = None
+    if order >= 1:
         grad_sum = np.empty(n_features + 1)
-        grad_sum[:n_features] = inv_scale * (cross - mean * resid_sum)
+        grad_sum[:n_features] = inv_scale * (cross if centre else cross - mean * resid_sum)
         grad_sum[n_features] = resid_sum
-    return LossSums(weight_sum, loss_sum, grad_sum)
+    if order >= 2:
+        hess_sum = np.empty((n_features + 1, n_features + 1))
+        full = np.triu(gram) + np.triu(gram, 1).T
+        hess_sum[:n_features, :n_features] = full * np.outer(inv_scale, inv_scale)  # symmetric to the last bit
+        hess_sum[:n_features, n_features] = hess_cross * inv_scale
+        hess_sum[n_features, :n_features] = hess_sum[:n_features, n_features]
+        hess_sum[n_features, n_features] = hess_intercept
+    return LossSums(weight_sum, loss_sum, grad_sum, hess_sum, hess_weight_sum)
+
+
+def _layout(X: np.ndarray) -> str:
+    """"F" for a column-major block (what pandas hands over), else "C": chunk buffers follow it, copies stay fast."""
+    return "F" if X.flags.f_contiguous and not X.flags.c_contiguous else "C"
+
+
+def _add_gram(gram: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """``gram += Z.T @ Z`` (upper triangle) in place, for a row- or column-major ``Z``.
+
+    OpenBLAS forms it from a column-major ``Z`` (``trans=1``) in about 60 % of
+    the time it takes for a row-major one (``Z.T`` with ``trans=0``).
+    """
+    if Z.flags.f_contiguous:
+        return dsyrk(1.0, Z, beta=1.0, c=gram, trans=1, lower=0, overwrite_c=1)
+    return dsyrk(1.0, Z.T, beta=1.0, c=gram, trans=0, lower=0, overwrite_c=1)
 
 
 def _loss_sum(eta: np.ndarray, y_rows: np.ndarray, w_rows: np.ndarray | None) -> float:

@@ -30,6 +30,8 @@ class PassCounter:
     loss: int = 0
     gradient: int = 0
     hessian: int = 0
+    #: Hessian passes that summed the Hessian over a sample of the rows (counted in ``hessian`` too).
+    sampled_hessian: int = 0
 
     @property
     def total(self) -> int:
@@ -49,16 +51,24 @@ class Objective:
         Columns whose coefficient is fitted.
     l2 : float
         Penalty on the standardized coefficients.
+    hessian_every : int, default=1
+        A sampled Hessian (``loss_grad_hess(theta, sampled=True)``) sums the
+        rows of every ``hessian_every``-th chunk of each block; 1 means the
+        sampled Hessian is the full one.
     """
 
-    def __init__(self, engine, *, mean: np.ndarray, inv_scale: np.ndarray, active: np.ndarray, l2: float):
+    def __init__(
+        self, engine, *, mean: np.ndarray, inv_scale: np.ndarray, active: np.ndarray, l2: float, hessian_every: int = 1
+    ):
         self.engine = engine
         self.mean = np.asarray(mean, dtype=np.float64)
         self.inv_scale = np.asarray(inv_scale, dtype=np.float64)
         self.active = np.asarray(active, dtype=bool)
         self.l2 = float(l2)
+        self.hessian_every = int(hessian_every)
         self.passes = PassCounter()
         self.weight_sum = float("nan")  # of the last pass
+        self._known: tuple | None = None  # (theta, loss, grad, hess, sampled) known without a pass
         # Indices of theta within the full (coef, intercept) vector.
         self._index = np.append(np.flatnonzero(self.active), self.active.size)
         self._penalized = np.append(np.ones(int(self.active.sum())), 0.0)
@@ -73,7 +83,7 @@ class Objective:
         coef[self.active] = theta[:-1]
         return coef, float(theta[-1])
 
-    def _sums(self, theta: np.ndarray, order: int) -> LossSums:
+    def _sums(self, theta: np.ndarray, order: int, hessian_every: int = 1) -> LossSums:
         coef, intercept = self.full_coef(theta)
         sums = self.engine.map_reduce(
             loss_sums,
@@ -82,11 +92,29 @@ class Objective:
             mean=self.mean,
             inv_scale=self.inv_scale,
             order=order,
+            hessian_every=hessian_every,
         )
         if sums.weight_sum <= 0.0:
             raise ValueError("the sample weights sum to 0: there is nothing to fit.")
         self.weight_sum = sums.weight_sum
         return sums
+
+    def remember(self, theta, loss: float, grad, hess, *, sampled: bool, weight_sum: float) -> None:
+        """Values at ``theta`` known without a pass (the start, from the moments); the next evaluation there uses them.
+
+        ``sampled`` says the Hessian is an estimate: it then answers
+        ``loss_grad_hess(theta, sampled=True)`` and ``loss_grad`` only.
+        """
+        self._known = (np.array(theta, dtype=np.float64), float(loss), np.asarray(grad), np.asarray(hess), sampled)
+        self.weight_sum = float(weight_sum)
+
+    def _recall(self, theta, *, hessian: bool, sampled: bool = False):
+        known, self._known = self._known, None
+        if known is None or not np.array_equal(known[0], theta):
+            return None
+        if hessian and known[4] and not (sampled and self.hessian_every > 1):
+            return None
+        return known[1:4]
 
     def _penalty(self, theta: np.ndarray) -> float:
         return 0.5 * self.l2 * float(np.dot(theta[:-1], theta[:-1]))
@@ -99,16 +127,32 @@ class Objective:
 
     def loss_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective and gradient, shape (n_params,)."""
+        known = self._recall(theta, hessian=False)
+        if known is not None:
+            return known[0], known[1].copy()
         self.passes.gradient += 1
         sums = self._sums(theta, 1)
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
         return sums.loss_sum / sums.weight_sum + self._penalty(theta), grad
 
-    def loss_grad_hess(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Objective, gradient and Hessian, shape (n_params, n_params), in one pass."""
+    def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
+        """Objective, gradient and Hessian, shape (n_params, n_params), in one pass.
+
+        The objective and gradient are always exact. With ``sampled=True`` the
+        Hessian is the mean over every ``hessian_every``-th chunk of rows: an
+        estimate that costs that fraction of the Hessian's arithmetic.
+        """
+        known = self._recall(theta, hessian=True, sampled=sampled)
+        if known is not None:
+            return known[0], known[1].copy(), known[2].copy()
+        every = self.hessian_every if sampled else 1
         self.passes.hessian += 1
-        sums = self._sums(theta, 2)
+        self.passes.sampled_hessian += every > 1
+        sums = self._sums(theta, 2, every)
+        if sums.hess_weight_sum <= 0.0:  # the sampled chunks carry no weight: sum them all
+            self.passes.sampled_hessian -= 1
+            sums = self._sums(theta, 2)
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
-        hess = sums.hess_sum[np.ix_(self._index, self._index)] / sums.weight_sum
+        hess = sums.hess_sum[np.ix_(self._index, self._index)] / sums.hess_weight_sum
         hess[np.diag_indices_from(hess)] += self.l2 * self._penalized
         return sums.loss_sum / sums.weight_sum + self._penalty(theta), grad, hess

@@ -45,6 +45,8 @@ class IterationRecord:
     passes: int
     #: Whether this iterate's pass computed the Hessian (Newton keeps the last one where it pays).
     hessian: bool = False
+    #: Whether that Hessian was summed over a sample of the rows (Newton, far from the optimum).
+    hessian_sampled: bool = False
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -61,7 +63,7 @@ class SolverResult:
     message: str = ""
     #: Parameter indices in the Hessian's null space, one group per null direction.
     singular_groups: list[list[int]] = field(default_factory=list)
-    #: The Hessian of the objective at ``theta`` when the solver has it (Newton), else None.
+    #: The exact (full) Hessian of the objective at ``theta`` when the solver has it (Newton), else None.
     hess: np.ndarray | None = None
 
 
@@ -115,6 +117,10 @@ def _newton_step(hess: np.ndarray, grad: np.ndarray, rel_tol: float) -> tuple[np
     return -(vectors[:, keep] @ (coords / values[keep])), True
 
 
+#: Newton's sampled Hessians: at most this many before it takes full ones only (a poor sample costs passes, not accuracy).
+MAX_SAMPLED_HESSIANS = 6
+
+
 def newton(
     oracle,
     theta0: np.ndarray,
@@ -127,32 +133,62 @@ def newton(
 ) -> SolverResult:
     """Damped Newton's method with an Armijo backtracking line search.
 
-    Each iteration is one pass over the data returning loss, gradient and
-    Hessian at the trial point, except where ``reuse_hessian`` keeps the last
-    Hessian: after a full step that cut max|grad| tenfold, the next passes
-    return loss and gradient only, until a step contracts less.
+    Each iteration is one pass over the data returning the exact loss and
+    gradient at the trial point. The gradient decides convergence, so the
+    answer does not depend on the Hessian used for the step, only the number
+    of passes does; with ``reuse_hessian`` the Hessian is spent where it pays:
+
+    - Far from the optimum (a step that did not cut max|grad| tenfold) the
+      pass also returns a *sampled* Hessian when the oracle offers one
+      (``loss_grad_hess(theta, sampled=True)``: the rows of every k-th chunk,
+      a fraction of the arithmetic).
+    - After a full step that cut max|grad| tenfold, the Hessian is kept and the
+      next passes return loss and gradient only; a step that contracts less
+      takes a fresh (sampled) Hessian.
+    - When the next pass is expected to converge (max|grad| times the last
+      contraction is below ``tol``), it returns the full Hessian, so that the
+      result carries the exact Hessian at the returned point (for standard
+      errors) without a pass of its own. A sampled Hessian that is singular is
+      replaced by the full one before a minimum-norm step is taken, so
+      collinearity is judged on all the rows.
 
     Stops when ``max |grad| <= tol`` (converged) or after ``max_iter`` steps.
     Near the optimum the loss can no longer fall by more than its rounding
     error; a full step is then accepted when it lowers ``max |grad|``.
     """
     theta = np.array(theta0, dtype=np.float64)
+    sampling = reuse_hessian and getattr(oracle, "hessian_every", 1) > 1
+    sampled_left = MAX_SAMPLED_HESSIANS
+
+    def hessian_pass(point, kind):
+        nonlocal sampled_left
+        sampled = kind == "sampled" and sampling and sampled_left > 0
+        sampled_left -= sampled
+        return (*oracle.loss_grad_hess(point, sampled=sampled), "sampled" if sampled else "full")
+
     started = time.perf_counter()
-    loss, grad, hess = oracle.loss_grad_hess(theta)
-    history = [IterationRecord(0, loss, float(np.max(np.abs(grad))), 0.0, 0.0, time.perf_counter() - started, oracle.passes.total, True)]
+    loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
+    history = [IterationRecord(0, loss, float(np.max(np.abs(grad))), 0.0, 0.0, time.perf_counter() - started,
+                               oracle.passes.total, True, hess_kind == "sampled")]
     _report(history[-1], "newton", theta, callback)
     singular_groups: list[list[int]] = []
     message = "max_iter reached"
     converged = False
 
-    fresh = True  # hess is the Hessian at theta (not one kept from an earlier iterate)
-    reuse = False  # the next pass may skip the Hessian and keep the current one
+    fresh = True  # hess was computed at theta (not kept from an earlier iterate)
+    next_kind = "sampled"  # what the next pass computes besides loss and gradient: "none", "sampled" or "full"
     for iteration in range(1, max_iter + 1):
         if history[-1].grad_max <= tol:
             converged, message = True, f"max|grad| {history[-1].grad_max:.3e} <= tol {tol:.1e}"
             break
         started = time.perf_counter()
         step, singular = _newton_step(hess, grad, singular_tol)
+        if singular and hess_kind == "sampled":
+            # A rare column may have no rows in the sample: judge singularity on all of them.
+            sampling = False
+            loss, grad, hess, hess_kind = hessian_pass(theta, "full")
+            fresh = True
+            continue
         if singular and not singular_groups:
             singular_groups = _null_space_groups(hess, singular_tol)
         slope = float(grad @ step)
@@ -161,20 +197,20 @@ def newton(
 
         step_size = 1.0
         trial = theta + step
-        if reuse:
+        kind = next_kind if reuse_hessian else "full"
+        if kind == "none":
             new_loss, new_grad = oracle.loss_grad(trial)
-            new_hess = None
+            new_hess = new_kind = None
         else:
-            new_loss, new_grad, new_hess = oracle.loss_grad_hess(trial)
+            new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, kind)
         roundoff = 16 * _EPS * abs(loss)
         accepted = new_loss <= loss + _ARMIJO * slope or (
             abs(new_loss - loss) <= roundoff and np.max(np.abs(new_grad)) < history[-1].grad_max
         )
-        if not accepted and reuse:
+        if not accepted and not fresh:
             # The kept Hessian is too far off: take a fresh one at theta and step again (no backtracking).
-            reuse = False
-            loss, grad, hess = oracle.loss_grad_hess(theta)
-            fresh = True
+            loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
+            fresh, next_kind = True, "sampled"
             continue
         while not accepted and step_size > 1e-10:
             step_size *= 0.5
@@ -185,30 +221,37 @@ def newton(
             message = "line search could not lower the loss"
             break
         if step_size < 1.0:
-            new_loss, new_grad, new_hess = oracle.loss_grad_hess(trial)
+            new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, "sampled")
 
         step_max = float(np.max(np.abs(trial - theta)))
-        contraction = float(np.max(np.abs(new_grad))) / history[-1].grad_max
+        grad_max = float(np.max(np.abs(new_grad)))
+        contraction = grad_max / history[-1].grad_max
+        secant = new_grad - grad
         theta, loss, grad = trial, new_loss, new_grad
-        if new_hess is not None:
-            hess, fresh = new_hess, True
+        fresh = new_hess is not None
+        if fresh:
+            hess, hess_kind = new_hess, new_kind
+        elif _BFGS:
+            hess = _bfgs_update(hess, trial - (theta - 0) if False else step_size * step, secant)
+        # After a full step that cut the gradient at least tenfold the Hessian has nearly stopped
+        # changing: keep it (a gradient pass costs a fraction of a Hessian pass), except that the
+        # pass expected to converge brings the full Hessian at the final point. A step that
+        # contracts less takes a fresh (sampled) Hessian.
+        if step_size == 1.0 and contraction <= 0.1 and not singular_groups:
+            next_kind = "full" if grad_max * contraction <= tol else "none"
         else:
-            fresh = False
-        # Spend a Hessian pass only where it pays: after a full step that cut the gradient at
-        # least tenfold, the Hessian has nearly stopped changing, so keep it (a gradient pass
-        # costs a fraction of a Hessian pass); as soon as a step with a kept Hessian contracts
-        # less, take a fresh one. The gradient is always exact, so the answer is unchanged.
-        reuse = reuse_hessian and step_size == 1.0 and contraction <= 0.1 and not singular_groups
+            next_kind = "sampled"
         history.append(
             IterationRecord(
                 len(history),  # not the loop count: a retry with a fresh Hessian is not an iteration
                 loss,
-                float(np.max(np.abs(grad))),
+                grad_max,
                 step_max,
                 step_size,
                 time.perf_counter() - started,
                 oracle.passes.total,
-                new_hess is not None,
+                fresh,
+                fresh and new_kind == "sampled",
             )
         )
         _report(history[-1], "newton", theta, callback)
@@ -216,8 +259,22 @@ def newton(
         if history[-1].grad_max <= tol:
             converged, message = True, f"max|grad| {history[-1].grad_max:.3e} <= tol {tol:.1e}"
 
+    exact = fresh and hess_kind == "full"
     return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message, singular_groups,
-                        hess if fresh else None)
+                        hess if exact else None)
+
+
+_BFGS = True
+
+
+def _bfgs_update(hess: np.ndarray, step: np.ndarray, secant: np.ndarray) -> np.ndarray:
+    """BFGS update of a kept Hessian with an exact gradient difference: the new matrix maps ``step`` to ``secant``."""
+    curvature = float(step @ secant)
+    hs = hess @ step
+    shs = float(step @ hs)
+    if not (curvature > 0.0 and shs > 0.0):
+        return hess
+    return hess + np.outer(secant, secant) / curvature - np.outer(hs, hs) / shs
 
 
 def _two_loop(grad: np.ndarray, pairs: deque) -> np.ndarray:

@@ -17,8 +17,6 @@ The warnings are subclasses of scikit-learn's ``ConvergenceWarning`` where
 that applies, so filters written for scikit-learn catch ours too.
 """
 
-from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
-
 __all__ = [
     "CollinearityWarning",
     "ConstantColumnWarning",
@@ -36,13 +34,25 @@ class InputError(LogregDistError, ValueError):
     """Input data that cannot be used as given (message says what, where and what was expected)."""
 
 
-class ConvergenceWarning(_SklearnConvergenceWarning):
-    """The solver reached ``max_iter`` (or could not make progress) before meeting ``tol``."""
-
-
 class CollinearityWarning(UserWarning):
     """The Hessian was singular: some columns are collinear (or constant)."""
 
 
 class ConstantColumnWarning(UserWarning):
     """Some feature columns have zero variance in training; their coefficients are fixed at 0."""
+
+
+def __getattr__(name: str):
+    # ConvergenceWarning subclasses scikit-learn's, whose import costs about 2 s: it is made on
+    # first use, so Dask workers (which import this module for InputError) never pay for it.
+    if name == "ConvergenceWarning":
+        from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+
+        class ConvergenceWarning(_SklearnConvergenceWarning):
+            """The solver reached ``max_iter`` (or could not make progress) before meeting ``tol``."""
+
+        ConvergenceWarning.__module__ = __name__
+        ConvergenceWarning.__qualname__ = "ConvergenceWarning"
+        globals()["ConvergenceWarning"] = ConvergenceWarning
+        return ConvergenceWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from ._engine import DaskEngine
-from ._estimator import LogisticRegression
 from .exceptions import InputError
 from .model import Model
 from .prepare import Preparation, discover, plan_columns, summarize_partition
@@ -136,6 +135,8 @@ def fit_model(
     """
     design = design_frame(frame, preparation)
     started = time.perf_counter()
+    from ._estimator import LogisticRegression  # here, not at the top: workers import this module
+
     estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter, checkpoint=checkpoint)
     estimator.fit(design[preparation.feature_names], design[preparation.target], client=client)
     seconds = time.perf_counter() - started

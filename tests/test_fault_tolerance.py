@@ -142,7 +142,10 @@ class KillWorkerOnIteration(logging.Handler):
             self.error = error
 
     def _kill(self) -> None:
-        blocks = {key: holders for key, holders in self.client.who_has().items() if "load_block" in str(key)}
+        # The fit's blocks: loaded (load_block), their target encoded in place (encode_target), some moved
+        # to even out the workers (_move_block).
+        names = ("encode_target", "_move_block")
+        blocks = {key: holders for key, holders in self.client.who_has().items() if str(key).startswith(names)}
         held: dict[str, int] = {}
         for holders in blocks.values():
             for address in holders:
