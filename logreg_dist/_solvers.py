@@ -143,8 +143,9 @@ def newton(
       (``loss_grad_hess(theta, sampled=True)``: the rows of every k-th chunk,
       a fraction of the arithmetic).
     - After a full step that cut max|grad| tenfold, the Hessian is kept and the
-      next passes return loss and gradient only; a step that contracts less
-      takes a fresh (sampled) Hessian.
+      next passes return loss and gradient only, each step updating it with the
+      exact gradient difference (BFGS); a step that contracts less takes a
+      fresh (sampled) Hessian.
     - When the next pass is expected to converge (max|grad| times the last
       contraction is below ``tol``), it returns the full Hessian, so that the
       result carries the exact Hessian at the returned point (for standard
@@ -231,8 +232,9 @@ def newton(
         fresh = new_hess is not None
         if fresh:
             hess, hess_kind = new_hess, new_kind
-        elif _BFGS:
-            hess = _bfgs_update(hess, trial - (theta - 0) if False else step_size * step, secant)
+        else:
+            # A kept Hessian learns from the exact gradients it steps between (BFGS): the tail converges faster.
+            hess = _bfgs_update(hess, step_size * step, secant)
         # After a full step that cut the gradient at least tenfold the Hessian has nearly stopped
         # changing: keep it (a gradient pass costs a fraction of a Hessian pass), except that the
         # pass expected to converge brings the full Hessian at the final point. A step that
@@ -262,9 +264,6 @@ def newton(
     exact = fresh and hess_kind == "full"
     return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message, singular_groups,
                         hess if exact else None)
-
-
-_BFGS = True
 
 
 def _bfgs_update(hess: np.ndarray, step: np.ndarray, secant: np.ndarray) -> np.ndarray:

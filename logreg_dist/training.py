@@ -37,7 +37,8 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None):
     if not matches:
         raise InputError(f"no Parquet data at {text}: no such file, folder or glob match.")
     try:
-        return dd.read_parquet(matches if len(matches) > 1 else matches[0], columns=columns)
+        # filesystem="arrow": pyarrow's own file system reads our 17-file bench set 1.6-3x faster than fsspec's.
+        return dd.read_parquet(matches if len(matches) > 1 else matches[0], columns=columns, filesystem="arrow")
     except (OSError, ValueError) as error:
         raise InputError(f"cannot read Parquet at {text}: {error}") from error
 
@@ -60,13 +61,25 @@ def split(frame, *, id_column: str | None, valid_fraction: float, seed: int = 0)
 
     The hash depends only on the id (or, without an id column, on the whole
     row), so a customer lands on the same side whatever the partitioning.
+    Each side is one operation per partition (hash, then keep its rows), not
+    a frame indexed by a separately computed mask: Dask may read a projected
+    mask in fewer, merged partitions than the frame, and the two would no
+    longer line up.
     """
     if not 0.0 <= valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must be in [0, 1); got {valid_fraction!r}.")
     if valid_fraction == 0.0:
         return frame, None
-    valid = frame.map_partitions(_validation_rows, id_column, valid_fraction, seed, meta=(None, bool))
-    return frame[~valid], frame[valid]
+    sides = [
+        frame.map_partitions(_side, id_column, valid_fraction, seed, validation, meta=frame._meta)
+        for validation in (False, True)
+    ]
+    return sides[0], sides[1]
+
+
+def _side(part: pd.DataFrame, id_column: str | None, fraction: float, seed: int, validation: bool) -> pd.DataFrame:
+    held_out = _validation_rows(part, id_column, fraction, seed)
+    return part[held_out if validation else ~held_out]
 
 
 def _as_block(part):

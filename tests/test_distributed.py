@@ -136,3 +136,56 @@ def test_y_from_another_frame_is_aligned_by_index_like_pandas(local_client):
     labels = dd.from_pandas(pd.Series(y, name="target"), npartitions=2).clear_divisions()
     model = LogisticRegression().fit(features, labels, client=local_client)
     np.testing.assert_allclose(model.coef_, LogisticRegression().fit(X, y).coef_, rtol=0, atol=1e-10)
+
+
+def _block(seed: int, n_rows: int = 5000):
+    rng = np.random.default_rng(seed)
+    X = np.asfortranarray(rng.normal(size=(n_rows, 4)))
+    return X, (rng.uniform(size=n_rows) < 0.3).astype(float), None
+
+
+def _stored_blocks_aligned(dask_worker):
+    return [bool(value[0].flags.aligned) for value in dask_worker.data.values() if isinstance(value, tuple)]
+
+
+def test_blocks_piled_on_one_worker_are_evened_out(local_client):
+    """A pass lasts as long as its busiest worker: the engine moves the excess, and moved arrays stay aligned."""
+    from logreg_dist._engine import DaskEngine
+    from logreg_dist._kernels import moment_sums
+
+    workers = sorted(local_client.scheduler_info()["workers"])
+    engine = DaskEngine(local_client, [], persist=False)  # blocks placed by hand below
+    engine.blocks = [local_client.submit(_block, seed, workers=[workers[0]], pure=False) for seed in range(8)]
+    engine.wait()
+    before = engine.map_reduce(moment_sums)
+
+    def held():
+        holders = local_client.who_has(engine.blocks)
+        return sorted(holders[block.key][0] for block in engine.blocks)
+
+    assert held() == [workers[0]] * 8
+    moved = engine.balance()
+    assert moved == 4
+    assert held() == [workers[0]] * 4 + [workers[1]] * 4
+    aligned = local_client.run(_stored_blocks_aligned)
+    assert all(flag for flags in aligned.values() for flag in flags)  # BLAS refuses unaligned arrays
+    after = engine.map_reduce(moment_sums)
+    np.testing.assert_array_equal(after.mean, before.mean)
+    assert engine.balance() == 0  # already even
+    engine.close()
+
+
+def test_a_fit_does_not_import_scikit_learn_on_the_workers():
+    """Workers import the kernels' package; scikit-learn (the estimator's) would cost each about 2 s."""
+    import sys
+
+    from distributed import Client
+
+    from logreg_dist import local_cluster
+
+    X, y = make_classification(n_rows=3000, n_features=3)
+    ddf = dd.from_pandas(_frame(X, y), npartitions=2)
+    with local_cluster(1) as cluster, Client(cluster, set_as_default=False) as client:
+        LogisticRegression(l2=1e-3).fit(ddf[["f0", "f1", "f2"]], ddf["target"], client=client)
+        loaded = client.run(lambda: sorted(name for name in ("sklearn", "scipy.stats", "prefect") if name in sys.modules))
+    assert list(loaded.values()) == [[]]

@@ -152,3 +152,65 @@ def test_keeping_the_hessian_changes_the_passes_not_the_answer(rare):
     kept = [record for record in results[True].history if not record.hessian]
     assert kept, "no iteration kept the Hessian"
     assert all(record.hessian for record in results[False].history)
+
+
+@pytest.mark.parametrize("rare", [False, True])
+def test_sampled_hessians_change_the_passes_not_the_answer(rare):
+    """Far from the optimum Newton sums the Hessian over every k-th chunk; the gradient stays exact,
+    so the answer equals exact Newton's, and the last pass brings the full Hessian for the covariance."""
+    from logreg_dist._engine import LocalEngine
+    from logreg_dist._kernels import CHUNK_ROWS, moment_sums
+    from logreg_dist._objective import Objective
+    from logreg_dist._solvers import newton
+
+    X, y = make_classification(n_rows=120_000, n_features=12, seed=7, rare=rare)
+    X = np.asfortranarray(X)  # the layout pandas hands over
+    engine = LocalEngine([(X[:50_000], y[:50_000].astype(float), None), (X[50_000:], y[50_000:].astype(float), None)])
+    moments = engine.map_reduce(moment_sums)
+    results, objectives = {}, {}
+    for economical in (False, True):
+        objectives[economical] = Objective(engine, mean=moments.mean, inv_scale=1 / np.sqrt(moments.variance),
+                                           active=np.ones(12, bool), l2=1e-4, hessian_every=5)
+        results[economical] = newton(objectives[economical], np.zeros(13), tol=1e-12, max_iter=100,
+                                     reuse_hessian=economical)
+        assert results[economical].converged
+    np.testing.assert_allclose(results[True].theta, results[False].theta, rtol=0, atol=1e-10)
+    assert objectives[True].passes.sampled_hessian >= 2 and objectives[False].passes.sampled_hessian == 0
+    assert any(record.hessian_sampled for record in results[True].history)
+    # The Hessian handed back (for standard errors) is the full one at the returned point.
+    exact = objectives[False].loss_grad_hess(results[True].theta)[2]
+    assert results[True].hess is not None
+    np.testing.assert_allclose(results[True].hess, exact, rtol=1e-9, atol=0)
+    assert CHUNK_ROWS * 5 < 50_000  # each block really had chunks left out of the sample
+
+
+def test_the_start_from_the_moments_equals_a_pass_there():
+    """Loss, gradient and Hessian at the intercept-only start come from the moments pass, not a pass of their own."""
+    from logreg_dist._engine import LocalEngine
+    from logreg_dist._estimator import _remember_start
+    from logreg_dist._kernels import moment_sums
+    from logreg_dist._objective import Objective
+
+    X, y = make_classification(n_rows=30_000, n_features=7, seed=3, rare=True)
+    X[:, 2] += 1e4  # a column whose mean dwarfs its spread
+    w = np.random.default_rng(0).uniform(0.2, 2.0, X.shape[0])
+    blocks = [(X[a:b], y[a:b].astype(float), w[a:b]) for a, b in [(0, 9000), (9000, 9000), (9000, 30_000)]]
+    engine = LocalEngine(blocks)
+    moments = engine.map_reduce(moment_sums, hessian_every=1)
+    inv_scale = 1 / np.sqrt(moments.variance)
+    rate = moments.y_sum / moments.weight_sum
+    theta0 = np.zeros(8)
+    theta0[-1] = np.log(rate / (1 - rate))
+    active = np.ones(7, bool)
+    remembered = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=1e-3)
+    _remember_start(remembered, moments, theta0, rate, inv_scale, active, 1e-3, 1)
+    loss, grad, hess = remembered.loss_grad_hess(theta0)
+    assert remembered.passes.total == 0
+    computed = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=1e-3)
+    loss_pass, grad_pass, hess_pass = computed.loss_grad_hess(theta0)
+    assert loss == pytest.approx(loss_pass, rel=1e-13)
+    np.testing.assert_allclose(grad, grad_pass, rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(hess, hess_pass, rtol=1e-11, atol=1e-15)
+    # Only the first evaluation there is free.
+    remembered.loss_grad(theta0)
+    assert remembered.passes.total == 1

@@ -126,3 +126,59 @@ def test_the_gradient_pass_keeps_its_digits_when_means_dwarf_the_spread():
     gradient_only = loss_sums(X, y, None, order=1, **params)
     with_hessian = loss_sums(X, y, None, order=2, **params)
     np.testing.assert_allclose(gradient_only.grad_sum, with_hessian.grad_sum, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_both_memory_layouts_give_the_same_sums(layout):
+    """pandas hands over column-major blocks; the chunk buffers follow the block's layout."""
+    X, y, w, mean, inv_scale, coef = _problem(n=9000)
+    theta = np.append(coef, -0.4)
+    reference = _sums(np.ascontiguousarray(X), y, w, mean, inv_scale, theta, chunk_rows=1000)
+    sums = _sums(np.asarray(X, order=layout), y, w, mean, inv_scale, theta, chunk_rows=1000)
+    assert sums.loss_sum == pytest.approx(reference.loss_sum, rel=1e-13)
+    np.testing.assert_allclose(sums.grad_sum, reference.grad_sum, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(sums.hess_sum, reference.hess_sum, rtol=1e-12, atol=1e-10)
+    np.testing.assert_array_equal(sums.hess_sum, sums.hess_sum.T)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_a_sampled_hessian_sums_exactly_the_chunks_it_names(layout):
+    X, y, w, mean, inv_scale, coef = _problem(n=10_000)
+    X = np.asarray(X, order=layout)
+    theta = np.append(coef, 0.2)
+    sampled = _sums(X, y, w, mean, inv_scale, theta, chunk_rows=700, hessian_every=4)
+    rows = np.concatenate([np.arange(start, min(start + 700, 10_000)) for start in range(0, 10_000, 2800)])
+    by_hand = _sums(X[rows], y[rows], w[rows], mean, inv_scale, theta)
+    np.testing.assert_allclose(sampled.hess_sum, by_hand.hess_sum, rtol=1e-12, atol=1e-10)
+    assert sampled.hess_weight_sum == pytest.approx(w[rows].sum(), rel=1e-14)
+    # The loss and the gradient still cover every row.
+    full = _sums(X, y, w, mean, inv_scale, theta, chunk_rows=700)
+    assert sampled.loss_sum == full.loss_sum
+    np.testing.assert_array_equal(sampled.grad_sum, full.grad_sum)
+    assert full.hess_weight_sum == pytest.approx(w.sum(), rel=1e-14)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_moments_of_the_start_combine_exactly_over_splits(layout):
+    """The positives' deviations and the sampled co-moment matrix merge like the means (pairwise updates)."""
+    X, y, w, *_ = _problem(n=6000)
+    X = np.asarray(X, order=layout)
+    cuts = [0, 0, 5, 2500, 6000]
+    for weights in (None, w):
+        parts = [
+            moment_sums(X[a:b], y[a:b], None if weights is None else weights[a:b], hessian_every=3, chunk_rows=400)
+            for a, b in zip(cuts[:-1], cuts[1:])
+        ]
+        total = sum(parts[1:], parts[0])
+        ww = np.ones(6000) if weights is None else weights
+        mean = np.average(X, axis=0, weights=ww)
+        np.testing.assert_allclose(total.y_dev, (ww * y) @ (X - mean), rtol=1e-10, atol=1e-8)
+        rows = np.concatenate([
+            a + np.flatnonzero((np.arange(b - a) // 400) % 3 == 0) for a, b in zip(cuts[:-1], cuts[1:])
+        ])
+        sample_weight = ww[rows]
+        sample_mean = np.average(X[rows], axis=0, weights=sample_weight)
+        deviations = X[rows] - sample_mean
+        np.testing.assert_allclose(total.sample_mean, sample_mean, rtol=1e-12)
+        np.testing.assert_allclose(total.sample_comoment, (deviations * sample_weight[:, None]).T @ deviations, rtol=1e-11)
+        assert total.sample_weight_sum == pytest.approx(sample_weight.sum(), rel=1e-14)
