@@ -120,11 +120,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     converged_ : bool
     history_ : list of dict
         Per iteration: ``iteration``, ``loss``, ``grad_max``, ``step_max``,
-        ``step_size``, ``seconds``, ``passes`` (data passes so far).
+        ``step_size``, ``seconds``, ``passes`` (data passes so far; 0 at the
+        start, whose values come from the standardization pass), ``hessian``
+        and ``hessian_sampled`` (whether that pass computed a Hessian, and
+        over a sample of the rows).
     solver_ : str
         The solver used.
     n_passes_ : int
         Passes over the data made by the fit, the standardization pass included.
+    hessian_every_ : int
+        Newton's sampled Hessians summed every ``hessian_every_``-th chunk of
+        rows (1: every row; the fit aims at about 400,000 rows per sample).
     n_samples_fit_ : int
     covariance_ : ndarray of shape (n_features + 1, n_features + 1)
         Covariance of ``(coef_, intercept_)`` (intercept last), the inverse of
@@ -362,6 +368,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.history_ = result.history
         self.solver_ = solver
         self.n_passes_ = objective.passes.total + 1
+        self.hessian_every_ = hessian_every
         self.n_samples_fit_ = moments.n_rows
         self.loss_ = result.loss
         saver.remove()  # only now: a failure before this point resumes from the checkpoint
