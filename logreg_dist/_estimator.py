@@ -32,7 +32,7 @@ logger = logging.getLogger("logreg_dist")
 AUTO_NEWTON_MAX_FEATURES = 500
 
 #: Newton's sampled Hessians sum about this many rows (every k-th chunk of each partition); smaller data use all rows.
-HESSIAN_SAMPLE_ROWS = 400_000
+HESSIAN_SAMPLE_ROWS = 200_000
 
 
 def _decision(X, coef, intercept):
@@ -130,7 +130,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Passes over the data made by the fit, the standardization pass included.
     hessian_every_ : int
         Newton's sampled Hessians summed every ``hessian_every_``-th chunk of
-        rows (1: every row; the fit aims at about 400,000 rows per sample).
+        rows (1: every row; the fit aims at about 200,000 rows per sample).
     n_samples_fit_ : int
     covariance_ : ndarray of shape (n_features + 1, n_features + 1)
         Covariance of ``(coef_, intercept_)`` (intercept last), the inverse of
