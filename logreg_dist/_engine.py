@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -142,11 +143,14 @@ class DaskEngine:
         holders = self.client.who_has(futures)
         load = dict.fromkeys(threads, 0.0)
         owner = {}
-        for future in futures:
-            where = [address for address in holders.get(future.key, ()) if address in load]
+        # A block held by several workers (work stealing copies one where a task ran) counts for the one
+        # that is least loaded so far: it is there already, and moving it would gain nothing.
+        placed = [(future.key, [a for a in holders.get(future.key, ()) if a in load]) for future in futures]
+        for key, where in sorted(placed, key=lambda item: len(item[1])):
             if where:
-                owner[future.key] = where[0]
-                load[where[0]] += sizes[future.key] / threads[where[0]]
+                address = min(where, key=load.get)
+                owner[key] = address
+                load[address] += sizes[key] / threads[address]
         moves: dict[str, str] = {}
         while True:
             heavy = max(load, key=load.get)
@@ -173,9 +177,18 @@ class DaskEngine:
                 moved[index] = self.client.submit(_move_block, future, workers=[moves[future.key]], allow_other_workers=True, pure=False)
         with self.client.as_current():
             wait(list(moved.values()))
+        released = set()
         for index, future in moved.items():
+            released.add(self.blocks[index].key)
             self.blocks[index].release()
             self.blocks[index] = future
+        # The old copies leave the workers' memory asynchronously: wait (briefly) so that the passes
+        # start with only the blocks in memory, once each.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and any(
+            holders for key, holders in self.client.who_has().items() if key in released
+        ):
+            time.sleep(0.02)
         return len(moved)
 
     def map_reduce(self, kernel: Callable, /, **params: Any):
