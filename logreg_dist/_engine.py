@@ -107,15 +107,11 @@ class DaskEngine:
                 future.result()  # raises the worker's exception, with its message
 
     def transform(self, fn: Callable, /, **params: Any) -> None:
-        """Replace block ``i`` by ``fn(block, partition=i, n_partitions=n, **params)``, computed where it lies.
+        """Replace persisted block ``i`` by ``fn(block, partition=i, n_partitions=n, **params)``, computed where it lies.
 
-        Persisted blocks are replaced once the new ones are in memory (the
-        first error re-raised); lazy blocks stay lazy.
+        The old blocks are released once the new ones are in memory (the first error re-raised).
         """
         n = len(self.blocks)
-        if not all(hasattr(block, "key") and hasattr(block, "release") for block in self.blocks):
-            self.blocks = [delayed(fn, pure=True)(block, partition=i, n_partitions=n, **params) for i, block in enumerate(self.blocks)]
-            return
         old = self.blocks
         self.blocks = [self.client.submit(fn, block, partition=i, n_partitions=n, **params) for i, block in enumerate(old)]
         for future in old:
@@ -177,18 +173,10 @@ class DaskEngine:
                 moved[index] = self.client.submit(_move_block, future, workers=[moves[future.key]], allow_other_workers=True, pure=False)
         with self.client.as_current():
             wait(list(moved.values()))
-        released = set()
+        old = [self.blocks[index] for index in moved]
         for index, future in moved.items():
-            released.add(self.blocks[index].key)
-            self.blocks[index].release()
             self.blocks[index] = future
-        # The old copies leave the workers' memory asynchronously: wait (briefly) so that the passes
-        # start with only the blocks in memory, once each.
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and any(
-            holders for key, holders in self.client.who_has().items() if key in released
-        ):
-            time.sleep(0.02)
+        self._release(old)  # so that the passes start with each block in memory once
         return len(moved)
 
     def map_reduce(self, kernel: Callable, /, **params: Any):
@@ -206,6 +194,21 @@ class DaskEngine:
         """Release the persisted blocks from the cluster's memory."""
         from distributed import futures_of
 
-        for future in futures_of(self.blocks):
-            future.release()
+        self._release(futures_of(self.blocks))
         self.blocks = []
+
+    def _release(self, futures, timeout: float = 5.0) -> None:
+        """Release ``futures`` and wait (at most ``timeout`` s) until the workers have dropped them.
+
+        Workers drop released data asynchronously; waiting keeps a fit's memory
+        from overlapping the next one's, and a moved block's old copy from
+        lingering beside the new one.
+        """
+        keys = {future.key for future in futures}
+        for future in futures:
+            future.release()
+        deadline = time.monotonic() + timeout
+        while keys and time.monotonic() < deadline and any(
+            holders for key, holders in self.client.who_has().items() if key in keys
+        ):
+            time.sleep(0.02)

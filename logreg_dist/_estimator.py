@@ -456,7 +456,7 @@ def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hes
     the standardized co-moment matrix (of the sampled chunks when
     ``hessian_every > 1``), with the intercept as a column of ones.
     """
-    if moments.y_dev is None or moments.sample_comoment is None or moments.sample_weight_sum <= 0.0:
+    if moments.y_dev is None or moments.sample_comoment is None:
         return
     index = np.flatnonzero(active)
     inv = inv_scale[index]

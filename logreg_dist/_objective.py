@@ -149,7 +149,7 @@ class Objective:
         self.passes.hessian += 1
         self.passes.sampled_hessian += every > 1
         sums = self._sums(theta, 2, every)
-        if sums.hess_weight_sum <= 0.0:  # the sampled chunks carry no weight: sum them all
+        if every > 1 and sums.hess_weight_sum <= 0.0:  # the sampled chunks carry no weight: sum them all
             self.passes.sampled_hessian -= 1
             sums = self._sums(theta, 2)
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
