@@ -31,20 +31,50 @@ def _where(partition: int, n_partitions: int) -> str:
     return f"partition {partition} of {n_partitions}"
 
 
+#: Integers up to 2**24 in magnitude are exact in float32.
+_FLOAT32_EXACT_INT = 2**24
+
+
+def _plain_numpy(frame: pd.DataFrame) -> bool:
+    """Every column held by NumPy as bool, integers or floats (no nullable or Arrow-backed columns)."""
+    return all(isinstance(dtype, np.dtype) and dtype.kind in "biuf" for dtype in frame.dtypes)
+
+
+def _exact_in_float32(column: np.ndarray) -> bool:
+    """Whether every value of ``column`` is a float32 exactly (so storing it as float32 loses nothing)."""
+    kind, size = column.dtype.kind, column.dtype.itemsize
+    if kind == "b" or column.dtype == np.float32 or (kind in "iu" and size <= 2):
+        return True
+    if column.size == 0:
+        return True
+    if kind in "iu":
+        return int(column.min()) >= -_FLOAT32_EXACT_INT and int(column.max()) <= _FLOAT32_EXACT_INT
+    if kind == "f" and size == 8:
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, unequal, stays float64
+            narrow = column.astype(np.float32)
+        return bool(np.array_equal(narrow, column))  # NaN never equals: such columns stay float64 and are reported
+    return False
+
+
 def _feature_matrix(X_part, feature_names: list[str], where: str) -> np.ndarray:
     if isinstance(X_part, pd.DataFrame):
         if list(X_part.columns) != feature_names:
             missing = [c for c in feature_names if c not in X_part.columns]
             raise InputError(f"{where} does not have the feature columns {missing or feature_names}.")
-        dtypes = {X_part[c].dtype for c in feature_names}
-        dtype = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
-        try:
-            X = X_part.to_numpy(dtype=dtype, na_value=np.nan)
-        except (TypeError, ValueError) as error:
-            bad = [c for c in feature_names if not pd.api.types.is_numeric_dtype(X_part[c])]
-            raise InputError(
-                f"feature columns {bad} in {where} are not numeric; expected numbers or booleans."
-            ) from error
+        columns = [X_part[c].to_numpy() for c in feature_names] if _plain_numpy(X_part) else None
+        if columns is not None and all(_exact_in_float32(column) for column in columns):
+            # Every value is a float32 exactly: half the memory and half the bytes each pass reads, same sums.
+            X = np.empty((len(X_part), len(columns)), dtype=np.float32, order="F")
+            for j, column in enumerate(columns):
+                X[:, j] = column
+        else:
+            try:
+                X = X_part.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as error:
+                bad = [c for c in feature_names if not pd.api.types.is_numeric_dtype(X_part[c])]
+                raise InputError(
+                    f"feature columns {bad} in {where} are not numeric; expected numbers or booleans."
+                ) from error
     else:
         X = np.asarray(X_part)
         if X.ndim != 2:

@@ -133,68 +133,59 @@ def moment_sums(
     hessian_every: int = 0,
     chunk_rows: int = CHUNK_ROWS,
 ) -> MomentSums:
-    """Weighted mean and sum of squared deviations of each column of ``X``, in two reads of the block.
+    """Weighted mean and sum of squared deviations of each column of ``X``, in one read of the block.
 
     Also the weighted sum of ``y`` (the positives) and their deviations
     ``y_dev``, and, with ``hessian_every >= 1``, the co-moment matrix of every
     ``hessian_every``-th chunk of ``chunk_rows`` rows: from these the solver
     has the loss, gradient and Hessian at the intercept-only start.
+
+    Each chunk is centred on its own mean in a float64 buffer that stays in
+    cache, and the chunks' moments are merged by the pairwise update of
+    :class:`MomentSums`: exact for any split, and free of the cancellation of
+    ``sum x**2 - n mean**2``.
     """
     X = _aligned(X)
     n_rows, n_features = X.shape
     zeros = np.zeros(n_features)
+    total = MomentSums(0, 0.0, zeros, zeros.copy(), 0.0, None if y is None else zeros.copy())
     if n_rows == 0:
-        return MomentSums(0, 0.0, zeros, zeros.copy())
-    weight_sum = float(n_rows) if sample_weight is None else float(sample_weight.sum())
-    y_weight = None if y is None else (y if sample_weight is None else sample_weight * y)
-    y_sum = 0.0 if y is None else float(y_weight.sum())
-    if weight_sum == 0.0:
-        return MomentSums(n_rows, 0.0, zeros, zeros.copy(), y_sum)
-
-    total = np.zeros(n_features)
-    for start in range(0, n_rows, chunk_rows):
-        X_rows = X[start : start + chunk_rows]
-        total += X_rows.sum(axis=0, dtype=np.float64) if sample_weight is None else sample_weight[start : start + chunk_rows] @ X_rows
-    mean = total / weight_sum
-
-    m2 = np.zeros(n_features)
-    y_dev = None if y is None else np.zeros(n_features)
-    gram = np.zeros((n_features, n_features), order="F") if hessian_every else None
-    sample_total, sample_weight_sum = np.zeros(n_features), 0.0
+        return total
     layout = _layout(X)
     buffer = np.empty((min(chunk_rows, n_rows), n_features), order=layout)
     for index, start in enumerate(range(0, n_rows, chunk_rows)):
         stop = min(start + chunk_rows, n_rows)
+        X_rows = X[start:stop]
+        w_rows = None if sample_weight is None else sample_weight[start:stop]
+        y_weight = None if y is None else (y[start:stop] if w_rows is None else w_rows * y[start:stop])
+        y_sum = 0.0 if y_weight is None else float(y_weight.sum())
+        weight = float(stop - start) if w_rows is None else float(w_rows.sum())
+        if weight == 0.0:
+            total = total + MomentSums(stop - start, 0.0, zeros, zeros, y_sum)
+            continue
         Z = buffer if stop - start == buffer.shape[0] else np.empty((stop - start, n_features), order=layout)
-        np.subtract(X[start:stop], mean, out=Z)
-        if y_weight is not None:
-            y_dev += y_weight[start:stop] @ Z
-        sampled = hessian_every and index % hessian_every == 0
-        if sample_weight is None:
-            if sampled:
-                sample_total += Z.sum(axis=0)
-                sample_weight_sum += float(stop - start)
-        else:
-            w_rows = sample_weight[start:stop]
-            if sampled:
-                sample_total += w_rows @ Z
-                sample_weight_sum += float(w_rows.sum())
+        if X.dtype != np.float64:
+            np.copyto(Z, X_rows)  # one conversion; mixed-precision ufuncs are several times slower
+            X_rows = Z
+        mean = (X_rows.sum(axis=0) if w_rows is None else w_rows @ X_rows) / weight
+        np.subtract(X_rows, mean, out=Z)
+        y_dev = None if y_weight is None else y_weight @ Z
+        if w_rows is not None:
             Z *= np.sqrt(w_rows)[:, None]
-        m2 += np.einsum("ij,ij->j", Z, Z)
-        if sampled:
-            gram = _add_gram(gram, Z)
-
-    sample_mean = sample_comoment = None
-    if sample_weight_sum > 0.0:
-        # About the block mean so far; about the sample's own mean for the pairwise merge.
-        shift = sample_total / sample_weight_sum
-        sample_mean = mean + shift
-        sample_comoment = np.triu(gram) + np.triu(gram, 1).T - sample_weight_sum * np.outer(shift, shift)
-    return MomentSums(n_rows, weight_sum, mean, m2, y_sum, y_dev, sample_weight_sum, sample_mean, sample_comoment)
+        m2 = np.einsum("ij,ij->j", Z, Z)
+        chunk = MomentSums(stop - start, weight, mean, m2, y_sum, y_dev)
+        if hessian_every and index % hessian_every == 0:
+            gram = _add_gram(np.zeros((n_features, n_features), order="F"), Z)
+            chunk = replace(chunk, sample_weight_sum=weight, sample_mean=mean, sample_comoment=np.triu(gram) + np.triu(gram, 1).T)
+        total = total + chunk
+    return total
 
 
 #: Beyond this ``|mean| / std`` the kernels centre each chunk before the products (see :func:`loss_sums`).
 UNCENTRED_MAX_OFFSET = 1e2
+#: Beyond this ``|mean| / std`` the Hessian is summed from centred rows; below it from raw rows, then
+#: shifted, which costs at most about ``(1 + offset**2) * eps`` of each entry (2e-14 at 10).
+UNCENTRED_HESSIAN_MAX_OFFSET = 1e1
 
 
 def loss_sums(
@@ -245,11 +236,11 @@ def loss_sums(
     X = _aligned(X)
     n_rows, n_features = X.shape
     weight_sum = float(n_rows) if sample_weight is None else float(sample_weight.sum())
-    centre = np.max(np.abs(mean) * inv_scale, initial=0.0) > UNCENTRED_MAX_OFFSET
+    ratio = np.max(np.abs(mean) * inv_scale, initial=0.0)
+    centre = ratio > UNCENTRED_MAX_OFFSET
+    centre_hessian = ratio > UNCENTRED_HESSIAN_MAX_OFFSET
     beta = coef * inv_scale
     offset = intercept - (0.0 if centre else float(mean @ beta))
-    if order < 2 and not centre and X.dtype == np.float64:
-        chunk_rows *= 8  # no buffer: longer matrix-vector products
     loss_sum, resid_sum = 0.0, 0.0
     cross = np.zeros(n_features)  # sum r * x (or r * (x - m) when centred)
     gram = np.zeros((n_features, n_features), order="F") if order >= 2 else None  # dsyrk updates it in place
@@ -291,11 +282,12 @@ def loss_sums(
             hess_rows *= w_rows
         hess_weight_sum += float(stop - start) if w_rows is None else float(w_rows.sum())
         Z = buffer
-        if not centre:
+        if centre_hessian and not centre:
             np.subtract(X_rows, mean, out=Z)
-        hess_cross += hess_rows @ Z
+            X_rows = Z
+        hess_cross += hess_rows @ X_rows  # sum h x (uncentred) or sum h (x - m)
         hess_intercept += float(hess_rows.sum())
-        Z *= np.sqrt(hess_rows)[:, None]
+        np.multiply(X_rows, np.sqrt(hess_rows)[:, None], out=Z)
         gram = _add_gram(gram, Z)
 
     grad_sum = hess_sum = None
@@ -306,6 +298,10 @@ def loss_sums(
     if order >= 2:
         hess_sum = np.empty((n_features + 1, n_features + 1))
         full = np.triu(gram) + np.triu(gram, 1).T
+        if not centre_hessian:
+            # sum h (x - m)(x - m)^T = sum h x x^T - c m^T - m c^T + (sum h) m m^T, with c = sum h x.
+            full -= np.outer(hess_cross, mean) + np.outer(mean, hess_cross) - hess_intercept * np.outer(mean, mean)
+            hess_cross = hess_cross - hess_intercept * mean
         hess_sum[:n_features, :n_features] = full * np.outer(inv_scale, inv_scale)  # symmetric to the last bit
         hess_sum[:n_features, n_features] = hess_cross * inv_scale
         hess_sum[n_features, :n_features] = hess_sum[:n_features, n_features]

@@ -182,3 +182,77 @@ def test_moments_of_the_start_combine_exactly_over_splits(layout):
         np.testing.assert_allclose(total.sample_mean, sample_mean, rtol=1e-12)
         np.testing.assert_allclose(total.sample_comoment, (deviations * sample_weight[:, None]).T @ deviations, rtol=1e-11)
         assert total.sample_weight_sum == pytest.approx(sample_weight.sum(), rel=1e-14)
+
+
+@pytest.mark.parametrize("offset", [0.0, 9.0, 11.0, 1e3])
+@pytest.mark.parametrize("weights", [False, True])
+def test_the_hessian_keeps_its_digits_whether_summed_from_raw_or_centred_rows(offset, weights):
+    # Below UNCENTRED_HESSIAN_MAX_OFFSET (10) the Hessian comes from raw rows and is shifted afterwards,
+    # above it from centred rows; both must equal the centred sum formed in extended precision.
+    rng = np.random.default_rng(7)
+    n, p = 5000, 4
+    spread = rng.uniform(0.5, 3.0, p)
+    X = offset * spread + rng.normal(size=(n, p)) * spread
+    y = (rng.uniform(size=n) < 0.2).astype(np.float64)
+    w = rng.uniform(0.1, 3.0, n) if weights else None
+    mean, inv_scale = X.mean(0), 1 / X.std(0)
+    coef, intercept = rng.normal(0, 0.5, p), -1.1
+    sums = loss_sums(X, y, w, coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale, chunk_rows=1000)
+
+    Z = (X.astype(np.longdouble) - mean) * inv_scale
+    prob = 1 / (1 + np.exp(-(Z @ coef + intercept)))
+    h = prob * (1 - prob) * (1 if w is None else w)
+    design = np.hstack([Z, np.ones((n, 1), dtype=np.longdouble)])
+    expected = (design * h[:, None]).T @ design
+    np.testing.assert_allclose(sums.hess_sum, expected.astype(np.float64), rtol=1e-13, atol=1e-13 * float(expected.max()))
+
+
+def _mixed_frame(n=3000, seed=3):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "flag": rng.uniform(size=n) < 0.3,
+        "count": rng.poisson(3.0, n).astype(np.int32),
+        "small": rng.integers(-5, 5, n).astype(np.int8),
+        "share": rng.uniform(size=n).astype(np.float32),
+        "share64": rng.uniform(size=n).astype(np.float32).astype(np.float64),  # float64 holding float32 values
+    })
+
+
+def test_blocks_are_stored_as_float32_exactly_when_every_value_is_one():
+    from logreg_dist._data import load_block
+
+    frame = _mixed_frame()
+    names = list(frame.columns)
+    X, _, _ = load_block(frame, np.zeros(len(frame)), None, feature_names=names, partition=0, n_partitions=1)
+    assert X.dtype == np.float32 and X.flags.f_contiguous
+    np.testing.assert_array_equal(X.astype(np.float64), frame.to_numpy(dtype=np.float64))
+
+    for column, values in {
+        "share64": lambda f: f["share64"] + 0.1,  # no longer a float32 value
+        "count": lambda f: f["count"].astype(np.int64) + 2**24,  # beyond float32's exact integers
+    }.items():
+        changed = frame.assign(**{column: values})
+        X, _, _ = load_block(changed, np.zeros(len(frame)), None, feature_names=names, partition=0, n_partitions=1)
+        assert X.dtype == np.float64, column
+        np.testing.assert_array_equal(X, changed.to_numpy(dtype=np.float64))
+
+
+def test_float32_blocks_of_mixed_columns_give_the_float64_fit(local_client):
+    import dask.dataframe as dd
+    from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
+
+    from logreg_dist import LogisticRegression
+
+    frame = _mixed_frame(n=6000)
+    X = frame.to_numpy(dtype=np.float64)
+    score = X @ np.array([0.8, 0.3, -0.1, 1.5, -1.0]) - 2.0
+    y = (np.random.default_rng(5).uniform(size=len(X)) < 1 / (1 + np.exp(-score))).astype(np.float64)
+    ddf = dd.from_pandas(frame.assign(target=y), npartitions=3)
+    l2 = 1e-3
+    model = LogisticRegression(l2=l2).fit(ddf[list(frame.columns)], ddf["target"], client=local_client)
+    Z = (X - X.mean(0)) / X.std(0)
+    reference = SklearnLogisticRegression(C=1 / (l2 * len(y)), solver="newton-cholesky", tol=1e-10, max_iter=100).fit(Z, y)
+    np.testing.assert_allclose(model.coef_standardized_.ravel(), reference.coef_.ravel(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_standardized_, reference.intercept_, rtol=0, atol=1e-8)
