@@ -8,10 +8,10 @@ objective divides once.
 Standardization happens inside the kernels: the stored block keeps its raw
 values (float64 or float32). The linear predictor and the gradient come from
 matrix-vector products on the stored rows (centred chunk by chunk first when a
-column's mean dwarfs its spread), and the Hessian from centred chunks of a few
-thousand rows in a small float64 buffer. The centred form keeps the Hessian
-free of the cancellation that the expanded formula ``X.T W X - n m m.T``
-suffers when a column's mean is large against its standard deviation.
+column's mean dwarfs its spread), and the Hessian from chunks of a few
+thousand rows in a small float64 buffer that stays in cache. Where a column's
+mean is large against its standard deviation the chunks are centred first:
+the expanded formula ``X.T W X - n m m.T`` would lose digits to cancellation.
 
 Shapes: ``X`` is ``(n_rows, n_features)``; ``y`` holds 0.0/1.0, ``(n_rows,)``;
 ``sample_weight`` is ``(n_rows,)`` or None; ``coef``, ``mean`` and
@@ -222,9 +222,13 @@ def loss_sums(
     ``eps * |mean| / std`` of the gradient, nothing at the solver's tolerance
     while ``|mean| / std <= UNCENTRED_MAX_OFFSET``; beyond it each chunk is
     centred into a float64 buffer first. float32 storage is copied chunk by
-    chunk into a float64 buffer, so every product is float64. The Hessian is
-    always formed from centred rows, ``G = sum w (x - m)(x - m)^T`` by
-    ``dsyrk``, then scaled by ``inv_scale`` on both sides: no cancellation.
+    chunk into a float64 buffer, so every product is float64. The Hessian
+    ``G = sum h (x - m)(x - m)^T`` is formed by ``dsyrk`` on chunks scaled by
+    ``sqrt(h)``: from raw rows, then shifted by ``c m^T + m c^T - (sum h) m m^T``
+    with ``c = sum h x``, while ``|mean| / std <= UNCENTRED_HESSIAN_MAX_OFFSET``
+    (a loss of at most ``(1 + offset**2) * eps`` of an entry, and one
+    elementwise pass fewer per chunk); from centred rows beyond it. Then it is
+    scaled by ``inv_scale`` on both sides.
 
     Returns
     -------
