@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 from scipy import linalg
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -20,6 +19,7 @@ from ._data import dask_input, encode_target, is_dask_collection, label_summary,
 from ._engine import DaskEngine, LocalEngine
 from ._kernels import moment_sums
 from ._objective import Objective
+from ._predict import decision, log_proba, pick, proba
 from ._solvers import SOLVERS
 from .cluster import resolve_client
 from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError
@@ -33,24 +33,6 @@ AUTO_NEWTON_MAX_FEATURES = 500
 
 #: Newton's sampled Hessians sum about this many rows (every k-th chunk of each partition); smaller data use all rows.
 HESSIAN_SAMPLE_ROWS = 200_000
-
-
-def _decision(X, coef, intercept):
-    return np.asarray(X, dtype=np.float64) @ coef + intercept
-
-
-def _proba(X, coef, intercept):
-    prob = expit(_decision(X, coef, intercept))
-    return np.column_stack([1.0 - prob, prob])
-
-
-def _log_proba(X, coef, intercept):
-    eta = _decision(X, coef, intercept)
-    return np.column_stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)])
-
-
-def _pick(eta, classes):
-    return classes[(eta > 0).astype(int)]
 
 
 class LogisticRegression(ClassifierMixin, BaseEstimator):
@@ -429,22 +411,22 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X):
         """Linear predictor ``intercept_ + X @ coef_``, shape (n_samples,); lazy for Dask input."""
-        return self._rows(X, _decision, 0)
+        return self._rows(X, decision, 0)
 
     def predict_proba(self, X):
         """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape (n_samples, 2); lazy for Dask input."""
-        return self._rows(X, _proba, 2)
+        return self._rows(X, proba, 2)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed without underflow."""
-        return self._rows(X, _log_proba, 2)
+        return self._rows(X, log_proba, 2)
 
     def predict(self, X):
         """``classes_[1]`` where ``decision_function > 0``, else ``classes_[0]``."""
         eta = self.decision_function(X)
         if is_dask_collection(eta):
-            return eta.map_blocks(_pick, self.classes_, dtype=self.classes_.dtype)
-        return _pick(eta, self.classes_)
+            return eta.map_blocks(pick, self.classes_, dtype=self.classes_.dtype)
+        return pick(eta, self.classes_)
 
 
 def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every) -> None:

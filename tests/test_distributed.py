@@ -178,8 +178,8 @@ def test_blocks_piled_on_one_worker_are_evened_out(local_client):
     engine.close()
 
 
-def test_a_fit_does_not_import_scikit_learn_on_the_workers():
-    """Workers import the kernels' package; scikit-learn (the estimator's) would cost each about 2 s."""
+def test_a_fit_and_lazy_predictions_do_not_import_scikit_learn_on_the_workers():
+    """Workers import the kernels' package; scikit-learn (the estimator's) would cost each about 1.3 s."""
     import sys
 
     from distributed import Client
@@ -189,6 +189,15 @@ def test_a_fit_does_not_import_scikit_learn_on_the_workers():
     X, y = make_classification(n_rows=3000, n_features=3)
     ddf = dd.from_pandas(_frame(X, y), npartitions=2)
     with local_cluster(1) as cluster, Client(cluster, set_as_default=False) as client:
-        LogisticRegression(l2=1e-3).fit(ddf[["f0", "f1", "f2"]], ddf["target"], client=client)
+        model = LogisticRegression(l2=1e-3).fit(ddf[["f0", "f1", "f2"]], ddf["target"], client=client)
+        lazy = [model.predict_proba(ddf), model.predict_log_proba(ddf), model.predict(ddf), model.decision_function(ddf)]
+        computed = client.compute(lazy, sync=True)
         loaded = client.run(lambda: sorted(name for name in ("sklearn", "scipy.stats", "prefect") if name in sys.modules))
     assert list(loaded.values()) == [[]]
+    X_rows = ddf[["f0", "f1", "f2"]].compute()
+    for got, expected in zip(computed, [model.predict_proba(X_rows), model.predict_log_proba(X_rows), model.predict(X_rows),
+                                        model.decision_function(X_rows)]):
+        if got.dtype.kind == "f":
+            np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)  # BLAS adds in a block-dependent order
+        else:
+            np.testing.assert_array_equal(got, expected)
