@@ -6,6 +6,10 @@
       1/model.json ...
       2/model.json ...
       latest -> 2        (a symlink, replaced with os.replace: readers see the old or the new, never none)
+      .latest.lock       (held while ``latest`` is switched: it only ever moves to a newer version)
+
+Concurrent registrations each claim their own number (``mkdir`` of the next
+one), and ``latest`` ends at the newest whatever order they finish in.
 """
 
 from __future__ import annotations
@@ -56,10 +60,30 @@ def register(model_dir: str | os.PathLike, registry: str | os.PathLike) -> int:
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    pointer = Path(tempfile.mktemp(prefix=".latest-", dir=root))
-    os.symlink(str(version), pointer)
-    os.replace(pointer, root / LATEST)
+    _point_latest_at(root, version)
     return version
+
+
+def _point_latest_at(root: Path, version: int) -> None:
+    """Switch ``latest`` to ``version`` unless a concurrent registration already set a newer one.
+
+    The check and the switch hold an exclusive lock on ``root/.latest.lock``,
+    so two registrations finishing out of order still leave ``latest`` at the
+    newest version.
+    """
+    import fcntl
+
+    with open(root / ".latest.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = os.readlink(root / LATEST)
+        except OSError:
+            current = None
+        if current is not None and current.isdigit() and int(current) > version:
+            return
+        pointer = Path(tempfile.mktemp(prefix=".latest-", dir=root))
+        os.symlink(str(version), pointer)
+        os.replace(pointer, root / LATEST)
 
 
 def resolve(path: str | os.PathLike) -> Path:

@@ -101,6 +101,27 @@ def test_registry_versions_and_the_latest_pointer(trained, tmp_path):
     assert versions(registry) == [1, 2]
 
 
+def _register_many(model_dir, registry, n, start_barrier):
+    start_barrier.wait()
+    return [register(model_dir, registry) for _ in range(n)]
+
+
+def test_concurrent_registrations_get_distinct_versions_and_latest_ends_at_the_newest(trained, tmp_path):
+    import multiprocessing
+
+    registry = tmp_path / "registry"
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(4)
+    with context.Pool(4) as pool:
+        results = [pool.apply_async(_register_many, (trained / "model", registry, 5, barrier)) for _ in range(4)]
+        claimed = sorted(v for result in results for v in result.get(timeout=120))
+    assert claimed == list(range(1, 21)) and versions(registry) == claimed
+    assert os.readlink(registry / "latest") == "20"
+    for version in claimed:
+        assert json.loads((registry / str(version) / "model.json").read_text())["version"] == str(version)
+    assert not [p.name for p in registry.iterdir() if p.name.startswith(".") and p.name != ".latest.lock"]
+
+
 def _corrupt(model_dir: Path, how: str) -> None:
     path = model_dir / "model.json"
     if how == "truncated":
