@@ -159,7 +159,8 @@ def _register(args) -> int:
     from .registry import register
 
     version = register(args.model, args.registry)
-    print(f"registered {args.model} as version {version} in {args.registry}; {Path(args.registry) / 'latest'} -> {version}")
+    latest = Path(args.registry) / "latest"
+    print(f"registered {args.model} as version {version} in {args.registry}; {latest} -> {os.readlink(latest)}")
     return 0
 
 
