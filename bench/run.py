@@ -1061,6 +1061,40 @@ def results_table(results: dict, order: list[str]) -> str:
     return "\n".join(lines)
 
 
+#: Issue 6's targets as (what, peer, measure, how many times ours at least): a ratio peer / ours.
+SPEED_TARGETS = [
+    ("fit: glum / ours >= 2 (at most half of glum's time)", "glum", "fit_s", 2.0),
+    ("fit: dask-ml lbfgs / ours >= 5", "dask-ml-lbfgs", "fit_s", 5.0),
+    ("fit: dask-ml newton / ours >= 5", "dask-ml-newton", "fit_s", 5.0),
+    ("fit: Spark / ours >= 8", "spark", "fit_s", 8.0),
+    ("from Parquet: Spark / ours >= 10", "spark", "e2e_s", 10.0),
+]
+
+
+def targets_table(results: dict, scoring: dict | None) -> str:
+    """Issue 6's targets against this run: the measured ratio and whether it is met."""
+    ours = results.get("logreg-dist", {})
+    lines = ["| target | measured | met |", "|---|---:|:---:|"]
+
+    def row(what, measured, met):
+        lines.append(f"| {what} | {measured} | {'n/a' if met is None else ('yes' if met else 'no')} |")
+
+    error = ours.get("coef_err")
+    row("coefficients within 1e-6 of the reference", _fmt(error, "{:.1e}"), None if error is None else error <= 1e-6)
+    for what, peer, measure, at_least in SPEED_TARGETS:
+        theirs, base = results.get(peer, {}).get(measure), ours.get(measure)
+        ratio = theirs / base if theirs and base and results.get(peer, {}).get("ok") else None
+        row(what, _fmt(ratio, "{:.2f}x"), None if ratio is None else ratio >= at_least)
+    mine = ours.get("peak_bytes", {}).get("e2e")
+    others = [r.get("peak_bytes", {}).get("e2e") for name, r in results.items() if not name.startswith("logreg-dist") and r.get("ok")]
+    others = [m for m in others if m]
+    row("peak memory under every peer's", f"{mine / GB:.2f} GB vs {min(others) / GB:.2f} GB" if mine and others else "n/a",
+        None if not (mine and others) else mine < min(others))
+    ratio = scoring.get("ratio") if scoring and scoring.get("ok") else None
+    row("rescoring: ours / pyarrow's read + write rows per second >= 0.5", _fmt(ratio, "{:.2f}x"), None if ratio is None else ratio >= 0.5)
+    return "\n".join(lines)
+
+
 def limit_table(limit: dict, report: dict | None) -> str:
     lines = ["| what | seconds |", "|---|---:|"]
     lines.append(f"| gradient pass: X @ b + X.T @ r (float64, {limit['rows']:,} x {limit['features']}) | {limit['gradient_pass_s']:.3f} |")
@@ -1211,6 +1245,8 @@ def main(argv=None) -> int:
         + (f" with uncommitted changes to {', '.join(machine['git']['library_changed_since_commit'])}." if machine["git"]["library_changed_since_commit"] else "."),
         "",
         table,
+        "",
+        targets_table(results, scoring),
     ]
     if reference.get("ok"):
         sections += [
