@@ -115,6 +115,7 @@ def fit(options: TrainOptions, scheduler: str, preparation: dict, checkpoint: st
     with connect(scheduler) as client:
         train, _ = options.frames()
         model = fit_model(client, train, Preparation.from_dict(preparation), l2=options.l2, solver=options.solver,
+                          source=options.data,
                           checkpoint=checkpoint)
     return model.to_dict()
 
@@ -122,7 +123,7 @@ def fit(options: TrainOptions, scheduler: str, preparation: dict, checkpoint: st
 def _rank_summary(client, frame, model: Model, where: str, contact_shares=()):
     from dask import delayed
 
-    scored = score_frame(frame, model)
+    scored = score_frame(frame, model)  # errors name the partition; the except below prefixes where
     blocks = [delayed(_score_block)(part) for part in scored.to_delayed()]
     engine = DaskEngine(client, blocks)
     try:
@@ -162,7 +163,8 @@ def short_model(options: TrainOptions, scheduler: str, model: dict) -> dict:
     preparation = dataclasses.replace(full.preparation, columns=tuple(c for c in full.preparation.columns if c.name in keep))
     with connect(scheduler) as client:
         train, valid = options.frames()
-        small = fit_model(client, train, preparation, l2=options.l2, solver=options.solver)
+        small = fit_model(client, train, preparation, l2=options.l2, solver=options.solver,
+                          source=options.data)
         summary = _rank_summary(client, valid, small, f"the validation split of {options.data}")
     metrics = metrics_module.validation_metrics(summary, max_curve_points=2)
     return {"features": keep, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"], "coef": dict(zip(small.features, small.coef.tolist()))}

@@ -244,12 +244,12 @@ class Preparation:
             j += len(column.encoded)
         return design, unseen
 
-    def transform_frame(self, part: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+    def transform_frame(self, part: pd.DataFrame, *, with_target: bool = True, where: str = "the data") -> pd.DataFrame:
         """:meth:`transform` as a DataFrame (for ``map_partitions``), with the target as 0.0/1.0."""
-        design, _ = self.transform(part)
+        design, _ = self.transform(part, where=where)
         frame = pd.DataFrame(design, columns=self.feature_names, index=part.index)
         if with_target and self.target is not None:
-            frame[self.target] = self.target_values(part)
+            frame[self.target] = self.target_values(part, where=where)
         return frame
 
     def target_values(self, part: pd.DataFrame, *, where: str = "the data") -> np.ndarray:

@@ -203,10 +203,25 @@ def discover_preparation(
     )
 
 
-def design_frame(frame, preparation: Preparation):
-    """The encoded design (features as float64, target as 0.0/1.0), built inside each partition."""
+def design_frame(frame, preparation: Preparation, *, source: str | None = None):
+    """The encoded design (features as float64, target as 0.0/1.0), built inside each partition.
+
+    An error in a partition names it: ``partition i of n of <source>``.
+    """
     meta = pd.DataFrame({name: pd.Series(dtype=np.float64) for name in [*preparation.feature_names, preparation.target]})
-    return frame.map_partitions(preparation.transform_frame, meta=meta)
+    return frame.map_partitions(_design_partition, preparation, source, frame.npartitions, meta=meta)
+
+
+def _partition_where(partition_info: dict | None, n_partitions: int, source: str | None) -> str:
+    """``partition i of n of <source>`` (Dask passes ``partition_info`` to functions that take it)."""
+    if partition_info is None:
+        return f"a partition of {source}" if source else "the data"
+    where = f"partition {partition_info['number']} of {n_partitions}"
+    return f"{where} of {source}" if source else where
+
+
+def _design_partition(part, preparation: Preparation, source, n_partitions, partition_info=None):
+    return preparation.transform_frame(part, where=_partition_where(partition_info, n_partitions, source))
 
 
 def fit_model(
@@ -219,13 +234,16 @@ def fit_model(
     tol: float = 1e-12,
     max_iter: int = 100,
     checkpoint: str | None = None,
+    source: str | None = None,
 ) -> Model:
     """Fit on the cluster; the preparation is applied inside each partition as it is loaded.
+
+    ``source`` (the data's path, say) is named in errors with the partition.
 
     With ``checkpoint`` (a file path) the fit saves its iterate after every
     iteration and a rerun of the same problem resumes from it.
     """
-    design = design_frame(frame, preparation)
+    design = design_frame(frame, preparation, source=source)
     started = time.perf_counter()
     from ._estimator import LogisticRegression  # here, not at the top: workers import this module
 
@@ -256,13 +274,18 @@ def fit_model(
     )
 
 
-def score_frame(frame, model: Model):
-    """Probabilities (and 0/1 targets when present) per partition, lazily, as a Dask DataFrame."""
+def score_frame(frame, model: Model, *, source: str | None = None):
+    """Probabilities (and 0/1 targets when present) per partition, lazily, as a Dask DataFrame.
 
-    def score(part: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame({"probability": model.predict_proba(part)}, index=part.index)
+    An error in a partition names it: ``partition i of n of <source>``.
+    """
+    n_partitions = frame.npartitions
+
+    def score(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
+        where = _partition_where(partition_info, n_partitions, source)
+        out = pd.DataFrame({"probability": model.predict_proba(part, where=where)}, index=part.index)
         if model.preparation.target in part.columns:
-            out["y"] = model.preparation.target_values(part)
+            out["y"] = model.preparation.target_values(part, where=where)
         return out
 
     meta = {"probability": np.float64}
