@@ -160,7 +160,7 @@ def short_model(options: TrainOptions, scheduler: str, model: dict) -> dict:
     """Refit on the ``top_k`` strongest input columns and report its validation AUC beside the full model's."""
     full = Model.from_dict(model)
     keep = full.strongest(options.top_k)
-    preparation = dataclasses.replace(full.preparation, columns=tuple(c for c in full.preparation.columns if c.name in keep))
+    preparation = full.preparation.restricted(keep)
     with connect(scheduler) as client:
         train, valid = options.frames()
         small = fit_model(client, train, preparation, l2=options.l2, solver=options.solver,

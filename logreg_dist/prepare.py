@@ -10,6 +10,10 @@ second implementation in the scoring path.
   value was missing) is added for every column that had any missing value in
   training (``missing="impute"``; a gap at scoring in a column that had none
   gets the mean alone and is counted); ``missing="error"`` refuses them.
+  Columns missing in exactly the same training rows share one indicator, the
+  first one's (``missing_with`` names it in the others): identical indicators
+  would make the design singular, and leave an unpenalized fit without
+  standard errors.
 - String and category columns are one-hot encoded with the levels seen in
   training. The most frequent level is the reference (no column of its own,
   so the design stays full rank next to the intercept); the others are named
@@ -25,9 +29,10 @@ second implementation in the scoring path.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -53,6 +58,8 @@ class NumericColumn:
     impute: float
     indicator: bool
     kind: str = "numeric"
+    #: The column whose ``__missing`` indicator also stands for this one's gaps (missing in the same training rows).
+    missing_with: str | None = None
 
     @property
     def encoded(self) -> list[str]:
@@ -89,6 +96,14 @@ def _as_text(values: pd.Series) -> pd.Series:
 # -- the discovery pass -------------------------------------------------------------------
 
 
+#: The ``missing_key`` of rows without gaps; keys are 8 bytes, so two concatenated keys are unambiguous.
+NO_GAPS = bytes(8)
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
 @dataclass
 class ColumnStats:
     """Sums over rows of one column, added across partitions."""
@@ -101,6 +116,8 @@ class ColumnStats:
     counts: dict = field(default_factory=dict)  # text columns: level -> rows
     number_like: int = 0  # text columns: values that read as numbers
     example: str | None = None  # text columns: a value that does not read as a number
+    #: numeric columns: a digest of which rows are missing; equal digests, equal missing rows
+    missing_key: bytes = NO_GAPS
 
     def __add__(self, other: ColumnStats) -> ColumnStats:
         counts = dict(self.counts)
@@ -115,6 +132,7 @@ class ColumnStats:
             counts,
             self.number_like + other.number_like,
             self.example if self.example is not None else other.example,
+            _digest(self.missing_key + other.missing_key),  # every column's keys combine in the same order
         )
 
 
@@ -137,13 +155,15 @@ def summarize_partition(part: pd.DataFrame, *, numeric: list[str], text: list[st
     stats = {}
     for name in numeric:
         values = part[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        present = values[~np.isnan(values)]
+        gaps = np.isnan(values)
+        present = values[~gaps]
         stats[name] = ColumnStats(
             rows=len(values),
             missing=len(values) - len(present),
             total=float(present.sum()),
             low=float(present.min()) if len(present) else math.inf,
             high=float(present.max()) if len(present) else -math.inf,
+            missing_key=_digest(np.packbits(gaps).tobytes()) if len(present) < len(values) else NO_GAPS,
         )
     for name in text:
         values = part[name]
@@ -267,6 +287,21 @@ class Preparation:
             )
         return positive.to_numpy(dtype=np.float64)
 
+    def restricted(self, keep) -> Preparation:
+        """The preparation of the columns in ``keep`` only. A kept column whose shared indicator
+        belonged to a dropped column gets it back as its own (the same rows are missing)."""
+        kept = {c.name for c in self.columns if c.name in set(keep)}
+        columns = []
+        for column in self.columns:
+            if column.name not in kept:
+                continue
+            if isinstance(column, NumericColumn) and column.missing_with and column.missing_with not in kept:
+                owner = next((c.name for c in self.columns if isinstance(c, NumericColumn) and c.name in kept
+                              and (c.missing_with == column.missing_with or c.name == column.missing_with)), column.name)
+                column = replace(column, indicator=owner == column.name, missing_with=None if owner == column.name else owner)
+            columns.append(column)
+        return replace(self, columns=tuple(columns))
+
     # -- storage ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
@@ -286,7 +321,9 @@ class Preparation:
         columns = []
         for spec in data["columns"]:
             if spec["kind"] == "numeric":
-                columns.append(NumericColumn(spec["name"], float(spec["impute"]), bool(spec["indicator"])))
+                columns.append(
+                    NumericColumn(spec["name"], float(spec["impute"]), bool(spec["indicator"]), missing_with=spec.get("missing_with"))
+                )
             else:
                 columns.append(
                     CategoricalColumn(spec["name"], spec["reference"], tuple(spec["levels"]), tuple(spec.get("folded", ())))
@@ -362,6 +399,13 @@ def discover(
             constant.append(name)
             continue
         columns[name] = NumericColumn(name, stats.total / present, stats.missing > 0)
+    owners: dict[bytes, str] = {}  # missing rows -> the first column missing in exactly those
+    for name in order or numeric:
+        column = columns.get(name)
+        if isinstance(column, NumericColumn) and column.indicator:
+            owner = owners.setdefault(summary.columns[name].missing_key, name)
+            if owner != name:
+                columns[name] = replace(column, indicator=False, missing_with=owner)
     for name in text:
         columns[name] = _categorical(name, summary.columns[name], min_frequency)
         if columns[name] is None:

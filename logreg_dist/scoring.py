@@ -162,7 +162,8 @@ def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: s
     imputed = {
         column.name: int(tally.profile.counts[column.name][-1])
         for column in model.preparation.columns
-        if isinstance(column, NumericColumn) and not column.indicator and tally.profile.counts[column.name][-1]
+        if isinstance(column, NumericColumn) and not column.indicator and not column.missing_with
+        and tally.profile.counts[column.name][-1]
     }
     return {
         "data": data,

@@ -177,3 +177,57 @@ def test_a_gap_at_scoring_in_a_column_complete_in_training_gets_the_mean(wa_chur
     design, _ = preparation.transform(wa_churn.assign(tenure=wa_churn["tenure"].astype(float).where(wa_churn.index != 5)))
     j = preparation.feature_names.index("tenure")
     assert design[5, j] == pytest.approx(wa_churn["tenure"].mean())
+
+
+def _co_missing_frame(n=4000, seed=11):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "spend": rng.gamma(2.0, 30.0, n), "visits": rng.poisson(4.0, n).astype(float),
+        "tenure": rng.uniform(1, 60, n), "age": rng.uniform(18, 80, n),
+    })
+    never_bought = rng.uniform(size=n) < 0.15  # no purchase history: spend and visits missing together
+    frame.loc[never_bought, ["spend", "visits"]] = np.nan
+    frame.loc[rng.uniform(size=n) < 0.05, "tenure"] = np.nan  # missing on other rows
+    score = 0.02 * frame["spend"].fillna(0) - 0.8 * never_bought + 0.03 * frame["tenure"].fillna(30) - 2.0
+    frame["churn"] = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-score)), "yes", "no")
+    return frame
+
+
+def test_columns_missing_in_the_same_rows_share_one_indicator_for_any_partitioning():
+    frame = _co_missing_frame()
+    numeric, text = plan_columns(dict(frame.dtypes.items()), target="churn", id_column=None, features=None, exclude=())
+    for cuts in ([0, len(frame)], [0, 1, 1000, 1001, 2500, len(frame)]):
+        parts = [summarize_partition(frame.iloc[a:b], numeric=numeric, text=text, target="churn") for a, b in zip(cuts, cuts[1:])]
+        summary = parts[0]
+        for part in parts[1:]:
+            summary = summary + part
+        preparation = discover(summary, numeric=numeric, text=text, target="churn", order=list(frame.columns[:-1]))
+        assert preparation.feature_names == ["spend", "spend__missing", "visits", "tenure", "tenure__missing", "age"]
+        spec = {c["name"]: c for c in preparation.to_dict()["columns"]}
+        assert spec["visits"]["missing_with"] == "spend" and not spec["visits"]["indicator"]
+        assert Preparation.from_dict(json.loads(json.dumps(preparation.to_dict()))) == preparation
+    # Missing on one more row than spend: its own indicator.
+    changed = frame.copy()
+    changed.loc[changed["spend"].notna().idxmax(), "visits"] = np.nan
+    assert "visits__missing" in _prepare_in_memory(changed, "churn").feature_names
+    # The short model keeps visits without spend: visits gets the indicator back.
+    alone = preparation.restricted(["visits", "age"])
+    assert alone.feature_names == ["visits", "visits__missing", "age"]
+    design, _ = alone.transform(frame)
+    np.testing.assert_array_equal(design[:, 1], frame["visits"].isna().to_numpy(float))
+
+
+@pytest.mark.cluster
+def test_co_missing_columns_keep_the_unpenalized_fit_full_rank_with_standard_errors(local_client):
+    import statsmodels.api as sm
+
+    frame = _co_missing_frame()
+    ddf = dd.from_pandas(frame, npartitions=3)
+    preparation = discover_preparation(local_client, ddf, target="churn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no CollinearityWarning
+        model = fit_model(local_client, ddf, preparation, l2=0.0)
+    design = _reference_design(frame, "churn").drop(columns="visits__missing")[model.features]
+    reference = sm.Logit((frame["churn"] == "yes").astype(float), sm.add_constant(design)).fit(disp=0, method="newton", tol=1e-12)
+    np.testing.assert_allclose(model.coef, reference.params[model.features], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(model.std_errors, reference.bse[model.features], rtol=1e-6)
