@@ -27,8 +27,10 @@ def is_dask_collection(obj) -> bool:
     return dask.is_dask_collection(obj)
 
 
-def _where(partition: int, n_partitions: int) -> str:
-    return f"partition {partition} of {n_partitions}"
+def partition_where(partition: int, n_partitions: int, source: str | None = None) -> str:
+    """How errors name a partition: ``partition i of n`` (``of <source>`` when given)."""
+    where = f"partition {partition} of {n_partitions}"
+    return f"{where} of {source}" if source else where
 
 
 #: Integers up to 2**24 in magnitude are exact in float32.
@@ -106,7 +108,7 @@ def load_block(
     n_partitions: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Turn one partition into a checked block ``(X, y, sample_weight)``, ``y`` as given (see :func:`encode_target`)."""
-    where = _where(partition, n_partitions)
+    where = partition_where(partition, n_partitions)
     X = _feature_matrix(X_part, feature_names, where)
     y = np.asarray(y_part).ravel()
     if y.shape[0] != X.shape[0]:
@@ -144,7 +146,7 @@ def encode_target(block: tuple, *, classes: tuple, partition: int, n_partitions:
     unknown = ~(y01.astype(bool) | (y == classes[0]))
     if unknown.any():
         raise InputError(
-            f"target in {_where(partition, n_partitions)} holds {y[unknown][:3].tolist()}, "
+            f"target in {partition_where(partition, n_partitions)} holds {y[unknown][:3].tolist()}, "
             f"which is neither of the classes {list(classes)}."
         )
     return X, y01, w

@@ -290,15 +290,16 @@ class Preparation:
     def restricted(self, keep) -> Preparation:
         """The preparation of the columns in ``keep`` only. A kept column whose shared indicator
         belonged to a dropped column gets it back as its own (the same rows are missing)."""
-        kept = {c.name for c in self.columns if c.name in set(keep)}
+        keep = set(keep)
+        holder: dict[str, str] = {}  # indicator group (its first column) -> the first kept column of it
         columns = []
         for column in self.columns:
-            if column.name not in kept:
+            if column.name not in keep:
                 continue
-            if isinstance(column, NumericColumn) and column.missing_with and column.missing_with not in kept:
-                owner = next((c.name for c in self.columns if isinstance(c, NumericColumn) and c.name in kept
-                              and (c.missing_with == column.missing_with or c.name == column.missing_with)), column.name)
-                column = replace(column, indicator=owner == column.name, missing_with=None if owner == column.name else owner)
+            group = getattr(column, "missing_with", None) or (column.name if getattr(column, "indicator", False) else None)
+            if group is not None:
+                first = holder.setdefault(group, column.name)
+                column = replace(column, indicator=first == column.name, missing_with=None if first == column.name else first)
             columns.append(column)
         return replace(self, columns=tuple(columns))
 

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, bin_labels, profile_edges, profile_partition, psi, score_decile
 from .exceptions import InputError
 from .model import Model, make_staging, move_into_place
@@ -127,7 +128,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         layer = [
             delayed(_score_partition, pure=True)(
                 part, model=model, id_column=id_column, edges=edges, threshold=threshold,
-                path=str(staging / f"part-{i:05d}.parquet"), where=f"partition {i} of {len(parts)} of {data}",
+                path=str(staging / f"part-{i:05d}.parquet"), where=partition_where(i, len(parts), data),
             )
             for i, part in enumerate(parts)
         ]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._data import partition_where
 from ._engine import DaskEngine
 from .exceptions import InputError
 from .model import Model
@@ -212,12 +213,11 @@ def design_frame(frame, preparation: Preparation, *, source: str | None = None):
     return frame.map_partitions(_design_partition, preparation, source, frame.npartitions, meta=meta)
 
 
-def _partition_where(partition_info: dict | None, n_partitions: int, source: str | None) -> str:
-    """``partition i of n of <source>`` (Dask passes ``partition_info`` to functions that take it)."""
+def _partition_where(partition_info: dict | None, n_partitions: int, source: str | None = None) -> str:
+    """:func:`partition_where` from the ``partition_info`` Dask passes to functions that take it."""
     if partition_info is None:
-        return f"a partition of {source}" if source else "the data"
-    where = f"partition {partition_info['number']} of {n_partitions}"
-    return f"{where} of {source}" if source else where
+        return source or "the data"
+    return partition_where(partition_info["number"], n_partitions, source)
 
 
 def _design_partition(part, preparation: Preparation, source, n_partitions, partition_info=None):
@@ -274,15 +274,15 @@ def fit_model(
     )
 
 
-def score_frame(frame, model: Model, *, source: str | None = None):
+def score_frame(frame, model: Model):
     """Probabilities (and 0/1 targets when present) per partition, lazily, as a Dask DataFrame.
 
-    An error in a partition names it: ``partition i of n of <source>``.
+    An error in a partition names it (``partition i of n``); callers add which data it is.
     """
     n_partitions = frame.npartitions
 
     def score(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
-        where = _partition_where(partition_info, n_partitions, source)
+        where = _partition_where(partition_info, n_partitions)
         out = pd.DataFrame({"probability": model.predict_proba(part, where=where)}, index=part.index)
         if model.preparation.target in part.columns:
             out["y"] = model.preparation.target_values(part, where=where)
