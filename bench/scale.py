@@ -2,13 +2,14 @@
 
 For a generated customer base, on a LocalCluster of W worker processes (one
 thread each) with the data split into P partitions and persisted, it times one
-Hessian pass and one gradient pass of the Newton solver (the engine's map +
-tree reduction, as a fit does) and prints, per (W, P): seconds per pass, the
-bytes that travel per pass (P partition sums of (p+1) + (p+1)^2 float64 up a
-tree of fan-in ``split_every``), the reduction depth, and the driver's share
-(the time of a pass with empty partitions: scheduling, transfer and the final
-sum, no rows). From the per-row cost it extrapolates to 100 workers and 1e9
-rows. Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/scale.py``.
+Hessian pass and one gradient pass of the Newton solver (as a fit does: one
+task per worker thread runs the kernel over the partitions that worker holds
+and adds them there; those sums go up a tree of fan-in ``split_every``) and
+prints, per (W, P): seconds per pass, the bytes that travel per pass (one sum
+of (p+1) + (p+1)^2 float64 per worker thread), the levels of additions after
+the workers' own, and the driver's share (the time of a pass over empty
+partitions: scheduling, transfer and the final sum, no rows). From the per-row
+cost it extrapolates to 100 workers and 1e9 rows. Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/scale.py``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def measure(data: Path, workers: int, partitions: int, repeats: int, split_every
         blocks = [dask.delayed(_block)(part, features, TARGET) for part in rows]
         engine = DaskEngine(client, blocks, split_every=split_every)
         engine.wait()
+        engine.balance()  # as a fit does: a pass lasts as long as its busiest worker
         moments = engine.map_reduce(moment_sums)
         n_rows = moments.n_rows
         params = {"coef": np.full(len(features), 0.01), "intercept": -5.0, "mean": moments.mean,
@@ -74,10 +76,15 @@ def measure(data: Path, workers: int, partitions: int, repeats: int, split_every
         "hessian_pass_s": hessian,
         "gradient_pass_s": gradient,
         "empty_pass_s": overhead,
-        "bytes_per_pass": partitions * 8 * (n_params + n_params * n_params + 2),
-        "reduction_depth": math.ceil(math.log(partitions, split_every)) if partitions > 1 else 0,
+        "bytes_per_pass": workers * 8 * (n_params + n_params * n_params + 2),  # one sum per worker thread
+        "reduction_depth": _depth(workers, split_every),
         "row_seconds_per_worker": (hessian - overhead) * workers / n_rows,
     }
+
+
+def _depth(sums: int, split_every: int) -> int:
+    """Levels of additions above the workers' own: the driver adds up to ``split_every`` sums itself."""
+    return 1 if sums <= split_every else math.ceil(math.log(sums, split_every))
 
 
 def _block(part, features, target):
@@ -90,12 +97,17 @@ def _empty(n_features):
 
 def extrapolate(results: list[dict], *, rows: float = 1e9, workers: int = 100, partitions: int = 8000,
                 split_every: int = 8) -> dict:
-    """Per-iteration cost at ``rows`` on ``workers``, from the measured per-row cost and the empty-pass overhead."""
+    """Per-iteration cost at ``rows`` on ``workers``, from the measured per-row cost and the empty-pass overhead.
+
+    The overhead is scaled from the most workers measured, as a cost per worker task: an upper bound, since
+    part of an empty pass is the round trip every pass pays once, whatever the number of workers.
+    """
     per_row = statistics.median(r["row_seconds_per_worker"] for r in results)
-    per_empty_partition = statistics.median(r["empty_pass_s"] / r["partitions"] for r in results)
+    most = max(r["workers"] for r in results)
+    per_worker_task = statistics.median(r["empty_pass_s"] / r["workers"] for r in results if r["workers"] == most)
     n_params = 86
     compute = per_row * rows / workers
-    overhead = per_empty_partition * partitions
+    overhead = per_worker_task * workers
     return {
         "rows": rows,
         "workers": workers,
@@ -104,8 +116,8 @@ def extrapolate(results: list[dict], *, rows: float = 1e9, workers: int = 100, p
         "scheduling_and_reduction_s": overhead,
         "hessian_pass_s": compute + overhead,
         "driver_share": overhead / (compute + overhead),
-        "bytes_per_pass": partitions * 8 * (n_params + n_params**2 + 2),
-        "reduction_depth": math.ceil(math.log(partitions, split_every)),
+        "bytes_per_pass": workers * 8 * (n_params + n_params**2 + 2),
+        "reduction_depth": _depth(workers, split_every),
         "rows_per_worker_gib": rows / workers * 85 * 8 / 2**30,
     }
 
@@ -134,15 +146,15 @@ def main(argv=None) -> int:
             print(
                 f"W={workers} P={partitions:>4}: Hessian pass {result['hessian_pass_s']:.3f} s, gradient pass "
                 f"{result['gradient_pass_s']:.3f} s, empty pass {result['empty_pass_s']:.3f} s, "
-                f"{result['bytes_per_pass'] / 1e6:.1f} MB up a tree of depth {result['reduction_depth']}",
+                f"{result['bytes_per_pass'] / 1e6:.2f} MB of sums, {result['reduction_depth']} level(s) of additions above the workers'",
                 flush=True,
             )
     paper = extrapolate(results)
     print(
         f"1e9 rows on 100 workers ({paper['partitions']} partitions, {paper['rows_per_worker_gib']:.1f} GiB of float64 "
         f"per worker): Hessian pass ~{paper['hessian_pass_s']:.1f} s, of which scheduling and the reduction "
-        f"~{paper['scheduling_and_reduction_s']:.2f} s ({paper['driver_share']:.1%}); {paper['bytes_per_pass'] / 1e6:.0f} MB "
-        f"of partition sums per pass, reduction depth {paper['reduction_depth']}"
+        f"at most ~{paper['scheduling_and_reduction_s']:.2f} s ({paper['driver_share']:.1%}); {paper['bytes_per_pass'] / 1e6:.1f} MB "
+        f"of per-worker sums per pass, {paper['reduction_depth']} level(s) of additions above the workers'"
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,10 @@ on every block and returns the sum of the results (anything with ``+``).
 
 - :class:`LocalEngine` holds NumPy blocks in this process.
 - :class:`DaskEngine` holds blocks persisted on the workers of a Dask
-  cluster. One evaluation is one graph: the kernel mapped over the blocks,
-  then a tree of sums (``split_every`` results per node). Only the sums travel;
-  rows stay on the worker that loaded them.
+  cluster. One evaluation is one task per worker thread, running the kernel
+  over the blocks that worker holds and adding the results there; those sums
+  are added up a tree (``split_every`` results per node). Only the sums
+  travel; rows stay on the worker that loaded them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import operator
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,6 +62,22 @@ def _move_block(block):
 
 def _add_all(*parts):
     return functools.reduce(operator.add, parts)
+
+
+def _apply_group(kernel: Callable, params: dict, *blocks):
+    """The kernel over the blocks one worker thread holds, added in the order given."""
+    return functools.reduce(operator.add, (kernel(*block, **params) for block in blocks))
+
+
+def _thread_groups(indices: Sequence[int], sizes: Sequence[int], n_threads: int) -> list[list[int]]:
+    """One worker's blocks in ``n_threads`` groups of about equal bytes, each in ascending block order."""
+    groups: list[list[int]] = [[] for _ in range(max(n_threads, 1))]
+    load = [0] * len(groups)
+    for index, size in sorted(zip(indices, sizes), key=lambda item: (-item[1], item[0])):  # largest first
+        lightest = min(range(len(groups)), key=load.__getitem__)
+        groups[lightest].append(index)
+        load[lightest] += size
+    return [sorted(group) for group in groups if group]
 
 
 class DaskEngine:
@@ -180,8 +198,68 @@ class DaskEngine:
         return len(moved)
 
     def map_reduce(self, kernel: Callable, /, **params: Any):
+        """The sum of ``kernel(*block, **params)`` over every block.
+
+        Persisted blocks: one task per worker thread runs the kernel over the
+        blocks that thread's worker holds and adds their results there, in
+        ascending block order; those sums go up the tree. On the bench's 17
+        blocks and 2 workers a pass cost 21-31 ms of scheduling this way
+        against 90-110 ms as a task per block (a Newton fit makes 9-10
+        passes). Which blocks are added together follows where they lie, so
+        fits whose blocks lie differently may differ in the last bits of a
+        sum. Blocks read afresh on every pass are one task each.
+        """
+        from distributed import Future
+
+        if self.blocks and all(isinstance(block, Future) for block in self.blocks):
+            return self._map_reduce_grouped(kernel, params)
         shared = delayed(params, pure=True)  # one task holds the parameters; every map task refers to it
-        layer = [delayed(_apply, pure=True)(kernel, block, shared) for block in self.blocks]
+        return self._reduce([delayed(_apply, pure=True)(kernel, block, shared) for block in self.blocks])
+
+    def _map_reduce_grouped(self, kernel: Callable, params: dict):
+        self.wait()  # the groups follow where the blocks lie, so they must be there (a loading error is raised here)
+        name = getattr(kernel, "__name__", "kernel")
+        partials = [
+            self.client.submit(
+                _apply_group, kernel, params, *[self.blocks[i] for i in indices],
+                key=f"{name}-{uuid.uuid4().hex}", pure=False,
+                # A loose restriction: should that worker go, the task runs where the blocks are rebuilt.
+                workers=None if address is None else [address], allow_other_workers=address is not None,
+            )
+            for address, indices in self._groups()
+        ]
+        if len(partials) <= self.split_every:  # the tree's root: add the few per-thread sums here
+            return functools.reduce(operator.add, self.client.gather(partials))
+        return self._reduce(partials)
+
+    def _groups(self) -> list[tuple[str, list[int]]]:
+        """``(worker, block indices)`` per worker thread, from where the blocks lie now.
+
+        A block held by several workers counts for the least loaded of them. A
+        block no worker holds (lost with its worker, about to be rebuilt from
+        its lineage) joins the least loaded worker's group.
+        """
+        threads = {address: info["nthreads"] for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items()}
+        holders = self.client.who_has(self.blocks)
+        sizes = self.client.nbytes([block.key for block in self.blocks], summary=False)
+        owned: dict[str, list[int]] = {address: [] for address in threads}
+        load = dict.fromkeys(threads, 0.0)
+        for index, block in enumerate(self.blocks):
+            where = [address for address in holders.get(block.key, ()) if address in owned] or list(owned)
+            if not where:  # no worker known yet: let the scheduler place it
+                return [(None, list(range(len(self.blocks))))]
+            address = min(where, key=lambda a: load[a] / threads[a])
+            owned[address].append(index)
+            load[address] += sizes.get(block.key) or 1
+        return [
+            (address, group)
+            for address, indices in owned.items()
+            if indices
+            for group in _thread_groups(indices, [sizes.get(self.blocks[i].key) or 1 for i in indices], threads[address])
+        ]
+
+    def _reduce(self, layer: list):
+        """Add ``layer`` (Delayed or futures) up a tree of ``split_every`` per node, on the cluster."""
         while len(layer) > 1:
             layer = [
                 delayed(_add_all, pure=True)(*layer[i : i + self.split_every])

@@ -80,7 +80,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         neither this nor ``fit(client=...)`` is given, the current Dask client
         is used, or else an embedded LocalCluster for the duration of the fit.
     split_every : int, default=8
-        Fan-in of the tree reduction of the partition sums on the cluster.
+        Fan-in of the tree reduction on the cluster. Each worker thread first
+        adds the sums of the partitions its worker holds; those per-thread
+        sums are added ``split_every`` at a time.
     checkpoint : str, optional
         A JSON file where the coefficients and history are saved (atomically)
         after every iteration. A fit that finds a checkpoint of the same
