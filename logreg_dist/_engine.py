@@ -102,6 +102,7 @@ class DaskEngine:
             raise ValueError(f"split_every must be an integer >= 2; got {split_every!r}.")
         self.client = client
         self.split_every = split_every
+        self._grouped: tuple | None = None  # (block keys, their groups): see _groups()
         if persist:
             from distributed import futures_of
 
@@ -232,13 +233,24 @@ class DaskEngine:
             return functools.reduce(operator.add, self.client.gather(partials))
         return self._reduce(partials)
 
-    def _groups(self) -> list[tuple[str, list[int]]]:
-        """``(worker, block indices)`` per worker thread, from where the blocks lie now.
+    def _groups(self) -> list[tuple[str | None, list[int]]]:
+        """``(worker, block indices)`` per worker thread, from where the blocks lie.
 
-        A block held by several workers counts for the least loaded of them. A
-        block no worker holds (lost with its worker, about to be rebuilt from
-        its lineage) joins the least loaded worker's group.
+        Asked of the scheduler once per set of blocks (three round trips), and
+        kept while the blocks are the same: a worker lost since then leaves its
+        group's task to run where its blocks are rebuilt. A block held by
+        several workers counts for the least loaded of them; a block no worker
+        holds joins the least loaded worker's group.
         """
+        keys = tuple(block.key for block in self.blocks)
+        if self._grouped is not None and self._grouped[0] == keys:
+            return self._grouped[1]
+        groups = self._place()
+        if groups[0][0] is not None:  # kept only once the workers are known
+            self._grouped = (keys, groups)
+        return groups
+
+    def _place(self) -> list[tuple[str | None, list[int]]]:
         threads = {address: info["nthreads"] for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items()}
         holders = self.client.who_has(self.blocks)
         sizes = self.client.nbytes([block.key for block in self.blocks], summary=False)
