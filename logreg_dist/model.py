@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,9 +234,51 @@ def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes]
     return directory
 
 
+def _owner() -> str:
+    """Who builds a staging folder: ``host@pid``, part of its name so that a later run can tell it was abandoned."""
+    return f"{socket.gethostname()}@{os.getpid()}"
+
+
+def _sweep_abandoned(directory: Path) -> list[Path]:
+    """Remove the staging and retired folders of ``directory`` that a process of this host left when it died.
+
+    A run killed between creating its staging folder and moving it into place
+    (SIGKILL, the machine's OOM killer) cannot clean up after itself. Only
+    folders whose name says this host and a process that no longer exists are
+    removed: another host's, or a live process's, may still be in use.
+    """
+    pattern = re.compile(rf"\.{re.escape(directory.name)}-(?:staging|old)@(?P<host>[^@/]+)@(?P<pid>\d+)-[^/]*")
+    host, removed = socket.gethostname(), []
+    try:
+        entries = list(os.scandir(directory.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or match["host"] != host or _alive(int(match["pid"])):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def make_staging(directory: Path) -> Path:
-    """An empty folder beside ``directory`` to build its replacement in, with the usual (umask) permissions."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    """An empty folder beside ``directory`` to build its replacement in, with the usual (umask) permissions.
+
+    Folders that earlier runs on this host left behind when they were killed are removed first.
+    """
+    _sweep_abandoned(directory)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-staging@{_owner()}-", dir=directory.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)
@@ -249,7 +293,7 @@ def move_into_place(staging: Path, directory: Path) -> None:
     if not directory.exists():
         os.replace(staging, directory)
         return
-    retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-", dir=directory.parent))
+    retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old@{_owner()}-", dir=directory.parent))
     os.replace(directory, retired / directory.name)
     try:
         os.replace(staging, directory)

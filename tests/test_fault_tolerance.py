@@ -337,3 +337,37 @@ def test_tls_cluster_fits_and_refuses_a_client_without_the_certificate(tmp_path)
         with socket.create_connection((host, int(port)), timeout=5) as raw, context.wrap_socket(raw) as tls:
             tls.sendall(b"\0" * 8)
             assert tls.recv(1)
+
+
+_WRITE_FOREVER = """
+import sys, time
+from pathlib import Path
+from logreg_dist import model
+
+staging = model.make_staging(Path(sys.argv[1]))
+(staging / "part-00000.parquet").write_bytes(b"half")
+print(staging, flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_killed_write_leaves_a_folder_that_the_next_write_removes(tmp_path):
+    """A process killed while staging cannot clean up; the next write to the same place removes what it left,
+    and leaves alone a live process's staging folder and another host's."""
+    from logreg_dist.model import write_atomic_dir
+
+    target = tmp_path / "model"
+    writer = subprocess.Popen([sys.executable, "-c", _WRITE_FOREVER, str(target)], stdout=subprocess.PIPE, text=True)
+    abandoned = Path(writer.stdout.readline().strip())
+    assert abandoned.is_dir() and abandoned.parent == tmp_path and abandoned.name.startswith(".model-staging@")
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    live = tmp_path / f".model-staging@{socket.gethostname()}@{os.getpid()}-inuse"
+    elsewhere = tmp_path / ".model-staging@another-host@1-inuse"
+    for folder in (live, elsewhere):
+        folder.mkdir()
+
+    write_atomic_dir(target, {"model.json": "{}"})
+    assert not abandoned.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model", live.name, elsewhere.name])
+    assert (target / "model.json").read_text() == "{}"
