@@ -76,7 +76,7 @@ def _thread_groups(indices: Sequence[int], sizes: Sequence[int], n_threads: int)
     for index, size in sorted(zip(indices, sizes), key=lambda item: (-item[1], item[0])):  # largest first
         lightest = min(range(len(groups)), key=load.__getitem__)
         groups[lightest].append(index)
-        load[lightest] += size
+        load[lightest] += max(size, 1)  # empty blocks spread too
     return [sorted(group) for group in groups if group]
 
 
@@ -151,21 +151,9 @@ class DaskEngine:
         futures = [block for block in self.blocks if hasattr(block, "key")]
         if len(futures) < 2:
             return 0
-        threads = {address: info["nthreads"] for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items()}
+        threads, sizes, owner, load = self._holdings(futures)
         if len(threads) < 2:
             return 0
-        sizes = self.client.nbytes([future.key for future in futures], summary=False)
-        holders = self.client.who_has(futures)
-        load = dict.fromkeys(threads, 0.0)
-        owner = {}
-        # A block held by several workers (work stealing copies one where a task ran) counts for the one
-        # that is least loaded so far: it is there already, and moving it would gain nothing.
-        placed = [(future.key, [a for a in holders.get(future.key, ()) if a in load]) for future in futures]
-        for key, where in sorted(placed, key=lambda item: len(item[1])):
-            if where:
-                address = min(where, key=load.get)
-                owner[key] = address
-                load[address] += sizes[key] / threads[address]
         moves: dict[str, str] = {}
         while True:
             heavy = max(load, key=load.get)
@@ -204,9 +192,9 @@ class DaskEngine:
         Persisted blocks: one task per worker thread runs the kernel over the
         blocks that thread's worker holds and adds their results there, in
         ascending block order; those sums go up the tree. On the bench's 17
-        blocks and 2 workers a pass cost 21-31 ms of scheduling this way
-        against 90-110 ms as a task per block (a Newton fit makes 9-10
-        passes). Which blocks are added together follows where they lie, so
+        blocks and 2 workers a pass with a kernel that does nothing took 24 ms
+        this way (median of 8) against 109 ms as a task per block (a Newton
+        fit makes 9-10 passes). Which blocks are added together follows where they lie, so
         fits whose blocks lie differently may differ in the last bits of a
         sum. Blocks read afresh on every pass are one task each.
         """
@@ -250,24 +238,43 @@ class DaskEngine:
             self._grouped = (keys, groups)
         return groups
 
-    def _place(self) -> list[tuple[str | None, list[int]]]:
+    def _holdings(self, futures) -> tuple[dict, dict, dict, dict]:
+        """Where ``futures`` lie: threads per worker, bytes per key, the worker each key counts for, and
+        each worker's bytes per thread.
+
+        A block held by several workers (work stealing copies one where a task
+        ran) counts for the one least loaded so far: it is there already, and
+        moving it would gain nothing. A block no worker holds counts for none.
+        """
         threads = {address: info["nthreads"] for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items()}
-        holders = self.client.who_has(self.blocks)
-        sizes = self.client.nbytes([block.key for block in self.blocks], summary=False)
-        owned: dict[str, list[int]] = {address: [] for address in threads}
+        sizes = self.client.nbytes([future.key for future in futures], summary=False)
+        holders = self.client.who_has(futures)
         load = dict.fromkeys(threads, 0.0)
+        owner = {}
+        placed = [(future.key, [a for a in holders.get(future.key, ()) if a in load]) for future in futures]
+        for key, where in sorted(placed, key=lambda item: len(item[1])):
+            if where:
+                address = min(where, key=load.get)
+                owner[key] = address
+                load[address] += sizes[key] / threads[address]
+        return threads, sizes, owner, load
+
+    def _place(self) -> list[tuple[str | None, list[int]]]:
+        threads, sizes, owner, load = self._holdings(self.blocks)
+        if not threads:  # no worker yet: let the scheduler place the one task
+            return [(None, list(range(len(self.blocks))))]
+        owned: dict[str, list[int]] = {address: [] for address in threads}
         for index, block in enumerate(self.blocks):
-            where = [address for address in holders.get(block.key, ()) if address in owned] or list(owned)
-            if not where:  # no worker known yet: let the scheduler place it
-                return [(None, list(range(len(self.blocks))))]
-            address = min(where, key=lambda a: load[a] / threads[a])
+            address = owner.get(block.key)
+            if address is None:  # lost with its worker: rebuilt where the least loaded worker's task runs
+                address = min(load, key=load.get)
+                load[address] += sizes.get(block.key, 0) / threads[address]
             owned[address].append(index)
-            load[address] += sizes.get(block.key) or 1
         return [
             (address, group)
             for address, indices in owned.items()
             if indices
-            for group in _thread_groups(indices, [sizes.get(self.blocks[i].key) or 1 for i in indices], threads[address])
+            for group in _thread_groups(indices, [sizes.get(self.blocks[i].key, 0) for i in indices], threads[address])
         ]
 
     def _reduce(self, layer: list):

@@ -239,7 +239,7 @@ def _owner() -> str:
     return f"{socket.gethostname()}@{os.getpid()}"
 
 
-def _sweep_abandoned(directory: Path) -> list[Path]:
+def _sweep_abandoned(directory: Path) -> None:
     """Remove the staging and retired folders of ``directory`` that a process of this host left when it died.
 
     A run killed between creating its staging folder and moving it into place
@@ -248,18 +248,15 @@ def _sweep_abandoned(directory: Path) -> list[Path]:
     removed: another host's, or a live process's, may still be in use.
     """
     pattern = re.compile(rf"\.{re.escape(directory.name)}-(?:staging|old)@(?P<host>[^@/]+)@(?P<pid>\d+)-[^/]*")
-    host, removed = socket.gethostname(), []
+    host = socket.gethostname()
     try:
         entries = list(os.scandir(directory.parent))
     except OSError:
-        return removed
+        return
     for entry in entries:
         match = pattern.fullmatch(entry.name)
-        if match is None or match["host"] != host or _alive(int(match["pid"])):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        removed.append(Path(entry.path))
-    return removed
+        if match is not None and match["host"] == host and not _alive(int(match["pid"])):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
