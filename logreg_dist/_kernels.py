@@ -133,51 +133,113 @@ def moment_sums(
     hessian_every: int = 0,
     chunk_rows: int = CHUNK_ROWS,
 ) -> MomentSums:
-    """Weighted mean and sum of squared deviations of each column of ``X``, in one read of the block.
+    """Weighted mean and sum of squared deviations of each column of ``X``: two passes over the block.
 
     Also the weighted sum of ``y`` (the positives) and their deviations
     ``y_dev``, and, with ``hessian_every >= 1``, the co-moment matrix of every
     ``hessian_every``-th chunk of ``chunk_rows`` rows: from these the solver
     has the loss, gradient and Hessian at the intercept-only start.
 
-    Each chunk is centred on its own mean in a float64 buffer that stays in
-    cache, and the chunks' moments are merged by the pairwise update of
-    :class:`MomentSums`: exact for any split, and free of the cancellation of
-    ``sum x**2 - n mean**2``.
+    The deviations are taken from the block's own mean (the first pass), so
+    ``sum x**2 - n mean**2`` never cancels; NumPy's pairwise sums keep each
+    total to a few ulps. Blocks merge by the pairwise update of
+    :class:`MomentSums`, exact for any split. A column-major block (what
+    pandas hands over) is read a column at a time, each converted to float64
+    once: 19 ms for 197,580 x 85 float32 values against 60 ms chunk by chunk,
+    where NumPy's broadcasts over column-major chunks run across the columns.
     """
     X = _aligned(X)
     n_rows, n_features = X.shape
-    zeros = np.zeros(n_features)
-    total = MomentSums(0, 0.0, zeros, zeros.copy(), 0.0, None if y is None else zeros.copy())
-    if n_rows == 0:
-        return total
+    y = _labels(y)
+    y_weight = None if y is None else (y if sample_weight is None else sample_weight * y)
+    y_sum = 0.0 if y_weight is None else float(y_weight.sum())
+    weight = float(n_rows) if sample_weight is None else float(sample_weight.sum())
+    if weight == 0.0:
+        zeros = np.zeros(n_features)
+        return MomentSums(n_rows, 0.0, zeros, zeros.copy(), y_sum, None if y is None else zeros.copy())
+    columns = _column_moments if _layout(X) == "F" else _chunk_moments
+    mean, m2, y_dev = columns(X, y_weight, sample_weight, weight, chunk_rows)
+    total = MomentSums(n_rows, weight, mean, m2, y_sum, y_dev)
+    if hessian_every:
+        total = _with_sample(total, X, sample_weight, hessian_every, chunk_rows)
+    return total
+
+
+def _column_moments(X, y_weight, sample_weight, weight, chunk_rows):
+    """``(mean, m2, y_dev)`` of a column-major block, one float64 copy of each column at a time."""
+    n_rows, n_features = X.shape
+    mean, m2 = np.empty(n_features), np.empty(n_features)
+    y_dev = None if y_weight is None else np.empty(n_features)
+    column = np.empty(n_rows)
+    product = None if sample_weight is None else np.empty(n_rows)
+    for j in range(n_features):
+        np.copyto(column, X[:, j])
+        if sample_weight is None:
+            mean[j] = column.sum() / weight
+        else:
+            mean[j] = np.multiply(column, sample_weight, out=product).sum() / weight
+        column -= mean[j]
+        if y_weight is not None:
+            y_dev[j] = y_weight @ column
+        np.square(column, out=column)
+        if sample_weight is not None:
+            column *= sample_weight
+        m2[j] = column.sum()
+    return mean, m2, y_dev
+
+
+def _chunk_moments(X, y_weight, sample_weight, weight, chunk_rows):
+    """``(mean, m2, y_dev)`` of a row-major block, chunk by chunk through a float64 buffer."""
+    n_rows, n_features = X.shape
+    buffer = np.empty((min(chunk_rows, n_rows), n_features))
+    chunks = [(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]
+
+    def rows(start, stop):
+        Z = buffer[: stop - start]
+        np.copyto(Z, X[start:stop])
+        return Z, None if sample_weight is None else sample_weight[start:stop]
+
+    total = np.zeros(n_features)
+    for start, stop in chunks:
+        Z, w_rows = rows(start, stop)
+        total += Z.sum(axis=0) if w_rows is None else w_rows @ Z
+    mean = total / weight
+    m2 = np.zeros(n_features)
+    y_dev = None if y_weight is None else np.zeros(n_features)
+    for start, stop in chunks:
+        Z, w_rows = rows(start, stop)
+        Z -= mean
+        if y_weight is not None:
+            y_dev += y_weight[start:stop] @ Z
+        m2 += np.einsum("ij,ij->j", Z, Z) if w_rows is None else w_rows @ (Z * Z)
+    return mean, m2, y_dev
+
+
+def _with_sample(total: MomentSums, X, sample_weight, hessian_every: int, chunk_rows: int) -> MomentSums:
+    """``total`` with the co-moment matrix of every ``hessian_every``-th chunk, each about its own mean."""
+    n_rows, n_features = X.shape
     layout = _layout(X)
-    buffer = np.empty((min(chunk_rows, n_rows), n_features), order=layout)
     for index, start in enumerate(range(0, n_rows, chunk_rows)):
+        if index % hessian_every:
+            continue
         stop = min(start + chunk_rows, n_rows)
-        X_rows = X[start:stop]
         w_rows = None if sample_weight is None else sample_weight[start:stop]
-        y_weight = None if y is None else (y[start:stop] if w_rows is None else w_rows * y[start:stop])
-        y_sum = 0.0 if y_weight is None else float(y_weight.sum())
         weight = float(stop - start) if w_rows is None else float(w_rows.sum())
         if weight == 0.0:
-            total = total + MomentSums(stop - start, 0.0, zeros, zeros, y_sum)
             continue
-        Z = buffer if stop - start == buffer.shape[0] else np.empty((stop - start, n_features), order=layout)
-        if X.dtype != np.float64:
-            np.copyto(Z, X_rows)  # one conversion; mixed-precision ufuncs are several times slower
-            X_rows = Z
-        mean = (X_rows.sum(axis=0) if w_rows is None else w_rows @ X_rows) / weight
-        np.subtract(X_rows, mean, out=Z)
-        y_dev = None if y_weight is None else y_weight @ Z
+        Z = np.empty((stop - start, n_features), order=layout)
+        np.copyto(Z, X[start:stop])
+        mean = (Z.sum(axis=0) if w_rows is None else w_rows @ Z) / weight
+        np.subtract(Z, mean, out=Z)
         if w_rows is not None:
-            Z *= np.sqrt(w_rows)[:, None]
-        m2 = np.einsum("ij,ij->j", Z, Z)
-        chunk = MomentSums(stop - start, weight, mean, m2, y_sum, y_dev)
-        if hessian_every and index % hessian_every == 0:
-            gram = _add_gram(np.zeros((n_features, n_features), order="F"), Z)
-            chunk = replace(chunk, sample_weight_sum=weight, sample_mean=mean, sample_comoment=np.triu(gram) + np.triu(gram, 1).T)
-        total = total + chunk
+            _scale_rows(Z, np.sqrt(w_rows), out=Z)
+        gram = _add_gram(np.zeros((n_features, n_features), order="F"), Z)
+        sample_mean, comoment = _combine(
+            total.sample_weight_sum, total.sample_mean, total.sample_comoment,
+            weight, mean, np.triu(gram) + np.triu(gram, 1).T, outer=True,
+        )
+        total = replace(total, sample_weight_sum=total.sample_weight_sum + weight, sample_mean=sample_mean,
+                        sample_comoment=comoment)
     return total
 
 
@@ -239,6 +301,7 @@ def loss_sums(
     """
     X = _aligned(X)
     n_rows, n_features = X.shape
+    y = _labels(y)
     weight_sum = float(n_rows) if sample_weight is None else float(sample_weight.sum())
     ratio = np.max(np.abs(mean) * inv_scale, initial=0.0)
     centre = ratio > UNCENTRED_MAX_OFFSET
@@ -291,7 +354,7 @@ def loss_sums(
             X_rows = Z
         hess_cross += hess_rows @ X_rows  # sum h x (uncentred) or sum h (x - m)
         hess_intercept += float(hess_rows.sum())
-        np.multiply(X_rows, np.sqrt(hess_rows)[:, None], out=Z)
+        _scale_rows(X_rows, np.sqrt(hess_rows), out=Z)
         gram = _add_gram(gram, Z)
 
     grad_sum = hess_sum = None
@@ -319,9 +382,30 @@ def _aligned(X: np.ndarray) -> np.ndarray:
     return X if X.flags.aligned else np.require(X, requirements="A")
 
 
+def _labels(y: np.ndarray | None) -> np.ndarray | None:
+    """``y`` as float64: labels 0 and 1 may arrive as bool or integers (they are their own encoding), and
+    NumPy's products of mixed types skip BLAS."""
+    return y if y is None or y.dtype == np.float64 else y.astype(np.float64)
+
+
 def _layout(X: np.ndarray) -> str:
     """"F" for a column-major block (what pandas hands over), else "C": chunk buffers follow it, copies stay fast."""
     return "F" if X.flags.f_contiguous and not X.flags.c_contiguous else "C"
+
+
+def _scale_rows(X_rows: np.ndarray, factors: np.ndarray, *, out: np.ndarray) -> np.ndarray:
+    """``out = X_rows * factors[:, None]``, iterating along the rows' memory order.
+
+    For a column-major chunk, NumPy's broadcast of ``factors[:, None]`` runs
+    its inner loop across the columns: 1.26 ms for 4,096 x 85, more than the
+    ``dsyrk`` that follows (1.08 ms). Written on the transposes, the inner loop
+    runs down each column: 0.18 ms. The products are the same either way.
+    """
+    if X_rows.flags.f_contiguous and out.flags.f_contiguous:
+        np.multiply(X_rows.T, factors, out=out.T)
+    else:
+        np.multiply(X_rows, factors[:, None], out=out)
+    return out
 
 
 def _add_gram(gram: np.ndarray, Z: np.ndarray) -> np.ndarray:
