@@ -18,7 +18,10 @@ import pandas as pd
 
 from .exceptions import InputError
 
-__all__ = ["DaskInput", "LabelSummary", "dask_input", "encode_target", "is_dask_collection", "label_summary", "load_block"]
+__all__ = [
+    "DaskInput", "LabelSummary", "dask_input", "encode_target", "is_dask_collection", "label_summary", "load_block",
+    "load_frame_block",
+]
 
 
 def is_dask_collection(obj) -> bool:
@@ -154,12 +157,30 @@ def encode_target(block: tuple, *, classes: tuple, partition: int, n_partitions:
 
 @dataclass
 class DaskInput:
-    """Lazy partitions of a Dask input, aligned by partition."""
+    """Lazy partitions of a Dask input, one per block to load.
 
-    X_parts: list
-    y_parts: list
-    w_parts: list
+    ``parts[i]`` is either a DataFrame partition holding the features, the
+    target and the weight (:func:`load_frame_block` loads it), or a tuple
+    ``(X, y, sample_weight)`` of aligned lazy pieces (:func:`load_block`).
+    """
+
+    parts: list
     feature_names: list[str]
+    frames: bool
+
+    def blocks(self) -> list:
+        """One lazy block ``(X, y, sample_weight)`` per partition, each loaded by one task from its partition."""
+        return self.map(load_frame_block, load_block)
+
+    def map(self, frame_fn, array_fn, /, **params) -> list:
+        """One lazy ``frame_fn(part, ...)`` per DataFrame partition, or ``array_fn(X, y, w, ...)`` per array
+        partition, each called with ``feature_names``, ``partition``, ``n_partitions`` and ``params``."""
+        from dask import delayed
+
+        common = dict(feature_names=self.feature_names, n_partitions=len(self.parts), **params)
+        if self.frames:
+            return [delayed(frame_fn, pure=True)(part, partition=i, **common) for i, part in enumerate(self.parts)]
+        return [delayed(array_fn, pure=True)(X, y, w, partition=i, **common) for i, (X, y, w) in enumerate(self.parts)]
 
 
 def _parts(collection, name: str) -> list:
@@ -176,9 +197,9 @@ def _parts(collection, name: str) -> list:
 _TARGET, _WEIGHT = "__logreg_dist_target__", "__logreg_dist_weight__"
 
 
-def _frame_parts(X, y, sample_weight, feature_names: list[str]) -> tuple[list, list, list]:
+def _frame_parts(X, y, sample_weight) -> list:
+    """Partitions of one frame holding X's columns, the target and the weight: a block is one task."""
     import dask.dataframe as dd
-    from dask import delayed
 
     extra = {_TARGET: y}
     if sample_weight is not None:
@@ -192,22 +213,25 @@ def _frame_parts(X, y, sample_weight, feature_names: list[str]) -> tuple[list, l
             "y (and sample_weight) must be partitioned like X: take them from the same DataFrame as X "
             f"({error})."
         ) from error
-    parts = frame.to_delayed()
-    X_parts = [delayed(_select, pure=True)(part, feature_names) for part in parts]
-    y_parts = [delayed(_select, pure=True)(part, _TARGET) for part in parts]
-    w_parts = [None] * len(parts) if sample_weight is None else [delayed(_select, pure=True)(part, _WEIGHT) for part in parts]
-    return X_parts, y_parts, w_parts
+    return list(frame.to_delayed())
 
 
-def _select(part: pd.DataFrame, columns):
-    return part[columns]
+def frame_columns(part: pd.DataFrame, feature_names: list[str]) -> tuple:
+    """``(features, target, weight or None)`` of one partition of the frame :func:`_frame_parts` builds."""
+    weight = part[_WEIGHT] if _WEIGHT in part.columns else None
+    return part[feature_names], part[_TARGET], weight
+
+
+def load_frame_block(part: pd.DataFrame, *, feature_names: list[str], partition: int, n_partitions: int) -> tuple:
+    """:func:`load_block` of one partition of the frame :func:`_frame_parts` builds."""
+    return load_block(*frame_columns(part, feature_names), feature_names=feature_names, partition=partition,
+                      n_partitions=n_partitions)
 
 
 def dask_input(X, y, sample_weight) -> DaskInput:
     """Split Dask ``X``, ``y`` and ``sample_weight`` into aligned lazy partitions."""
     import dask.array as da
     import dask.dataframe as dd
-    from dask import delayed
 
     if isinstance(X, dd.DataFrame):
         feature_names = [str(c) for c in X.columns]
@@ -234,15 +258,14 @@ def dask_input(X, y, sample_weight) -> DaskInput:
     if isinstance(X, dd.DataFrame) and isinstance(y, dd.Series):
         # One frame, one optimized graph: projected columns of one Parquet read
         # may otherwise be fused into different partition counts.
-        X_parts, y_parts, w_parts = _frame_parts(X, y, sample_weight, feature_names)
-    else:
-        X_parts = _parts(X, "X")
-        y_parts = _parts(y, "y")
-        w_parts = [None] * len(X_parts) if sample_weight is None else _parts(sample_weight, "sample_weight")
+        return DaskInput(_frame_parts(X, y, sample_weight), feature_names, frames=True)
+    X_parts = _parts(X, "X")
+    y_parts = _parts(y, "y")
+    w_parts = [None] * len(X_parts) if sample_weight is None else _parts(sample_weight, "sample_weight")
     for name, parts in (("y", y_parts), ("sample_weight", w_parts)):
         if len(parts) != len(X_parts):
             raise InputError(
                 f"{name} has {len(parts)} partitions but X has {len(X_parts)}; they must be partitioned alike "
                 "(take both from one DataFrame)."
             )
-    return DaskInput(X_parts, y_parts, w_parts, feature_names)
+    return DaskInput(list(zip(X_parts, y_parts, w_parts)), feature_names, frames=False)

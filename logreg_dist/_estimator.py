@@ -19,7 +19,7 @@ from ._data import dask_input, encode_target, is_dask_collection, label_summary,
 from ._engine import DaskEngine, LocalEngine
 from ._kernels import moment_sums
 from ._objective import Objective
-from ._predict import decision, log_proba, pick, proba
+from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block
 from ._solvers import SOLVERS
 from .cluster import resolve_client
 from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError
@@ -240,8 +240,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _dask_engine(self, client, X, y, sample_weight) -> tuple[DaskEngine, int]:
         """Load every partition once into a block on its worker, learn the labels from the blocks, encode them."""
-        from dask import delayed
-
         parts = dask_input(X, y, sample_weight)
         self._feature_names = parts.feature_names
         self.n_features_in_ = len(parts.feature_names)
@@ -249,12 +247,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(parts.feature_names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        n_parts = len(parts.X_parts)
-        blocks = [
-            delayed(load_block, pure=True)(xp, yp, wp, feature_names=parts.feature_names, partition=i, n_partitions=n_parts)
-            for i, (xp, yp, wp) in enumerate(zip(parts.X_parts, parts.y_parts, parts.w_parts))
-        ]
-        engine = DaskEngine(client, blocks, split_every=self.split_every)
+        engine = DaskEngine(client, parts.blocks(), split_every=self.split_every)
         try:
             engine.wait()
             summary = engine.map_reduce(label_summary)
@@ -264,10 +257,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                     "y holds missing values (NaN); every row needs a label (a Dask y is aligned to X by index, "
                     "so a row of X whose index is not in y has none)."
                 )
-            engine.transform(encode_target, classes=self._set_classes(np.unique(labels)))
+            classes = self._set_classes(np.unique(labels))
+            if not (labels.dtype.kind in "biuf" and classes == (0, 1)):
+                # Labels 0 and 1 held as numbers (or False and True) are their own encoding: the kernels compute
+                # with them as they are, and a pass that would rewrite every block is saved.
+                engine.transform(encode_target, classes=classes)
             moved = engine.balance()
             if moved:
-                logger.info("moved %d of %d blocks between workers to even out the passes", moved, n_parts)
+                logger.info("moved %d of %d blocks between workers to even out the passes", moved, engine.n_blocks)
         except BaseException:
             engine.close()
             raise
@@ -403,7 +400,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             missing = [c for c in self._feature_names if c not in X.columns]
             if missing:
                 raise InputError(f"X lacks the feature columns {missing} that the model was fitted on.")
-            X = X[self._feature_names].to_dask_array()
+            meta = np.empty((0, n_out) if n_out else (0,), dtype=np.float64)
+            return X[self._feature_names].map_partitions(frame_rows, fn, coef, intercept, meta=meta)
         if X.ndim != 2 or X.shape[1] != coef.size:
             raise InputError(f"X has shape {X.shape}; the model expects {coef.size} feature columns.")
         X = X.rechunk({1: -1})
@@ -429,6 +427,47 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if is_dask_collection(eta):
             return eta.map_blocks(pick, self.classes_, dtype=self.classes_.dtype)
         return pick(eta, self.classes_)
+
+
+    def evaluate(self, X, y, *, client=None, max_curve_points: int = 1000, n_bins: int = 10) -> dict:
+        """Exact validation metrics of the model on ``(X, y)``, like Spark MLlib's ``model.evaluate(dataset)``.
+
+        AUC with its DeLong 95% interval, log-loss, Brier score, average
+        precision, the ROC and precision-recall curves and a gains table by
+        score bins: the dict :func:`logreg_dist.metrics.validation_metrics`
+        returns, equal to scikit-learn's metrics of the same scores.
+
+        Dask input is scored where each partition lies, one task per
+        partition that ships the coefficients (not this estimator, whose
+        module imports scikit-learn), and the metrics come from sums over the
+        partitions: no row comes to this process. ``y`` must hold the two
+        labels of ``classes_``.
+        """
+        from . import metrics
+
+        check_is_fitted(self)
+        coef, intercept = self.coef_[0], float(self.intercept_[0])
+        classes = tuple(self.classes_.tolist())
+        if not is_dask_collection(X):
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            block = scored_block(X, y, None, feature_names=self._feature_names, coef=coef, intercept=intercept,
+                                 classes=classes, partition=0, n_partitions=1)
+            return metrics.validation_metrics(LocalEngine([block]), max_curve_points=max_curve_points, n_bins=n_bins)
+        if hasattr(X, "columns"):
+            missing = [c for c in self._feature_names if c not in X.columns]
+            if missing:
+                raise InputError(f"X lacks the feature columns {missing} that the model was fitted on.")
+            X = X[self._feature_names]
+        parts = dask_input(X, y, None)
+        if len(parts.feature_names) != coef.size:
+            raise InputError(f"X has {len(parts.feature_names)} feature columns; the model expects {coef.size}.")
+        with resolve_client(client, self.scheduler_address) as active_client:
+            blocks = parts.map(scored_frame_block, scored_block, coef=coef, intercept=intercept, classes=classes)
+            engine = DaskEngine(active_client, blocks, split_every=self.split_every)
+            try:
+                return metrics.validation_metrics(engine, max_curve_points=max_curve_points, n_bins=n_bins)
+            finally:
+                engine.close()
 
 
 def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every) -> None:

@@ -28,6 +28,43 @@ def log_proba(X, coef, intercept):
     return np.column_stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)])
 
 
+def frame_rows(part, fn, coef, intercept):
+    """``fn`` of a DataFrame partition's rows, converted to float64 block by block.
+
+    ``part.values`` of a frame that mixes bool, integer and float columns is
+    an *object* array, and converting that row by row made scoring several
+    times slower than reading the data.
+    """
+    return fn(part.to_numpy(dtype=np.float64, na_value=np.nan), coef, intercept)
+
+
+def scored_block(X, y, w, *, feature_names, coef, intercept, classes, partition: int, n_partitions: int):
+    """``(probability of classes[1], y as 0.0/1.0)`` of one partition: a block of :mod:`logreg_dist.metrics`.
+
+    ``X`` is a DataFrame (converted block by block) or an array; ``w`` is ignored (the metrics are unweighted).
+    """
+    from ._data import encode_target, partition_where
+    from .exceptions import InputError
+
+    X = X.to_numpy(dtype=np.float64, na_value=np.nan) if hasattr(X, "columns") else np.asarray(X, dtype=np.float64)
+    score = proba(X, coef, intercept)[:, 1]
+    _, y01, _ = encode_target((None, np.asarray(y).ravel(), None), classes=classes, partition=partition,
+                              n_partitions=n_partitions)
+    if y01.shape != score.shape:
+        raise InputError(
+            f"{partition_where(partition, n_partitions)} has {score.size} feature rows but {y01.size} labels; "
+            "they must match."
+        )
+    return score, y01
+
+
+def scored_frame_block(part, *, feature_names, **params):
+    """:func:`scored_block` of one partition of a frame holding the features and the target."""
+    from ._data import frame_columns
+
+    return scored_block(*frame_columns(part, feature_names), feature_names=feature_names, **params)
+
+
 def pick(eta, classes):
     """``classes[1]`` where ``eta > 0``, else ``classes[0]``."""
     return classes[(eta > 0).astype(int)]

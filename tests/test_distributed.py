@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from logreg_dist import LogisticRegression
+from logreg_dist.exceptions import InputError
 
 from .conftest import make_classification, numeric_problem
 
@@ -104,6 +105,32 @@ def test_string_labels_and_lazy_predictions_on_dask_frames(local_client, wa_chur
     np.testing.assert_allclose(proba.compute(scheduler=local_client.get), reference.predict_proba(X), atol=1e-12)
     labels = model.predict(ddf[features]).compute(scheduler=local_client.get)
     assert (labels == reference.predict(X)).all()
+
+
+def test_evaluate_gives_scikit_learns_metrics_without_collecting_rows(local_client, wa_churn):
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    X, _ = numeric_problem(wa_churn, "churn", "Yes")
+    frame = X.copy()
+    frame["churn"] = wa_churn.loc[wa_churn["total_charges"].notna(), "churn"].to_numpy()
+    ddf = dd.from_pandas(frame, npartitions=4)
+    features = list(X.columns)
+    model = LogisticRegression(l2=1e-3).fit(ddf[features], ddf["churn"], client=local_client)
+    on_cluster = model.evaluate(ddf[features], ddf["churn"], client=local_client)
+    in_memory = model.evaluate(X, frame["churn"])
+    score = model.predict_proba(X)[:, 1]
+    y = (frame["churn"] == "Yes").to_numpy()
+    for metrics in (on_cluster, in_memory):
+        assert metrics["n_rows"] == len(y) and metrics["n_positives"] == int(y.sum())
+        assert metrics["auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+        assert metrics["log_loss"] == pytest.approx(log_loss(y, score), rel=1e-12)
+        assert metrics["brier"] == pytest.approx(brier_score_loss(y, score), rel=1e-12)
+        assert metrics["average_precision"] == pytest.approx(average_precision_score(y, score), rel=1e-12)
+    assert on_cluster["auc_ci"] == pytest.approx(in_memory["auc_ci"], rel=1e-12)
+    bad = frame.assign(churn=frame["churn"].where(frame.index != frame.index[-1], "Maybe"))
+    with pytest.raises(InputError, match=r"partition 3 of 4 holds \['Maybe'\]"):
+        model.evaluate(dd.from_pandas(bad, npartitions=4)[features], dd.from_pandas(bad, npartitions=4)["churn"],
+                       client=local_client)
 
 
 def test_the_fit_releases_its_data_from_the_cluster(local_client):
@@ -222,7 +249,7 @@ def test_thread_groups_split_one_workers_blocks_evenly_in_block_order():
     assert _thread_groups([4], [1], 4) == [[4]]
 
 
-def test_a_fit_and_lazy_predictions_do_not_import_scikit_learn_on_the_workers():
+def test_a_fit_lazy_predictions_and_evaluate_do_not_import_scikit_learn_on_the_workers():
     """Workers import the kernels' package; scikit-learn (the estimator's) would cost each about 1.3 s."""
     import sys
 
@@ -236,6 +263,7 @@ def test_a_fit_and_lazy_predictions_do_not_import_scikit_learn_on_the_workers():
         model = LogisticRegression(l2=1e-3).fit(ddf[["f0", "f1", "f2"]], ddf["target"], client=client)
         lazy = [model.predict_proba(ddf), model.predict_log_proba(ddf), model.predict(ddf), model.decision_function(ddf)]
         computed = client.compute(lazy, sync=True)
+        model.evaluate(ddf[["f0", "f1", "f2"]], ddf["target"], client=client)
         loaded = client.run(lambda: sorted(name for name in ("sklearn", "scipy.stats", "prefect") if name in sys.modules))
     assert list(loaded.values()) == [[]]
     X_rows = ddf[["f0", "f1", "f2"]].compute()

@@ -143,9 +143,9 @@ class KillWorkerOnIteration(logging.Handler):
             self.error = error
 
     def _kill(self) -> None:
-        # The fit's blocks: loaded (load_block), their target encoded in place (encode_target), some moved
-        # to even out the workers (_move_block).
-        names = ("encode_target", "_move_block")
+        # The fit's blocks: loaded (load_frame_block; labels 0/1 need no encode_target), some moved to even
+        # out the workers (_move_block).
+        names = ("load_frame_block", "encode_target", "_move_block")
         blocks = {key: holders for key, holders in self.client.who_has().items() if str(key).startswith(names)}
         held: dict[str, int] = {}
         for holders in blocks.values():
@@ -156,6 +156,7 @@ class KillWorkerOnIteration(logging.Handler):
         process = self.pids[pid]  # KeyError: never kill a process this test did not start
         process.send_signal(signal.SIGKILL)
         self.killed, self.blocks_lost, self.blocks_total = process, held[victim], len(blocks)
+        self.block_keys = sorted(str(key) for key in blocks)
 
 
 def test_fit_survives_a_worker_killed_after_the_first_iteration(tmp_path):
@@ -188,8 +189,11 @@ def test_fit_survives_a_worker_killed_after_the_first_iteration(tmp_path):
     assert killer.killed is not None, "the fit never logged iteration 1"
     assert killer.killed.wait(timeout=10) == -signal.SIGKILL
     # 16 blocks, plus now and then the old copy of a block that balance() moved, still held when the kill
-    # comes (seen 2 times in 20 runs despite the engine waiting for released keys to leave the workers).
-    assert 16 <= killer.blocks_total <= 17 and killer.blocks_lost >= 1  # lost blocks had to be read again
+    # comes (2 runs in 12 held both old copies of 2 moved blocks, despite the engine waiting for released
+    # keys to leave the workers): at most one old copy per moved block.
+    moved = sum(key.startswith("_move_block") for key in killer.block_keys)
+    assert 16 <= killer.blocks_total <= 16 + moved, killer.block_keys
+    assert killer.blocks_lost >= 1  # lost blocks had to be read again
     assert surviving == 1
     assert undisturbed.converged_ and disturbed.converged_
     assert disturbed.n_iter_ == undisturbed.n_iter_ >= 2

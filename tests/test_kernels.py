@@ -79,6 +79,34 @@ def test_moments_combine_exactly_over_splits():
         assert total.n_rows == 1001
 
 
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_moments_keep_their_digits_where_the_mean_dwarfs_the_spread(layout, weighted):
+    """Column by column (column-major blocks) or chunk by chunk (row-major), against extended precision."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    X = np.asarray(1e6 + rng.normal(size=(n, 3)) * np.array([1e-2, 1.0, 1e2]), order=layout)
+    w = rng.uniform(0.1, 3.0, n) if weighted else None
+    sums = moment_sums(X, None, w, chunk_rows=1000)
+    exact = X.astype(np.longdouble)
+    weights = np.ones(n, dtype=np.longdouble) if w is None else w.astype(np.longdouble)
+    mean = (weights[:, None] * exact).sum(axis=0) / weights.sum()
+    m2 = (weights[:, None] * (exact - mean) ** 2).sum(axis=0)
+    np.testing.assert_allclose(sums.mean, mean.astype(np.float64), rtol=1e-15)
+    np.testing.assert_allclose(sums.m2, m2.astype(np.float64), rtol=1e-13)
+
+
+def test_rows_are_scaled_alike_in_either_layout():
+    from logreg_dist._kernels import _scale_rows
+
+    rng = np.random.default_rng(2)
+    factors = rng.uniform(size=300)
+    for order in "CF":
+        X = np.asarray(rng.normal(size=(300, 7)), order=order)
+        out = np.empty_like(X, order=order)
+        np.testing.assert_array_equal(_scale_rows(X, factors, out=out), X * factors[:, None])
+
+
 @pytest.mark.parametrize("margin", [1000.0, -1000.0, 50.0, -50.0])
 def test_extreme_margins_neither_overflow_nor_lose_digits(margin):
     X = np.array([[1.0], [-1.0], [1.0], [-1.0]])
@@ -256,3 +284,29 @@ def test_float32_blocks_of_mixed_columns_give_the_float64_fit(local_client):
     reference = SklearnLogisticRegression(C=1 / (l2 * len(y)), solver="newton-cholesky", tol=1e-10, max_iter=100).fit(Z, y)
     np.testing.assert_allclose(model.coef_standardized_.ravel(), reference.coef_.ravel(), rtol=0, atol=1e-8)
     np.testing.assert_allclose(model.intercept_standardized_, reference.intercept_, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("labels", ["float64", "int8", "bool", "one-two"])
+def test_labels_as_numbers_or_booleans_fit_alike_and_mixed_frames_score_alike(local_client, labels):
+    """0/1 labels held as numbers or booleans are used as they are (no encoding pass); 1/2 are encoded.
+
+    Predictions on a frame mixing bool, integer and float columns equal those in memory.
+    """
+    import dask.dataframe as dd
+
+    from logreg_dist import LogisticRegression
+
+    frame = _mixed_frame(n=6000)
+    X = frame.to_numpy(dtype=np.float64)
+    score = X @ np.array([0.8, 0.3, -0.1, 1.5, -1.0]) - 2.0
+    y = (np.random.default_rng(5).uniform(size=len(X)) < 1 / (1 + np.exp(-score))).astype(np.float64)
+    target = {"float64": y, "int8": y.astype(np.int8), "bool": y.astype(bool), "one-two": (y + 1).astype(np.int64)}[labels]
+    ddf = dd.from_pandas(frame.assign(target=target), npartitions=3)
+    columns = list(frame.columns)
+    model = LogisticRegression(l2=1e-3).fit(ddf[columns], ddf["target"], client=local_client)
+    reference = LogisticRegression(l2=1e-3).fit(X, y)
+    assert model.classes_.dtype == target.dtype and model.classes_.tolist() == np.unique(target).tolist()
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=1e-12)
+    proba = model.predict_proba(ddf[columns]).compute(scheduler=local_client.get)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=1e-13, atol=1e-15)
