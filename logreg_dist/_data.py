@@ -19,8 +19,8 @@ import pandas as pd
 from .exceptions import InputError
 
 __all__ = [
-    "DaskInput", "LabelSummary", "dask_input", "encode_target", "is_dask_collection", "label_summary", "load_block",
-    "load_frame_block",
+    "DaskInput", "LabelSummary", "dask_input", "encode_target", "frame_columns", "is_dask_collection", "label_summary",
+    "load_block", "load_frame_block",
 ]
 
 

@@ -239,7 +239,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return engine, X.shape[0]
 
     def _dask_engine(self, client, X, y, sample_weight) -> tuple[DaskEngine, int]:
-        """Load every partition once into a block on its worker, learn the labels from the blocks, encode them."""
+        """Load every partition once into a block on its worker, learn the labels from the blocks, encode them
+        (labels 0 and 1 held as numbers or booleans are kept as they are)."""
         parts = dask_input(X, y, sample_weight)
         self._feature_names = parts.feature_names
         self.n_features_in_ = len(parts.feature_names)
@@ -389,6 +390,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     # -- predict ----------------------------------------------------------------------
 
+    def _fitted_columns(self, X):
+        """The columns of DataFrame ``X`` the model was fitted on, in that order."""
+        missing = [c for c in self._feature_names if c not in X.columns]
+        if missing:
+            raise InputError(f"X lacks the feature columns {missing} that the model was fitted on.")
+        return X[self._feature_names]
+
     def _rows(self, X, fn, n_out: int):
         """Apply ``fn(X_rows, coef, intercept)`` to in-memory X, or lazily to each block of Dask X."""
         check_is_fitted(self)
@@ -397,11 +405,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
             return fn(X, coef, intercept)
         if hasattr(X, "columns"):
-            missing = [c for c in self._feature_names if c not in X.columns]
-            if missing:
-                raise InputError(f"X lacks the feature columns {missing} that the model was fitted on.")
             meta = np.empty((0, n_out) if n_out else (0,), dtype=np.float64)
-            return X[self._feature_names].map_partitions(frame_rows, fn, coef, intercept, meta=meta)
+            return self._fitted_columns(X).map_partitions(frame_rows, fn, coef, intercept, meta=meta)
         if X.ndim != 2 or X.shape[1] != coef.size:
             raise InputError(f"X has shape {X.shape}; the model expects {coef.size} feature columns.")
         X = X.rechunk({1: -1})
@@ -428,7 +433,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             return eta.map_blocks(pick, self.classes_, dtype=self.classes_.dtype)
         return pick(eta, self.classes_)
 
-
     def evaluate(self, X, y, *, client=None, max_curve_points: int = 1000, n_bins: int = 10) -> dict:
         """Exact validation metrics of the model on ``(X, y)``, like Spark MLlib's ``model.evaluate(dataset)``.
 
@@ -453,12 +457,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             block = scored_block(X, y, None, feature_names=self._feature_names, coef=coef, intercept=intercept,
                                  classes=classes, partition=0, n_partitions=1)
             return metrics.validation_metrics(LocalEngine([block]), max_curve_points=max_curve_points, n_bins=n_bins)
-        if hasattr(X, "columns"):
-            missing = [c for c in self._feature_names if c not in X.columns]
-            if missing:
-                raise InputError(f"X lacks the feature columns {missing} that the model was fitted on.")
-            X = X[self._feature_names]
-        parts = dask_input(X, y, None)
+        parts = dask_input(self._fitted_columns(X) if hasattr(X, "columns") else X, y, None)
         if len(parts.feature_names) != coef.size:
             raise InputError(f"X has {len(parts.feature_names)} feature columns; the model expects {coef.size}.")
         with resolve_client(client, self.scheduler_address) as active_client:
