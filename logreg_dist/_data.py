@@ -19,7 +19,7 @@ import pandas as pd
 from .exceptions import InputError
 
 __all__ = [
-    "DaskInput", "LabelSummary", "dask_input", "encode_target", "frame_columns", "is_dask_collection", "label_summary",
+    "DaskInput", "LabelSummary", "dask_input", "encode_labels", "encode_target", "frame_columns", "is_dask_collection", "label_summary",
     "load_block", "load_frame_block",
 ]
 
@@ -142,9 +142,9 @@ def label_summary(X, y, sample_weight) -> LabelSummary:
     return LabelSummary(pd.unique(y), int(X.shape[0]))
 
 
-def encode_target(block: tuple, *, classes: tuple, partition: int, n_partitions: int) -> tuple:
-    """``(X, y01, sample_weight)``: the target as 1.0 for ``classes[1]`` and 0.0 for ``classes[0]`` (X is not copied)."""
-    X, y, w = block
+def encode_labels(y, *, classes: tuple, partition: int, n_partitions: int) -> np.ndarray:
+    """``y`` as float64: 1.0 for ``classes[1]``, 0.0 for ``classes[0]``; any other value is an error naming the partition."""
+    y = np.asarray(y).ravel()
     y01 = (y == classes[1]).astype(np.float64)
     unknown = ~(y01.astype(bool) | (y == classes[0]))
     if unknown.any():
@@ -152,7 +152,13 @@ def encode_target(block: tuple, *, classes: tuple, partition: int, n_partitions:
             f"target in {partition_where(partition, n_partitions)} holds {y[unknown][:3].tolist()}, "
             f"which is neither of the classes {list(classes)}."
         )
-    return X, y01, w
+    return y01
+
+
+def encode_target(block: tuple, *, classes: tuple, partition: int, n_partitions: int) -> tuple:
+    """``(X, y01, sample_weight)``: the block's target through :func:`encode_labels` (X is not copied)."""
+    X, y, w = block
+    return X, encode_labels(y, classes=classes, partition=partition, n_partitions=n_partitions), w
 
 
 @dataclass

@@ -28,14 +28,21 @@ def log_proba(X, coef, intercept):
     return np.column_stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)])
 
 
-def frame_rows(part, fn, coef, intercept):
-    """``fn`` of a DataFrame partition's rows, converted to float64 block by block.
+def float_rows(X) -> np.ndarray:
+    """A DataFrame's rows as float64, converted block by block, or an array as float64.
 
     ``part.values`` of a frame that mixes bool, integer and float columns is
     an *object* array: scoring the bench's 841,146 validation rows that way
     took 7.9 s, against 4.6 s converted here (reading the files included).
     """
-    return fn(part.to_numpy(dtype=np.float64, na_value=np.nan), coef, intercept)
+    if hasattr(X, "columns"):
+        return X.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(X, dtype=np.float64)
+
+
+def frame_rows(part, fn, coef, intercept):
+    """``fn`` of a DataFrame partition's rows (see :func:`float_rows`)."""
+    return fn(float_rows(part), coef, intercept)
 
 
 def scored_block(X, y, w, *, feature_names, coef, intercept, classes, partition: int, n_partitions: int):
@@ -43,13 +50,11 @@ def scored_block(X, y, w, *, feature_names, coef, intercept, classes, partition:
 
     ``X`` is a DataFrame (converted block by block) or an array; ``w`` is ignored (the metrics are unweighted).
     """
-    from ._data import encode_target, partition_where
+    from ._data import encode_labels, partition_where
     from .exceptions import InputError
 
-    X = X.to_numpy(dtype=np.float64, na_value=np.nan) if hasattr(X, "columns") else np.asarray(X, dtype=np.float64)
-    score = proba(X, coef, intercept)[:, 1]
-    _, y01, _ = encode_target((None, np.asarray(y).ravel(), None), classes=classes, partition=partition,
-                              n_partitions=n_partitions)
+    score = proba(float_rows(X), coef, intercept)[:, 1]
+    y01 = encode_labels(y, classes=classes, partition=partition, n_partitions=n_partitions)
     if y01.shape != score.shape:
         raise InputError(
             f"{partition_where(partition, n_partitions)} has {score.size} feature rows but {y01.size} labels; "

@@ -91,12 +91,16 @@ def test_dask_array_with_uneven_chunks_float32_storage_and_weights(local_client)
     )
 
 
-def test_string_labels_and_lazy_predictions_on_dask_frames(local_client, wa_churn):
+def _churn_with_string_labels(wa_churn, npartitions):
+    """The numeric churn features with the "No"/"Yes" labels: in memory, as a Dask frame, and the feature names."""
     X, _ = numeric_problem(wa_churn, "churn", "Yes")
     frame = X.copy()
     frame["churn"] = wa_churn.loc[wa_churn["total_charges"].notna(), "churn"].to_numpy()
-    ddf = dd.from_pandas(frame, npartitions=5)
-    features = list(X.columns)
+    return X, frame, dd.from_pandas(frame, npartitions=npartitions), list(X.columns)
+
+
+def test_string_labels_and_lazy_predictions_on_dask_frames(local_client, wa_churn):
+    X, frame, ddf, features = _churn_with_string_labels(wa_churn, 5)
     model = LogisticRegression(l2=1e-3).fit(ddf[features], ddf["churn"], client=local_client)
     assert model.classes_.tolist() == ["No", "Yes"]
     reference = LogisticRegression(l2=1e-3).fit(X, frame["churn"])
@@ -110,11 +114,7 @@ def test_string_labels_and_lazy_predictions_on_dask_frames(local_client, wa_chur
 def test_evaluate_gives_scikit_learns_metrics_without_collecting_rows(local_client, wa_churn):
     from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-    X, _ = numeric_problem(wa_churn, "churn", "Yes")
-    frame = X.copy()
-    frame["churn"] = wa_churn.loc[wa_churn["total_charges"].notna(), "churn"].to_numpy()
-    ddf = dd.from_pandas(frame, npartitions=4)
-    features = list(X.columns)
+    X, frame, ddf, features = _churn_with_string_labels(wa_churn, 4)
     model = LogisticRegression(l2=1e-3).fit(ddf[features], ddf["churn"], client=local_client)
     on_cluster = model.evaluate(ddf[features], ddf["churn"], client=local_client)
     in_memory = model.evaluate(X, frame["churn"])
