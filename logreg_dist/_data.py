@@ -1,6 +1,8 @@
 """From what a user passes (NumPy, pandas, Dask DataFrame or Array) to blocks an engine can use.
 
-A block is ``(X, y, sample_weight)``: ``X`` a 2-D float64 or float32 array,
+A block is ``(X, y, sample_weight)``: ``X`` a 2-D float64 or float32 array, or
+for a frame mixing dtypes a :class:`~logreg_dist._kernels.ColumnRuns` of the
+partition's own columns,
 ``y`` float64 holding 0.0 and 1.0 (1.0 for ``classes[1]``), ``sample_weight``
 float64 or None. :func:`load_block` builds and checks one block with the
 target as given; once the labels of all blocks are known
@@ -16,10 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._kernels import ColumnRuns
 from .exceptions import InputError
 
 __all__ = [
-    "DaskInput", "LabelSummary", "dask_input", "encode_labels", "encode_target", "frame_columns", "is_dask_collection", "label_summary",
+    "DaskInput", "LabelSummary", "dask_input", "dask_inputs", "encode_labels", "encode_target", "frame_columns", "is_dask_collection", "label_summary",
     "load_block", "load_frame_block",
 ]
 
@@ -36,29 +39,32 @@ def partition_where(partition: int, n_partitions: int, source: str | None = None
     return f"{where} of {source}" if source else where
 
 
-#: Integers up to 2**24 in magnitude are exact in float32.
-_FLOAT32_EXACT_INT = 2**24
-
-
 def _plain_numpy(frame: pd.DataFrame) -> bool:
     """Every column held by NumPy as bool, integers or floats (no nullable or Arrow-backed columns)."""
     return all(isinstance(dtype, np.dtype) and dtype.kind in "biuf" for dtype in frame.dtypes)
 
 
-def _exact_in_float32(column: np.ndarray) -> bool:
-    """Whether every value of ``column`` is a float32 exactly (so storing it as float32 loses nothing)."""
-    kind, size = column.dtype.kind, column.dtype.itemsize
-    if kind == "b" or column.dtype == np.float32 or (kind in "iu" and size <= 2):
-        return True
-    if column.size == 0:
-        return True
-    if kind in "iu":
-        return int(column.min()) >= -_FLOAT32_EXACT_INT and int(column.max()) <= _FLOAT32_EXACT_INT
-    if kind == "f" and size == 8:
-        with np.errstate(over="ignore"):  # beyond float32's range: inf, unequal, stays float64
-            narrow = column.astype(np.float32)
-        return bool(np.array_equal(narrow, column))  # NaN never equals: such columns stay float64 and are reported
-    return False
+def _column_runs(frame: pd.DataFrame):
+    """The frame's columns as column-major ``(n_rows, k)`` arrays, one per run of consecutive columns of one
+    dtype: views of pandas' own arrays when a run lies in one of its blocks (pyarrow and Dask hand frames
+    over that way). One run is returned as the array itself, several as :class:`ColumnRuns`."""
+    dtypes = list(frame.dtypes)
+    if not dtypes:
+        return np.empty((len(frame), 0))
+    starts = [j for j in range(len(dtypes)) if j == 0 or dtypes[j] != dtypes[j - 1]]
+    runs = [frame.iloc[:, a:b].to_numpy() for a, b in zip(starts, [*starts[1:], len(dtypes)])]
+    if len(runs) == 1:
+        return runs[0]
+    return ColumnRuns(runs)
+
+
+def _finite_columns(X) -> np.ndarray:
+    """Whether each column of ``X`` (an array or :class:`ColumnRuns`) holds finite values only."""
+    if isinstance(X, ColumnRuns):
+        return np.concatenate([_finite_columns(run) for run in X.runs]) if X.runs else np.ones(0, dtype=bool)
+    if X.dtype.kind in "biu":
+        return np.ones(X.shape[1], dtype=bool)
+    return np.isfinite(X).all(axis=0)
 
 
 def _feature_matrix(X_part, feature_names: list[str], where: str) -> np.ndarray:
@@ -67,13 +73,9 @@ def _feature_matrix(X_part, feature_names: list[str], where: str) -> np.ndarray:
             missing = [c for c in feature_names if c not in X_part.columns]
             raise InputError(f"{where} does not have the feature columns {missing or feature_names}.")
         if _plain_numpy(X_part):
-            # Column by column into a column-major block. float32 when every value is one exactly:
-            # half the memory and half the bytes each pass reads, the same float64 sums.
-            columns = [X_part.iloc[:, j].to_numpy() for j in range(X_part.shape[1])]
-            dtype = np.float32 if all(_exact_in_float32(column) for column in columns) else np.float64
-            X = np.empty((len(X_part), len(columns)), dtype=dtype, order="F")
-            for j, column in enumerate(columns):
-                X[:, j] = column
+            # The partition's own columns, as they are: one column-major view per run of columns of one
+            # dtype (no copy, no new memory); the kernels turn each chunk of rows into float64.
+            X = _column_runs(X_part)
         else:
             try:
                 X = X_part.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -91,7 +93,7 @@ def _feature_matrix(X_part, feature_names: list[str], where: str) -> np.ndarray:
                 X = X.astype(np.float64)
             except (TypeError, ValueError) as error:
                 raise InputError(f"features in {where} are not numeric; got dtype {X.dtype}.") from error
-    finite = np.isfinite(X).all(axis=0)
+    finite = _finite_columns(X)
     if not finite.all():
         bad = [feature_names[j] for j in np.flatnonzero(~finite)]
         raise InputError(
@@ -203,8 +205,8 @@ def _parts(collection, name: str) -> list:
 _TARGET, _WEIGHT = "__logreg_dist_target__", "__logreg_dist_weight__"
 
 
-def _frame_parts(X, y, sample_weight) -> list:
-    """Partitions of one frame holding X's columns, the target and the weight: a block is one task."""
+def _frame(X, y, sample_weight):
+    """One lazy frame holding X's columns, the target and the weight: a block is then one task."""
     import dask.dataframe as dd
 
     extra = {_TARGET: y}
@@ -213,29 +215,69 @@ def _frame_parts(X, y, sample_weight) -> list:
             raise InputError(f"sample_weight must be a Dask Series like y; got {type(sample_weight).__name__}.")
         extra[_WEIGHT] = sample_weight
     try:
-        frame = X.assign(**extra)
+        return X.assign(**extra)
     except (ValueError, NotImplementedError) as error:
         raise InputError(
             "y (and sample_weight) must be partitioned like X: take them from the same DataFrame as X "
             f"({error})."
         ) from error
-    return list(frame.to_delayed())
 
 
 def frame_columns(part: pd.DataFrame, feature_names: list[str]) -> tuple:
-    """``(features, target, weight or None)`` of one partition of the frame :func:`_frame_parts` builds."""
+    """``(features, target, weight or None)`` of one partition of the frame :func:`_frame` builds."""
     weight = part[_WEIGHT] if _WEIGHT in part.columns else None
     return part[feature_names], part[_TARGET], weight
 
 
 def load_frame_block(part: pd.DataFrame, *, feature_names: list[str], partition: int, n_partitions: int) -> tuple:
-    """:func:`load_block` of one partition of the frame :func:`_frame_parts` builds."""
+    """:func:`load_block` of one partition of the frame :func:`_frame` builds."""
     return load_block(*frame_columns(part, feature_names), feature_names=feature_names, partition=partition,
                       n_partitions=n_partitions)
 
 
 def dask_input(X, y, sample_weight) -> DaskInput:
     """Split Dask ``X``, ``y`` and ``sample_weight`` into aligned lazy partitions."""
+    (parts,) = dask_inputs((X, y, sample_weight))
+    return parts
+
+
+def dask_inputs(*inputs: tuple) -> list[DaskInput]:
+    """:func:`dask_input` of several ``(X, y, sample_weight)`` at once. Several DataFrames are optimized
+    without fusing tasks, so that partitions of two frames taken from one read (a training and a
+    validation split) depend on the same read tasks: computed in one graph, each file is read once."""
+    checked = [_checked_input(*triple) for triple in inputs]
+    frames = [i for i, (X, y, _, _) in enumerate(checked) if _is_frame_input(X, y)]
+    fuse = len(frames) == 1  # fused, the read of a file becomes part of each frame's own task
+    optimized = [_frame(*checked[i][:3]).optimize(fuse=fuse) for i in frames]
+    delayed_parts = {i: list(frame.to_delayed(optimize_graph=False)) for i, frame in zip(frames, optimized)}
+    result = []
+    for i, (X, y, sample_weight, feature_names) in enumerate(checked):
+        if i in delayed_parts:
+            # One frame, one optimized graph: projected columns of one Parquet read
+            # may otherwise be fused into different partition counts.
+            result.append(DaskInput(delayed_parts[i], feature_names, frames=True))
+            continue
+        X_parts = _parts(X, "X")
+        y_parts = _parts(y, "y")
+        w_parts = [None] * len(X_parts) if sample_weight is None else _parts(sample_weight, "sample_weight")
+        for name, parts in (("y", y_parts), ("sample_weight", w_parts)):
+            if len(parts) != len(X_parts):
+                raise InputError(
+                    f"{name} has {len(parts)} partitions but X has {len(X_parts)}; they must be partitioned alike "
+                    "(take both from one DataFrame)."
+                )
+        result.append(DaskInput(list(zip(X_parts, y_parts, w_parts)), feature_names, frames=False))
+    return result
+
+
+def _is_frame_input(X, y) -> bool:
+    import dask.dataframe as dd
+
+    return isinstance(X, dd.DataFrame) and isinstance(y, dd.Series)
+
+
+def _checked_input(X, y, sample_weight) -> tuple:
+    """``(X, y, sample_weight, feature_names)`` with Dask arrays chunked alike; bad input raises InputError."""
     import dask.array as da
     import dask.dataframe as dd
 
@@ -260,18 +302,4 @@ def dask_input(X, y, sample_weight) -> DaskInput:
             sample_weight = sample_weight.rechunk({0: X.chunks[0]})
     else:
         raise InputError(f"X must be a Dask DataFrame or Array here; got {type(X).__name__}.")
-
-    if isinstance(X, dd.DataFrame) and isinstance(y, dd.Series):
-        # One frame, one optimized graph: projected columns of one Parquet read
-        # may otherwise be fused into different partition counts.
-        return DaskInput(_frame_parts(X, y, sample_weight), feature_names, frames=True)
-    X_parts = _parts(X, "X")
-    y_parts = _parts(y, "y")
-    w_parts = [None] * len(X_parts) if sample_weight is None else _parts(sample_weight, "sample_weight")
-    for name, parts in (("y", y_parts), ("sample_weight", w_parts)):
-        if len(parts) != len(X_parts):
-            raise InputError(
-                f"{name} has {len(parts)} partitions but X has {len(X_parts)}; they must be partitioned alike "
-                "(take both from one DataFrame)."
-            )
-    return DaskInput(list(zip(X_parts, y_parts, w_parts)), feature_names, frames=False)
+    return X, y, sample_weight, feature_names

@@ -15,11 +15,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import dask_input, encode_target, is_dask_collection, label_summary, load_block
+from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, label_summary, load_block
 from ._engine import DaskEngine, LocalEngine
 from ._kernels import moment_sums
 from ._objective import Objective
-from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block
+from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
 from ._solvers import SOLVERS
 from .cluster import resolve_client
 from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError
@@ -124,6 +124,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         singular, e.g. collinear columns with ``l2 = 0``).
     std_errors_ : ndarray of shape (1, n_features)
     intercept_std_error_ : ndarray of shape (1,)
+    validation_metrics_ : dict or None
+        :meth:`evaluate` of ``fit(..., validation=(X_valid, y_valid))``; None without it.
     """
 
     def __init__(
@@ -173,7 +175,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     # -- fit --------------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None, *, client=None, callback=None):
+    def fit(self, X, y, sample_weight=None, *, client=None, callback=None, validation=None):
         """Fit on in-memory data (NumPy, pandas) or on a Dask DataFrame/Array.
 
         Parameters
@@ -190,21 +192,38 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         callback : callable, optional
             Called after every iteration with that iteration's ``history_``
             entry (a dict); raising from it stops the fit.
+        validation : tuple (X_valid, y_valid), optional
+            Held-out rows scored by the fitted model: ``validation_metrics_``
+            is then :meth:`evaluate` of them (like H2O's ``validation_frame``).
+            Dask frames split from the same read as ``X`` (``train, valid =
+            split(frame)``) are loaded together with the training rows, so each
+            file is read once for both.
 
         Returns
         -------
         self
         """
         self._check_params()
+        scores = None
         if is_dask_collection(X):
             with resolve_client(client, self.scheduler_address) as active_client:
-                engine, n_rows = self._dask_engine(active_client, X, y, sample_weight)
+                engine, n_rows, held_out = self._dask_engine(active_client, X, y, sample_weight, validation)
                 try:
-                    return self._fit_engine(engine, n_rows, callback)
+                    self._fit_engine(engine, n_rows, callback)
+                    engine.close()  # the training rows leave memory before the validation rows are scored
+                    if held_out is not None:
+                        scores = self._score_held_out(held_out)
                 finally:
                     engine.close()
-        engine, n_rows = self._local_engine(X, y, sample_weight)
-        return self._fit_engine(engine, n_rows, callback)
+                    if held_out is not None:
+                        held_out.close()
+        else:
+            engine, n_rows = self._local_engine(X, y, sample_weight)
+            self._fit_engine(engine, n_rows, callback)
+        if validation is not None and scores is None:
+            scores = self.evaluate(*_validation_pair(validation), client=client)
+        self.validation_metrics_ = scores
+        return self
 
     def _set_classes(self, classes) -> tuple:
         classes = np.asarray(classes)
@@ -238,17 +257,36 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         engine.transform(encode_target, classes=classes)
         return engine, X.shape[0]
 
-    def _dask_engine(self, client, X, y, sample_weight) -> tuple[DaskEngine, int]:
+    def _dask_engine(self, client, X, y, sample_weight, validation=None) -> tuple[DaskEngine, int, DaskEngine | None]:
         """Load every partition once into a block on its worker, learn the labels from the blocks, encode them
-        (labels 0 and 1 held as numbers or booleans are kept as they are)."""
-        parts = dask_input(X, y, sample_weight)
-        self._feature_names = parts.feature_names
-        self.n_features_in_ = len(parts.feature_names)
+        (labels 0 and 1 held as numbers or booleans are kept as they are).
+
+        Dask ``validation`` rows are loaded in the same graph (an engine of their own, returned third), so that
+        partitions split from one read are read once."""
+        inputs = [(X, y, sample_weight)]
+        if validation is not None and is_dask_collection(_validation_pair(validation)[0]):
+            X_valid, y_valid = _validation_pair(validation)
+            if hasattr(X, "columns") and hasattr(X_valid, "columns"):
+                missing = [c for c in X.columns if c not in X_valid.columns]
+                if missing:
+                    raise InputError(f"the validation rows lack the feature columns {missing} of X.")
+                X_valid = X_valid[list(X.columns)]
+            inputs.append((X_valid, y_valid, None))
+        parts = dask_inputs(*inputs)
+        self._feature_names = parts[0].feature_names
+        self.n_features_in_ = len(self._feature_names)
         if hasattr(X, "columns"):
-            self.feature_names_in_ = np.asarray(parts.feature_names, dtype=object)
+            self.feature_names_in_ = np.asarray(self._feature_names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        engine = DaskEngine(client, parts.blocks(), split_every=self.split_every)
+        if len(parts) > 1 and len(parts[1].feature_names) != self.n_features_in_:
+            raise InputError(
+                f"the validation rows have {len(parts[1].feature_names)} feature columns; X has {self.n_features_in_}."
+            )
+        engine, *held_out = DaskEngine.persisted_together(
+            client, *[p.blocks() for p in parts], split_every=self.split_every
+        )
+        held_out = held_out[0] if held_out else None
         try:
             engine.wait()
             summary = engine.map_reduce(label_summary)
@@ -268,8 +306,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 logger.info("moved %d of %d blocks between workers to even out the passes", moved, engine.n_blocks)
         except BaseException:
             engine.close()
+            if held_out is not None:
+                held_out.close()
             raise
-        return engine, summary.n_rows
+        return engine, summary.n_rows, held_out
+
+    def _score_held_out(self, held_out: DaskEngine) -> dict:
+        """:meth:`evaluate` of validation blocks already loaded on the workers."""
+        from . import metrics
+
+        held_out.transform(
+            scored_loaded_block, feature_names=self._feature_names, coef=self.coef_[0],
+            intercept=float(self.intercept_[0]), classes=tuple(self.classes_.tolist()),
+        )
+        return metrics.validation_metrics(held_out)
 
     def _fit_engine(self, engine, n_rows: int, callback=None) -> LogisticRegression:
         names = self._feature_names
@@ -467,6 +517,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 return metrics.validation_metrics(engine, max_curve_points=max_curve_points, n_bins=n_bins)
             finally:
                 engine.close()
+
+
+def _validation_pair(validation) -> tuple:
+    """``(X_valid, y_valid)`` of ``fit(validation=...)``."""
+    if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+        raise InputError(f"validation must be a pair (X_valid, y_valid); got {type(validation).__name__}.")
+    return tuple(validation)
 
 
 def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every) -> None:

@@ -37,7 +37,7 @@ def float_rows(X) -> np.ndarray:
     """
     if hasattr(X, "columns"):
         return X.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.asarray(X, dtype=np.float64)
+    return np.asarray(X, dtype=np.float64)  # a loaded block's ColumnRuns too, run by run
 
 
 def frame_rows(part, fn, coef, intercept):
@@ -61,6 +61,11 @@ def scored_block(X, y, w, *, feature_names, coef, intercept, classes, partition:
             "they must match."
         )
     return score, y01
+
+
+def scored_loaded_block(block: tuple, **params):
+    """:func:`scored_block` of a block loaded by :func:`logreg_dist._data.load_block` (the engine's ``transform``)."""
+    return scored_block(*block, **params)
 
 
 def scored_frame_block(part, *, feature_names, **params):

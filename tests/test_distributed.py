@@ -133,6 +133,44 @@ def test_evaluate_gives_scikit_learns_metrics_without_collecting_rows(local_clie
                        client=local_client)
 
 
+def test_validation_rows_split_from_one_read_are_read_once_and_scored_like_evaluate(local_client, tmp_path):
+    """fit(validation=...) loads the held-out rows in the training graph: one read task per file, and the
+    metrics of evaluate() on the same rows; the training rows are fitted as without it."""
+    from distributed import get_task_stream
+
+    from logreg_dist.training import read_table, split
+
+    X, y = make_classification(n_rows=8000, n_features=5, seed=11)
+    frame = _frame(X, y).assign(customer_id=np.arange(len(y)), flag=X[:, 0] > 0, count=(3 * X[:, 1] ** 2).astype(np.int32))
+    dd.from_pandas(frame, npartitions=6).to_parquet(tmp_path / "data")
+    features = ["f0", "f1", "f2", "f3", "f4", "flag", "count"]
+    train, valid = split(read_table(str(tmp_path / "data")), id_column="customer_id", valid_fraction=0.25, seed=0)
+    with get_task_stream(local_client) as stream:
+        model = LogisticRegression(l2=1e-3).fit(train[features], train["target"], client=local_client,
+                                                validation=(valid[features], valid["target"]))
+    reads = [task["key"] for task in stream.data if "read" in str(task["key"]) or "parquet" in str(task["key"])]
+    assert len(reads) == 6, reads
+    alone = LogisticRegression(l2=1e-3).fit(train[features], train["target"], client=local_client)
+    np.testing.assert_allclose(model.coef_, alone.coef_, rtol=1e-10, atol=1e-12)  # sums differ in the last bits with where blocks lie
+    assert alone.validation_metrics_ is None
+    evaluated = model.evaluate(valid[features], valid["target"], client=local_client)
+    got = model.validation_metrics_  # the same scores up to the order of float64 sums
+    assert (got["n_rows"], got["n_positives"]) == (evaluated["n_rows"], evaluated["n_positives"])
+    for name in ("auc", "log_loss", "brier", "average_precision"):
+        assert got[name] == pytest.approx(evaluated[name], rel=1e-12), name
+    held_out = valid.compute()
+    from sklearn.metrics import roc_auc_score
+
+    assert evaluated["n_rows"] == len(held_out)
+    assert evaluated["auc"] == pytest.approx(roc_auc_score(held_out["target"], model.predict_proba(held_out[features])[:, 1]), abs=1e-12)
+    with pytest.raises(InputError, match=r"lack the feature columns \['count'\]"):
+        LogisticRegression().fit(train[features], train["target"], client=local_client,
+                                 validation=(valid[features[:-1]], valid["target"]))
+    in_memory = LogisticRegression(l2=1e-3).fit(train[features].compute(), train["target"].compute(),
+                                                validation=(held_out[features], held_out["target"]))
+    assert in_memory.validation_metrics_["auc"] == pytest.approx(evaluated["auc"], abs=1e-9)
+
+
 def test_the_fit_releases_its_data_from_the_cluster(local_client):
     X, y = make_classification(n_rows=2000, n_features=4)
     ddf = dd.from_pandas(_frame(X, y), npartitions=3)

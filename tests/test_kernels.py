@@ -248,23 +248,33 @@ def _mixed_frame(n=3000, seed=3):
     })
 
 
-def test_blocks_are_stored_as_float32_exactly_when_every_value_is_one():
+def test_blocks_of_a_frame_are_its_own_columns_without_a_copy():
+    """A frame mixing dtypes is held as runs of its own columns (views, each in its own dtype): the
+    kernels give exactly what they give on the float64 array of the same values."""
     from logreg_dist._data import load_block
+    from logreg_dist._kernels import ColumnRuns
 
     frame = _mixed_frame()
     names = list(frame.columns)
     X, _, _ = load_block(frame, np.zeros(len(frame)), None, feature_names=names, partition=0, n_partitions=1)
-    assert X.dtype == np.float32 and X.flags.f_contiguous
-    np.testing.assert_array_equal(X.astype(np.float64), frame.to_numpy(dtype=np.float64))
+    assert isinstance(X, ColumnRuns) and X.shape == frame.shape
+    assert [run.dtype for run in X.runs] == [np.dtype(t) for t in ("bool", "int32", "int8", "float32", "float64")]
+    for name, run in zip(names, X.runs):
+        assert np.shares_memory(run, frame[name].to_numpy())  # no copy of the partition
+    dense = frame.to_numpy(dtype=np.float64)
+    np.testing.assert_array_equal(np.asarray(X), dense)
+    np.testing.assert_array_equal(X.column(3), dense[:, 3])
 
-    for column, values in {
-        "share64": lambda f: f["share64"] + 0.1,  # no longer a float32 value
-        "count": lambda f: f["count"].astype(np.int64) + 2**24,  # beyond float32's exact integers
-    }.items():
-        changed = frame.assign(**{column: values})
-        X, _, _ = load_block(changed, np.zeros(len(frame)), None, feature_names=names, partition=0, n_partitions=1)
-        assert X.dtype == np.float64, column
-        np.testing.assert_array_equal(X, changed.to_numpy(dtype=np.float64))
+    y = (np.random.default_rng(2).uniform(size=len(frame)) < 0.3).astype(np.float64)
+    w = np.random.default_rng(3).uniform(size=len(frame))
+    rng = np.random.default_rng(4)
+    params = dict(coef=rng.normal(size=5), intercept=-0.5, mean=dense.mean(0), inv_scale=1 / dense.std(0))
+    for weights in (None, w):
+        for kernel, kwargs in ((loss_sums, dict(params, order=2, hessian_every=2, chunk_rows=512)),
+                               (moment_sums, dict(hessian_every=3, chunk_rows=256))):
+            got, expected = kernel(X, y, weights, **kwargs), kernel(np.asfortranarray(dense), y, weights, **kwargs)
+            for field in expected.__dataclass_fields__:
+                np.testing.assert_array_equal(getattr(got, field), getattr(expected, field), err_msg=field)
 
 
 def test_float32_blocks_of_mixed_columns_give_the_float64_fit(local_client):
