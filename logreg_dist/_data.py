@@ -13,6 +13,7 @@ an error names the partition it came from, and the data are read once.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,14 +243,27 @@ def dask_input(X, y, sample_weight) -> DaskInput:
 
 
 def dask_inputs(*inputs: tuple) -> list[DaskInput]:
-    """:func:`dask_input` of several ``(X, y, sample_weight)`` at once. Several DataFrames are optimized
-    without fusing tasks, so that partitions of two frames taken from one read (a training and a
-    validation split) depend on the same read tasks: computed in one graph, each file is read once."""
+    """:func:`dask_input` of several ``(X, y, sample_weight)`` at once.
+
+    DataFrames of as many partitions are taken together: partition ``i`` of
+    every one of them comes out of one task (a tuple of frames), so two
+    frames split from one read (training and validation rows) read each file
+    once, in one fused task, where separate graphs read it twice and a shared,
+    unfused graph holds every intermediate frame (2.2 s more on the bench data).
+    """
+    import dask.dataframe as dd
+    from dask import delayed
+
     checked = [_checked_input(*triple) for triple in inputs]
-    frames = [i for i, (X, y, _, _) in enumerate(checked) if _is_frame_input(X, y)]
-    fuse = len(frames) == 1  # fused, the read of a file becomes part of each frame's own task
-    optimized = [_frame(*checked[i][:3]).optimize(fuse=fuse) for i in frames]
-    delayed_parts = {i: list(frame.to_delayed(optimize_graph=False)) for i, frame in zip(frames, optimized)}
+    indices = [i for i, (X, y, _, _) in enumerate(checked) if _is_frame_input(X, y)]
+    frames = [_frame(*checked[i][:3]) for i in indices]
+    if len(frames) > 1 and len({frame.npartitions for frame in frames}) == 1:
+        together = dd.map_partitions(_together, *frames, meta=frames[0]._meta, enforce_metadata=False,
+                                     align_dataframes=False).to_delayed()
+        delayed_parts = {i: [delayed(operator.getitem, pure=True)(parts, k) for parts in together]
+                         for k, i in enumerate(indices)}
+    else:
+        delayed_parts = {i: list(frame.to_delayed()) for i, frame in zip(indices, frames)}
     result = []
     for i, (X, y, sample_weight, feature_names) in enumerate(checked):
         if i in delayed_parts:
@@ -268,6 +282,11 @@ def dask_inputs(*inputs: tuple) -> list[DaskInput]:
                 )
         result.append(DaskInput(list(zip(X_parts, y_parts, w_parts)), feature_names, frames=False))
     return result
+
+
+def _together(*parts) -> tuple:
+    """Partition ``i`` of several frames, in one task (see :func:`dask_inputs`)."""
+    return parts
 
 
 def _is_frame_input(X, y) -> bool:
