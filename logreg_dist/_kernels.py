@@ -6,7 +6,8 @@ the rows add up to the result on the whole: the engine adds them, the
 objective divides once.
 
 Standardization happens inside the kernels: the stored block keeps its raw
-values (float64 or float32). The linear predictor and the gradient come from
+values (a float64 or float32 array, or a :class:`ColumnRuns` of a pandas
+partition's own columns, each run in its dtype). The linear predictor and the gradient come from
 matrix-vector products on the stored rows (centred chunk by chunk first when a
 column's mean dwarfs its spread), and the Hessian from chunks of a few
 thousand rows in a small float64 buffer that stays in cache. Where a column's
