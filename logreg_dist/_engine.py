@@ -64,6 +64,13 @@ def _move_block(block):
     )
 
 
+def _persisted(client, blocks: list) -> list:
+    """The futures of ``blocks`` persisted on the cluster in one graph."""
+    from distributed import futures_of
+
+    return [futures_of(block)[0] for block in client.persist(blocks)]
+
+
 def _add_all(*parts):
     return functools.reduce(operator.add, parts)
 
@@ -107,20 +114,13 @@ class DaskEngine:
         self.client = client
         self.split_every = split_every
         self._grouped: tuple | None = None  # (block keys, their groups): see _groups()
-        if persist:
-            from distributed import futures_of
-
-            self.blocks = [futures_of(block)[0] for block in client.persist(list(blocks))]
-        else:
-            self.blocks = list(blocks)
+        self.blocks = _persisted(client, list(blocks)) if persist else list(blocks)
 
     @classmethod
     def persisted_together(cls, client, *block_lists: Sequence[Delayed], split_every: int = 8) -> list[DaskEngine]:
         """One engine per list of lazy blocks, all persisted in one graph: tasks the lists share (one read
         of a file that yields both a training and a validation block) run once."""
-        from distributed import futures_of
-
-        futures = [futures_of(block)[0] for block in client.persist([b for blocks in block_lists for b in blocks])]
+        futures = _persisted(client, [block for blocks in block_lists for block in blocks])
         engines, start = [], 0
         for blocks in block_lists:
             engine = cls(client, [], split_every=split_every, persist=False)

@@ -204,6 +204,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self
         """
         self._check_params()
+        validation = None if validation is None else _validation_pair(validation)
         scores = None
         if is_dask_collection(X):
             with resolve_client(client, self.scheduler_address) as active_client:
@@ -221,7 +222,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             engine, n_rows = self._local_engine(X, y, sample_weight)
             self._fit_engine(engine, n_rows, callback)
         if validation is not None and scores is None:
-            scores = self.evaluate(*_validation_pair(validation), client=client)
+            scores = self.evaluate(*validation, client=client)
         self.validation_metrics_ = scores
         return self
 
@@ -264,8 +265,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Dask ``validation`` rows are loaded in the same graph (an engine of their own, returned third), so that
         partitions split from one read are read once."""
         inputs = [(X, y, sample_weight)]
-        if validation is not None and is_dask_collection(_validation_pair(validation)[0]):
-            X_valid, y_valid = _validation_pair(validation)
+        if validation is not None and is_dask_collection(validation[0]):
+            X_valid, y_valid = validation
             if hasattr(X, "columns") and hasattr(X_valid, "columns"):
                 missing = [c for c in X.columns if c not in X_valid.columns]
                 if missing:
