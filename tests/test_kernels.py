@@ -250,7 +250,8 @@ def _mixed_frame(n=3000, seed=3):
 
 def test_blocks_of_a_frame_are_its_own_columns_without_a_copy():
     """A frame mixing dtypes is held as runs of its own columns (views, each in its own dtype): the
-    kernels give exactly what they give on the float64 array of the same values."""
+    kernels give what they give on the float64 array of the same values, to the rounding of the sums
+    (the compiled loops keep as many partial sums as a column's dtype fills vector lanes)."""
     from logreg_dist._data import load_block
     from logreg_dist._kernels import ColumnRuns
 
@@ -274,7 +275,10 @@ def test_blocks_of_a_frame_are_its_own_columns_without_a_copy():
                                (moment_sums, dict(hessian_every=3, chunk_rows=256))):
             got, expected = kernel(X, y, weights, **kwargs), kernel(np.asfortranarray(dense), y, weights, **kwargs)
             for field in expected.__dataclass_fields__:
-                np.testing.assert_array_equal(getattr(got, field), getattr(expected, field), err_msg=field)
+                value = np.asarray(getattr(expected, field), dtype=np.float64)
+                # Sums with terms of both signs (gradients, y_dev) keep their rounding error, not their size.
+                np.testing.assert_allclose(getattr(got, field), value, rtol=1e-13,
+                                           atol=1e-11 * np.max(np.abs(value), initial=0.0), err_msg=field)
 
 
 def test_float32_blocks_of_mixed_columns_give_the_float64_fit(local_client):
