@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["SPAN", "add_centred_products", "centred_dots", "column_moments"]
+__all__ = ["SPAN", "add_centred_products", "centred_dots", "column_moments", "scaled_centred_rows"]
 
 #: Rows summed into one partial sum before it joins the column's total.
 SPAN = 4096
@@ -59,6 +59,32 @@ def centred_dots(X, mean, r, out):
                 part += (values[i] - m) * weights[i]
             total += part
         out[j] = total
+
+
+@njit(**_OPTIONS)
+def scaled_centred_rows(X, start, mean, factors, out, first, cross):
+    """Rows ``start:start + len(factors)`` of a column-major ``X``, centred and scaled: what ``dsyrk`` sums.
+
+    ``out[:, first + j] = (X[start + i, j] - mean[j]) * factors[i]`` for the
+    float64 column-major buffer ``out``, and ``cross[j] += sum_i
+    out[i, first + j] * factors[i]``: with ``factors = sqrt(h)``, the
+    Hessian's cross term ``sum h (x - mean)``. One read of each value, in its
+    dtype, where NumPy copies the chunk, centres it, scales it and multiplies
+    it again.
+    """
+    n_rows = factors.shape[0]
+    XT = X.T  # row j of the transpose is column j: its slices are contiguous
+    OT = out.T
+    for j in range(XT.shape[0]):
+        column = XT[j, start : start + n_rows]
+        target = OT[first + j, :n_rows]
+        m = mean[j]
+        total = 0.0
+        for i in range(n_rows):
+            value = (column[i] - m) * factors[i]
+            target[i] = value
+            total += value * factors[i]
+        cross[j] += total
 
 
 @njit(**_OPTIONS)
@@ -143,6 +169,7 @@ def warm(dtypes=COMMON_DTYPES) -> None:
         add_centred_products(X, np.zeros(2), np.ones(2), np.zeros(3))
         centred_dots(X, np.zeros(2), rows, np.zeros(2))
         column_moments(X, rows, 3.0, rows, np.zeros(2), np.zeros(2), np.zeros(2))
+        scaled_centred_rows(X, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
 
 
 if __name__ == "__main__":  # ``python -m logreg_dist._loops``: what the container image runs when it is built

@@ -248,10 +248,19 @@ def _mixed_frame(n=3000, seed=3):
     })
 
 
+def _assert_sums_close(got, expected):
+    """Every field of two kernels' sums equal to their rounding: the compiled loops keep as many partial sums as
+    a column's dtype and layout fill vector lanes. Sums with terms of both signs (gradients, ``y_dev``) keep
+    the rounding error of their terms, not of their size."""
+    for field in expected.__dataclass_fields__:
+        value = np.asarray(getattr(expected, field), dtype=np.float64)
+        np.testing.assert_allclose(getattr(got, field), value, rtol=1e-13,
+                                   atol=1e-11 * np.max(np.abs(value), initial=0.0), err_msg=field)
+
+
 def test_blocks_of_a_frame_are_its_own_columns_without_a_copy():
     """A frame mixing dtypes is held as runs of its own columns (views, each in its own dtype): the
-    kernels give what they give on the float64 array of the same values, to the rounding of the sums
-    (the compiled loops keep as many partial sums as a column's dtype fills vector lanes)."""
+    kernels give what they give on the float64 array of the same values, to the rounding of the sums."""
     from logreg_dist._data import load_block
     from logreg_dist._kernels import ColumnRuns
 
@@ -273,12 +282,70 @@ def test_blocks_of_a_frame_are_its_own_columns_without_a_copy():
     for weights in (None, w):
         for kernel, kwargs in ((loss_sums, dict(params, order=2, hessian_every=2, chunk_rows=512)),
                                (moment_sums, dict(hessian_every=3, chunk_rows=256))):
-            got, expected = kernel(X, y, weights, **kwargs), kernel(np.asfortranarray(dense), y, weights, **kwargs)
-            for field in expected.__dataclass_fields__:
-                value = np.asarray(getattr(expected, field), dtype=np.float64)
-                # Sums with terms of both signs (gradients, y_dev) keep their rounding error, not their size.
-                np.testing.assert_allclose(getattr(got, field), value, rtol=1e-13,
-                                           atol=1e-11 * np.max(np.abs(value), initial=0.0), err_msg=field)
+            _assert_sums_close(kernel(X, y, weights, **kwargs), kernel(np.asfortranarray(dense), y, weights, **kwargs))
+
+
+def _frame_block(frame):
+    from logreg_dist._data import load_block
+
+    X, _, _ = load_block(frame, np.zeros(len(frame)), None, feature_names=list(frame.columns), partition=0,
+                         n_partitions=1)
+    y = (np.random.default_rng(len(frame)).uniform(size=len(frame)) < 0.3).astype(np.int8)
+    dense = frame.to_numpy(dtype=np.float64)
+    params = dict(coef=np.linspace(-1, 1, dense.shape[1]), intercept=-0.5, mean=dense.mean(0), inv_scale=1 / dense.std(0))
+    return X, y, dense, params
+
+
+def test_runs_that_are_strided_views_give_what_contiguous_runs_give():
+    """The runs of a frame's rows past the first are views whose columns are not adjacent in memory: the
+    compiled loops read them as they are and give the sums of the contiguous copy."""
+    from logreg_dist._kernels import ColumnRuns
+
+    import pandas as pd
+
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({
+        "a": rng.normal(5.0, 2.0, 5000).astype(np.float32),
+        "b": rng.uniform(size=5000).astype(np.float32),
+        "c": rng.poisson(3.0, 5000).astype(np.int32),
+        "d": rng.integers(-5, 5, 5000).astype(np.int32),
+        "e": rng.uniform(size=5000) < 0.2,
+    })
+    X, y, dense, params = _frame_block(frame.iloc[700:])
+    assert isinstance(X, ColumnRuns) and not all(run.flags.f_contiguous for run in X.runs)
+    copy = ColumnRuns([np.asfortranarray(run) for run in X.runs])
+    for kernel, kwargs in ((loss_sums, dict(params, order=2, hessian_every=2, chunk_rows=512)),
+                           (moment_sums, dict(hessian_every=3, chunk_rows=256))):
+        _assert_sums_close(kernel(X, y, None, **kwargs), kernel(copy, y, None, **kwargs))
+
+
+def test_work_arrays_are_per_thread_and_no_result_refers_to_one():
+    """Row-length temporaries are work arrays reused across calls, one set per thread: kernels running at once
+    in several threads (a Dask worker with threads) give, bit for bit, what they give one after another, and
+    a result is not changed by the calls after it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    blocks = [_frame_block(_mixed_frame(n=4000 + 1500 * k, seed=k)) for k in range(4)]
+
+    def sums(k):
+        X, y, _, params = blocks[k]
+        return loss_sums(X, y, None, **params, order=2, hessian_every=2, chunk_rows=512), moment_sums(X, y, None)
+
+    sequential = [sums(k) for k in range(4)]
+    kept = [(loss.grad_sum.copy(), loss.hess_sum.copy(), moments.mean.copy()) for loss, moments in sequential]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            concurrent = list(pool.map(sums, [0, 1, 2, 3] * 4))
+    for k, (loss, moments) in enumerate(concurrent):
+        expected_loss, expected_moments = sequential[k % 4]
+        assert loss.loss_sum == expected_loss.loss_sum
+        np.testing.assert_array_equal(loss.grad_sum, expected_loss.grad_sum)
+        np.testing.assert_array_equal(loss.hess_sum, expected_loss.hess_sum)
+        np.testing.assert_array_equal(moments.m2, expected_moments.m2)
+    for (loss, moments), (grad, hess, mean) in zip(sequential, kept):
+        np.testing.assert_array_equal(loss.grad_sum, grad)
+        np.testing.assert_array_equal(loss.hess_sum, hess)
+        np.testing.assert_array_equal(moments.mean, mean)
 
 
 def test_float32_blocks_of_mixed_columns_give_the_float64_fit(local_client):
