@@ -168,14 +168,18 @@ def encode_target(block: tuple, *, classes: tuple, partition: int, n_partitions:
 class DaskInput:
     """Lazy partitions of a Dask input, one per block to load.
 
-    ``parts[i]`` is either a DataFrame partition holding the features, the
-    target and the weight (:func:`load_frame_block` loads it), or a tuple
-    ``(X, y, sample_weight)`` of aligned lazy pieces (:func:`load_block`).
+    A DataFrame input is a frame holding the features, the target and the
+    weight (``source``, which may map it together with other frames of as
+    many partitions; this input is its frame number ``index``); an array input
+    is ``parts``, one tuple ``(X, y, sample_weight)`` of aligned lazy pieces
+    per block.
     """
 
     parts: list
     feature_names: list[str]
     frames: bool
+    source: _Frames | None = None
+    index: int = 0
 
     def blocks(self) -> list:
         """One lazy block ``(X, y, sample_weight)`` per partition, each loaded by one task from its partition."""
@@ -186,10 +190,54 @@ class DaskInput:
         partition, each called with ``feature_names``, ``partition``, ``n_partitions`` and ``params``."""
         from dask import delayed
 
-        common = dict(feature_names=self.feature_names, n_partitions=len(self.parts), **params)
         if self.frames:
-            return [delayed(frame_fn, pure=True)(part, partition=i, **common) for i, part in enumerate(self.parts)]
+            return self.source.map(self.index, frame_fn, params)
+        common = dict(feature_names=self.feature_names, n_partitions=len(self.parts), **params)
         return [delayed(array_fn, pure=True)(X, y, w, partition=i, **common) for i, (X, y, w) in enumerate(self.parts)]
+
+
+class _Frames:
+    """Lazy frames of as many partitions, mapped together: partition ``i`` of every one in one task.
+
+    A function mapped over them runs in the task that computes the partitions
+    (Dask fuses it with the read, column selections and the split), so two
+    frames split from one read (training and validation rows) read each file
+    once, and a block is loaded by one task: on the bench's 17 persisted
+    partitions, selecting the features and the target and loading had been
+    three tasks a partition.
+    """
+
+    def __init__(self, frames: list, feature_names: list[list[str]]):
+        self.frames, self.feature_names = frames, feature_names
+        self._mapped: dict = {}
+
+    def map(self, index: int, frame_fn, params: dict) -> list:
+        from dask import delayed
+        from dask.base import tokenize
+
+        key = (frame_fn, tokenize(params))
+        if key not in self._mapped:  # the inputs mapped together share these tasks
+            self._mapped[key] = self._map(frame_fn, params)
+        parts = self._mapped[key]
+        if len(self.frames) == 1:
+            return parts
+        return [delayed(operator.getitem, pure=True)(part, index) for part in parts]
+
+    def _map(self, frame_fn, params: dict) -> list:
+        import dask.dataframe as dd
+
+        n_partitions = self.frames[0].npartitions
+        kwargs = [dict(feature_names=names, n_partitions=n_partitions, **params) for names in self.feature_names]
+        mapped = dd.map_partitions(_map_partitions, *self.frames, frame_fn=frame_fn, kwargs=kwargs,
+                                   meta=self.frames[0]._meta, enforce_metadata=False, align_dataframes=False)
+        return list(mapped.to_delayed())
+
+
+def _map_partitions(*parts, frame_fn, kwargs, partition_info=None):
+    """``frame_fn`` of partition ``i`` of each frame (a tuple when there are several; see :class:`_Frames`)."""
+    number = partition_info["number"]
+    results = tuple(frame_fn(part, partition=number, **kw) for part, kw in zip(parts, kwargs))
+    return results[0] if len(results) == 1 else results
 
 
 def _parts(collection, name: str) -> list:
@@ -245,31 +293,26 @@ def dask_input(X, y, sample_weight) -> DaskInput:
 def dask_inputs(*inputs: tuple) -> list[DaskInput]:
     """:func:`dask_input` of several ``(X, y, sample_weight)`` at once.
 
-    DataFrames of as many partitions are taken together: partition ``i`` of
-    every one of them comes out of one task (a tuple of frames), so two
-    frames split from one read (training and validation rows) read each file
-    once, in one fused task, where separate graphs read it twice and a shared,
-    unfused graph holds every intermediate frame (2.2 s more on the bench data).
+    DataFrames of as many partitions are taken together (:class:`_Frames`):
+    the blocks of partition ``i`` of every one of them come out of one task,
+    so two frames split from one read (training and validation rows) read
+    each file once, in one fused task, where separate graphs read it twice
+    and a shared, unfused graph holds every intermediate frame (2.2 s more on
+    the bench data).
     """
-    import dask.dataframe as dd
-    from dask import delayed
-
     checked = [_checked_input(*triple) for triple in inputs]
     indices = [i for i, (X, y, _, _) in enumerate(checked) if _is_frame_input(X, y)]
     frames = [_frame(*checked[i][:3]) for i in indices]
     if len(frames) > 1 and len({frame.npartitions for frame in frames}) == 1:
-        together = dd.map_partitions(_together, *frames, meta=frames[0]._meta, enforce_metadata=False,
-                                     align_dataframes=False).to_delayed()
-        delayed_parts = {i: [delayed(operator.getitem, pure=True)(parts, k) for parts in together]
-                         for k, i in enumerate(indices)}
+        shared = _Frames(frames, [checked[i][3] for i in indices])
+        sources = {i: (shared, k) for k, i in enumerate(indices)}
     else:
-        delayed_parts = {i: list(frame.to_delayed()) for i, frame in zip(indices, frames)}
+        sources = {i: (_Frames([frame], [checked[i][3]]), 0) for i, frame in zip(indices, frames)}
     result = []
     for i, (X, y, sample_weight, feature_names) in enumerate(checked):
-        if i in delayed_parts:
-            # One frame, one optimized graph: projected columns of one Parquet read
-            # may otherwise be fused into different partition counts.
-            result.append(DaskInput(delayed_parts[i], feature_names, frames=True))
+        if i in sources:
+            source, index = sources[i]
+            result.append(DaskInput([], feature_names, frames=True, source=source, index=index))
             continue
         X_parts = _parts(X, "X")
         y_parts = _parts(y, "y")
@@ -282,11 +325,6 @@ def dask_inputs(*inputs: tuple) -> list[DaskInput]:
                 )
         result.append(DaskInput(list(zip(X_parts, y_parts, w_parts)), feature_names, frames=False))
     return result
-
-
-def _together(*parts) -> tuple:
-    """Partition ``i`` of several frames, in one task (see :func:`dask_inputs`)."""
-    return parts
 
 
 def _is_frame_input(X, y) -> bool:
