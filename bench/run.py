@@ -1118,7 +1118,7 @@ def limit_table(limit: dict, report: dict | None) -> str:
         lines.append(f"| Hessian pass: {name}{mark} | {seconds:.3f} |")
     if report:
         lines.append(
-            f"| floor for our fit: {report['gradient_passes']} gradient passes + {report['hessian_passes']} gradient-and-Hessian passes | {report['floor_s']:.2f} |"
+            f"| floor for our fit: {report['gradient_passes']} gradient passes + {report['sampled_hessian_passes']} passes with a Hessian of every {report['hessian_every']}th chunk + {report['hessian_passes']} gradient-and-Hessian passes | {report['floor_s']:.2f} |"
         )
         lines.append(f"| our fit (rows on the workers) | {report['fit_s']:.2f} = {report['fit_multiple']:.1f}x the floor |")
         if report.get("floor_2x1_s"):
