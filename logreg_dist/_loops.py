@@ -46,19 +46,22 @@ def add_centred_products(X, mean, beta, out):
 @njit(**_OPTIONS)
 def centred_dots(X, mean, r, out):
     """``out[j] = sum_i (X[i, j] - mean[j]) * r[i]`` for a column-major ``X``."""
-    n_rows, n_cols = X.shape
-    for j in range(n_cols):
-        m = mean[j]
-        column = X[:, j]
-        total = 0.0
-        for start in range(0, n_rows, SPAN):
-            values = column[start : start + SPAN]
-            weights = r[start : start + SPAN]
-            part = 0.0
-            for i in range(values.shape[0]):
-                part += (values[i] - m) * weights[i]
-            total += part
-        out[j] = total
+    for j in range(X.shape[1]):
+        out[j] = _centred_dot(X[:, j], mean[j], r)
+
+
+@njit(**_OPTIONS)
+def _centred_dot(column, m, weights):
+    """``sum_i (column[i] - m) * weights[i]``, in spans of :data:`SPAN` rows."""
+    total = 0.0
+    for start in range(0, column.shape[0], SPAN):
+        values = column[start : start + SPAN]
+        w = weights[start : start + SPAN]
+        part = 0.0
+        for i in range(values.shape[0]):
+            part += (values[i] - m) * w[i]
+        total += part
+    return total
 
 
 @njit(**_OPTIONS)
@@ -139,15 +142,7 @@ def column_moments(X, weights, weight_sum, y_weight, mean, m2, y_dev):
         mean[j] = m
         m2[j] = _centred_squares(column, m, weights, weighted)
         if labelled:
-            total = 0.0
-            for start in range(0, column.shape[0], SPAN):
-                values = column[start : start + SPAN]
-                w = y_weight[start : start + SPAN]
-                part = 0.0
-                for i in range(values.shape[0]):
-                    part += (values[i] - m) * w[i]
-                total += part
-            y_dev[j] = total
+            y_dev[j] = _centred_dot(column, m, y_weight)
 
 
 #: Column dtypes the loops are compiled for ahead of use by :func:`warm`.
