@@ -152,7 +152,7 @@ COMMON_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8
 def warm(dtypes=COMMON_DTYPES) -> None:
     """Compile the loops for column-major columns of ``dtypes`` (or load them from numba's cache).
 
-    A first use compiles each loop for its dtype, about 1.5 s each here; a
+    A first use compiles the loops for its dtype, about 1.5 s per dtype here; a
     container image runs this once when it is built, so that its workers start
     from the cache.
     """
