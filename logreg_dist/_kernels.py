@@ -80,12 +80,6 @@ class ColumnRuns:
             np.copyto(out[:, first:last], run[start:stop], casting="unsafe")
         return out
 
-    def column(self, j: int) -> np.ndarray:
-        for (first, last), run in zip(self.spans, self.runs):
-            if first <= j < last:
-                return run[:, j - first]
-        raise IndexError(j)
-
     def aligned(self) -> ColumnRuns:
         """Itself, or a copy whose runs are aligned (arrays arriving from the network may not be)."""
         if all(run.flags.aligned for run in self.runs):
