@@ -443,7 +443,8 @@ def child_logreg_dist(spec: dict, memory: TreeMemory, solver: str = "auto") -> d
 
     from logreg_dist import LogisticRegression
     from logreg_dist.synth import FEATURE_NAMES, TARGET, ID_COLUMN
-    from logreg_dist.training import read_table, split
+    from logreg_dist.tables import read_table
+    from logreg_dist.training import split
 
     features = list(FEATURE_NAMES)
     out: dict = {}
@@ -574,7 +575,8 @@ def child_dask_ml(spec: dict, memory: TreeMemory, solver: str) -> dict:
     from dask_ml.linear_model import LogisticRegression
 
     from logreg_dist.synth import FEATURE_NAMES, ID_COLUMN, TARGET
-    from logreg_dist.training import read_table, split
+    from logreg_dist.tables import read_table
+    from logreg_dist.training import split
 
     out: dict = {}
     started = time.perf_counter()
@@ -702,7 +704,8 @@ def score_ours(spec: dict, client, ours: dict, memory: TreeMemory) -> dict:
     from logreg_dist.model import Model
     from logreg_dist.scoring import score_to_parquet, training_profile
     from logreg_dist.synth import FEATURE_NAMES, ID_COLUMN, TARGET
-    from logreg_dist.training import discover_preparation, read_table, split
+    from logreg_dist.tables import read_table
+    from logreg_dist.training import discover_preparation, split
 
     out: dict = {}
     frame = read_table(spec["data"])

@@ -21,7 +21,8 @@ from .prepare import Preparation
 from .registry import resolve
 from .report import render_report
 from .scoring import score_to_parquet, training_profile
-from .training import discover_preparation, fit_model, read_table, score_frame, split
+from .tables import read_table
+from .training import discover_preparation, fit_model, score_frame, split
 
 __all__ = ["TrainOptions", "checkpoint_path", "evaluate", "fit", "prepare", "profile", "run_summary", "score", "short_model", "validate", "write_model"]
 

@@ -30,7 +30,8 @@ from .drift import PSI_FLAG, SCORE, Profile, bin_labels, profile_edges, profile_
 from .exceptions import InputError
 from .model import Model, make_staging, move_into_place
 from .prepare import NumericColumn, _is_numeric
-from .training import _engine, read_table, score_frame
+from .tables import read_table
+from .training import _engine, score_frame
 
 __all__ = ["check_schema", "score_to_parquet", "training_profile"]
 

@@ -138,7 +138,8 @@ def test_validation_rows_split_from_one_read_are_read_once_and_scored_like_evalu
     metrics of evaluate() on the same rows; the training rows are fitted as without it."""
     from distributed import get_task_stream
 
-    from logreg_dist.training import read_table, split
+    from logreg_dist.tables import read_table
+    from logreg_dist.training import split
 
     X, y = make_classification(n_rows=8000, n_features=5, seed=11)
     frame = _frame(X, y).assign(customer_id=np.arange(len(y)), flag=X[:, 0] > 0, count=(3 * X[:, 1] ** 2).astype(np.int32))

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from logreg_dist.exceptions import InputError
-from logreg_dist.training import read_table
+from logreg_dist.tables import read_table
 
 
 def _frame(n, seed=0):
@@ -37,11 +37,11 @@ def test_a_folder_of_files_reads_like_dask_with_projection(tmp_path):
 
 
 def test_a_large_file_is_split_by_row_groups(tmp_path, monkeypatch):
-    import logreg_dist.training as training
+    import logreg_dist.tables as tables
 
     frame = _frame(10_000)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "one.parquet", row_group_size=1000)
-    monkeypatch.setattr(training, "PARTITION_ROWS", 2500)
+    monkeypatch.setattr(tables, "PARTITION_ROWS", 2500)
     ours = read_table(tmp_path / "one.parquet")
     assert ours.npartitions == 4  # runs of 3, 3, 3 and 1 row groups
     pd.testing.assert_frame_equal(ours.compute().reset_index(drop=True), frame, check_dtype=False)
