@@ -1,7 +1,7 @@
 """The rescoring flow: score the whole customer base with a registered model, on a schedule.
 
-``rescore(model, data, out)`` scores every row on the Dask cluster and
-replaces ``out`` whole (Parquet plus ``_summary.json``); the run summary is
+``rescore(model, data, out)`` scores every row (on the Dask cluster, or in
+this process for small data without a scheduler) and replaces ``out`` whole (Parquet plus ``_summary.json``); the run summary is
 also published as Prefect artifacts. :func:`serve` runs it on a cron
 schedule with ``prefect.serve`` (no work pool needed); users with work pools
 deploy it with ``prefect deploy`` from ``prefect.yaml``.
@@ -12,25 +12,25 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, serve as prefect_serve, task
 from prefect.schedules import Cron
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from logreg_dist import jobs
-from logreg_dist.cluster import embedded_or_given
 
 from flows._retry import io_failure
 
 
-@task(name="score", retries=1, retry_delay_seconds=10, retry_condition_fn=io_failure)
-def score(model: str, data: str, out: str, scheduler: str, id_column: str | None) -> dict:
-    return jobs.score(model, data, out, scheduler, id_column)
+@task(name="score", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=io_failure)
+def score(model: str, data: str, out: str, client, id_column: str | None) -> dict:
+    return jobs.score(model, data, out, client, id_column)
 
 
 @flow(name="rescore", log_prints=True)
 def rescore(model: str, data: str, out: str, id_column: str | None = None, scheduler: str | None = None) -> dict:
     """Score ``data`` (Parquet file, folder or glob) with ``model`` (a model directory or ``registry/latest``) into ``out``."""
     logger = get_run_logger()
-    with embedded_or_given(scheduler) as address:
-        logger.info("Dask scheduler at %s", address)
-        summary = score(model, data, out, address, id_column)
+    with jobs.client_for(data, scheduler) as client:
+        logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")
+        summary = score(model, data, out, client, id_column)
     _artifacts(summary)
     logger.info("scored %s rows with model version %s into %s", f"{summary['rows']:,}", summary["model_version"], out)
     return summary

@@ -1,8 +1,12 @@
-"""The training flow: Parquet → preparation → distributed fit → validation → interpretation → model directory.
+"""The training flow: Parquet → preparation → fit → validation → interpretation → model directory.
 
-Each task is one call into :mod:`logreg_dist.jobs`; tasks pass paths, the
-scheduler address and small dicts. Without ``scheduler`` the flow starts an
-embedded LocalCluster for its duration.
+The data is read once: the training and validation rows stay where they
+were read (on the Dask workers, or in this process for small data without a
+scheduler), and every task is one library call over them
+(:class:`logreg_dist.training.TrainingRows`). Tasks pass that handle and
+small dicts; what they share is the rows in memory, not files. Without
+``scheduler`` the flow starts an embedded LocalCluster for its duration when
+the data is large enough to need one.
 """
 
 from __future__ import annotations
@@ -11,39 +15,44 @@ from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from logreg_dist import jobs
-from logreg_dist.cluster import embedded_or_given
+from logreg_dist.training import TrainingRows
 
 from flows._retry import io_failure
 
-
-@task(name="discover preparation", retries=1, retry_delay_seconds=5, retry_condition_fn=io_failure)
-def prepare(options: jobs.TrainOptions, scheduler: str) -> dict:
-    return jobs.prepare(options, scheduler)
-
-
-@task(name="fit", retries=1, retry_delay_seconds=5, retry_condition_fn=io_failure)
-def fit(options: jobs.TrainOptions, scheduler: str, preparation: dict, checkpoint: str) -> dict:
-    return jobs.fit(options, scheduler, preparation, checkpoint)
+@task(name="read data", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=io_failure)
+def read(options: jobs.TrainOptions, client) -> TrainingRows:
+    return jobs.read(options, client)
 
 
-@task(name="validate")
-def validate(options: jobs.TrainOptions, scheduler: str, model: dict) -> dict:
-    return jobs.validate(options, scheduler, model)
+@task(name="discover preparation", cache_policy=NO_CACHE)
+def prepare(rows: TrainingRows, options: jobs.TrainOptions) -> dict:
+    return jobs.prepare(rows, options)
 
 
-@task(name="short model")
-def short_model(options: jobs.TrainOptions, scheduler: str, model: dict) -> dict:
-    return jobs.short_model(options, scheduler, model)
+@task(name="fit", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=io_failure)
+def fit(rows: TrainingRows, options: jobs.TrainOptions, preparation: dict, checkpoint: str) -> dict:
+    return jobs.fit(rows, options, preparation, checkpoint)
 
 
-@task(name="training profile")
-def profile(options: jobs.TrainOptions, scheduler: str, model: dict) -> dict:
-    return jobs.profile(options, scheduler, model)
+@task(name="validate", cache_policy=NO_CACHE)
+def validate(rows: TrainingRows, options: jobs.TrainOptions, model: dict) -> dict:
+    return jobs.validate(rows, options, model)
 
 
-@task(name="write model", retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure)
+@task(name="short model", cache_policy=NO_CACHE)
+def short_model(rows: TrainingRows, options: jobs.TrainOptions, model: dict) -> dict:
+    return jobs.short_model(rows, options, model)
+
+
+@task(name="training profile", cache_policy=NO_CACHE)
+def profile(rows: TrainingRows, model: dict) -> dict:
+    return jobs.profile(rows, model)
+
+
+@task(name="write model", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure)
 def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: jobs.TrainOptions,
                 distribution: dict) -> str:
     return jobs.write_model(out, model, validation, short, options, distribution)
@@ -78,17 +87,21 @@ def train(
         cost_fp=cost_fp, cost_fn=cost_fn, contact_share=contact_share, seed=seed,
     )
     logger = get_run_logger()
-    with embedded_or_given(scheduler) as address:
-        logger.info("Dask scheduler at %s", address)
-        preparation = prepare(options, address)
-        # A retry (or a rerun of the same command) resumes from the last completed iteration.
-        model = fit(options, address, preparation, jobs.checkpoint_path(out))
-        validation = short = None
-        if valid_fraction > 0:
-            validation = validate(options, address, model)
-            short = short_model(options, address, model)
-        distribution = profile(options, address, model)
-        path = write_model(out, model, validation, short, options, distribution)
+    with jobs.client_for(data, scheduler) as client:
+        logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")
+        rows = read(options, client)
+        try:
+            preparation = prepare(rows, options)
+            # A retry (or a rerun of the same command) resumes from the last completed iteration.
+            model = fit(rows, options, preparation, jobs.checkpoint_path(out))
+            validation = short = None
+            if valid_fraction > 0:
+                validation = validate(rows, options, model)
+                short = short_model(rows, options, model)
+            distribution = profile(rows, model)
+        finally:
+            rows.close()
+    path = write_model(out, model, validation, short, options, distribution)
     summary = jobs.run_summary(path)
     _artifacts(summary)
     return summary

@@ -38,13 +38,22 @@ class LocalEngine:
     def n_blocks(self) -> int:
         return len(self.blocks)
 
-    def map_reduce(self, kernel: Callable, /, **params: Any):
-        return functools.reduce(operator.add, (kernel(*block, **params) for block in self.blocks))
+    def map_reduce(self, kernel: Callable, /, *, finish: Callable | None = None, **params: Any):
+        total = functools.reduce(operator.add, (kernel(*block, **params) for block in self.blocks))
+        return total if finish is None else finish(total)
 
     def transform(self, fn: Callable, /, **params: Any) -> None:
         """Replace block ``i`` by ``fn(block, partition=i, n_partitions=n, **params)``."""
+        self.blocks = self.derive(fn, **params).blocks
+
+    def derive(self, fn: Callable, /, *others: LocalEngine, **params: Any) -> LocalEngine:
+        """A new engine whose block ``i`` is ``fn(block_i, *(other's block_i), partition=i, n_partitions=n,
+        **params)``; this engine keeps its blocks."""
         n = len(self.blocks)
-        self.blocks = [fn(block, partition=i, n_partitions=n, **params) for i, block in enumerate(self.blocks)]
+        return LocalEngine([
+            fn(block, *[other.blocks[i] for other in others], partition=i, n_partitions=n, **params)
+            for i, block in enumerate(self.blocks)
+        ])
 
     def close(self) -> None:
         self.blocks = []
@@ -123,9 +132,7 @@ class DaskEngine:
         futures = _persisted(client, [block for blocks in block_lists for block in blocks])
         engines, start = [], 0
         for blocks in block_lists:
-            engine = cls(client, [], split_every=split_every, persist=False)
-            engine.blocks = futures[start : start + len(blocks)]
-            engines.append(engine)
+            engines.append(cls.of_futures(client, futures[start : start + len(blocks)], split_every=split_every))
             start += len(blocks)
         return engines
 
@@ -149,12 +156,31 @@ class DaskEngine:
 
         The old blocks are released once the new ones are in memory (the first error re-raised).
         """
-        n = len(self.blocks)
         old = self.blocks
-        self.blocks = [self.client.submit(fn, block, partition=i, n_partitions=n, **params) for i, block in enumerate(old)]
+        self.blocks = self.derive(fn, **params).blocks
         for future in old:
             future.release()
-        self.wait()
+
+    def derive(self, fn: Callable, /, *others: DaskEngine, **params: Any) -> DaskEngine:
+        """A new engine whose block ``i`` is ``fn(block_i, *(other's block_i), partition=i, n_partitions=n,
+        **params)``, computed where block ``i`` lies; this engine keeps its blocks. Waits until every new block
+        is in memory (the first error re-raised)."""
+        n = len(self.blocks)
+        blocks = [
+            self.client.submit(fn, block, *[other.blocks[i] for other in others], partition=i, n_partitions=n,
+                               pure=False, **params)
+            for i, block in enumerate(self.blocks)
+        ]
+        derived = DaskEngine.of_futures(self.client, blocks, split_every=self.split_every)
+        derived.wait()
+        return derived
+
+    @classmethod
+    def of_futures(cls, client, futures: Sequence, *, split_every: int = 8) -> DaskEngine:
+        """An engine over blocks already persisted on the cluster (futures)."""
+        engine = cls(client, [], split_every=split_every, persist=False)
+        engine.blocks = list(futures)
+        return engine
 
     def balance(self, tolerance: float = 0.05) -> int:
         """Move persisted blocks between workers until each thread holds about the same bytes.
@@ -205,8 +231,11 @@ class DaskEngine:
         self._release(old)  # so that the passes start with each block in memory once
         return len(moved)
 
-    def map_reduce(self, kernel: Callable, /, **params: Any):
-        """The sum of ``kernel(*block, **params)`` over every block.
+    def map_reduce(self, kernel: Callable, /, *, finish: Callable | None = None, **params: Any):
+        """The sum of ``kernel(*block, **params)`` over every block (``finish`` of it, when given).
+
+        ``finish`` runs on the cluster, at the root of the tree: only its result travels to this process (for
+        sums as long as the rows, such as the set of ids, of which only the duplicates are wanted).
 
         Persisted blocks: one task per worker thread runs the kernel over the
         blocks that thread's worker holds and adds their results there, in
@@ -220,11 +249,11 @@ class DaskEngine:
         from distributed import Future
 
         if self.blocks and all(isinstance(block, Future) for block in self.blocks):
-            return self._map_reduce_grouped(kernel, params)
+            return self._map_reduce_grouped(kernel, params, finish)
         shared = delayed(params, pure=True)  # one task holds the parameters; every map task refers to it
-        return self._reduce([delayed(_apply, pure=True)(kernel, block, shared) for block in self.blocks])
+        return self._reduce([delayed(_apply, pure=True)(kernel, block, shared) for block in self.blocks], finish)
 
-    def _map_reduce_grouped(self, kernel: Callable, params: dict):
+    def _map_reduce_grouped(self, kernel: Callable, params: dict, finish: Callable | None = None):
         self.wait()  # the groups follow where the blocks lie, so they must be there (a loading error is raised here)
         name = getattr(kernel, "__name__", "kernel")
         partials = [
@@ -236,9 +265,9 @@ class DaskEngine:
             )
             for address, indices in self._groups()
         ]
-        if len(partials) <= self.split_every:  # the tree's root: add the few per-thread sums here
+        if len(partials) <= self.split_every and finish is None:  # the tree's root: add the few sums here
             return functools.reduce(operator.add, self.client.gather(partials))
-        return self._reduce(partials)
+        return self._reduce(partials, finish)
 
     def _groups(self) -> list[tuple[str | None, list[int]]]:
         """``(worker, block indices)`` per worker thread, from where the blocks lie.
@@ -296,14 +325,16 @@ class DaskEngine:
             for group in _thread_groups(indices, [sizes.get(self.blocks[i].key, 0) for i in indices], threads[address])
         ]
 
-    def _reduce(self, layer: list):
-        """Add ``layer`` (Delayed or futures) up a tree of ``split_every`` per node, on the cluster."""
+    def _reduce(self, layer: list, finish: Callable | None = None):
+        """Add ``layer`` (Delayed or futures) up a tree of ``split_every`` per node, on the cluster; ``finish`` of
+        the total there, when given."""
         while len(layer) > 1:
             layer = [
                 delayed(_add_all, pure=True)(*layer[i : i + self.split_every])
                 for i in range(0, len(layer), self.split_every)
             ]
-        (result,) = dask.compute(layer[0], scheduler=self.client)
+        root = layer[0] if finish is None else delayed(finish, pure=True)(layer[0])
+        (result,) = dask.compute(root, scheduler=self.client)
         return result
 
     def close(self) -> None:

@@ -226,6 +226,35 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.validation_metrics_ = scores
         return self
 
+    def fit_loaded(self, engine, *, feature_names, n_rows: int, callback=None):
+        """Fit on blocks already loaded where they lie (what :meth:`fit` does after loading).
+
+        Parameters
+        ----------
+        engine : LocalEngine or DaskEngine
+            Blocks ``(X, y, sample_weight)``: ``X`` an array or a
+            :class:`~logreg_dist._kernels.ColumnRuns` of the features, ``y``
+            0.0/1.0 (1.0 for the positive class), ``sample_weight`` or None.
+        feature_names : list of str
+            The names of ``X``'s columns.
+        n_rows : int
+            The rows of all blocks (it sets how Newton samples its Hessians).
+        callback : callable, optional
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        self._feature_names = [str(name) for name in feature_names]
+        self.n_features_in_ = len(self._feature_names)
+        self.feature_names_in_ = np.asarray(self._feature_names, dtype=object)
+        self.classes_ = np.array([0, 1])
+        self._fit_engine(engine, n_rows, callback)
+        self.validation_metrics_ = None
+        return self
+
     def _set_classes(self, classes) -> tuple:
         classes = np.asarray(classes)
         if classes.size < 2:

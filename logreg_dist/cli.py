@@ -91,7 +91,8 @@ def _train(args) -> int:
 def _print_summary(summary: dict) -> None:
     print(f"model written to {summary['model_dir']}")
     print(
-        f"trained on {summary['rows']:,} rows ({summary['positives']:,} positives) with {summary['solver']}: "
+        f"trained on {summary['rows']:,} rows ({summary['positives']:,} positives: {summary['target']} = "
+        f"{summary['positive_label']!r}) with {summary['solver']}: "
         f"{summary['n_iter']} iterations, converged={summary['converged']}, fit {summary['fit_seconds']:.1f} s"
     )
     metrics = summary.get("metrics")
@@ -105,7 +106,13 @@ def _print_summary(summary: dict) -> None:
     if short and short.get("auc") is not None:
         print(f"short model on {', '.join(short['features'])}: validation AUC {short['auc']:.4f}")
     threshold = summary.get("threshold")
-    if threshold:
+    if threshold and threshold.get("contacts_nobody"):
+        print(
+            f"threshold: contacting nobody is cheapest at cost_fp={threshold['cost_fp']:g}, "
+            f"cost_fn={threshold['cost_fn']:g} (no score is high enough for a contact to pay); give the real costs "
+            "with --cost-fp/--cost-fn, or --contact-share"
+        )
+    elif threshold:
         print(
             f"threshold {threshold['threshold']:.4g}: contacts {threshold['share_contacted']:.2%} of customers, "
             f"precision {threshold['precision']:.3f}, recall {threshold['recall']:.3f}"
@@ -120,10 +127,8 @@ def _print_summary(summary: dict) -> None:
 
 def _evaluate(args) -> int:
     from .jobs import evaluate
-    from .cluster import embedded_or_given
 
-    with embedded_or_given(args.scheduler) as address:
-        metrics = evaluate(args.model, args.data, args.target, address)
+    metrics = evaluate(args.model, args.data, args.target, args.scheduler)
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .prepare import MISSING_LEVEL, CategoricalColumn, NumericColumn, Preparation, _as_text
+from .design import level_codes
+from .prepare import MISSING_LEVEL, CategoricalColumn, NumericColumn, Preparation
 
-__all__ = ["PSI_FLAG", "Profile", "profile_edges", "profile_partition", "psi"]
+__all__ = ["PSI_FLAG", "Profile", "profile_partition", "psi"]
 
 PSI_FLAG = 0.2
 SHARE_FLOOR = 1e-4
@@ -77,23 +78,10 @@ def profile_partition(part: pd.DataFrame, score: np.ndarray, *, preparation: Pre
             binned = np.bincount(np.searchsorted(cuts, x[present], side="right"), minlength=cuts.size + 1)
             counts[column.name] = np.append(binned, (~present).sum())
         else:
-            text = _as_text(values)
-            if column.folded:
-                text = text.where(~text.isin(column.folded), "(other)")
-            levels = _levels(column)
-            codes = pd.Index(levels).get_indexer(text)
-            codes[codes < 0] = len(levels)
-            counts[column.name] = np.bincount(codes, minlength=len(levels) + 1)
+            counts[column.name] = np.bincount(level_codes(values, column), minlength=len(column.levels) + 2)
     cuts = np.asarray(edges[SCORE], dtype=float)
     counts[SCORE] = np.bincount(np.searchsorted(cuts, score, side="right"), minlength=cuts.size + 1)
     return Profile(counts)
-
-
-def profile_edges(quantiles: pd.DataFrame, score_quantiles: pd.Series) -> dict:
-    """Bin edges from the training quantiles of each numeric column and of the score (duplicates dropped)."""
-    edges = {name: np.unique(quantiles[name].dropna().to_numpy()).tolist() for name in quantiles.columns}
-    edges[SCORE] = np.unique(score_quantiles.dropna().to_numpy()).tolist()
-    return edges
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:

@@ -1,30 +1,34 @@
-"""The steps of the training job, each a plain function of paths and small values.
+"""The steps of the training, evaluation and rescoring jobs, each one library call for one flow task.
 
-A flow task calls exactly one of these. Each connects to the cluster by
-address, reads the Parquet lazily, and returns something small (a dict that
-JSON can hold); rows stay on the workers.
+The training steps work on the rows of one read (:func:`read` returns the
+handle, :class:`~logreg_dist.training.TrainingRows`) and return something
+small (a dict that JSON can hold); rows stay where they were read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import metrics as metrics_module
-from ._engine import DaskEngine
 from .cluster import connect
 from .exceptions import InputError
 from .model import Model, load_model
 from .prepare import Preparation
 from .registry import resolve
 from .report import render_report
-from .scoring import score_to_parquet, training_profile
-from .tables import read_table
-from .training import discover_preparation, fit_model, score_frame, split
+from .scoring import score_to_parquet
+from .tables import count_rows
+from .training import TrainingRows
 
-__all__ = ["TrainOptions", "checkpoint_path", "evaluate", "fit", "prepare", "profile", "run_summary", "score", "short_model", "validate", "write_model"]
+__all__ = [
+    "TrainOptions", "checkpoint_path", "client_for", "evaluate", "fit", "prepare", "profile", "read", "run_summary", "score",
+    "short_model", "validate", "write_model",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,43 +69,43 @@ class TrainOptions:
             if not ok:
                 raise ValueError(f"{message}; got {self}.")
 
-    def frames(self):
-        """The training and validation rows of ``data``, lazily (``valid`` is None without validation)."""
-        frame = read_table(self.data)
-        if self.id_column and self.id_column not in frame.columns:
-            raise InputError(
-                f"the id column {self.id_column!r} is not a column of {self.data}; its columns are {list(frame.columns)}."
-            )
-        return split(frame, id_column=self.id_column, valid_fraction=self.valid_fraction, seed=self.seed)
 
 
-def _check_unique_ids(client, frame, id_column: str, source: str) -> None:
-    counts = frame[id_column].value_counts()
-    duplicated = client.compute(counts[counts > 1].head(3, npartitions=-1), sync=True)
-    if len(duplicated):
-        raise InputError(
-            f"id column {id_column!r} in {source} has duplicates (such as {duplicated.index.tolist()}); "
-            "each customer must appear once."
-        )
+#: Data of at most this many rows is trained (and evaluated) in this process when no scheduler is given: starting
+#: a cluster would cost more than the work.
+IN_PROCESS_ROWS = 250_000
 
 
-def prepare(options: TrainOptions, scheduler: str) -> dict:
-    """The preparation discovered on the training rows, as a dict."""
+@contextlib.contextmanager
+def client_for(data: str, scheduler: str | None) -> Iterator:
+    """The Dask client to work on ``data`` with: one to ``scheduler``, else None (this process) for data of at most
+    :data:`IN_PROCESS_ROWS` rows, else one to an embedded LocalCluster kept for the block."""
+    if scheduler is None:
+        rows = count_rows(data)
+        if rows is not None and rows <= IN_PROCESS_ROWS:
+            yield None
+            return
     with connect(scheduler) as client:
-        train, _ = options.frames()
-        if options.id_column:  # once, here: the later steps read the same data
-            _check_unique_ids(client, read_table(options.data), options.id_column, options.data)
-        preparation = discover_preparation(
-            client,
-            train,
-            target=options.target,
-            id_column=options.id_column,
-            features=list(options.features) if options.features else None,
-            exclude=list(options.exclude),
-            positive_label=options.positive_label,
-            min_frequency=options.min_frequency,
-            missing=options.missing,
-        )
+        yield client
+
+
+def read(options: TrainOptions, client) -> TrainingRows:
+    """Read the data once and hold its training and validation rows where they were read."""
+    return TrainingRows.read(options.data, client=client, id_column=options.id_column,
+                             valid_fraction=options.valid_fraction, seed=options.seed)
+
+
+def prepare(rows: TrainingRows, options: TrainOptions) -> dict:
+    """The preparation discovered on the training rows (and the id check on every row), as a dict."""
+    preparation = rows.discover(
+        target=options.target,
+        id_column=options.id_column,
+        features=list(options.features) if options.features else None,
+        exclude=list(options.exclude),
+        positive_label=options.positive_label,
+        min_frequency=options.min_frequency,
+        missing=options.missing,
+    )
     return preparation.to_dict()
 
 
@@ -111,78 +115,51 @@ def checkpoint_path(out: str) -> str:
     return str(out_path.parent / f".{out_path.name}.fit-checkpoint.json")
 
 
-def fit(options: TrainOptions, scheduler: str, preparation: dict, checkpoint: str | None = None) -> dict:
+def fit(rows: TrainingRows, options: TrainOptions, preparation: dict, checkpoint: str | None = None) -> dict:
     """The fitted model (no metrics yet), as a dict; resumes from ``checkpoint`` when it holds this problem."""
-    with connect(scheduler) as client:
-        train, _ = options.frames()
-        model = fit_model(client, train, Preparation.from_dict(preparation), l2=options.l2, solver=options.solver,
-                          source=options.data,
-                          checkpoint=checkpoint)
+    model = rows.fit(Preparation.from_dict(preparation), l2=options.l2, solver=options.solver, checkpoint=checkpoint)
     return model.to_dict()
 
 
-def _rank_summary(client, frame, model: Model, where: str, contact_shares=()):
-    from dask import delayed
-
-    scored = score_frame(frame, model)  # errors name the partition; the except below prefixes where
-    blocks = [delayed(_score_block)(part) for part in scored.to_delayed()]
-    engine = DaskEngine(client, blocks)
-    try:
-        return metrics_module.rank_summary(engine, contact_shares=contact_shares)
-    except InputError as error:
-        raise InputError(f"{where}: {error}") from error
-    finally:
-        engine.close()
-
-
-def _score_block(part):
-    return part["probability"].to_numpy(), part["y"].to_numpy()
-
-
-def validate(options: TrainOptions, scheduler: str, model: dict) -> dict:
-    """Validation metrics and the chosen threshold: ``{"metrics": ..., "threshold": ...}``."""
-    fitted = Model.from_dict(model)
-    with connect(scheduler) as client:
-        _, valid = options.frames()
-        shares = (options.contact_share,) if options.contact_share else ()
-        summary = _rank_summary(client, valid, fitted, f"the validation split of {options.data}", shares)
-    metrics = metrics_module.validation_metrics(summary)
-    threshold = None
+def _threshold(summary, options: TrainOptions) -> dict:
+    """The threshold the user asked for: by costs, by a contact share, else by equal costs."""
+    if options.contact_share is not None:
+        return metrics_module.choose_threshold(summary, contact_share=options.contact_share)
     if options.cost_fp is not None:
-        threshold = metrics_module.choose_threshold(summary, cost_fp=options.cost_fp, cost_fn=options.cost_fn)
-    elif options.contact_share is not None:
-        threshold = metrics_module.choose_threshold(summary, contact_share=options.contact_share)
-    else:
-        threshold = metrics_module.choose_threshold(summary, cost_fp=1.0, cost_fn=1.0)
-    return {"metrics": metrics, "threshold": threshold}
+        return metrics_module.choose_threshold(summary, cost_fp=options.cost_fp, cost_fn=options.cost_fn)
+    return metrics_module.choose_threshold(summary, cost_fp=1.0, cost_fn=1.0)
 
 
-def short_model(options: TrainOptions, scheduler: str, model: dict) -> dict:
+def validate(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
+    """Validation metrics and the chosen threshold: ``{"metrics": ..., "threshold": ...}``."""
+    shares = (options.contact_share,) if options.contact_share else ()
+    summary = rows.validate(Model.from_dict(model), contact_shares=shares)
+    return {"metrics": metrics_module.validation_metrics(summary), "threshold": _threshold(summary, options)}
+
+
+def short_model(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
     """Refit on the ``top_k`` strongest input columns and report its validation AUC beside the full model's."""
     full = Model.from_dict(model)
     keep = full.strongest(options.top_k)
     preparation = full.preparation.restricted(keep)
-    with connect(scheduler) as client:
-        train, valid = options.frames()
-        small = fit_model(client, train, preparation, l2=options.l2, solver=options.solver,
-                          source=options.data)
-        summary = _rank_summary(client, valid, small, f"the validation split of {options.data}")
+    try:
+        small = rows.fit(preparation, l2=options.l2, solver=options.solver)
+        summary = rows.validate(small)
+    finally:
+        rows.release(preparation)
     metrics = metrics_module.validation_metrics(summary, max_curve_points=2)
     return {"features": keep, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"], "coef": dict(zip(small.features, small.coef.tolist()))}
 
 
-def profile(options: TrainOptions, scheduler: str, model: dict) -> dict:
+def profile(rows: TrainingRows, model: dict) -> dict:
     """The training distributions of the inputs and of the score, for drift checks at rescoring."""
-    with connect(scheduler) as client:
-        train, _ = options.frames()
-        return training_profile(client, train, Model.from_dict(model))
+    return rows.profile(Model.from_dict(model))
 
 
-def score(model: str, data: str, out: str, scheduler: str, id_column: str | None = None) -> dict:
-    """Score ``data`` with the model at ``model`` (a model directory, or a registry / its ``latest``) into ``out``."""
-    fitted = load_model(resolve(model))
-    with connect(scheduler) as client:
-        return score_to_parquet(client, fitted, data, out, id_column=id_column)
+def score(model: str, data: str, out: str, client, id_column: str | None = None) -> dict:
+    """Score ``data`` with the model at ``model`` (a model directory, or a registry / its ``latest``) into ``out``,
+    on the cluster of ``client`` (None: in this process)."""
+    return score_to_parquet(client, load_model(resolve(model)), data, out, id_column=id_column)
 
 
 def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: TrainOptions,
@@ -232,16 +209,19 @@ def _summary(model: Model, options: TrainOptions) -> dict:
     }
 
 
-def evaluate(model_dir: str, data: str, target: str, scheduler: str) -> dict:
+def evaluate(model_dir: str, data: str, target: str, scheduler: str | None) -> dict:
     """The validation metrics of a saved model on any data set with the target column."""
     model = load_model(model_dir)
     if model.preparation.target != target:
         model.preparation = dataclasses.replace(model.preparation, target=target)
-    with connect(scheduler) as client:
-        frame = read_table(data)
-        if target not in frame.columns:
-            raise InputError(f"{data} has no target column {target!r}; its columns are {list(frame.columns)}.")
-        summary = _rank_summary(client, frame, model, str(data))
+    with client_for(data, scheduler) as client:
+        rows = TrainingRows.read(data, client=client, columns=None, valid_fraction=0.0)
+        try:
+            if target not in rows.dtypes:
+                raise InputError(f"{data} has no target column {target!r}; its columns are {list(rows.dtypes)}.")
+            summary = rows.rank_summary(model, side=0)
+        finally:
+            rows.close()
     return metrics_module.validation_metrics(summary)
 
 
@@ -253,6 +233,8 @@ def run_summary(model_dir: str) -> dict:
     return {
         "model_dir": str(model_dir),
         "report": str(Path(model_dir) / "report.html") if metrics else None,
+        "target": model.preparation.target,
+        "positive_label": model.preparation.positive_label,
         "rows": model.training.get("rows"),
         "positives": model.training.get("positives"),
         "n_iter": model.n_iter,

@@ -785,7 +785,9 @@ def choose_threshold(source, *, cost_fp=None, cost_fn=None, contact_share=None) 
         ``threshold``, ``tp``, ``fp``, ``tn``, ``fn``, ``precision`` (None if
         nobody is contacted), ``recall``, ``share_contacted``,
         ``expected_cost`` (total) and ``cost_per_row`` (None without costs),
-        ``cost_fp``, ``cost_fn``.
+        ``cost_fp``, ``cost_fn``, and ``contacts_nobody`` (True when the
+        cheapest policy at these costs is to contact no row: no score is high
+        enough for a contact to pay).
     """
     by_cost = cost_fp is not None or cost_fn is not None
     if (cost_fp is None) != (cost_fn is None) or by_cost == (contact_share is not None):
@@ -825,4 +827,5 @@ def choose_threshold(source, *, cost_fp=None, cost_fn=None, contact_share=None) 
         "cost_per_row": None if cost is None else cost / n,
         "cost_fp": cost_fp,
         "cost_fn": cost_fn,
+        "contacts_nobody": n_tp + n_fp == 0,
     }

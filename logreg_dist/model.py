@@ -64,9 +64,14 @@ class Model:
     # -- scoring ---------------------------------------------------------------------------
 
     def decision_function(self, part: pd.DataFrame, *, where: str = "the data") -> np.ndarray:
-        """``intercept + X @ coef`` for the rows of ``part``, shape (n_rows,)."""
-        design, _ = self.preparation.transform(part, where=where)
-        return design @ self.coef + self.intercept
+        """``intercept + X @ coef`` for the rows of ``part``, shape (n_rows,): the design of
+        :func:`~logreg_dist.design.design_block` scored by :func:`~logreg_dist._predict.decision`, as every
+        command scores."""
+        from ._predict import decision
+        from .design import design_block
+
+        X, _, _ = design_block(part, self.preparation, where=where, target=False)
+        return decision(X, self.coef, self.intercept)
 
     def predict_proba(self, part: pd.DataFrame, *, where: str = "the data") -> np.ndarray:
         """Probability of the positive label for each row of ``part``, shape (n_rows,)."""
@@ -130,6 +135,8 @@ class Model:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "version": self.version,
+            "target": self.preparation.target,
+            "positive_label": _plain(self.preparation.positive_label),
             "features": self.features,
             "coef": floats(self.coef),
             "std_errors": floats(self.std_errors),
@@ -191,6 +198,10 @@ class Model:
         """Write ``model.json`` (and ``extra_files``: name -> text) into ``directory``, whole or not at all."""
         files = {MODEL_FILE: json.dumps(self.to_dict(), indent=2, allow_nan=False), **(extra_files or {})}
         return write_atomic_dir(directory, files)
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
 
 
 def _exp(value: float) -> float | None:

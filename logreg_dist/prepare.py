@@ -2,8 +2,8 @@
 
 One :class:`Preparation` is discovered from the training data in one pass
 (:func:`discover`), stored in the model as plain JSON, and applied by the same
-:meth:`Preparation.transform` at training and at rescoring, so there is no
-second implementation in the scoring path.
+:func:`logreg_dist.design.design_block` at training and at rescoring, so there
+is no second implementation in the scoring path.
 
 - Numeric and boolean columns are used as they are. A missing value is
   replaced by the training mean, and a ``col__missing`` indicator (1 where the
@@ -225,52 +225,19 @@ class Preparation:
             raise InputError(f"{where} lacks the columns {missing}, which the model was trained on.")
 
     def transform(self, part: pd.DataFrame, *, where: str = "the data") -> tuple[np.ndarray, dict[str, int]]:
-        """The design matrix of ``part`` (rows, encoded features) and the count of unseen levels per column."""
-        self.check_columns(part.columns, where)
-        design = np.zeros((len(part), len(self.feature_names)), dtype=np.float64)
-        unseen: dict[str, int] = {}
-        j = 0
-        for column in self.columns:
-            values = part[column.name]
-            if isinstance(column, NumericColumn):
-                if not _is_numeric(values.dtype):
-                    raise InputError(
-                        f"column {column.name!r} in {where} must be numeric, as in training; got dtype "
-                        f"{values.dtype} with values such as {values.dropna().astype(str).head(3).tolist()}."
-                    )
-                x = values.to_numpy(dtype=np.float64, na_value=np.nan)
-                gaps = np.isnan(x)
-                if gaps.any() and not column.indicator and self.missing == "error":
-                    raise InputError(
-                        f"column {column.name!r} in {where} has {int(gaps.sum())} missing values; the model was "
-                        "trained with missing='error', so it learned no imputation for it."
-                    )
-                if np.isinf(x).any():
-                    raise InputError(f"column {column.name!r} in {where} holds infinite values; expected finite numbers.")
-                design[:, j] = np.where(gaps, column.impute, x)
-                if column.indicator:
-                    design[:, j + 1] = gaps
-            else:
-                text = _as_text(values)
-                codes = pd.Index(column.levels).get_indexer(text)
-                rows = np.flatnonzero(codes >= 0)
-                design[rows, j + codes[rows]] = 1.0
-                if column.folded and OTHER_LEVEL in column.levels:  # else (other) is the reference: all zeros
-                    folded = text.isin(column.folded).to_numpy()
-                    design[folded, j + column.levels.index(OTHER_LEVEL)] = 1.0
-                known = text.isin([column.reference, *column.levels, *column.folded]).to_numpy()
-                if not known.all():
-                    unseen[column.name] = int((~known).sum())
-            j += len(column.encoded)
-        return design, unseen
+        """The design matrix of ``part`` as dense float64 (rows, encoded features), and the count of unseen
+        levels per column: :func:`logreg_dist.design.design_block`, for inspection and tests (the commands keep
+        the block's own columns)."""
+        from .design import design_block, level_codes
 
-    def transform_frame(self, part: pd.DataFrame, *, with_target: bool = True, where: str = "the data") -> pd.DataFrame:
-        """:meth:`transform` as a DataFrame (for ``map_partitions``), with the target as 0.0/1.0."""
-        design, _ = self.transform(part, where=where)
-        frame = pd.DataFrame(design, columns=self.feature_names, index=part.index)
-        if with_target and self.target is not None:
-            frame[self.target] = self.target_values(part, where=where)
-        return frame
+        X, _, _ = design_block(part, self, where=where, target=False)
+        unseen = {}
+        for column in self.columns:
+            if isinstance(column, CategoricalColumn):
+                n_unseen = int((level_codes(part[column.name], column) > len(column.levels)).sum())
+                if n_unseen:
+                    unseen[column.name] = n_unseen
+        return np.asarray(X, dtype=np.float64), unseen
 
     def target_values(self, part: pd.DataFrame, *, where: str = "the data") -> np.ndarray:
         """The target of ``part`` as 0.0/1.0 (1.0 for the positive label)."""

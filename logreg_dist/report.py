@@ -516,7 +516,15 @@ def _short_model_section(short_model, metrics, n_features) -> str:
 def _threshold_section(threshold, summary, rows) -> str:
     t = threshold
     share = t.get("share_contacted", t.get("contact_share"))
-    if _float(t.get("cost_fp")) is not None and _float(t.get("cost_fn")) is not None:
+    if t.get("contacts_nobody"):
+        why = (f"With a cost of {_plain(t.get('cost_fp'))} for contacting a row that turns out negative and "
+               f"{_plain(t.get('cost_fn'))} for missing a positive, contacting nobody has the lowest expected cost "
+               f"on the validation rows: even among the highest scores too few rows are positive for a contact to "
+               f"pay. Give the real costs (a missed positive usually costs far more than a contact) or a share of "
+               f"customers to contact.")
+        cost = f" Expected cost {_plain(t.get('expected_cost'))}, or {_plain(t.get('cost_per_row'))} per row."
+        text = f"{why}{cost}"
+    elif _float(t.get("cost_fp")) is not None and _float(t.get("cost_fn")) is not None:
         why = (f"With a cost of {_plain(t['cost_fp'])} for contacting a row that turns out negative and "
                f"{_plain(t['cost_fn'])} for missing a positive, the threshold with the lowest expected cost on the "
                f"validation rows is a score of {_plain(t.get('threshold'))}: contacting every row at or above it "
@@ -526,8 +534,9 @@ def _threshold_section(threshold, summary, rows) -> str:
         why = (f"Contacting the top {_pct(share, plain=True)} of rows means contacting every row "
                f"with a score of {_plain(t.get('threshold'))} or more.")
         cost = ""
-    text = (f"{why} Those rows hold {_pct(t.get('recall'))} of the positives (recall), and {_pct(t.get('precision'))} "
-            f"of them are positive (precision).{cost}")
+    if not t.get("contacts_nobody"):
+        text = (f"{why} Those rows hold {_pct(t.get('recall'))} of the positives (recall), and "
+                f"{_pct(t.get('precision'))} of them are positive (precision).{cost}")
     counts = {k: _float(t.get(k)) for k in ("tp", "fp", "tn", "fn")}
     total = sum(v for v in counts.values() if v is not None) or _float(rows)
 

@@ -26,14 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ._data import partition_where
-from .drift import PSI_FLAG, SCORE, Profile, bin_labels, profile_edges, profile_partition, psi, score_decile
+from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
 from .exceptions import InputError
 from .model import Model, make_staging, move_into_place
 from .prepare import NumericColumn, _is_numeric
 from .tables import read_table
-from .training import _engine, score_frame
 
-__all__ = ["check_schema", "score_to_parquet", "training_profile"]
+__all__ = ["check_schema", "score_to_parquet"]
 
 SUMMARY_FILE = "_summary.json"  # Parquet readers skip files that start with "_"
 
@@ -63,24 +62,6 @@ def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None)
             )
 
 
-def _profile_of(part: pd.DataFrame, *, model: Model, edges: dict) -> Profile:
-    return profile_partition(part, model.predict_proba(part), preparation=model.preparation, edges=edges)
-
-
-def training_profile(client, frame, model: Model) -> dict:
-    """Bin edges from the training quantiles (approximate, Dask's) and exact counts per bin, as stored in model.json."""
-    import dask
-
-    numeric = [c.name for c in model.preparation.columns if isinstance(c, NumericColumn)]
-    levels = np.linspace(0.1, 0.9, 9)
-    probability = score_frame(frame, model)["probability"]
-    quantiles = frame[numeric].astype("float64").quantile(levels) if numeric else pd.DataFrame()
-    quantiles, score_quantiles = dask.compute(quantiles, probability.quantile(levels), scheduler=client)
-    edges = profile_edges(quantiles, score_quantiles)
-    profile = _engine(client, frame).map_reduce(_profile_of, model=model, edges=edges)
-    return {**profile.to_dict(edges), "labels": bin_labels(model.preparation, edges)}
-
-
 def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges: dict, threshold: float | None,
                      path: str, where: str) -> ScoreTally:
     probability = model.predict_proba(part, where=where)
@@ -104,7 +85,8 @@ def _add_all(*tallies):
 
 def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *, id_column: str | None = None,
                      split_every: int = 8) -> dict:
-    """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary."""
+    """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary; on the
+    cluster of ``client``, or in this process's threads when it is None."""
     from dask import compute, delayed
 
     frame = read_table(data)
@@ -135,7 +117,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         ]
         while len(layer) > 1:
             layer = [delayed(_add_all, pure=True)(*layer[i : i + split_every]) for i in range(0, len(layer), split_every)]
-        (tally,) = compute(layer[0], scheduler=client)
+        (tally,) = compute(layer[0], scheduler=client if client is not None else "threads")
         summary = run_summary(model, tally, edges, threshold, str(data), str(out))
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
         move_into_place(staging, out)

@@ -105,3 +105,19 @@ def _read_piece(piece: tuple, columns: list[str] | None = None) -> pd.DataFrame:
     else:
         table = pq.ParquetFile(path).read_row_groups(list(row_groups), columns=columns, use_pandas_metadata=True)
     return table.to_pandas()
+
+
+def count_rows(path: str | os.PathLike) -> int | None:
+    """The rows of the Parquet at ``path`` from the files' metadata (no data read); None where that is not known
+    cheaply (hive-partitioned folders) or the path does not exist (the read then says why)."""
+    import pyarrow.parquet as pq
+
+    text = str(path)
+    matches = glob.glob(text) if any(ch in text for ch in "*?[") else [text] if Path(text).exists() else []
+    files = _plain_files(sorted(matches)) if matches else None
+    if not files:
+        return None
+    try:
+        return sum(pq.read_metadata(file).num_rows for file in files)
+    except (OSError, ValueError):
+        return None

@@ -1,30 +1,55 @@
-"""Training steps over a Dask DataFrame, each one library call that a flow task makes.
+"""The training path: one read of the data, held where it was read, and every step a pass over it.
 
-:func:`read_table` → :func:`split` → :func:`discover_preparation` (one pass:
-levels, means, missing counts, labels) → :func:`fit_model` (the preparation
-applied inside each partition, then the distributed fit) → scoring with
-:meth:`Model.predict_proba` on each partition.
+:meth:`TrainingRows.read` reads the Parquet once and splits each partition
+into training and validation rows by the hashed id; both sides stay in memory
+where they were read, on the workers of a Dask cluster, or in this process for
+small data (the same kernels, engine protocol and answer). Then, each a pass
+over those partitions and never a second read:
+
+1. :meth:`TrainingRows.discover`: column stats, levels, labels, the id
+   check and a sample of the numeric columns for the profile's bins;
+2. :meth:`TrainingRows.fit`: the design of each partition built where it
+   lies (:func:`~logreg_dist.design.design_block`: views of the numeric
+   columns, no float64 copy) and fitted by the estimator's engine;
+3. :meth:`TrainingRows.validate`: the held-out rows scored by
+   :func:`~logreg_dist._predict.decision`, the scoring every command uses,
+   then the exact rank summary behind the metrics and the threshold;
+4. :meth:`TrainingRows.profile`: the training rows scored once; score
+   quantiles and counts per bin of every input from those scores.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from . import metrics
 from ._data import partition_where
-from ._engine import DaskEngine
+from ._engine import DaskEngine, LocalEngine
+from ._predict import decision, scored_loaded_block
+from .design import design_block
+from .drift import SCORE, bin_labels, profile_partition
 from .exceptions import InputError
 from .model import Model
-from .prepare import Preparation, discover, plan_columns, summarize_partition
+from .prepare import NumericColumn, PartitionSummary, Preparation, discover, plan_columns, summarize_partition
 from .tables import read_table
 
-__all__ = ["discover_preparation", "fit_model", "score_frame", "split"]
+__all__ = ["TrainingRows", "discover_preparation", "fit_model", "split"]
 
 #: The key of the hash that splits rows into training and validation; fixed, so a customer always lands on the same side.
 SPLIT_HASH_KEY = "logreg-dist-split"
+
+#: The numeric columns' profile bins come from a sample of about this many training rows (every k-th row of each
+#: partition); the counts per bin are exact. A bin edge is a drift check's boundary, not a statistic we report.
+PROFILE_SAMPLE_ROWS = 50_000
+
+#: Deciles of the training score (and of each numeric input) bound the drift profile's bins.
+PROFILE_LEVELS = np.linspace(0.1, 0.9, 9)
 
 
 def _hash_unit(values: pd.Series | pd.DataFrame, seed: int) -> np.ndarray:
@@ -66,133 +91,326 @@ def _side(part: pd.DataFrame, id_column: str | None, fraction: float, seed: int,
     return part[held_out if validation else ~held_out]
 
 
-def _as_block(part):
-    return (part,)
+# -- the rows of one read ----------------------------------------------------------------
 
 
-def _engine(client, frame, *, persist: bool = False) -> DaskEngine:
-    from dask import delayed
-
-    return DaskEngine(client, [delayed(_as_block)(part) for part in frame.to_delayed()], persist=persist)
-
-
-def discover_preparation(
-    client,
-    frame,
-    *,
-    target: str,
-    id_column: str | None = None,
-    features: list[str] | None = None,
-    exclude: list[str] = (),
-    positive_label=None,
-    min_frequency: float | None = None,
-    missing: str = "impute",
-) -> Preparation:
-    """One pass over ``frame`` on the cluster: which columns, which levels, which means and labels."""
-    dtypes = dict(frame.dtypes.items())
-    numeric, text = plan_columns(dtypes, target=target, id_column=id_column, features=features, exclude=exclude)
-    summary = _engine(client, frame).map_reduce(summarize_partition, numeric=numeric, text=text, target=target)
-    if sum(summary.labels.values()) == 0:
-        raise InputError("the data has no rows to train on.")
-    order = [c for c in frame.columns if c in set(numeric) | set(text)]
-    return discover(
-        summary,
-        numeric=numeric,
-        text=text,
-        target=target,
-        id_column=id_column,
-        positive_label=positive_label,
-        min_frequency=min_frequency,
-        missing=missing,
-        order=order,
-    )
+def _split_partition(part: pd.DataFrame, *, id_column: str | None, valid_fraction: float, seed: int) -> tuple:
+    """``(training rows, validation rows or None)`` of one partition."""
+    if valid_fraction == 0.0:
+        return part, None
+    held_out = _validation_rows(part, id_column, valid_fraction, seed)
+    return part[~held_out], part[held_out]
 
 
-def design_frame(frame, preparation: Preparation, *, source: str | None = None):
-    """The encoded design (features as float64, target as 0.0/1.0), built inside each partition.
+def _row_counts(train: pd.DataFrame, valid: pd.DataFrame | None) -> np.ndarray:
+    return np.array([len(train), 0 if valid is None else len(valid)], dtype=np.int64)
 
-    An error in a partition names it: ``partition i of n of <source>``.
+
+class TrainingRows:
+    """The training and validation rows of one read, held where they were read (see the module docstring).
+
+    Each block of :attr:`parts` is ``(training rows, validation rows or None)``
+    of one partition, as pandas read it. Designs are built from them where
+    they lie, and released by :meth:`close`.
     """
-    meta = pd.DataFrame({name: pd.Series(dtype=np.float64) for name in [*preparation.feature_names, preparation.target]})
-    return frame.map_partitions(_design_partition, preparation, source, frame.npartitions, meta=meta)
+
+    def __init__(self, parts, *, dtypes: dict, source: str, valid_fraction: float):
+        self.parts = parts
+        self.dtypes = dtypes
+        self.source = source
+        self.valid_fraction = valid_fraction
+        self.n_train, self.n_valid = (int(n) for n in parts.map_reduce(_row_counts))
+        self._numeric_edges: dict[str, list[float]] = {}
+        self._designs: dict = {}
+
+    @classmethod
+    def read(cls, data: str, *, client=None, id_column: str | None = None, valid_fraction: float = 0.2,
+             seed: int = 0, columns: list[str] | None = None) -> TrainingRows:
+        """Read ``data`` (a Parquet file, folder or glob) once and split it: on the cluster of ``client`` (each
+        partition kept by the worker that read it, then spread evenly), or in this process when ``client`` is None."""
+        frame = read_table(data, columns=columns)
+        if id_column and id_column not in frame.columns:
+            raise InputError(f"the id column {id_column!r} is not a column of {data}; its columns are {list(frame.columns)}.")
+        return cls.from_frame(frame, client=client, id_column=id_column, valid_fraction=valid_fraction, seed=seed,
+                              source=str(data))
+
+    @classmethod
+    def from_frame(cls, frame, *, client=None, id_column: str | None = None, valid_fraction: float = 0.0,
+                   seed: int = 0, source: str = "the data") -> TrainingRows:
+        """:meth:`read` of a lazy Dask DataFrame."""
+        import dask
+        from dask import delayed
+
+        if not 0.0 <= valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must be in [0, 1); got {valid_fraction!r}.")
+        split_part = functools.partial(_split_partition, id_column=id_column, valid_fraction=valid_fraction, seed=seed)
+        blocks = [delayed(split_part, pure=True)(part) for part in frame.to_delayed()]
+        if client is None:
+            parts = LocalEngine(dask.compute(*blocks, scheduler="sync"))
+        else:
+            parts = DaskEngine(client, blocks)
+            parts.wait()
+            parts.balance()  # a pass lasts as long as its busiest worker; every later block follows these
+        return cls(parts, dtypes=dict(frame.dtypes.items()), source=source, valid_fraction=valid_fraction)
+
+    def close(self) -> None:
+        """Release every design and the rows (on a cluster: from the workers' memory)."""
+        for engines in self._designs.values():
+            for engine in engines.values():
+                engine.close()
+        self._designs.clear()
+        self.parts.close()
+
+    # 1) discovery --------------------------------------------------------------------------
+
+    def discover(self, *, target: str, id_column: str | None = None, features: list[str] | None = None,
+                 exclude=(), positive_label=None, min_frequency: float | None = None,
+                 missing: str = "impute") -> Preparation:
+        """One pass over the training rows: which columns, levels, means and labels; and over every row, that
+        each id appears once."""
+        numeric, text = plan_columns(self.dtypes, target=target, id_column=id_column, features=features,
+                                     exclude=exclude)
+        stride = max(1, self.n_train // PROFILE_SAMPLE_ROWS)
+        found = self.parts.map_reduce(_discovery, finish=_settle, numeric=numeric, text=text, target=target,
+                                      id_column=id_column, stride=stride)
+        if found.duplicated is not None and len(found.duplicated):
+            self._refuse_duplicates(id_column, found.duplicated)
+        if sum(found.summary.labels.values()) == 0:
+            raise InputError("the data has no rows to train on.")
+        self._numeric_edges = found.edges
+        order = [c for c in self.dtypes if c in set(numeric) | set(text)]
+        return discover(found.summary, numeric=numeric, text=text, target=target, id_column=id_column,
+                        positive_label=positive_label, min_frequency=min_frequency, missing=missing, order=order)
+
+    def _refuse_duplicates(self, id_column: str, hashes: np.ndarray) -> None:
+        """Raise naming a few duplicated ids (a second pass, on this error path only; equal 64-bit hashes of
+        different ids are told apart here)."""
+        found = self.parts.map_reduce(_ids_with_hashes, id_column=id_column, hashes=hashes)
+        counts = pd.Series(np.concatenate(found.arrays)).value_counts()
+        duplicated = counts[counts > 1].index.tolist()[:3]
+        if duplicated:
+            raise InputError(
+                f"id column {id_column!r} in {self.source} has duplicates (such as {duplicated}); "
+                "each customer must appear once."
+            )
+
+    # 2) the fit ----------------------------------------------------------------------------
+
+    def designs(self, preparation: Preparation, side: int):
+        """The engine of ``(X, y, None)`` blocks of one side (0 training, 1 validation), built where the rows lie
+        once per preparation."""
+        key = repr(preparation.to_dict())
+        engines = self._designs.setdefault(key, {})
+        if side not in engines:
+            engines[side] = self.parts.derive(_design_side, preparation=preparation, side=side, source=self.source)
+        return engines[side]
+
+    def release(self, preparation: Preparation) -> None:
+        """Drop the designs of ``preparation`` (the rows stay)."""
+        for engine in self._designs.pop(repr(preparation.to_dict()), {}).values():
+            engine.close()
+
+    def fit(self, preparation: Preparation, *, l2: float = 0.0, solver: str = "auto", tol: float = 1e-12,
+            max_iter: int = 100, checkpoint: str | None = None) -> Model:
+        """The model fitted on the training rows; with ``checkpoint`` (a file path) the fit saves its iterate after
+        every iteration and a rerun of the same problem resumes from it."""
+        from ._estimator import LogisticRegression  # here, not at the top: workers import this module
+
+        started = time.perf_counter()
+        estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter, checkpoint=checkpoint)
+        estimator.fit_loaded(self.designs(preparation, 0), feature_names=preparation.feature_names,
+                             n_rows=self.n_train)
+        seconds = time.perf_counter() - started
+        return Model(
+            preparation=preparation,
+            coef=estimator.coef_[0],
+            intercept=float(estimator.intercept_[0]),
+            std_errors=estimator.std_errors_[0],
+            intercept_std_error=float(estimator.intercept_std_error_[0]),
+            feature_mean=estimator.feature_mean_,
+            feature_scale=estimator.feature_scale_,
+            coef_standardized=estimator.coef_standardized_[0],
+            l2=float(l2),
+            solver=estimator.solver_,
+            n_iter=int(estimator.n_iter_),
+            converged=bool(estimator.converged_),
+            training={
+                "rows": int(estimator.n_samples_fit_),
+                "positives": preparation.label_counts.get("positive"),
+                "passes": int(estimator.n_passes_),
+                "fit_seconds": round(seconds, 3),
+                "history": estimator.history_,
+                "resumed_from": estimator.resumed_from_,
+            },
+        )
+
+    # 3) validation -------------------------------------------------------------------------
+
+    def validate(self, model: Model, *, contact_shares=()) -> metrics.RankSummary:
+        """The rank summary of the validation rows scored by ``model`` (exact metrics and thresholds follow)."""
+        if self.valid_fraction == 0.0:
+            raise InputError(f"{self.source} was read without a validation split (valid_fraction=0).")
+        try:
+            return self.rank_summary(model, side=1, contact_shares=contact_shares)
+        except InputError as error:
+            raise InputError(f"the validation split of {self.source}: {error}") from error
+
+    def rank_summary(self, model: Model, *, side: int, contact_shares=()) -> metrics.RankSummary:
+        """The rank summary of one side's rows (0 training, or every row when read without a split; 1 validation)
+        scored by ``model``."""
+        scored = self.designs(model.preparation, side).derive(
+            scored_loaded_block, feature_names=model.features, coef=model.coef, intercept=model.intercept,
+            classes=(0.0, 1.0),
+        )
+        try:
+            return metrics.rank_summary(scored, contact_shares=contact_shares)
+        finally:
+            scored.close()
+
+    # 4) the training profile ---------------------------------------------------------------
+
+    def profile(self, model: Model) -> dict:
+        """The training distributions of the inputs and of the score, for drift checks at rescoring: bin edges at
+        the deciles (the score's exact, the inputs' from the discovery sample) and exact counts per bin."""
+        scores = self.designs(model.preparation, 0).derive(_probabilities, coef=model.coef,
+                                                           intercept=model.intercept)
+        paired = None
+        try:
+            edges = {
+                column.name: np.unique(self._numeric_edges.get(column.name, [])).tolist()
+                for column in model.preparation.columns if isinstance(column, NumericColumn)
+            }
+            edges[SCORE] = np.unique(scores.map_reduce(_score_values, finish=_deciles)).tolist()
+            paired = self.parts.derive(_with_scores, scores)
+            profile = paired.map_reduce(_profile_of, preparation=model.preparation, edges=edges)
+        finally:
+            scores.close()
+            if paired is not None:
+                paired.close()
+        return {**profile.to_dict(edges), "labels": bin_labels(model.preparation, edges)}
 
 
-def _partition_where(partition_info: dict | None, n_partitions: int, source: str | None = None) -> str:
-    """:func:`partition_where` from the ``partition_info`` Dask passes to functions that take it."""
-    if partition_info is None:
-        return source or "the data"
-    return partition_where(partition_info["number"], n_partitions, source)
+# -- block functions (run where the rows lie) ---------------------------------------------
 
 
-def _design_partition(part, preparation: Preparation, source, n_partitions, partition_info=None):
-    return preparation.transform_frame(part, where=_partition_where(partition_info, n_partitions, source))
+def _design_side(block: tuple, *, preparation: Preparation, side: int, source: str, partition: int,
+                 n_partitions: int) -> tuple:
+    """The design ``(X, y, None)`` of the training (0) or validation (1) rows of one partition."""
+    rows = block[side]
+    where = partition_where(partition, n_partitions, source if side == 0 else None)
+    return design_block(rows, preparation, where=where)
 
 
-def fit_model(
-    client,
-    frame,
-    preparation: Preparation,
-    *,
-    l2: float = 0.0,
-    solver: str = "auto",
-    tol: float = 1e-12,
-    max_iter: int = 100,
-    checkpoint: str | None = None,
-    source: str | None = None,
-) -> Model:
-    """Fit on the cluster; the preparation is applied inside each partition as it is loaded.
+def _probabilities(block: tuple, *, coef, intercept, partition: int, n_partitions: int) -> tuple:
+    from scipy.special import expit
 
-    ``source`` (the data's path, say) is named in errors with the partition.
-
-    With ``checkpoint`` (a file path) the fit saves its iterate after every
-    iteration and a rerun of the same problem resumes from it.
-    """
-    design = design_frame(frame, preparation, source=source)
-    started = time.perf_counter()
-    from ._estimator import LogisticRegression  # here, not at the top: workers import this module
-
-    estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter, checkpoint=checkpoint)
-    estimator.fit(design[preparation.feature_names], design[preparation.target], client=client)
-    seconds = time.perf_counter() - started
-    return Model(
-        preparation=preparation,
-        coef=estimator.coef_[0],
-        intercept=float(estimator.intercept_[0]),
-        std_errors=estimator.std_errors_[0],
-        intercept_std_error=float(estimator.intercept_std_error_[0]),
-        feature_mean=estimator.feature_mean_,
-        feature_scale=estimator.feature_scale_,
-        coef_standardized=estimator.coef_standardized_[0],
-        l2=float(l2),
-        solver=estimator.solver_,
-        n_iter=int(estimator.n_iter_),
-        converged=bool(estimator.converged_),
-        training={
-            "rows": int(estimator.n_samples_fit_),
-            "positives": preparation.label_counts.get("positive"),
-            "passes": int(estimator.n_passes_),
-            "fit_seconds": round(seconds, 3),
-            "history": estimator.history_,
-            "resumed_from": estimator.resumed_from_,
-        },
-    )
+    return (expit(decision(block[0], coef, intercept)),)
 
 
-def score_frame(frame, model: Model):
-    """Probabilities (and 0/1 targets when present) per partition, lazily, as a Dask DataFrame.
+def _with_scores(rows: tuple, scores: tuple, *, partition: int, n_partitions: int) -> tuple:
+    return rows[0], scores[0]
 
-    An error in a partition names it (``partition i of n``); callers add which data it is.
-    """
-    n_partitions = frame.npartitions
 
-    def score(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
-        where = _partition_where(partition_info, n_partitions)
-        out = pd.DataFrame({"probability": model.predict_proba(part, where=where)}, index=part.index)
-        if model.preparation.target in part.columns:
-            out["y"] = model.preparation.target_values(part, where=where)
-        return out
+def _profile_of(rows: pd.DataFrame, score: np.ndarray, *, preparation: Preparation, edges: dict):
+    return profile_partition(rows, score, preparation=preparation, edges=edges)
 
-    meta = {"probability": np.float64}
-    if model.preparation.target in frame.columns:
-        meta["y"] = np.float64
-    return frame.map_partitions(score, meta=meta)
+
+@dataclass
+class _Values:
+    """Arrays of values gathered up the tree (their order does not matter)."""
+
+    arrays: list = field(default_factory=list)
+
+    def __add__(self, other: _Values) -> _Values:
+        return _Values(self.arrays + other.arrays)
+
+
+def _score_values(score: np.ndarray) -> _Values:
+    return _Values([score])
+
+
+def _deciles(values: _Values) -> list[float]:
+    """The exact deciles of the gathered values (computed at the tree's root, on the cluster)."""
+    joined = np.concatenate(values.arrays) if values.arrays else np.empty(0)
+    return np.quantile(joined, PROFILE_LEVELS).tolist() if joined.size else []
+
+
+@dataclass
+class _Discovery:
+    """What the discovery pass adds up: the column stats and labels, the hashed ids, a sample of each numeric
+    column; at the root (:func:`_settle`) the ids become the duplicated ones and the sample its deciles."""
+
+    summary: PartitionSummary
+    ids: np.ndarray | None  # sorted uint64 hashes of every id (training and validation rows)
+    duplicated: np.ndarray | None
+    sample: dict
+    edges: dict = field(default_factory=dict)
+
+    def __add__(self, other: _Discovery) -> _Discovery:
+        ids = duplicated = None
+        if self.ids is not None:
+            ids, again = _dedupe(np.sort(np.concatenate([self.ids, other.ids]), kind="stable"))  # merges two runs
+            duplicated = np.union1d(np.union1d(self.duplicated, other.duplicated), again)
+        sample = {name: np.concatenate([values, other.sample[name]]) for name, values in self.sample.items()}
+        return _Discovery(self.summary + other.summary, ids, duplicated, sample)
+
+
+def _dedupe(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct values, values seen more than once)`` of the sorted ``ids``."""
+    repeat = ids[1:] == ids[:-1]
+    return ids[np.concatenate([[True], ~repeat])[: ids.size]], np.unique(ids[1:][repeat])
+
+
+def _hashed_ids(values: pd.Series) -> np.ndarray:
+    return pd.util.hash_pandas_object(values, index=False).to_numpy()
+
+
+def _discovery(train: pd.DataFrame, valid: pd.DataFrame | None, *, numeric: list[str], text: list[str],
+               target: str, id_column: str | None, stride: int) -> _Discovery:
+    summary = summarize_partition(train, numeric=numeric, text=text, target=target)
+    ids = duplicated = None
+    if id_column:
+        sides = [train] if valid is None else [train, valid]
+        ids, duplicated = _dedupe(np.sort(np.concatenate([_hashed_ids(side[id_column]) for side in sides])))
+    sample = {name: train[name].iloc[::stride].to_numpy(dtype=np.float64, na_value=np.nan) for name in numeric}
+    return _Discovery(summary, ids, duplicated, sample)
+
+
+def _settle(found: _Discovery) -> _Discovery:
+    """At the root of the discovery pass: keep only the duplicated ids and the sample's deciles (what travels)."""
+    edges = {}
+    for name, values in found.sample.items():
+        present = values[~np.isnan(values)]
+        edges[name] = np.quantile(present, PROFILE_LEVELS).tolist() if present.size else []
+    return replace(found, ids=None, sample={}, edges=edges)
+
+
+def _ids_with_hashes(train: pd.DataFrame, valid: pd.DataFrame | None, *, id_column: str, hashes: np.ndarray) -> _Values:
+    """The ids of one partition whose hash is in ``hashes``."""
+    sides = [train] if valid is None else [train, valid]
+    return _Values([side[id_column].to_numpy()[np.isin(_hashed_ids(side[id_column]), hashes)] for side in sides])
+
+
+# -- the library's entry points over a Dask DataFrame ------------------------------------------
+
+
+def discover_preparation(client, frame, *, target: str, id_column: str | None = None,
+                         features: list[str] | None = None, exclude=(), positive_label=None,
+                         min_frequency: float | None = None, missing: str = "impute") -> Preparation:
+    """:meth:`TrainingRows.discover` of every row of ``frame``."""
+    rows = TrainingRows.from_frame(frame, client=client)
+    try:
+        return rows.discover(target=target, id_column=id_column, features=features, exclude=exclude,
+                             positive_label=positive_label, min_frequency=min_frequency, missing=missing)
+    finally:
+        rows.close()
+
+
+def fit_model(client, frame, preparation: Preparation, *, l2: float = 0.0, solver: str = "auto", tol: float = 1e-12,
+              max_iter: int = 100, checkpoint: str | None = None, source: str | None = None) -> Model:
+    """:meth:`TrainingRows.fit` on every row of ``frame``; errors name ``source`` with the partition."""
+    rows = TrainingRows.from_frame(frame, client=client, source=source or "the data")
+    try:
+        return rows.fit(preparation, l2=l2, solver=solver, tol=tol, max_iter=max_iter, checkpoint=checkpoint)
+    finally:
+        rows.close()

@@ -1,0 +1,113 @@
+"""The design of one partition: the prepared columns as the kernels read them, without a float64 copy.
+
+:func:`design_block` turns a raw pandas partition into a block ``(X, y,
+None)`` of the estimator's kernels, following a
+:class:`~logreg_dist.prepare.Preparation`. ``X`` is a
+:class:`~logreg_dist._kernels.ColumnRuns` in the order of
+``preparation.feature_names``:
+
+- numeric and boolean columns are views of the partition's own arrays, in
+  their own dtype (no copy, no new memory), except a column with gaps in this
+  partition, which is copied once with the training mean in them;
+- a ``__missing`` indicator is a boolean column;
+- a categorical column is one boolean column per level (the reference has
+  none), one byte per row and level.
+
+Training, validation, evaluation, the training profile and rescoring all build
+their rows here, and score them with :func:`logreg_dist._predict.decision`:
+there is no second implementation of the preparation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._data import _column_runs
+from ._kernels import ColumnRuns
+from .exceptions import InputError
+from .prepare import OTHER_LEVEL, CategoricalColumn, NumericColumn, Preparation, _as_text, _is_numeric
+
+__all__ = ["design_block", "level_codes"]
+
+
+def design_block(part: pd.DataFrame, preparation: Preparation, *, where: str = "the data",
+                 target: bool = True) -> tuple:
+    """``(X, y, None)`` of one partition: ``X`` the encoded features (see the module docstring), ``y`` the target
+    as 0.0/1.0 (None when ``target`` is False). Errors name ``where``."""
+    preparation.check_columns(part.columns, where)
+    runs: list[np.ndarray] = []
+    views: list[str] = []  # consecutive numeric columns taken as they are, turned into runs together
+
+    def flush():
+        if views:
+            block = _column_runs(part[views])
+            runs.extend(block.runs if isinstance(block, ColumnRuns) else [block])
+            views.clear()
+
+    for column in preparation.columns:
+        if isinstance(column, NumericColumn):
+            filled, gaps = _numeric_values(part[column.name], column, preparation, where)
+            if filled is None:
+                views.append(column.name)
+            else:
+                flush()
+                runs.append(filled[:, None])
+            if column.indicator:
+                flush()
+                runs.append((np.zeros(len(part), dtype=bool) if gaps is None else gaps)[:, None])
+            continue
+        flush()
+        runs.append(_one_hot(part[column.name], column))
+    flush()
+    X = ColumnRuns(runs) if runs else np.empty((len(part), 0))
+    y = preparation.target_values(part, where=where) if target else None
+    return X, y, None
+
+
+def _numeric_values(values: pd.Series, column: NumericColumn, preparation: Preparation, where: str) -> tuple:
+    """``(None, None)`` when the column can be read as it is, else ``(a float64 copy with the training mean in
+    its gaps, the gaps)``."""
+    if not _is_numeric(values.dtype):
+        raise InputError(
+            f"column {column.name!r} in {where} must be numeric, as in training; got dtype "
+            f"{values.dtype} with values such as {values.dropna().astype(str).head(3).tolist()}."
+        )
+    plain = isinstance(values.dtype, np.dtype)
+    if plain and values.dtype.kind in "biu":  # integers and booleans hold no gaps and no infinities
+        return None, None
+    x = values.to_numpy() if plain else values.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = np.isfinite(x)
+    if plain and finite.all():
+        return None, None
+    gaps = np.isnan(x)
+    if (~finite & ~gaps).any():
+        raise InputError(f"column {column.name!r} in {where} holds infinite values; expected finite numbers.")
+    if gaps.any() and not column.indicator and preparation.missing == "error":
+        raise InputError(
+            f"column {column.name!r} in {where} has {int(gaps.sum())} missing values; the model was "
+            "trained with missing='error', so it learned no imputation for it."
+        )
+    return np.where(gaps, column.impute, x).astype(np.float64, copy=False), gaps
+
+
+def level_codes(values: pd.Series, column: CategoricalColumn) -> np.ndarray:
+    """Per row, the index of its level in ``[reference, *levels]``; ``len(levels) + 1`` for a level never seen in
+    training (scored as the reference). Levels folded into ``(other)`` take the code of ``(other)``."""
+    text = _as_text(values)
+    if column.folded:
+        text = text.where(~text.isin(column.folded), OTHER_LEVEL)
+    known = [column.reference, *column.levels]
+    codes = pd.Index(known).get_indexer(text)
+    codes[codes < 0] = len(known)
+    return codes
+
+
+def _one_hot(values: pd.Series, column: CategoricalColumn) -> np.ndarray:
+    """One boolean column per level of ``column`` (column-major ``(n_rows, len(levels))``); the reference, a level
+    folded into a reference ``(other)`` and an unseen level are all zeros."""
+    codes = level_codes(values, column)
+    out = np.zeros((len(codes), len(column.levels)), dtype=bool, order="F")
+    rows = np.flatnonzero((codes >= 1) & (codes <= len(column.levels)))
+    out[rows, codes[rows] - 1] = True
+    return out
