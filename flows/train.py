@@ -14,6 +14,7 @@ from prefect.artifacts import create_table_artifact
 
 from logreg_dist import jobs
 from logreg_dist.cluster import embedded_or_given
+from logreg_dist.outputs import check_output
 
 from flows._retry import io_failure
 
@@ -71,6 +72,7 @@ def train(
     scheduler: str | None = None,
 ) -> dict:
     """Train a model on ``data`` (a Parquet file, folder or glob) and write it to ``out``; return the summary."""
+    check_output(out, kind="model", inputs=[data])  # before any work: out may hold only an earlier model
     options = jobs.TrainOptions(
         data=data, target=target, id_column=id_column, features=tuple(features) if features else None,
         exclude=tuple(exclude or ()), l2=l2, solver=solver, valid_fraction=valid_fraction,
