@@ -19,8 +19,9 @@ Every command that writes (``train --out``, ``score --out``, ``serve --out``,
   ========== ==============================================================
 
 and, whatever it holds, it is not the working folder (or one above it), not
-an input, not a folder that holds an input and, but for a registry, not
-inside an input folder. Anything else is refused with an
+an input, not inside an input folder and, but for a registry (registering one
+of its own versions again is a rollback), not a folder that holds an input.
+Anything else is refused with an
 :class:`~logreg_dist.exceptions.InputError` naming the path and what it
 holds. The writers (:func:`~logreg_dist.model.write_atomic_dir`,
 :func:`~logreg_dist.scoring.score_to_parquet`,
