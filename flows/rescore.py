@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from logreg_dist import jobs
+from logreg_dist.outputs import check_output
 
 from flows._retry import io_failure
 
@@ -27,6 +28,7 @@ def score(model: str, data: str, out: str, client, id_column: str | None) -> dic
 @flow(name="rescore", log_prints=True)
 def rescore(model: str, data: str, out: str, id_column: str | None = None, scheduler: str | None = None) -> dict:
     """Score ``data`` (Parquet file, folder or glob) with ``model`` (a model directory or ``registry/latest``) into ``out``."""
+    check_output(out, kind="scores", inputs=[data, model])  # before any work: out may hold only earlier scores
     logger = get_run_logger()
     with jobs.client_for(data, scheduler) as client:
         logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")

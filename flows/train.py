@@ -18,6 +18,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from logreg_dist import jobs
+from logreg_dist.outputs import check_output
 from logreg_dist.training import TrainingRows
 
 from flows._retry import io_failure
@@ -80,6 +81,7 @@ def train(
     scheduler: str | None = None,
 ) -> dict:
     """Train a model on ``data`` (a Parquet file, folder or glob) and write it to ``out``; return the summary."""
+    check_output(out, kind="model", inputs=[data])  # before any work: out may hold only an earlier model
     options = jobs.TrainOptions(
         data=data, target=target, id_column=id_column, features=tuple(features) if features else None,
         exclude=tuple(exclude or ()), l2=l2, solver=solver, valid_fraction=valid_fraction,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .exceptions import LogregDistError
+from .outputs import check_output
 
 logger = logging.getLogger("logreg_dist")
 
@@ -22,6 +23,7 @@ DEMO_POSITIVES = 4_300  # the lookalike case's 0.43 %
 def _generate(args) -> int:
     from .synth import generate
 
+    check_output(args.out, kind="generated")
     started = time.perf_counter()
     model = generate(args.out, rows=args.rows, positives=args.positives, partitions=args.partitions, seed=args.seed)
     print(
@@ -38,6 +40,8 @@ def _demo(args) -> int:
 
     workdir = Path(args.workdir)
     base = workdir / "customer-base"
+    for name, kind in (("model", "model"), ("registry", "registry"), ("scores", "scores")):
+        check_output(workdir / name, kind=kind, inputs=[base])  # all three before the data is generated
     if not base.exists():
         print(f"generating a customer base of {args.rows:,} rows in {base} ...", flush=True)
         generate(base, rows=args.rows, positives=max(1, round(args.rows * DEMO_POSITIVES / DEMO_ROWS)), seed=0)
@@ -74,6 +78,7 @@ def _prefect_environment() -> None:
 
 
 def _train(args) -> int:
+    check_output(args.out, kind="model", inputs=[args.data])  # before Prefect and the cluster start
     _prefect_environment()
     from flows.train import train
 
@@ -139,6 +144,7 @@ def _evaluate(args) -> int:
 
 
 def _score(args) -> int:
+    check_output(args.out, kind="scores", inputs=[args.data, args.model])  # before Prefect and the cluster start
     _prefect_environment()
     from flows.rescore import rescore
 
@@ -163,6 +169,7 @@ def _print_rescore(summary: dict) -> None:
 def _register(args) -> int:
     from .registry import register
 
+    check_output(args.registry, kind="registry", inputs=[args.model])
     version = register(args.model, args.registry)
     latest = Path(args.registry) / "latest"
     print(f"registered {args.model} as version {version} in {args.registry}; {latest} -> {os.readlink(latest)}")
@@ -170,6 +177,7 @@ def _register(args) -> int:
 
 
 def _serve(args) -> int:
+    check_output(args.out, kind="scores", inputs=[args.data, args.model])  # refused now, not at 02:00
     _prefect_environment()
     from flows.rescore import serve
 

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.special import expit, ndtr, ndtri
 
 from .exceptions import InputError
+from .outputs import check_output, naming_output
 from .prepare import Preparation
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "make_staging", "move_into_place", "write_atomic_dir"]
@@ -165,6 +166,7 @@ class Model:
                 f"{source} has model format version {data.get('format_version')!r}; this logreg-dist reads version "
                 f"{FORMAT_VERSION}."
             )
+        _check_numbers(data, source)
         try:
             preparation = Preparation.from_dict(data["preparation"])
             arrays = {key: np.array(data[key], dtype=float) for key in ("coef", "std_errors", "coef_standardized")}
@@ -204,6 +206,53 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def _check_numbers(data: dict, source: str) -> None:
+    """Raise, naming the field, unless the coefficients and intercept are finite numbers and ``features``,
+    ``coef``, ``std_errors``, the scaler and ``coef_standardized`` have one entry per feature.
+
+    A null coefficient would score every row NaN (and put all of them in one
+    decile) without an error; a short list would pair numbers with the wrong
+    features. Null is allowed where it means "undefined" (standard errors, the
+    scaler of a constant column), never in what scoring multiplies by.
+    """
+    features = data.get("features")
+    if not isinstance(features, list) or not all(isinstance(name, str) for name in features):
+        raise InputError(f"{source} is corrupt: 'features' must be a list of column names; got {_brief(features)}.")
+    scaler = data.get("scaler") if isinstance(data.get("scaler"), dict) else {}
+    fields = {
+        "coef": (data.get("coef"), False),
+        "std_errors": (data.get("std_errors"), True),
+        "scaler.mean": (scaler.get("mean"), True),
+        "scaler.scale": (scaler.get("scale"), True),
+        "coef_standardized": (data.get("coef_standardized"), True),
+    }
+    for name, (values, nullable) in fields.items():
+        if not isinstance(values, list) or len(values) != len(features):
+            size = f"{len(values)} entries" if isinstance(values, list) else _brief(values)
+            raise InputError(
+                f"{source} is corrupt: '{name}' must hold one number per feature ({len(features)}); got {size}."
+            )
+        for j, value in enumerate(values):
+            if not (value is None and nullable) and not _finite(value):
+                raise InputError(
+                    f"{source} is corrupt: '{name}'[{j}] (feature {features[j]!r}) is {_brief(value)}; "
+                    f"it must be a finite number{' or null' if nullable else ''}."
+                )
+    if not _finite(data.get("intercept")):
+        raise InputError(f"{source} is corrupt: 'intercept' is {_brief(data.get('intercept'))}; it must be a finite number.")
+
+
+def _finite(value) -> bool:
+    """A JSON number (not a bool, not NaN or infinity, which Python's json reads as numbers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _brief(value) -> str:
+    """``value`` as JSON, cut to 40 characters: for error messages."""
+    text = json.dumps(value, allow_nan=True, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _exp(value: float) -> float | None:
     """``exp(value)``, or None where it overflows a float (an odds ratio beyond 1e308 is not a number to print)."""
     return math.exp(value) if value < 709.0 else None
@@ -224,13 +273,15 @@ def load_model(path: str | os.PathLike) -> Model:
     return Model.from_dict(data, source=f"model file {file}")
 
 
-def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes]) -> Path:
+def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes], *, kind: str = "model") -> Path:
     """Create ``directory`` with ``files`` in a staging folder beside it, then move it into place.
 
-    An existing directory is replaced only once the new one is complete; a
-    failure leaves it untouched and removes the staging folder.
+    ``directory`` must be missing, empty or an earlier output of ``kind``
+    (:func:`~logreg_dist.outputs.check_output`). An existing directory is
+    replaced only once the new one is complete; a failure leaves it untouched
+    and removes the staging folder.
     """
-    directory = Path(directory).resolve()
+    directory = check_output(directory, kind=kind)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = make_staging(directory)
     try:
@@ -239,8 +290,9 @@ def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes]
             with open(staging / name, mode) as handle:
                 handle.write(content)
         move_into_place(staging, directory)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        naming_output(error, out=directory)
         raise
     return directory
 
@@ -286,7 +338,11 @@ def make_staging(directory: Path) -> Path:
     Folders that earlier runs on this host left behind when they were killed are removed first.
     """
     _sweep_abandoned(directory)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-staging@{_owner()}-", dir=directory.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-staging@{_owner()}-", dir=directory.parent))
+    except OSError as error:
+        naming_output(error, out=directory)
+        raise
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)

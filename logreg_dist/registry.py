@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .exceptions import InputError
 from .model import MODEL_FILE, load_model, write_atomic_dir
+from .outputs import check_output
 
 __all__ = ["register", "resolve", "versions"]
 
@@ -35,10 +36,16 @@ def versions(registry: str | os.PathLike) -> list[int]:
 
 
 def register(model_dir: str | os.PathLike, registry: str | os.PathLike) -> int:
-    """Copy the model directory into ``registry`` as the next version, point ``latest`` at it, return the version."""
+    """Copy the model directory into ``registry`` as the next version, point ``latest`` at it, return the version.
+
+    ``registry`` must be missing, empty or a registry
+    (:func:`~logreg_dist.outputs.check_output`); a model that does not load
+    (corrupt, a null coefficient, lists of the wrong length) is refused, and
+    ``latest`` is left as it was.
+    """
     source = Path(model_dir)
-    load_model(source)  # refuse anything that is not a readable model
-    root = Path(registry)
+    root = check_output(registry, kind="registry", inputs=[model_dir])
+    load_model(source)  # refuse anything that is not a readable, consistent model
     root.mkdir(parents=True, exist_ok=True)
     files = {}
     for path in source.iterdir():

@@ -29,6 +29,7 @@ from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
 from .exceptions import InputError
 from .model import Model, make_staging, move_into_place
+from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
 from .tables import read_table
 
@@ -89,6 +90,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     cluster of ``client``, or in this process's threads when it is None."""
     from dask import compute, delayed
 
+    check_output(out, kind="scores", inputs=[data])
     frame = read_table(data)
     id_column = id_column or model.preparation.id_column
     if not id_column:
@@ -121,8 +123,9 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         summary = run_summary(model, tally, edges, threshold, str(data), str(out))
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
         move_into_place(staging, out)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        naming_output(error, out=out)  # a worker's full disk names the user's folder, not the staging one
         raise
     return summary
 

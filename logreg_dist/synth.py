@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import optimize
 from scipy.special import expit
+
+from .model import make_staging, move_into_place
+from .outputs import check_output, naming_output
 
 __all__ = ["FEATURE_NAMES", "ID_COLUMN", "TARGET", "CustomerBase", "customer_base", "generate"]
 
@@ -137,18 +139,17 @@ def generate(
     """Write the customer base as Parquet files ``part-00000.parquet`` ... into the folder ``out``.
 
     The same ``rows``, ``positives``, ``partitions`` and ``seed`` give the same
-    files. ``out`` must not exist yet, or be an empty folder.
+    files. ``out`` must not exist yet, or be an empty folder; the files are written
+    in a staging folder beside it, moved into place when all are written.
     """
     if rows < 1 or not 0 < positives < rows:
         raise ValueError(f"need rows >= 1 and 0 < positives < rows; got rows={rows}, positives={positives}.")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"output folder {out} exists and is not empty; choose a new one.")
+    out = check_output(out, kind="generated")
     partitions = partitions or max(1, math.ceil(rows / 250_000))
-    model = customer_base(rows, positives, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    staging = make_staging(out)  # first: a place that cannot be written fails before the work
     try:
+        model = customer_base(rows, positives, seed)
         size = math.ceil(rows / partitions)
         for k in range(partitions):
             start = k * size
@@ -156,10 +157,9 @@ def generate(
             if n <= 0:
                 break
             pq.write_table(_partition(model, k, start, n), staging / f"part-{k:05d}.parquet")
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    except BaseException:
+        move_into_place(staging, out)
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        naming_output(error, out=out)
         raise
     return model
