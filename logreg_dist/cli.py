@@ -102,6 +102,9 @@ def _print_summary(summary: dict) -> None:
         f"{summary['positive_label']!r}) with {summary['solver']}: "
         f"{summary['n_iter']} iterations, converged={summary['converged']}, fit {summary['fit_seconds']:.1f} s"
     )
+    separation = summary.get("separation")
+    if separation:
+        print(f"separation: {'; '.join(separation['rules'])}; their standard errors are not meaningful (set --l2 > 0)")
     metrics = summary.get("metrics")
     if metrics:
         low, high = metrics["auc_ci"]

@@ -241,6 +241,7 @@ class TrainingRows:
             solver=estimator.solver_,
             n_iter=int(estimator.n_iter_),
             converged=bool(estimator.converged_),
+            separation=estimator.separation_,
             training={
                 "rows": int(estimator.n_samples_fit_),
                 "positives": preparation.label_counts.get("positive"),
