@@ -91,8 +91,7 @@ def split(frame, *, id_column: str | None, valid_fraction: float, seed: int = 0)
 
 
 def _side(part: pd.DataFrame, id_column: str | None, fraction: float, seed: int, validation: bool) -> pd.DataFrame:
-    held_out = _validation_rows(part, id_column, fraction, seed)
-    return part[held_out if validation else ~held_out]
+    return _split_partition(part, id_column=id_column, valid_fraction=fraction, seed=seed)[int(validation)]
 
 
 # -- the rows of one read ----------------------------------------------------------------
