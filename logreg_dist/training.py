@@ -117,7 +117,12 @@ class TrainingRows:
     they lie, and released by :meth:`close`.
     """
 
-    def __init__(self, parts, *, dtypes: dict, source: str, valid_fraction: float):
+    def __init__(self, parts, *, dtypes: dict, source: str, valid_fraction: float, blas_threads: int | None = None):
+        from threadpoolctl import threadpool_limits
+
+        # The rows of one process are passed in one thread. BLAS threads that wait for work by spinning took a
+        # fit several times longer whenever the cores were busy with anything else (Dask's workers get one too).
+        self._blas = None if blas_threads is None else threadpool_limits(blas_threads, user_api="blas")
         self.parts = parts
         self.dtypes = dtypes
         self.source = source
@@ -148,13 +153,14 @@ class TrainingRows:
             raise ValueError(f"valid_fraction must be in [0, 1); got {valid_fraction!r}.")
         split_part = functools.partial(_split_partition, id_column=id_column, valid_fraction=valid_fraction, seed=seed)
         blocks = [delayed(split_part, pure=True)(part) for part in frame.to_delayed()]
+        dtypes = dict(frame.dtypes.items())
         if client is None:
             parts = LocalEngine(dask.compute(*blocks, scheduler="sync"))
-        else:
-            parts = DaskEngine(client, blocks)
-            parts.wait()
-            parts.balance()  # a pass lasts as long as its busiest worker; every later block follows these
-        return cls(parts, dtypes=dict(frame.dtypes.items()), source=source, valid_fraction=valid_fraction)
+            return cls(parts, dtypes=dtypes, source=source, valid_fraction=valid_fraction, blas_threads=1)
+        parts = DaskEngine(client, blocks)
+        parts.wait()
+        parts.balance()  # a pass lasts as long as its busiest worker; every later block follows these
+        return cls(parts, dtypes=dtypes, source=source, valid_fraction=valid_fraction)
 
     def close(self) -> None:
         """Release every design and the rows (on a cluster: from the workers' memory)."""
@@ -163,6 +169,9 @@ class TrainingRows:
                 engine.close()
         self._designs.clear()
         self.parts.close()
+        if self._blas is not None:
+            self._blas.restore_original_limits()
+            self._blas = None
 
     # 1) discovery --------------------------------------------------------------------------
 
