@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         dask.config.set({"logging.distributed": "warning"})  # read when distributed is first imported
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     with raise_on_signals() as received:
+        _console_filter.received = received
         try:
             status = args.run(args)
         except KeyboardInterrupt as interrupt:
@@ -304,14 +305,19 @@ class _ConsoleFilter(logging.Filter):
     """What the console shows: warnings and errors, and Prefect's run log and tracebacks only with ``--verbose``.
 
     Without it, a failed run is the one line ``main`` prints: Prefect's reports
-    of the same failure (ERROR records with the traceback) are left out.
+    of the same failure (ERROR records with the traceback) are left out, and
+    so is whatever is logged after SIGINT or SIGTERM (such as a worker that
+    could not finish starting), which the line ``interrupted by`` explains.
     """
 
     verbose = False
+    received = None  # main's SignalRecord
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.verbose:
             return True
+        if self.received is not None and self.received.signum is not None:
+            return False
         return record.levelno >= logging.WARNING and not (record.levelno >= logging.ERROR and record.name.startswith("prefect"))
 
 
