@@ -394,7 +394,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             logger.info("resuming from the checkpoint %s at iteration %d", self.checkpoint, saver.offset)
         elif 0.0 < rate < 1.0:
             _remember_start(objective, moments, theta0, rate, inv_scale, active, self.l2, hessian_every)
-        result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, callback=saver)
+        try:
+            result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, callback=saver)
+        except BaseException as error:
+            saver.failed(error)
+            raise
         result.history = saver.history
 
         param_names = [names[j] for j in np.flatnonzero(active)] + ["intercept"]
@@ -666,6 +670,13 @@ class _Checkpoint:
         with os.fdopen(handle, "w") as out:
             json.dump({"fingerprint": self.fingerprint, "theta": theta.tolist(), "history": self.history}, out)
         os.replace(staging, self.path)
+
+    def failed(self, error: BaseException) -> None:
+        # The checkpoint is there so that a retry or rerun resumes after a crash (SIGKILL, a lost worker, any other
+        # failure); an interrupt (a BaseException that is no Exception: KeyboardInterrupt, Prefect's
+        # TerminationSignal) or bad input (InputError) is no crash, so it removes the checkpoint.
+        if not isinstance(error, Exception) or isinstance(error, InputError):
+            self.remove()
 
     def remove(self) -> None:
         if self.path and os.path.exists(self.path):

@@ -6,11 +6,14 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import __version__
+from ._interrupts import Interrupted, raise_on_signals, start_prefect_server
 from .exceptions import LogregDistError
 from .outputs import check_output
 
@@ -69,7 +72,7 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def _prefect_environment() -> None:
-    """Before Prefect is imported: our solver log in the run's log, no analytics, a quiet local server."""
+    """Before Prefect is imported: our solver log in the run's log, no analytics, a quiet local server tied to us."""
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "logreg_dist")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
@@ -77,6 +80,7 @@ def _prefect_environment() -> None:
     # Prefect gives its temporary server 20 s to start; on a busy machine it needs more, and failing costs the run.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     logger.setLevel(logging.INFO)
+    start_prefect_server()
 
 
 def _train(args) -> int:
@@ -187,8 +191,15 @@ def _serve(args) -> int:
     from flows.rescore import serve
 
     print(f"serving the rescoring flow on cron {args.cron!r}: {args.model} x {args.data} -> {args.out} (Ctrl-C stops)", flush=True)
-    serve(model=args.model, data=args.data, out=args.out, cron=args.cron, id_column=args.id_column,
-          scheduler=args.scheduler, name=args.name, timezone=args.timezone)
+    try:
+        with warnings.catch_warnings():
+            # On SIGTERM, Prefect 3.8.8's runner calls its async stop() without awaiting it (it stops anyway).
+            warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited", RuntimeWarning)
+            serve(model=args.model, data=args.data, out=args.out, cron=args.cron, id_column=args.id_column,
+                  scheduler=args.scheduler, name=args.name, timezone=args.timezone)
+    except SystemExit as stop:
+        # Prefect's runner takes SIGTERM over from us while it serves, stops, and calls sys.exit(0).
+        raise Interrupted(signal.SIGTERM) from stop
     return 0
 
 
@@ -269,28 +280,72 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit status (2 for bad input, with the reason on stderr)."""
+    """Run one command; returns the exit status.
+
+    2 for bad input, with the reason in one line on stderr; 130 after SIGINT
+    and 143 after SIGTERM, which leave nothing behind (see
+    :mod:`logreg_dist._interrupts`); an unexpected exception, a bug, is
+    raised after one line saying what failed.
+    """
     args = _parser().parse_args(argv)
+    _console_filter.verbose = args.verbose
     if not args.verbose:
         import dask
 
         dask.config.set({"logging.distributed": "warning"})  # read when distributed is first imported
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
-    try:
-        return args.run(args)
-    except (LogregDistError, ValueError, OSError) as error:
-        print(f"logreg-dist {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        if type(error).__name__ != "KilledWorker":
+    with raise_on_signals() as received:
+        _console_filter.received = received
+        try:
+            status = args.run(args)
+        except KeyboardInterrupt as interrupt:
+            received.signum = interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT
+        except (LogregDistError, ValueError, OSError) as error:
+            print(f"logreg-dist {args.command}: error: {error}", file=sys.stderr)
+            return 2
+        except Exception as error:
+            if type(error).__name__ == "KilledWorker":
+                print(f"logreg-dist {args.command}: error: a Dask worker died repeatedly on one task ({error})",
+                      file=sys.stderr)
+                return 2
+            print(f"logreg-dist {args.command}: error: unexpected {type(error).__name__} (a bug; its traceback follows): "
+                  f"{error}", file=sys.stderr, flush=True)
             raise
-        print(f"logreg-dist {args.command}: error: a Dask worker died repeatedly on one task ({error})", file=sys.stderr)
-        return 2
+    if received.signum is None:  # set also when a library took the exception and returned (prefect.serve does)
+        return status
+    print(f"logreg-dist {args.command}: interrupted by {signal.Signals(received.signum).name}", file=sys.stderr)
+    return 128 + received.signum
+
+
+class _ConsoleFilter(logging.Filter):
+    """What the console shows: warnings and errors, and Prefect's run log and tracebacks only with ``--verbose``.
+
+    Without it, a failed run is the one line ``main`` prints: Prefect's reports
+    of the same failure (ERROR records with the traceback) are left out, and
+    so is whatever is logged after SIGINT or SIGTERM (such as a worker that
+    could not finish starting), which the line ``interrupted by`` explains.
+    """
+
+    verbose = False
+    received = None  # main's SignalRecord
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.verbose:
+            return True
+        if self.received is not None and self.received.signum is not None:
+            return False
+        return record.levelno >= logging.WARNING and not (record.levelno >= logging.ERROR and record.name.startswith("prefect"))
+
+
+_console_filter = _ConsoleFilter()
 
 
 def console() -> int:
     """The ``logreg-dist`` script: :func:`main` with log lines on stderr."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    handler.addFilter(_console_filter)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     return main()
 
 
