@@ -101,8 +101,9 @@ def die_with_parent():
     return preexec
 
 
-def start_prefect_server() -> None:
-    """Start Prefect's temporary local server now, from the main thread, tied to this process.
+def start_prefect_server(*, quiet: bool = False) -> None:
+    """Start Prefect's temporary local server now, from the main thread, tied to this process (``quiet``: its
+    own output, such as its database's tracebacks while it stops, is not shown).
 
     Prefect starts it on first use otherwise, from whichever thread asks first,
     as a plain child in our process group. This is the same server (Prefect's
@@ -131,6 +132,8 @@ def start_prefect_server() -> None:
                      **get_current_settings().to_environment_variables(exclude_unset=True)},
                 process_group=0,
                 preexec_fn=die_with_parent(),
+                stdout=subprocess.DEVNULL if quiet else None,
+                stderr=subprocess.DEVNULL if quiet else None,
             )
 
     if None not in SubprocessASGIServer._instances:

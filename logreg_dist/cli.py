@@ -80,7 +80,7 @@ def _prefect_environment() -> None:
     # Prefect gives its temporary server 20 s to start; on a busy machine it needs more, and failing costs the run.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     logger.setLevel(logging.INFO)
-    start_prefect_server()
+    start_prefect_server(quiet=not _console_filter.verbose)
 
 
 def _train(args) -> int:
