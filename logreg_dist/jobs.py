@@ -70,7 +70,6 @@ class TrainOptions:
                 raise ValueError(f"{message}; got {self}.")
 
 
-
 #: Data of at most this many rows is trained (and evaluated) in this process when no scheduler is given: starting
 #: a cluster would cost more than the work.
 IN_PROCESS_ROWS = 250_000

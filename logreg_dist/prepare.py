@@ -161,6 +161,16 @@ def summarize_partition(part: pd.DataFrame, *, numeric: list[str], text: list[st
     """Column stats and target label counts of one partition (a block kernel: sums only)."""
     stats = {}
     for name in numeric:
+        raw = part[name].to_numpy()
+        if isinstance(part[name].dtype, np.dtype) and (raw.dtype.kind in "biu" or not np.isnan(raw).any()):
+            # No gaps: the stats of the column as it is (integers and booleans sum exactly in float64).
+            stats[name] = ColumnStats(
+                rows=len(raw),
+                total=float(raw.astype(np.float64).sum()) if raw.dtype.kind == "f" else float(raw.sum(dtype=np.float64)),
+                low=float(raw.min()) if len(raw) else math.inf,
+                high=float(raw.max()) if len(raw) else -math.inf,
+            )
+            continue
         values = part[name].to_numpy(dtype=np.float64, na_value=np.nan)
         gaps = np.isnan(values)
         present = values[~gaps]
