@@ -9,12 +9,12 @@ flows (``flows/``) that only orchestrate.
 
 import importlib
 
-from .exceptions import CollinearityWarning, ConstantColumnWarning, InputError, LogregDistError
+from .exceptions import CollinearityWarning, ConstantColumnWarning, InputError, LogregDistError, SeparationWarning
 
 __version__ = "0.1.0"
 
-#: Imported on first use: Dask workers unpickling a kernel import this package, and
-#: scikit-learn (behind the estimator) would cost each of them about 2 s.
+#: Imported on first use: Dask workers unpickling a kernel import this package, and need not import
+#: scikit-learn (behind the estimator).
 _LAZY = {
     "LogisticRegression": "._estimator",
     "ConvergenceWarning": ".exceptions",
@@ -41,6 +41,7 @@ __all__ = [
     "InputError",
     "LogisticRegression",
     "LogregDistError",
+    "SeparationWarning",
     "__version__",
     "connect",
     "local_cluster",

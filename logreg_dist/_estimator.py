@@ -22,7 +22,8 @@ from ._objective import Objective
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
 from ._solvers import SOLVERS
 from .cluster import resolve_client
-from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError
+from ._separation import find_separation
+from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError, SeparationWarning
 
 __all__ = ["LogisticRegression"]
 
@@ -433,6 +434,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.hessian_every_ = hessian_every
         self.n_samples_fit_ = moments.n_rows
         self.loss_ = result.loss
+        # Only an unpenalized fit can separate: any l2 > 0 keeps every coefficient finite.
+        self.separation_ = None if self.l2 > 0 else find_separation(
+            names=names, coef=coef, std_errors=self.std_errors_[0], mean=moments.mean, scale=scale, active=active,
+            intercept_standardized=intercept_std, loss=result.loss,
+        )
+        if self.separation_ is not None:
+            warnings.warn(
+                f"{'Perfect separation or prediction detected' if self.separation_['perfect_prediction'] else 'Separation detected'}: "
+                f"{'; '.join(self.separation_['rules'])}. The maximum-likelihood coefficients of "
+                f"{self.separation_['features']} are infinite: the values reported are where the solver stopped, and "
+                "their standard errors, z, p and intervals are not meaningful. Set l2 > 0, or drop or merge the feature.",
+                SeparationWarning,
+                stacklevel=3,
+            )
         saver.remove()  # only now: a failure before this point resumes from the checkpoint
         return self
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.linalg.blas import dsyrk
 
-from ._loops import add_centred_products, centred_dots, column_moments, scaled_centred_rows
 
 __all__ = ["ColumnRuns", "LossSums", "MomentSums", "loss_sums", "moment_sums"]
 
@@ -222,6 +221,7 @@ def moment_sums(
 
 def _column_moments(X, y_weight, sample_weight, weight, chunk_rows):
     """``(mean, m2, y_dev)`` of a column-major block, by the compiled column loops (each value read in its dtype)."""
+    from ._loops import column_moments  # here: a row-major block never needs numba, nor its start-up
     n_features = X.shape[1]
     mean, m2 = np.empty(n_features), np.empty(n_features)
     y_dev = None if y_weight is None else np.empty(n_features)
@@ -372,6 +372,8 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, ord
     """Loss and gradient sums of a column-major block (an array or :class:`ColumnRuns`) from the compiled column
     loops, each value read in its own dtype and centred as it is read; the Hessian (``hessian``) from chunks of
     float64 rows. Every row-length temporary is a work array of this thread (see :func:`_work`)."""
+    from ._loops import add_centred_products, centred_dots, scaled_centred_rows  # see _column_moments
+
     n_rows, n_features = X.shape
     runs = _runs(X)
     beta = coef * inv_scale

@@ -10,18 +10,25 @@ import numpy as np
 from scipy.special import expit
 
 
+#: A column-major block of at most this many values is converted to float64 and multiplied: cheaper than starting
+#: the compiled loops in a process that has not used them yet.
+SMALL_BLOCK_CELLS = 1_000_000
+
+
 def decision(X, coef, intercept):
     """``intercept + X @ coef`` for each row, in float64.
 
     A column-major block (a :class:`~logreg_dist._kernels.ColumnRuns` of a
     partition's own columns, or an F-ordered array) is read a column at a time
-    by the compiled loop the fit uses, each value in its own dtype; anything
-    else is converted to float64 rows and multiplied.
+    by the compiled loop the fit uses, each value in its own dtype; a small
+    block, or anything else, is converted to float64 rows and multiplied.
     """
     from ._kernels import ColumnRuns
-    from ._loops import add_centred_products
 
-    if isinstance(X, ColumnRuns) or (isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.f_contiguous):
+    column_major = isinstance(X, ColumnRuns) or (isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.f_contiguous)
+    if column_major and X.shape[0] * X.shape[1] > SMALL_BLOCK_CELLS:
+        from ._loops import add_centred_products
+
         runs = X.runs if isinstance(X, ColumnRuns) else [X]
         coef = np.asarray(coef, dtype=np.float64)
         eta = np.full(X.shape[0], float(intercept))

@@ -74,6 +74,8 @@ def _prefect_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    # Prefect gives its temporary server 20 s to start; on a busy machine it needs more, and failing costs the run.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     logger.setLevel(logging.INFO)
 
 
@@ -100,6 +102,9 @@ def _print_summary(summary: dict) -> None:
         f"{summary['positive_label']!r}) with {summary['solver']}: "
         f"{summary['n_iter']} iterations, converged={summary['converged']}, fit {summary['fit_seconds']:.1f} s"
     )
+    separation = summary.get("separation")
+    if separation:
+        print(f"separation: {'; '.join(separation['rules'])}; their standard errors are not meaningful (set --l2 > 0)")
     metrics = summary.get("metrics")
     if metrics:
         low, high = metrics["auc_ci"]

@@ -11,7 +11,9 @@
      ├── ConvergenceWarning: the solver stopped before its tolerance was met.
      ├── CollinearityWarning: the Hessian was singular or nearly so; names the
      │   columns involved and what was done.
-     └── ConstantColumnWarning: columns with zero variance; their coefficient is 0.
+     ├── ConstantColumnWarning: columns with zero variance; their coefficient is 0.
+     └── SeparationWarning: with l2 = 0, features that separate the classes; their
+         coefficients are unbounded and their standard errors not meaningful.
 
 The warnings are subclasses of scikit-learn's ``ConvergenceWarning`` where
 that applies, so filters written for scikit-learn catch ours too.
@@ -23,6 +25,7 @@ __all__ = [
     "ConvergenceWarning",
     "InputError",
     "LogregDistError",
+    "SeparationWarning",
 ]
 
 
@@ -40,6 +43,10 @@ class CollinearityWarning(UserWarning):
 
 class ConstantColumnWarning(UserWarning):
     """Some feature columns have zero variance in training; their coefficients are fixed at 0."""
+
+
+class SeparationWarning(UserWarning):
+    """Unpenalized fit whose classes some features separate: their maximum-likelihood coefficients are infinite."""
 
 
 def __getattr__(name: str):

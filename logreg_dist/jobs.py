@@ -244,6 +244,7 @@ def run_summary(model_dir: str) -> dict:
         "metrics": headline or None,
         "short_model": model.short_model,
         "threshold": model.threshold,
+        "separation": model.separation,
         "coefficients": [
             {k: row[k] for k in ("rank", "feature", "coef", "std_error", "p_value", "odds_ratio_per_sd")}
             for row in model.coefficient_table()

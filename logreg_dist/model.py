@@ -57,6 +57,8 @@ class Model:
     short_model: dict | None = None
     score_distribution: dict | None = None
     version: str | None = None
+    #: With l2 = 0, the features that separate the classes (see :mod:`._separation`); None when none do.
+    separation: dict | None = None
 
     @property
     def features(self) -> list[str]:
@@ -83,12 +85,14 @@ class Model:
     def coefficient_table(self) -> list[dict]:
         """Per feature, ranked by |standardized coefficient|: coefficient, standard error, z, p,
         95% CI, odds ratio per unit and per standard deviation (with its CI). Standard errors come
-        from the Hessian at the optimum; with ``l2 > 0`` they are approximate."""
+        from the Hessian at the optimum; with ``l2 > 0`` they are approximate. A feature that separates the
+        classes (``separated``; every feature after a perfect prediction) has none of them."""
         order = np.argsort(-np.abs(self.coef_standardized), kind="stable")
+        separated = self._separated()
         rows = []
         for rank, j in enumerate(order, start=1):
             coef, se, scale = float(self.coef[j]), float(self.std_errors[j]), float(self.feature_scale[j])
-            defined = math.isfinite(se) and se > 0
+            defined = math.isfinite(se) and se > 0 and self.features[j] not in separated
             z = coef / se if defined else None
             low, high = (coef - Z_95 * se, coef + Z_95 * se) if defined else (None, None)
             rows.append(
@@ -105,9 +109,16 @@ class Model:
                     "odds_ratio": _exp(coef),
                     "odds_ratio_per_sd": _exp(coef * scale),
                     "odds_ratio_per_sd_ci": [_exp(low * scale), _exp(high * scale)] if defined else None,
+                    "separated": self.features[j] in separated,
                 }
             )
         return rows
+
+    def _separated(self) -> set[str]:
+        """The features whose standard errors mean nothing: the separating ones, or all after a perfect prediction."""
+        if not self.separation:
+            return set()
+        return set(self.features) if self.separation.get("perfect_prediction") else set(self.separation["features"])
 
     def strongest(self, k: int) -> list[str]:
         """The ``k`` raw input columns whose encoded features rank highest by |standardized coefficient|."""
@@ -132,6 +143,10 @@ class Model:
         def floats(values):
             return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=float)]
 
+        separated = self._separated()
+        std_errors = [np.nan if name in separated else se for name, se in zip(self.features, self.std_errors)]
+        perfect = bool(self.separation and self.separation.get("perfect_prediction"))
+
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -140,9 +155,9 @@ class Model:
             "positive_label": _plain(self.preparation.positive_label),
             "features": self.features,
             "coef": floats(self.coef),
-            "std_errors": floats(self.std_errors),
+            "std_errors": floats(std_errors),
             "intercept": float(self.intercept),
-            "intercept_std_error": floats([self.intercept_std_error])[0],
+            "intercept_std_error": None if perfect else floats([self.intercept_std_error])[0],
             "scaler": {"mean": floats(self.feature_mean), "scale": floats(self.feature_scale)},
             "coef_standardized": floats(self.coef_standardized),
             "l2": self.l2,
@@ -155,6 +170,7 @@ class Model:
             "threshold": self.threshold,
             "short_model": self.short_model,
             "score_distribution": self.score_distribution,
+            "separation": self.separation,
         }
 
     @classmethod
@@ -189,6 +205,7 @@ class Model:
                 short_model=data.get("short_model"),
                 score_distribution=data.get("score_distribution"),
                 version=data.get("version"),
+                separation=data.get("separation"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InputError(f"{source} is corrupt: {type(error).__name__}: {error}.") from error

@@ -48,6 +48,9 @@ POSITIVE_NAMES = ("yes", "true", "y", "1", "positive")
 MAX_LEVELS = 1000
 #: A text column in which at least this share of values read as numbers is a numeric column with bad entries.
 NUMERIC_TEXT_SHARE = 0.95
+#: A numeric feature holding a value beyond this (in absolute value) is refused: the fit squares values, and a
+#: square beyond 1e308 is infinite.
+MAX_ABS_VALUE = 1e150
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class ColumnStats:
     example: str | None = None  # text columns: a value that does not read as a number
     #: numeric columns: a digest of which rows are missing; equal digests, equal missing rows
     missing_key: bytes = NO_GAPS
+    fractional: int = 0  # text columns: values that read as numbers with a fractional part
+    number_example: str | None = None  # text columns: a value that reads as a number
 
     def __add__(self, other: ColumnStats) -> ColumnStats:
         counts = dict(self.counts)
@@ -133,6 +138,8 @@ class ColumnStats:
             self.number_like + other.number_like,
             self.example if self.example is not None else other.example,
             _digest(self.missing_key + other.missing_key),  # every column's keys combine in the same order
+            self.fractional + other.fractional,
+            self.number_example if self.number_example is not None else other.number_example,
         )
 
 
@@ -171,12 +178,15 @@ def summarize_partition(part: pd.DataFrame, *, numeric: list[str], text: list[st
         present = values.dropna()
         as_number = pd.to_numeric(present.astype("object").map(str), errors="coerce")
         not_number = present[as_number.isna().to_numpy()]
+        numbers = as_number.dropna()
         stats[name] = ColumnStats(
             rows=len(values),
             missing=int(values.isna().sum()),
             counts={str(k): int(v) for k, v in counts.items()},
-            number_like=int(as_number.notna().sum()),
+            number_like=len(numbers),
             example=str(not_number.iloc[0]) if len(not_number) else None,
+            fractional=int((numbers != np.round(numbers)).sum()),
+            number_example=str(present[as_number.notna().to_numpy()].iloc[0]) if len(numbers) else None,
         )
     labels = {}
     if target is not None:
@@ -335,9 +345,26 @@ def plan_columns(dtypes: dict, *, target: str | None, id_column: str | None, fea
     chosen = [c for c in chosen if c not in set(exclude) and c not in (target, id_column)]
     if not chosen:
         raise InputError("no feature columns are left to fit after removing the target, the id column and the exclusions.")
+    for name in chosen:
+        _check_usable(name, dtypes[name])
     numeric = [c for c in chosen if _is_numeric(dtypes[c])]
     text = [c for c in chosen if c not in numeric]
     return numeric, text
+
+
+def _check_usable(name: str, dtype) -> None:
+    """Refuse a feature column whose type has no meaning as a number or as a category: dates, times, durations."""
+    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+        raise InputError(
+            f"feature column {name!r} holds dates or times ({dtype}), which are neither numbers nor categories; derive "
+            "features from it in the data (days since a reference date, the day of the week, the month) or exclude it "
+            f"(--exclude {name})."
+        )
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        raise InputError(
+            f"feature column {name!r} holds durations ({dtype}), which are not numbers as stored; convert it to a number "
+            f"of days or hours in the data or exclude it (--exclude {name})."
+        )
 
 
 def discover(
@@ -363,6 +390,12 @@ def discover(
             raise InputError(f"feature column {name!r} is missing in every row; drop it or fill it.")
         if stats.missing and missing == "error":
             raise InputError(f"feature column {name!r} has {stats.missing} missing values and missing='error'.")
+        largest = max((v for v in (stats.low, stats.high) if math.isfinite(v)), key=abs, default=0.0)
+        if abs(largest) > MAX_ABS_VALUE:  # infinite values are refused later, with the partition that holds them
+            raise InputError(
+                f"feature column {name!r} holds {largest:.6g}, beyond the {MAX_ABS_VALUE:.0e} in absolute value that the "
+                "fit accepts (it squares values, and these squares overflow); rescale it (thousands, or a log) or exclude it."
+            )
         if stats.low == stats.high and not stats.missing:
             constant.append(name)
             continue
@@ -389,9 +422,29 @@ def discover(
     ordered = tuple(columns[c] for c in order if c in columns)
     if not ordered:
         raise InputError(f"every feature column is constant in the training data: {constant}.")
+    _check_unique_features(ordered, target)
     negative, positive = _target_labels(target, summary.labels, positive_label) if target else (None, None)
     counts = {"positive": summary.labels.get(positive, 0), "negative": summary.labels.get(negative, 0)} if target else {}
     return Preparation(ordered, target, positive, negative, id_column, missing, tuple(constant), counts)
+
+
+def _check_unique_features(columns: tuple, target: str | None) -> None:
+    """Refuse two columns that would encode to the same feature name (``region=north`` beside text ``region``)."""
+    owners: dict[str, tuple[str, str]] = {target: ("the target", target)} if target else {}
+    for column in columns:
+        for feature in column.encoded:
+            if feature == column.name:
+                source = f"column {column.name!r}"
+            elif isinstance(column, CategoricalColumn):
+                source = f"level {feature[len(column.name) + 1:]!r} of text column {column.name!r}"
+            else:
+                source = f"the missing-value indicator of column {column.name!r}"
+            if feature in owners:
+                raise InputError(
+                    f"feature {feature!r} would be both {owners[feature][0]} and {source}; rename column "
+                    f"{owners[feature][1]!r} or {column.name!r} in the data, or exclude one of them."
+                )
+            owners[feature] = (source, column.name)
 
 
 def _categorical(name: str, stats: ColumnStats, min_frequency) -> CategoricalColumn | None:
@@ -402,6 +455,14 @@ def _categorical(name: str, stats: ColumnStats, min_frequency) -> CategoricalCol
             f"(such as {stats.example!r}); convert it to a numeric column (missing values are fine) or exclude it."
         )
     counts = dict(stats.counts)
+    if present and stats.number_like == present and (stats.fractional or len(counts) > MAX_LEVELS):
+        # Whole numbers in a few levels may be codes (a store number), so those stay categories; fractions, or more
+        # distinct numbers than a category has, are measurements stored as text.
+        raise InputError(
+            f"column {name!r} holds numbers stored as text: all {stats.number_like} of its values read as numbers (such "
+            f"as {stats.number_example!r}); convert it to a numeric column in the data (pandas.to_numeric, or CAST in "
+            "SQL), name it as the id column if it is one, or exclude it."
+        )
     if len(counts) > MAX_LEVELS and not min_frequency:
         raise InputError(
             f"column {name!r} has {len(counts)} distinct values (more than {MAX_LEVELS}); it looks like an id or free "

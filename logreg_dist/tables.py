@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,11 +24,15 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None):
     Plain files (a file, a glob, or a folder holding only Parquet files) are
     read with ``pyarrow.parquet`` directly, one partition per file (or per
     run of row groups of about ``PARTITION_ROWS`` rows), with column
-    projection: inside a Dask worker that took 0.13-0.23 s per file of the
-    bench data (reading and conversion) against 0.19-0.66 s for
-    ``dask.dataframe.read_parquet``. Anything
-    else (folders of folders, as in hive partitioning; files whose schemas
-    differ) goes to ``dask.dataframe.read_parquet``.
+    projection. Before any row is read, every file's schema is checked against
+    the first file's: the same columns, with compatible types (numbers of any
+    width, or text of any Arrow encoding; a column all null in one file, as
+    pandas writes a column of None, takes the others' type); the first
+    difference is an :class:`InputError` naming the file, the column and
+    both types. Columns
+    whose types differ compatibly are read as one common type, and decimals
+    as float64, so every partition agrees with the frame's meta. Folders of
+    folders (hive partitioning) go to ``dask.dataframe.read_parquet``.
     """
     import dask.dataframe as dd
 
@@ -38,14 +43,13 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None):
     files = _plain_files(sorted(matches))
     if files == []:
         raise InputError(f"no Parquet files in {text}.")
-    pieces, schema = _pieces(files) if files else ([], None)
-    if schema is None:  # folders of folders, or files whose schemas differ: Dask's reader handles both
+    if files is None:  # folders of folders: Dask's reader adds the partition columns
         try:
             return dd.read_parquet(matches if len(matches) > 1 else matches[0], columns=columns)
         except (OSError, ValueError) as error:
             raise InputError(f"cannot read Parquet at {text}: {error}") from error
-    meta = schema.empty_table().to_pandas()
-    frame = dd.from_map(_read_piece, pieces, meta=meta, label="read-parquet", enforce_metadata=False)
+    pieces, layout = _pieces(files)
+    frame = dd.from_map(_read_piece, pieces, args=[layout], meta=layout.meta(), label="read-parquet", enforce_metadata=False)
     return frame if columns is None else frame[list(columns)]
 
 
@@ -65,21 +69,33 @@ def _plain_files(matches: list[str]) -> list[str] | None:
     return files
 
 
-def _pieces(files: list[str]):
-    """``(path, row_groups or None)`` per partition, and the common schema (None if the files differ)."""
+@dataclass(frozen=True)
+class _Layout:
+    """The columns every partition has, in order, and the Arrow type some of them are cast to on reading."""
+
+    schema: object  # pyarrow.Schema of the first file, its types replaced by the common ones
+    casts: tuple  # (column, pyarrow.DataType) where some file's type differs from the common one
+
+    def meta(self) -> pd.DataFrame:
+        return self.schema.empty_table().to_pandas(date_as_object=False)
+
+
+def _pieces(files: list[str]) -> tuple[list, _Layout]:
+    """``(path, row_groups or None)`` per partition, and the layout all of them are read into.
+
+    Every file's metadata is read here, on the client, so a data set whose files
+    disagree is refused before any work starts.
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pieces, schema = [], None
+    pieces, schemas = [], []
     for file in files:
         try:
             metadata = pq.read_metadata(file)
-        except (OSError, ValueError) as error:
+            schemas.append(metadata.schema.to_arrow_schema())
+        except (OSError, ValueError, pa.ArrowException) as error:  # a damaged footer, or not Parquet at all
             raise InputError(f"cannot read Parquet file {file}: {error}") from error
-        file_schema = metadata.schema.to_arrow_schema()
-        if schema is None:
-            schema = file_schema
-        elif not file_schema.equals(schema, check_metadata=False):
-            return [], None
         if metadata.num_rows <= PARTITION_ROWS or metadata.num_row_groups <= 1:
             pieces.append((file, None))
             continue
@@ -92,19 +108,102 @@ def _pieces(files: list[str]):
                 run, rows = [], 0
         if run:
             pieces.append((file, tuple(run)))
-    return pieces, schema
+    return pieces, _layout(files, schemas)
 
 
-def _read_piece(piece: tuple, columns: list[str] | None = None) -> pd.DataFrame:
-    """One partition: a whole file, or a run of its row groups; the index as pandas stored it."""
+def _data_columns(schema) -> list[str]:
+    """The columns of ``schema`` without the ones pandas stored its index in."""
+    index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+    return [name for name in schema.names if name not in index]
+
+
+def _kind(arrow_type) -> str:
+    """The family within which types are compatible: "number", "text", "null", or the type itself."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        return "text" if _kind(arrow_type.value_type) == "text" else str(arrow_type)
+    if any(test(arrow_type) for test in (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal)):
+        return "number"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    return "null" if pa.types.is_null(arrow_type) else str(arrow_type)
+
+
+def _layout(files: list[str], schemas: list) -> _Layout:
+    """Check that every file has the first file's columns with compatible types; the common types."""
+    first, first_columns = schemas[0], _data_columns(schemas[0])
+    for file, schema in zip(files[1:], schemas[1:]):
+        columns = _data_columns(schema)
+        lacking = [c for c in first_columns if c not in columns]
+        if lacking:
+            raise InputError(
+                f"{file} lacks column {lacking[0]!r}, which the first file {files[0]} has; every file of a data set "
+                "must have the same columns."
+            )
+        extra = [c for c in columns if c not in first_columns]
+        if extra:
+            raise InputError(
+                f"{file} has column {extra[0]!r}, which the first file {files[0]} lacks; every file of a data set "
+                "must have the same columns."
+            )
+        for name in first_columns:
+            ours, theirs = first.field(name).type, schema.field(name).type
+            if ours != theirs and "null" not in (_kind(ours), _kind(theirs)) and _kind(ours) != _kind(theirs):
+                raise InputError(
+                    f"column {name!r} is {theirs} in {file} but {ours} in the first file {files[0]}; a column must "
+                    "have one type in every file (numbers of any width count as one, and so does text)."
+                )
+    common = first
+    casts = []
+    for name in first_columns:
+        types = [schema.field(name).type for schema in schemas]
+        target = _common_type(types)
+        if target != types[0]:
+            common = common.set(common.get_field_index(name), common.field(name).with_type(target))
+        if any(t != target for t in types):
+            casts.append((name, target))
+    return _Layout(common, tuple(casts))
+
+
+def _common_type(types: list):
+    """The type every file's column is read as: the shared one, else float64, int64 or text; decimals as float64."""
+    import pyarrow as pa
+
+    present = [t for t in types if not pa.types.is_null(t)]
+    if not present:
+        return types[0]
+    if all(t == present[0] for t in present) and not pa.types.is_decimal(present[0]):
+        return present[0]
+    if _kind(present[0]) == "text":
+        return pa.large_string()
+    if any(pa.types.is_floating(t) or pa.types.is_decimal(t) for t in present):
+        return pa.float64()
+    if any(pa.types.is_integer(t) for t in present):
+        return pa.int64()
+    return present[0]  # booleans with nulls
+
+
+def _read_piece(piece: tuple, layout: _Layout) -> pd.DataFrame:
+    """One partition: a whole file, or a run of its row groups, in the layout's column order and types."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path, row_groups = piece
-    if row_groups is None:
-        table = pq.read_table(path, columns=columns, use_pandas_metadata=True)
-    else:
-        table = pq.ParquetFile(path).read_row_groups(list(row_groups), columns=columns, use_pandas_metadata=True)
-    return table.to_pandas()
+    try:
+        if row_groups is None:
+            table = pq.read_table(path, use_pandas_metadata=True)
+        else:
+            table = pq.ParquetFile(path).read_row_groups(list(row_groups), use_pandas_metadata=True)
+        for name, target in layout.casts:
+            index = table.schema.get_field_index(name)
+            if table.schema.field(index).type != target:
+                table = table.set_column(index, table.schema.field(index).with_type(target), table.column(index).cast(target))
+        frame = table.to_pandas(date_as_object=False)  # dates as datetime64, which planning knows to refuse
+    except (OSError, ValueError, pa.ArrowException) as error:  # a damaged page, or a file changed since planning
+        raise InputError(f"cannot read Parquet file {path}: {error}") from error
+    names = _data_columns(layout.schema)
+    return frame if list(frame.columns) == names else frame[names]
 
 
 def count_rows(path: str | os.PathLike) -> int | None:

@@ -48,6 +48,10 @@ SPLIT_HASH_KEY = "logreg-dist-split"
 #: partition); the counts per bin are exact. A bin edge is a drift check's boundary, not a statistic we report.
 PROFILE_SAMPLE_ROWS = 50_000
 
+#: In this process, a design of at most this many values is held as one row-major float64 array: the kernels then
+#: work with NumPy alone (no compiled loops to start), at a memory cost small data can afford.
+DENSE_DESIGN_CELLS = 25_000_000
+
 #: Deciles of the training score (and of each numeric input) bound the drift profile's bins.
 PROFILE_LEVELS = np.linspace(0.1, 0.9, 9)
 
@@ -202,7 +206,10 @@ class TrainingRows:
         key = repr(preparation.to_dict())
         engines = self._designs.setdefault(key, {})
         if side not in engines:
-            engines[side] = self.parts.derive(_design_side, preparation=preparation, side=side, source=self.source)
+            rows = self.n_train if side == 0 else self.n_valid
+            dense = isinstance(self.parts, LocalEngine) and rows * len(preparation.feature_names) <= DENSE_DESIGN_CELLS
+            engines[side] = self.parts.derive(_design_side, preparation=preparation, side=side, source=self.source,
+                                              dense=dense)
         return engines[side]
 
     def release(self, preparation: Preparation) -> None:
@@ -234,6 +241,7 @@ class TrainingRows:
             solver=estimator.solver_,
             n_iter=int(estimator.n_iter_),
             converged=bool(estimator.converged_),
+            separation=estimator.separation_,
             training={
                 "rows": int(estimator.n_samples_fit_),
                 "positives": preparation.label_counts.get("positive"),
@@ -293,12 +301,13 @@ class TrainingRows:
 # -- block functions (run where the rows lie) ---------------------------------------------
 
 
-def _design_side(block: tuple, *, preparation: Preparation, side: int, source: str, partition: int,
+def _design_side(block: tuple, *, preparation: Preparation, side: int, source: str, dense: bool, partition: int,
                  n_partitions: int) -> tuple:
-    """The design ``(X, y, None)`` of the training (0) or validation (1) rows of one partition."""
-    rows = block[side]
+    """The design ``(X, y, None)`` of the training (0) or validation (1) rows of one partition (``dense``: ``X`` as
+    one row-major float64 array)."""
     where = partition_where(partition, n_partitions, source if side == 0 else None)
-    return design_block(rows, preparation, where=where)
+    X, y, w = design_block(block[side], preparation, where=where)
+    return (np.ascontiguousarray(X, dtype=np.float64) if dense else X), y, w
 
 
 def _probabilities(block: tuple, *, coef, intercept, partition: int, n_partitions: int) -> tuple:

@@ -100,10 +100,10 @@ _READS = collections.Counter()
 _READ_PIECE = __import__("logreg_dist.tables", fromlist=["_read_piece"])._read_piece
 
 
-def _counted_read(piece, columns=None):
+def _counted_read(piece, *args, **kwargs):
     """The reader, counting the reads of each file (module level: tasks refer to it by name, not by a copy)."""
     _READS[piece[0]] += 1
-    return _READ_PIECE(piece, columns)
+    return _READ_PIECE(piece, *args, **kwargs)
 
 
 def test_each_parquet_file_is_read_once_per_train_run(customers, prefect_harness, monkeypatch, tmp_path):

@@ -47,17 +47,47 @@ def test_a_large_file_is_split_by_row_groups(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(ours.compute().reset_index(drop=True), frame, check_dtype=False)
 
 
-def test_hive_folders_and_differing_schemas_go_to_dask(tmp_path):
+def test_hive_folders_go_to_dask(tmp_path):
     hive = tmp_path / "hive"
     for year in (2024, 2025):
         (hive / f"year={year}").mkdir(parents=True)
         _frame(100, seed=year).to_parquet(hive / f"year={year}" / "part.parquet")
     assert "year" in read_table(hive).columns  # Dask's reader adds the partition column
+
+
+def test_compatible_types_read_as_one_dtype_in_every_partition(tmp_path):
+    import decimal
+
     mixed = tmp_path / "mixed"
     mixed.mkdir()
-    _frame(50).to_parquet(mixed / "a.parquet")
-    _frame(50, seed=1).astype({"x": "float64"}).to_parquet(mixed / "b.parquet")
-    assert len(read_table(mixed).compute()) == 100
+    first = _frame(50).assign(price=[decimal.Decimal("1.25")] * 50, day=pd.Timestamp("2025-03-01").date())
+    first.astype({"plan": "category"}).to_parquet(mixed / "a.parquet")
+    later = _frame(50, seed=1).astype({"x": "float64", "id": "int32"})
+    later.assign(price=2.5, day=pd.Timestamp("2025-03-02").date())[list(first.columns)[::-1]].to_parquet(mixed / "b.parquet")
+    frame = read_table(mixed)
+    assert list(frame.columns) == list(first.columns)
+    expected = {"id": "int64", "x": "float64", "price": "float64", "flag": "bool"}
+    for part in [frame._meta, *(frame.get_partition(k).compute() for k in range(2))]:
+        assert {name: str(part[name].dtype) for name in expected} == expected
+        assert pd.api.types.is_string_dtype(part["plan"]) and pd.api.types.is_datetime64_any_dtype(part["day"])
+    whole = frame.compute()
+    assert len(whole) == 100 and whole["price"].tolist() == [1.25] * 50 + [2.5] * 50
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.drop(columns="flag"), r"b\.parquet lacks column 'flag', which the first file .*a\.parquet has"),
+        (lambda f: f.assign(extra=1), r"b\.parquet has column 'extra', which the first file .*a\.parquet lacks"),
+        (lambda f: f.assign(x=f["x"].astype(str)), r"column 'x' is (large_)?string in .*b\.parquet but float in the first"),
+        (lambda f: f.assign(flag=pd.Timestamp("2025-01-01")), r"column 'flag' is timestamp\[..\] in .*b\.parquet but bool"),
+    ],
+)
+def test_files_that_disagree_are_refused_naming_the_file_column_and_types(tmp_path, change, message):
+    _frame(20).to_parquet(tmp_path / "a.parquet")
+    change(_frame(20, seed=1)).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(InputError, match=message):
+        read_table(tmp_path)
 
 
 def test_a_corrupt_file_is_named(tmp_path):
@@ -65,7 +95,13 @@ def test_a_corrupt_file_is_named(tmp_path):
     folder.mkdir()
     _frame(10).to_parquet(folder / "good.parquet")
     (folder / "bad.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(InputError, match=r"bad\.parquet"):
+    with pytest.raises(InputError, match=r"cannot read Parquet file .*bad\.parquet: "):
         read_table(folder)
+    damaged = bytearray((folder / "good.parquet").read_bytes())
+    damaged[4:68] = b"\xff" * 64  # the first page: the footer still reads, the data does not
+    (folder / "bad.parquet").write_bytes(bytes(damaged))
+    frame = read_table(folder)
+    with pytest.raises(InputError, match=r"cannot read Parquet file .*bad\.parquet: "):
+        frame.compute()
     with pytest.raises(InputError, match="no Parquet data"):
         read_table(tmp_path / "missing")
