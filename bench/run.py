@@ -895,14 +895,22 @@ def run_train_command(argv: list[str], *, workdir: Path, out: Path, timeout: flo
     return result
 
 
-def _end_group(pgid: int) -> bool:
-    """Stop what the command left in its session (none expected) and say whether anything was left."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    os.killpg(pgid, 15)
-    return True
+def _end_group(pgid: int) -> list[str]:
+    """Stop what the command left running in its session after it exited (none expected); return their command
+    lines."""
+    import psutil
+
+    left = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if os.getpgid(process.info["pid"]) == pgid:
+                left.append(" ".join(process.info.get("cmdline") or [])[:200])
+        except (ProcessLookupError, PermissionError):
+            pass
+    if left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, 15)
+    return left
 
 
 def command_phases(log: str, started_at: float, ended_at: float, *, valid: bool) -> list[list]:
