@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -104,11 +105,11 @@ DEFAULT_PEERS = [name for name in PEERS if name != "logreg-dist-lbfgs"]
 class TreeMemory:
     """Samples the resident memory of this process and all its descendants; peaks per named phase."""
 
-    def __init__(self, interval: float = 0.05):
+    def __init__(self, interval: float = 0.05, *, root: int | None = None):
         import psutil
 
         self._psutil = psutil
-        self._process = psutil.Process()
+        self._process = psutil.Process(root)  # None: this process
         self._interval = interval
         self._active: set[str] = set()
         self.peaks: dict[str, int] = {}
@@ -127,12 +128,15 @@ class TreeMemory:
                 pass
         return total
 
+    def _sample(self) -> int:
+        try:
+            return self.current()
+        except self._psutil.Error:  # the root has exited (a command's process, say): nothing to count
+            return 0
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                value = self.current()
-            except self._psutil.Error:
-                value = 0
+            value = self._sample()
             with self._lock:
                 for name in self._active:
                     self.peaks[name] = max(self.peaks.get(name, 0), value)
@@ -140,7 +144,7 @@ class TreeMemory:
 
     @contextlib.contextmanager
     def phase(self, name: str):
-        value = self.current()
+        value = self._sample()
         with self._lock:
             self._active.add(name)
             self.starts.setdefault(name, value)
@@ -148,7 +152,7 @@ class TreeMemory:
         try:
             yield
         finally:
-            value = self.current()
+            value = self._sample()
             with self._lock:
                 self.peaks[name] = max(self.peaks.get(name, 0), value)
                 self._active.discard(name)
@@ -699,37 +703,20 @@ def child_spark(spec: dict, memory: TreeMemory) -> dict:
 
 def score_ours(spec: dict, client, ours: dict, memory: TreeMemory) -> dict:
     """Seconds of logreg-dist's score_to_parquet over every file, with a model holding our fitted coefficients."""
-    import numpy as np
-
-    from logreg_dist.model import Model
-    from logreg_dist.scoring import score_to_parquet, training_profile
+    from logreg_dist.scoring import score_to_parquet
     from logreg_dist.synth import FEATURE_NAMES, ID_COLUMN, TARGET
-    from logreg_dist.tables import read_table
-    from logreg_dist.training import discover_preparation, split
+    from logreg_dist.training import TrainingRows
 
     out: dict = {}
-    frame = read_table(spec["data"])
-    train, _ = split(frame, id_column=ID_COLUMN, valid_fraction=spec["valid_fraction"], seed=0)
-    preparation = discover_preparation(client, train, target=TARGET, id_column=ID_COLUMN)
-    if preparation.feature_names != list(FEATURE_NAMES):
-        raise RuntimeError(f"unexpected preparation features {preparation.feature_names[:5]} ...")
-    p = len(FEATURE_NAMES)
-    model = Model(
-        preparation=preparation,
-        coef=np.asarray(ours["coef"]),
-        intercept=float(ours["intercept"]),
-        std_errors=np.full(p, np.nan),
-        intercept_std_error=float("nan"),
-        feature_mean=np.asarray(ours["feature_mean"]),
-        feature_scale=np.asarray(ours["feature_scale"]),
-        coef_standardized=np.asarray(ours["coef_standardized"]),
-        l2=spec["l2"],
-        solver=ours["solver"],
-        n_iter=int(ours["iterations"]),
-        converged=True,
-        version="bench",
-    )
-    model.score_distribution = training_profile(client, train, model)  # as a trained model has it: drift bins
+    rows = TrainingRows.read(spec["data"], client=client, id_column=ID_COLUMN, valid_fraction=spec["valid_fraction"])
+    try:
+        preparation = rows.discover(target=TARGET, id_column=ID_COLUMN)
+        if preparation.feature_names != list(FEATURE_NAMES):
+            raise RuntimeError(f"unexpected preparation features {preparation.feature_names[:5]} ...")
+        model = _model_of(ours, preparation, spec["l2"])
+        model.score_distribution = rows.profile(model)  # as a trained model has it: drift bins
+    finally:
+        rows.close()
     target = Path(spec["tmp"]) / "scores"
     with memory.phase("score"):
         started = time.perf_counter()
@@ -738,6 +725,30 @@ def score_ours(spec: dict, client, ours: dict, memory: TreeMemory) -> dict:
     shutil.rmtree(target, ignore_errors=True)
     out["rows"] = int(summary["rows"])
     return out
+
+
+def _model_of(ours: dict, preparation, l2: float):
+    """A model holding our fitted coefficients (no standard errors), for scoring."""
+    import numpy as np
+
+    from logreg_dist.model import Model
+
+    p = len(preparation.feature_names)
+    return Model(
+        preparation=preparation,
+        coef=np.asarray(ours["coef"]),
+        intercept=float(ours["intercept"]),
+        std_errors=np.full(p, np.nan),
+        intercept_std_error=float("nan"),
+        feature_mean=np.asarray(ours["feature_mean"]),
+        feature_scale=np.asarray(ours["feature_scale"]),
+        coef_standardized=np.asarray(ours["coef_standardized"]),
+        l2=l2,
+        solver=ours["solver"],
+        n_iter=int(ours["iterations"]),
+        converged=True,
+        version="bench",
+    )
 
 
 def pyarrow_copy(spec: dict, memory: TreeMemory) -> dict:
@@ -793,6 +804,190 @@ def run_child(kind: str, spec_path: str, result_path: str) -> int:
     result["child_s"] = time.perf_counter() - started
     Path(result_path).write_text(json.dumps(result))
     return 0 if result["ok"] else 1
+
+
+# -- the command users run: `logreg-dist train` in its own process tree ---------------------------
+
+COMMAND = "logreg-dist train"
+#: The flow's tasks in the order they finish (flows/train.py); without validation rows the middle two do not run.
+TRAIN_TASKS = ("read data", "discover preparation", "fit", "validate", "short model", "training profile", "write model")
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\S+) (.*)$")
+
+
+def command_env() -> dict:
+    """The environment of a user's shell on this machine: no OpenBLAS overrides, no Prefect telemetry, no
+    Prefect server given (so the command starts its temporary one), this checkout's code first."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PREFECT_API_URL")}
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
+
+
+def train_argv(data: Path, *, target: str, id_column: str | None, l2: float | None, out: Path) -> list[str]:
+    """``logreg-dist train DATA --target ... [--id-column ...] [--l2 ...] --out OUT``, by the installed script when
+    there is one beside this Python (as a user types it), else by ``python -m logreg_dist.cli``."""
+    script = Path(sys.executable).parent / "logreg-dist"
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "logreg_dist.cli"]
+    argv += ["train", str(data), "--target", target]
+    if id_column:
+        argv += ["--id-column", id_column]
+    if l2 is not None:
+        argv += ["--l2", repr(l2)]
+    return argv + ["--out", str(out)]
+
+
+def shown(argv: list[str], **names: Path) -> str:
+    """The command as a user types it, with the given paths shown by name (``DATA=path``: DATA)."""
+    words = ["logreg-dist", *argv[argv.index("train"):]]
+    by_path = {str(path): name for name, path in names.items()}
+    return " ".join(by_path.get(word, shlex.quote(word)) for word in words)
+
+
+def run_train_command(argv: list[str], *, workdir: Path, out: Path, timeout: float, valid: bool) -> dict:
+    """Run the command once: wall seconds, the peak memory of its process tree, what model.json records of the
+    fit, and where the wall time went (from the flow's log lines on stderr)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stdout_path, stderr_path = workdir / "command.out", workdir / "command.err"
+    print(f"[{time.strftime('%H:%M:%S')}] {shlex.join(argv)} ...", flush=True)
+    result: dict = {"argv": argv, "log": str(stderr_path)}
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        started_at, started = time.time(), time.perf_counter()
+        process = subprocess.Popen(argv, cwd=workdir, env=command_env(), stdout=stdout, stderr=stderr,
+                                   start_new_session=True)
+        memory = TreeMemory(root=process.pid)
+        try:
+            with memory.phase("command"):
+                returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+            returncode = None
+        finally:
+            ended_at, wall = time.time(), time.perf_counter() - started
+            memory.close()
+    result["left_running"] = _end_group(process.pid)
+    result.update(wall_s=wall, returncode=returncode, peak_bytes={"e2e": memory.peaks.get("command", 0)})
+    log = stderr_path.read_text(errors="replace")
+    result["phases"] = command_phases(log, started_at, ended_at, valid=valid)
+    model_json = out / "model.json"
+    if returncode != 0 or not model_json.exists():
+        tail = log.splitlines()[-15:]
+        result.update(ok=False, error=f"exited with status {returncode}" + ("" if model_json.exists() else ", no model.json"))
+        print(f"  FAILED: {result['error']}\n    " + "\n    ".join(tail), flush=True)
+        return result
+    model = json.loads(model_json.read_text())
+    training = model.get("training") or {}
+    result.update(
+        ok=True,
+        fit_s=training.get("fit_seconds"),
+        e2e_s=wall,
+        rows=training.get("rows"),
+        iterations=model.get("n_iter"),
+        converged=model.get("converged"),
+        solver=model.get("solver"),
+        auc=(model.get("metrics") or {}).get("auc"),
+        features=model.get("features"),
+        model_coef=model.get("coef"),
+        intercept=model.get("intercept"),
+    )
+    print(f"  done in {wall:.1f} s (fit {_fmt(result['fit_s'], '{:.2f}')} s, peak {result['peak_bytes']['e2e'] / GB:.2f} GB)",
+          flush=True)
+    return result
+
+
+def _end_group(pgid: int) -> list[str]:
+    """Stop what the command left running in its session after it exited (none expected); return their command
+    lines."""
+    import psutil
+
+    left = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if os.getpgid(process.info["pid"]) == pgid:
+                left.append(" ".join(process.info.get("cmdline") or [])[:200])
+        except (ProcessLookupError, PermissionError):
+            pass
+    if left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, 15)
+    return left
+
+
+def command_phases(log: str, started_at: float, ended_at: float, *, valid: bool) -> list[list]:
+    """``[[step, seconds], ...]`` from the flow's log lines: process start (imports) up to the Prefect server's
+    start, the server's start, the flow's start up to its first task (output check, row count, cluster start),
+    each task (from one task's end to the next's: Prefect's own bookkeeping included), then the flow's end and
+    the process's exit. A step whose log line is missing is left out."""
+    events: list[tuple[float, str, str]] = []
+    for line in log.splitlines():
+        match = _LOG_LINE.match(line)
+        if match:
+            stamp = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time, as logged
+            events.append((stamp, match.group(2), match.group(3)))
+
+    def first(logger: str, prefix: str) -> float | None:
+        return next((t for t, name, message in events if name == logger and message.startswith(prefix)), None)
+
+    server = first("prefect", "Starting temporary server")
+    flow_start = first("prefect.flow_runs", "Beginning flow run")
+    working = first("prefect.flow_runs", "working ")
+    tasks = [t for t, name, message in events if name == "prefect.task_runs" and message.startswith("Finished in state")]
+    flow_end = next((t for t, name, message in events if name == "prefect.flow_runs" and message.startswith("Finished in state")), None)
+    names = list(TRAIN_TASKS) if valid else [n for n in TRAIN_TASKS if n not in ("validate", "short model")]
+    if len(tasks) != len(names):  # a retried or failed task: name them by position
+        names = [f"task {i + 1}" for i in range(len(tasks))]
+    marks = [("process start and imports", started_at), ("Prefect temporary server start", server),
+             ("flow start: output check, row count, cluster start", flow_start)]
+    labels = {"write model": "cluster close, write model"}  # the flow leaves the cluster before writing
+    marks += [(labels.get(name, name), stamp) for name, stamp in zip(names, [working, *tasks[:-1]])] if working and tasks else []
+    marks += [("flow end: summary, artifacts", tasks[-1] if tasks else None),
+              ("server stop, process exit", flow_end)]
+    phases = []
+    stamps = [stamp for _, stamp in marks] + [ended_at]
+    for i, (name, stamp) in enumerate(marks):
+        following = next((s for s in stamps[i + 1 :] if s is not None), None)
+        if stamp is not None and following is not None:
+            phases.append([name, round(following - stamp, 3)])
+    return phases
+
+
+def command_on_lookalike(data: Path, tmp: Path, args) -> dict:
+    """`logreg-dist train DATA --target converted --id-column customer_id --l2 L2 --out TMP` on the bench's data."""
+    from logreg_dist.synth import FEATURE_NAMES, ID_COLUMN, TARGET
+
+    out = tmp / "command-lookalike" / "model"
+    argv = train_argv(data, target=TARGET, id_column=ID_COLUMN, l2=args.l2, out=out)
+    result = run_train_command(argv, workdir=out.parent, out=out, timeout=args.timeout, valid=args.valid_fraction > 0)
+    result["shown"] = shown(argv, DATA=data, TMP=out)
+    if result.get("ok") and sorted(result["features"]) == sorted(FEATURE_NAMES):
+        coef = dict(zip(result["features"], result["model_coef"]))
+        result["coef"] = [coef[name] for name in FEATURE_NAMES]  # in the reference's order, for compare()
+    return result
+
+
+def command_on_small_data(path: Path | None, target: str, tmp: Path, timeout: float) -> dict:
+    """`logreg-dist train DATA --target TARGET --out TMP` on a copy of a small data set (defaults otherwise)."""
+    if path is None:
+        print("skipping the small-data run: --small-data ''", flush=True)
+        return {"ok": False, "skipped": "--small-data ''"}
+    if not path.exists():
+        print(f"skipping the small-data run: {path} does not exist (--small-data)", flush=True)
+        return {"ok": False, "skipped": f"{path} does not exist"}
+    folder = tmp / "command-small"
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / path.name
+    shutil.copy2(path, copy)
+    argv = train_argv(copy, target=target, id_column=None, l2=None, out=folder / "model")
+    result = run_train_command(argv, workdir=folder, out=folder / "model", timeout=timeout, valid=True)
+    result.update(data=str(path), source_rows=parquet_rows_of(path), shown=shown(argv, DATA=copy, TMP=folder / "model"))
+    return result
+
+
+def parquet_rows_of(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows if path.is_file() else parquet_rows(path)
+
 
 
 # -- the parent: run the children, compare, print, write ---------------------------------------
@@ -1058,7 +1253,7 @@ def results_table(results: dict, order: list[str]) -> str:
             continue
         mem = r.get("peak_bytes", {}).get("e2e")
         iterations = r.get("iterations")
-        if name.startswith("logreg-dist"):
+        if r.get("passes"):
             iterations = f"{iterations} ({r['passes']} passes)"
         lines.append(
             "| {name} | {fit} | {rfit} | {e2e} | {re2e} | {mem} | {rmem} | {it} | {err} | {ierr} | {auc} |".format(
@@ -1088,7 +1283,14 @@ SPEED_TARGETS = [
 ]
 
 
-def targets_table(results: dict, scoring: dict | None) -> str:
+#: The small-data targets of `logreg-dist train` (issue 18): (what, measure, at most seconds).
+SMALL_TARGETS = [
+    (f"small data: `{COMMAND}` wall <= 8 s", "wall_s", 8.0),
+    (f"small data: `{COMMAND}` fit <= 0.5 s", "fit_s", 0.5),
+]
+
+
+def targets_table(results: dict, scoring: dict | None, small: dict | None = None) -> str:
     """Issue 6's targets against this run: the measured ratio and whether it is met."""
     ours = results.get("logreg-dist", {})
     lines = ["| target | measured | met |", "|---|---:|:---:|"]
@@ -1102,6 +1304,17 @@ def targets_table(results: dict, scoring: dict | None) -> str:
         theirs, base = results.get(peer, {}).get(measure), ours.get(measure)
         ratio = theirs / base if theirs and base and results.get(peer, {}).get("ok") else None
         row(what, _fmt(ratio, "{:.2f}x"), None if ratio is None else ratio >= at_least)
+    command = results.get(COMMAND, {})
+    wall = command.get("e2e_s") if command.get("ok") else None
+    ratio = wall / ours["e2e_s"] if wall and ours.get("e2e_s") else None
+    row(f"`{COMMAND}` wall / ours from Parquet <= 2", _fmt(ratio, "{:.2f}x"), None if ratio is None else ratio <= 2.0)
+    spark = results.get("spark", {})
+    ratio = spark["e2e_s"] / wall if wall and spark.get("ok") and spark.get("e2e_s") else None
+    row(f"Spark from Parquet / `{COMMAND}` wall >= 5", _fmt(ratio, "{:.2f}x"), None if ratio is None else ratio >= 5.0)
+    small = small or {}
+    for what, key, at_most in SMALL_TARGETS:
+        value = small.get(key) if small.get("ok") else None
+        row(what, _fmt(value, "{:.2f} s"), None if value is None else value <= at_most)
     mine = ours.get("peak_bytes", {}).get("e2e")
     others = [r.get("peak_bytes", {}).get("e2e") for name, r in results.items() if not name.startswith("logreg-dist") and r.get("ok")]
     others = [m for m in others if m]
@@ -1110,6 +1323,37 @@ def targets_table(results: dict, scoring: dict | None) -> str:
     ratio = scoring.get("ratio") if scoring and scoring.get("ok") else None
     row("rescoring: ours / pyarrow's read + write rows per second >= 0.5", _fmt(ratio, "{:.2f}x"), None if ratio is None else ratio >= 0.5)
     return "\n".join(lines)
+
+
+def command_tables(command: dict | None, small: dict | None) -> str:
+    """The small-data run as a row, then where each command's wall time went, step by step."""
+    lines = []
+    if small and small.get("ok"):
+        lines += [
+            f"`{COMMAND}` on small data: `{small['shown']}` with DATA a copy of {Path(small['data']).name} "
+            f"({small['source_rows']:,} rows) in a temporary folder, in this process (no cluster at this size):",
+            "",
+            "| run | wall s | fit s | peak GB | iterations | AUC |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| small data | {small['wall_s']:.2f} | {_fmt(small.get('fit_s'), '{:.3f}')} | {small['peak_bytes']['e2e'] / GB:.2f} | "
+            f"{_fmt(small.get('iterations'), '{}')} | {_fmt(small.get('auc'), '{:.4f}')} |",
+            "",
+        ]
+    elif small and small.get("skipped"):
+        lines += [f"`{COMMAND}` on small data: skipped ({small['skipped']}).", ""]
+    elif small:
+        lines += [f"`{COMMAND}` on small data failed: {small.get('error')} (log: {small.get('log')}).", ""]
+    runs = [(label, r) for label, r in (("lookalike", command), ("small data", small)) if r and r.get("phases")]
+    if runs:
+        steps = list(dict.fromkeys(step for _, r in runs for step, _ in r["phases"]))
+        lines += [f"Where `{COMMAND}`'s wall time went (from its log lines' times):", "",
+                  "| step | " + " | ".join(f"{label} s" for label, _ in runs) + " |",
+                  "|---|" + "---:|" * len(runs)]
+        for step in steps:
+            cells = [_fmt(dict(r["phases"]).get(step), "{:.2f}", "") for _, r in runs]
+            lines.append(f"| {step} | " + " | ".join(cells) + " |")
+        lines.append("| **wall** | " + " | ".join(f"**{r['wall_s']:.2f}**" for _, r in runs) + " |")
+    return "\n".join(lines).rstrip()
 
 
 def limit_table(limit: dict, report: dict | None) -> str:
@@ -1183,6 +1427,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--wait-idle", type=float, default=20, metavar="MINUTES",
                         help="first wait up to this long for load average < --max-load and no other pytest run (0: do not wait)")
     parser.add_argument("--max-load", type=float, default=1.0)
+    parser.add_argument("--small-data", type=lambda value: Path(value) if value else None,
+                        default=ROOT.parent / "shared" / "data" / "wa_churn.parquet",
+                        help="a small Parquet data set to time `logreg-dist train` on, copied to a temporary folder "
+                        "(default ../shared/data/wa_churn.parquet; '' skips it); skipped with a note if absent")
+    parser.add_argument("--small-target", default="churn", help="the small data set's target column (default churn)")
+    parser.add_argument("--skip-command", action="store_true", help="do not time the `logreg-dist train` command")
     parser.add_argument("--update-readme", action="store_true", help="put the tables between the markers in bench/README.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
@@ -1242,8 +1492,13 @@ def main(argv=None) -> int:
     reference = spawn("reference", spec, tmp, args.timeout)
     if not reference.get("ok"):
         print("the reference failed; no coefficient errors can be computed", file=sys.stderr)
+    small = None
     for peer in peers:
         results[peer] = spawn(peer, spec, tmp, args.timeout)
+        if peer == "logreg-dist" and not args.skip_command:  # run beside ours, in the same state of the machine
+            results[COMMAND] = command_on_lookalike(data, tmp, args)
+    if not args.skip_command:
+        small = command_on_small_data(args.small_data.resolve() if args.small_data else None, args.small_target, tmp, args.timeout)
     ours = results.get("logreg-dist", {})
     scoring = ours.get("scoring")
     load_end = os.getloadavg()
@@ -1253,6 +1508,8 @@ def main(argv=None) -> int:
     report = limit_report(ours, limit) if limit and ours.get("ok") else None
 
     order = [p for p in PEERS if p in results]
+    if COMMAND in results:
+        order.insert(order.index("logreg-dist") + 1 if "logreg-dist" in order else 0, COMMAND)
     table = results_table(results, order)
     sections = [
         f"Run {started_at:%Y-%m-%d %H:%M %Z} on {machine['cores']} cores ({machine['cpu']}), BLAS {blas_summary(machine['threadpools'])}; "
@@ -1262,9 +1519,20 @@ def main(argv=None) -> int:
         + (f" with uncommitted changes to {', '.join(machine['git']['library_changed_since_commit'])}." if machine["git"]["library_changed_since_commit"] else "."),
         "",
         table,
-        "",
-        targets_table(results, scoring),
     ]
+    if COMMAND in results:
+        sections += [
+            "",
+            f"`{COMMAND}` is the command users run, timed as a subprocess from its start to its exit: "
+            f"`{results[COMMAND].get('shown', '')}`, no `--scheduler`, so it starts Prefect's temporary server and, above "
+            "250,000 rows, an embedded LocalCluster. Its from-Parquet figure is that wall time, which also "
+            "covers the short model, the training profile and writing the model; its fit is model.json's "
+            "`training.fit_seconds`; its peak memory is its process tree's (the server and the workers included).",
+        ]
+    sections += ["", targets_table(results, scoring, small)]
+    commands = command_tables(results.get(COMMAND), small)
+    if commands:
+        sections += ["", commands]
     if reference.get("ok"):
         sections += [
             "",
@@ -1296,6 +1564,7 @@ def main(argv=None) -> int:
         "results": results,
         "limit": report,
         "scoring": scoring,
+        "small_data": small,
         "markdown": markdown,
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -1306,6 +1575,7 @@ def main(argv=None) -> int:
         update_readme(markdown)
     failed = [name for name, r in results.items() if not r.get("ok")]
     failed += [kind for kind, r in (("reference", reference), ("scoring", scoring)) if r is not None and not r.get("ok")]
+    failed += ["small data"] if small and not small.get("ok") and not small.get("skipped") else []
     if failed:
         print(f"failed: {', '.join(failed)}; logs kept in {tmp}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""A small run of bench/run.py: our solver and scikit-learn on tiny generated data, in a subprocess.
+"""A small run of bench/run.py: our solver, `logreg-dist train` and scikit-learn on tiny generated data, in a
+subprocess.
 
 The benchmark itself is run by hand or by ``make bench``, never here; this only
 checks that the script works end to end and that the answers agree.
@@ -26,7 +27,7 @@ def test_bench_script_runs_on_tiny_data(tmp_path):
             "--rows", "20000", "--positives", "400", "--l2", "1e-4",
             "--data", str(tmp_path / "data"), "--out", str(tmp_path / "results"),
             "--peers", "logreg-dist,sklearn-newton-cholesky",
-            "--wait-idle", "0", "--repeats", "1", "--timeout", "300",
+            "--wait-idle", "0", "--repeats", "1", "--timeout", "300", "--small-data", "",
         ],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
@@ -50,3 +51,16 @@ def test_bench_script_runs_on_tiny_data(tmp_path):
     # The targets table: ours within 1e-6 is met; peers that did not run leave their ratios n/a.
     assert "| coefficients within 1e-6 of the reference | " in result["markdown"]
     assert "| fit: Spark / ours >= 8 | n/a | n/a |" in result["markdown"]
+
+    # `logreg-dist train` on the same rows: the command's model solves the same problem (same hashed split, same l2).
+    command = result["results"]["logreg-dist train"]
+    assert command["ok"] and command["returncode"] == 0 and not command["left_running"]
+    assert command["coef_err"] < 1e-6 and abs(command["auc"] - reference["auc"]) < 1e-6
+    assert 0 < command["fit_s"] < command["wall_s"] and command["peak_bytes"]["e2e"] > 0
+    steps = dict(command["phases"])
+    assert {"Prefect temporary server start", "read data", "fit", "validate", "cluster close, write model"} <= set(steps)
+    assert abs(sum(steps.values()) - command["wall_s"]) < 0.5  # the steps cover the wall time
+    assert "| logreg-dist train |" in result["markdown"]
+    assert "| `logreg-dist train` wall / ours from Parquet <= 2 | n/a |" not in result["markdown"]
+    assert "| Spark from Parquet / `logreg-dist train` wall >= 5 | n/a | n/a |" in result["markdown"]
+    assert result["small_data"]["skipped"] and "| small data: `logreg-dist train` fit <= 0.5 s | n/a | n/a |" in result["markdown"]
