@@ -828,7 +828,8 @@ def train_argv(data: Path, *, target: str, id_column: str | None, l2: float | No
     there is one beside this Python (as a user types it), else by ``python -m logreg_dist.cli``."""
     script = Path(sys.executable).parent / "logreg-dist"
     argv = [str(script)] if script.exists() else [sys.executable, "-m", "logreg_dist.cli"]
-    argv += ["train", str(data), "--target", target]
+    # --verbose: the console then carries the flow's log lines, whose times give the steps' breakdown.
+    argv += ["--verbose", "train", str(data), "--target", target]
     if id_column:
         argv += ["--id-column", id_column]
     if l2 is not None:
@@ -928,7 +929,7 @@ def command_phases(log: str, started_at: float, ended_at: float, *, valid: bool)
     def first(logger: str, prefix: str) -> float | None:
         return next((t for t, name, message in events if name == logger and message.startswith(prefix)), None)
 
-    server = first("prefect", "Starting temporary server")
+    server = first("logreg_dist", "starting Prefect's temporary server") or first("prefect", "Starting temporary server")
     flow_start = first("prefect.flow_runs", "Beginning flow run")
     working = first("prefect.flow_runs", "working ")
     tasks = [t for t, name, message in events if name == "prefect.task_runs" and message.startswith("Finished in state")]

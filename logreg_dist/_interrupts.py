@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import sys
@@ -138,4 +139,5 @@ def start_prefect_server(*, quiet: bool = False) -> None:
 
     if None not in SubprocessASGIServer._instances:
         _TiedServer()  # registers itself as the default instance that Prefect's get_client() starts and uses
+    logging.getLogger("logreg_dist").info("starting Prefect's temporary server")
     SubprocessASGIServer().start()
