@@ -16,7 +16,6 @@ import json
 import operator
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
