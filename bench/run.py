@@ -915,8 +915,9 @@ def _end_group(pgid: int) -> list[str]:
 
 
 def command_phases(log: str, started_at: float, ended_at: float, *, valid: bool) -> list[list]:
-    """``[[step, seconds], ...]`` from the flow's log lines: process start (imports) up to the Prefect server's
-    start, the server's start, the flow's start up to its first task (output check, row count, cluster start),
+    """``[[step, seconds], ...]`` from the flow's log lines: process start up to the Prefect server's start, the
+    server's start (our imports and the column check run alongside it) up to its answer, the flow run's
+    creation, the flow's start up to its first task (output check, row count, cluster start),
     each task (from one task's end to the next's: Prefect's own bookkeeping included), then the flow's end and
     the process's exit. A step whose log line is missing is left out."""
     events: list[tuple[float, str, str]] = []
@@ -930,6 +931,7 @@ def command_phases(log: str, started_at: float, ended_at: float, *, valid: bool)
         return next((t for t, name, message in events if name == logger and message.startswith(prefix)), None)
 
     server = first("logreg_dist", "starting Prefect's temporary server") or first("prefect", "Starting temporary server")
+    ready = first("logreg_dist", "Prefect's temporary server is ready")
     flow_start = first("prefect.flow_runs", "Beginning flow run")
     working = first("prefect.flow_runs", "working ")
     tasks = [t for t, name, message in events if name == "prefect.task_runs" and message.startswith("Finished in state")]
@@ -937,8 +939,9 @@ def command_phases(log: str, started_at: float, ended_at: float, *, valid: bool)
     names = list(TRAIN_TASKS) if valid else [n for n in TRAIN_TASKS if n not in ("validate", "short model")]
     if len(tasks) != len(names):  # a retried or failed task: name them by position
         names = [f"task {i + 1}" for i in range(len(tasks))]
-    marks = [("process start and imports", started_at), ("Prefect temporary server start", server),
-             ("flow start: output check, row count, cluster start", flow_start)]
+    # The server starts first thing; our imports (and the column check) run alongside it, up to "ready".
+    marks = [("process start", started_at), ("Prefect temporary server start", server),
+             ("flow run creation", ready), ("flow start: output check, row count, cluster start", flow_start)]
     labels = {"write model": "cluster close, write model"}  # the flow leaves the cluster before writing
     marks += [(labels.get(name, name), stamp) for name, stamp in zip(names, [working, *tasks[:-1]])] if working and tasks else []
     marks += [("flow end: summary, artifacts", tasks[-1] if tasks else None),

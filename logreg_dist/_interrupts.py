@@ -9,10 +9,10 @@
   first, then sends the signal again, to ours; the embedded cluster's
   workers ignore SIGINT and are killed at once, see ``cluster.py``.)
 - SIGKILL cannot be caught, so the children must notice on their own: the
-  temporary Prefect server is started with ``PR_SET_PDEATHSIG`` (the kernel
-  sends it SIGTERM when we die) and in its own process group (a Ctrl-C at
-  the terminal reaches only us, and the server stays up while the run
-  reports its end); Dask's worker processes already exit when the pipe
+  temporary Prefect server (``_local_prefect.py``) is started with
+  :func:`die_with_parent` (the kernel sends it SIGTERM when we die) and in
+  its own process group (a Ctrl-C at the terminal reaches only us, and the
+  server stays up while the run reports its end); Dask's worker processes already exit when the pipe
   their nanny holds closes. A staging folder a killed run left is removed
   by the next write to the same place (``model.make_staging``).
 """
@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 
-__all__ = ["Interrupted", "SignalRecord", "die_with_parent", "raise_on_signals", "start_prefect_server"]
+__all__ = ["Interrupted", "SignalRecord", "die_with_parent", "raise_on_signals"]
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -100,44 +99,3 @@ def die_with_parent():
             os.kill(os.getpid(), signal.SIGTERM)
 
     return preexec
-
-
-def start_prefect_server(*, quiet: bool = False) -> None:
-    """Start Prefect's temporary local server now, from the main thread, tied to this process (``quiet``: its
-    own output, such as its database's tracebacks while it stops, is not shown).
-
-    Prefect starts it on first use otherwise, from whichever thread asks first,
-    as a plain child in our process group. This is the same server (Prefect's
-    ``SubprocessASGIServer``, its registered default instance, stopped at exit
-    as before) with two changes to how its process is started; nothing happens
-    when a Prefect API URL is configured.
-    """
-    import subprocess
-
-    import prefect
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED, get_current_settings
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return
-
-    class _TiedServer(SubprocessASGIServer):
-        def _run_uvicorn_command(self) -> subprocess.Popen:
-            # Prefect 3.8.8's command and environment, and: its own process group; death with us; one second, not
-            # forever, for the connections still open (our Prefect client's) to close when Prefect stops it at exit.
-            return subprocess.Popen(
-                args=[sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-                      "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-                      "--log-level", "error", "--lifespan", "on", "--timeout-graceful-shutdown", "1"],
-                env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
-                     **get_current_settings().to_environment_variables(exclude_unset=True)},
-                process_group=0,
-                preexec_fn=die_with_parent(),
-                stdout=subprocess.DEVNULL if quiet else None,
-                stderr=subprocess.DEVNULL if quiet else None,
-            )
-
-    if None not in SubprocessASGIServer._instances:
-        _TiedServer()  # registers itself as the default instance that Prefect's get_client() starts and uses
-    logging.getLogger("logreg_dist").info("starting Prefect's temporary server")
-    SubprocessASGIServer().start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -10,10 +11,12 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import __version__
-from ._interrupts import Interrupted, raise_on_signals, start_prefect_server
+from ._interrupts import Interrupted, raise_on_signals
+from ._local_prefect import LocalPrefectServer
 from .exceptions import LogregDistError
 from .outputs import check_output
 
@@ -48,11 +51,11 @@ def _demo(args) -> int:
     if not base.exists():
         print(f"generating a customer base of {args.rows:,} rows in {base} ...", flush=True)
         generate(base, rows=args.rows, positives=max(1, round(args.rows * DEMO_POSITIVES / DEMO_ROWS)), seed=0)
-    _prefect_environment()
-    from flows.rescore import rescore
-    from flows.train import train
+    with _prefect() as server, embedded_or_given(args.scheduler) as address:
+        from flows.rescore import rescore
+        from flows.train import train
 
-    with embedded_or_given(args.scheduler) as address:
+        _connect(server)
         summary = train(
             data=str(base), target=TARGET, id_column=ID_COLUMN, out=str(workdir / "model"), l2=args.l2,
             cost_fp=1.0, cost_fn=40.0, scheduler=address,
@@ -71,30 +74,65 @@ def _names(text: str | None) -> list[str] | None:
     return [name.strip() for name in text.split(",") if name.strip()] if text else None
 
 
-def _prefect_environment() -> None:
-    """Before Prefect is imported: our solver log in the run's log, no analytics, a quiet local server tied to us."""
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "logreg_dist")
+@contextlib.contextmanager
+def _prefect() -> Iterator:
+    """Prefect for one command: its settings before it is imported, and its temporary server started now, so that
+    the server starts while the command imports (see :mod:`logreg_dist._local_prefect`); :func:`_connect` waits for
+    it before the flow runs. The server stops when the block ends."""
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "logreg_dist")  # our solver log in the run's log
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     # Prefect gives its temporary server 20 s to start; on a busy machine it needs more, and failing costs the run.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     logger.setLevel(logging.INFO)
-    start_prefect_server(quiet=not _console_filter.verbose)
+    server = LocalPrefectServer.unless_configured(quiet=not _console_filter.verbose)
+    try:
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _connect(server) -> None:
+    """Import what a flow run would import on first use, then wait for the temporary Prefect server, if the command
+    started one: the server starts on the other core meanwhile, so these imports cost no wall time."""
+    import distributed  # noqa: F401
+    import prefect.flow_engine  # noqa: F401
+    import prefect.task_engine  # noqa: F401
+    import prefect.utilities.visualization  # noqa: F401
+    from fastapi.encoders import jsonable_encoder  # noqa: F401  (Prefect encodes flow parameters with it)
+
+    from . import _estimator  # noqa: F401
+
+    if server is not None:
+        server.connect(timeout=float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+
+
+def _check_columns(args) -> None:
+    """The columns the command names exist and can be used, from the files' schemas alone: a typo is reported in a
+    second, not after the server and the cluster have started."""
+    from .prepare import plan_columns
+    from .tables import read_table
+
+    plan_columns(dict(read_table(args.data).dtypes.items()), target=args.target, id_column=args.id_column,
+                 features=_names(args.features), exclude=_names(args.exclude) or ())
 
 
 def _train(args) -> int:
     check_output(args.out, kind="model", inputs=[args.data])  # before Prefect and the cluster start
-    _prefect_environment()
-    from flows.train import train
+    with _prefect() as server:
+        _check_columns(args)
+        from flows.train import train
 
-    summary = train(
-        data=args.data, target=args.target, out=args.out, id_column=args.id_column, features=_names(args.features),
-        exclude=_names(args.exclude), l2=args.l2, solver=args.solver, valid_fraction=args.valid_fraction,
-        positive_label=args.positive_label, min_frequency=args.min_frequency, missing=args.missing, top_k=args.top_k,
-        cost_fp=args.cost_fp, cost_fn=args.cost_fn, contact_share=args.contact_share, seed=args.seed,
-        scheduler=args.scheduler,
-    )
+        _connect(server)
+        summary = train(
+            data=args.data, target=args.target, out=args.out, id_column=args.id_column, features=_names(args.features),
+            exclude=_names(args.exclude), l2=args.l2, solver=args.solver, valid_fraction=args.valid_fraction,
+            positive_label=args.positive_label, min_frequency=args.min_frequency, missing=args.missing,
+            top_k=args.top_k, cost_fp=args.cost_fp, cost_fn=args.cost_fn, contact_share=args.contact_share,
+            seed=args.seed, scheduler=args.scheduler,
+        )
     _print_summary(summary)
     return 0
 
@@ -154,10 +192,12 @@ def _evaluate(args) -> int:
 
 def _score(args) -> int:
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # before Prefect and the cluster start
-    _prefect_environment()
-    from flows.rescore import rescore
+    with _prefect() as server:
+        from flows.rescore import rescore
 
-    summary = rescore(model=args.model, data=args.data, out=args.out, id_column=args.id_column, scheduler=args.scheduler)
+        _connect(server)
+        summary = rescore(model=args.model, data=args.data, out=args.out, id_column=args.id_column,
+                          scheduler=args.scheduler)
     _print_rescore(summary)
     return 0
 
@@ -187,9 +227,14 @@ def _register(args) -> int:
 
 def _serve(args) -> int:
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # refused now, not at 02:00
-    _prefect_environment()
-    from flows.rescore import serve
+    with _prefect() as server:
+        from flows.rescore import serve
 
+        _connect(server)
+        return _serve_until_stopped(serve, args)
+
+
+def _serve_until_stopped(serve, args) -> int:
     print(f"serving the rescoring flow on cron {args.cron!r}: {args.model} x {args.data} -> {args.out} (Ctrl-C stops)", flush=True)
     try:
         with warnings.catch_warnings():

@@ -58,3 +58,23 @@ def test_demo_runs_end_to_end_on_the_embedded_default(tmp_path):
     report = tmp_path / "model" / "report.html"
     assert done.stdout.strip().endswith(f"report: {report}") and report.exists()
     assert "Traceback" not in done.stderr
+    assert "Error logging to API" not in done.stderr  # the run's logs were sent before the server stopped
+
+
+def test_a_misspelt_column_is_reported_before_the_server_is_waited_for(tmp_path):
+    """The command starts Prefect's temporary server first thing, checks the named columns against the files'
+    schemas while it starts, and stops it on the error: no flow runs, and nothing is left running."""
+    import pandas as pd
+
+    pd.DataFrame({"tenure": [1.0, 2.0, 3.0, 4.0], "churn": ["Yes", "No", "No", "Yes"]}).to_parquet(tmp_path / "d.parquet")
+    done = subprocess.run(
+        [sys.executable, "-m", "logreg_dist.cli", "--verbose", "train", str(tmp_path / "d.parquet"),
+         "--target", "Churn", "--out", str(tmp_path / "model")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "logreg-dist train: error: the target 'Churn' is not a column of the data; its columns are ['tenure', 'churn'].")
+    assert "starting Prefect's temporary server" in done.stderr and "stopping Prefect's temporary server" in done.stderr
+    assert "is ready" not in done.stderr and "Beginning flow run" not in done.stderr
+    assert not (tmp_path / "model").exists()
