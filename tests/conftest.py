@@ -34,6 +34,17 @@ def mlc_churn() -> pd.DataFrame:
     return pd.read_parquet(DATA / "mlc_churn.parquet")
 
 
+# A test that asks for a cluster fixture is a `cluster` test whether or not it says so (`make test-fast`
+# leaves those out); tests that start a cluster of their own carry the marker themselves.
+CLUSTER_FIXTURES = {"local_client", "process_client", "process_cluster"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
 def numeric_problem(frame: pd.DataFrame, target: str, positive: str) -> tuple[pd.DataFrame, np.ndarray]:
     """The numeric columns of a churn data set (rows with a gap dropped) and a 0/1 target."""
     numeric = frame.select_dtypes("number").dropna()

@@ -174,6 +174,7 @@ def test_bad_input_names_the_column_or_file_and_keeps_the_previous_output(traine
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.slow
 def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_client, tmp_path):
     """`logreg-dist serve` against a real `prefect server start` (its scheduler service on): the cron schedule
     creates runs, and one completes and writes the scores."""
