@@ -1432,9 +1432,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="first wait up to this long for load average < --max-load and no other pytest run (0: do not wait)")
     parser.add_argument("--max-load", type=float, default=1.0)
     parser.add_argument("--small-data", type=lambda value: Path(value) if value else None,
-                        default=ROOT.parent / "shared" / "data" / "wa_churn.parquet",
+                        default=ROOT / "tests" / "data" / "wa_churn.parquet",
                         help="a small Parquet data set to time `logreg-dist train` on, copied to a temporary folder "
-                        "(default ../shared/data/wa_churn.parquet; '' skips it); skipped with a note if absent")
+                        "(default tests/data/wa_churn.parquet; '' skips it); skipped with a note if absent")
     parser.add_argument("--small-target", default="churn", help="the small data set's target column (default churn)")
     parser.add_argument("--skip-command", action="store_true", help="do not time the `logreg-dist train` command")
     parser.add_argument("--update-readme", action="store_true", help="put the tables between the markers in bench/README.md")

@@ -1,4 +1,4 @@
-"""Shared fixtures: the shared data sets and two real Dask clusters.
+"""Shared fixtures: the churn data sets in tests/data and two real Dask clusters.
 
 - ``local_client``: the embedded default, a LocalCluster with 2 worker processes.
 - ``process_client``: ``dask scheduler`` and two ``dask worker`` processes
@@ -20,28 +20,33 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-
-
-def _shared(name: str) -> Path:
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"shared data set {path} is not present beside this checkout")
-    return path
+# The data sets live in the repository (tests/data/README.md: provenance, licence), so no test skips for a missing file.
+DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def wa_churn() -> pd.DataFrame:
-    return pd.read_parquet(_shared("wa_churn.parquet"))
+    return pd.read_parquet(DATA / "wa_churn.parquet")
 
 
 @pytest.fixture(scope="session")
 def mlc_churn() -> pd.DataFrame:
-    return pd.read_parquet(_shared("mlc_churn.parquet"))
+    return pd.read_parquet(DATA / "mlc_churn.parquet")
+
+
+# A test that asks for a cluster fixture is a `cluster` test whether or not it says so (`make test-fast`
+# leaves those out); tests that start a cluster of their own carry the marker themselves.
+CLUSTER_FIXTURES = {"local_client", "process_client", "process_cluster"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
 
 
 def numeric_problem(frame: pd.DataFrame, target: str, positive: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The numeric columns of a shared data set (rows with a gap dropped) and a 0/1 target."""
+    """The numeric columns of a churn data set (rows with a gap dropped) and a 0/1 target."""
     numeric = frame.select_dtypes("number").dropna()
     y = (frame.loc[numeric.index, target] == positive).astype(np.int64).to_numpy()
     return numeric.reset_index(drop=True), y

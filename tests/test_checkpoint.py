@@ -56,6 +56,7 @@ def test_a_checkpoint_of_another_problem_is_ignored(tmp_path):
     np.testing.assert_allclose(model.coef_, LogisticRegression(l2=1e-2).fit(X, y).coef_, rtol=0, atol=1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.cluster
 def test_a_killed_training_run_resumes_where_it_died(tmp_path, local_client):
     """`logreg-dist train` is killed by PID after its fit saved iteration 2; the same command again resumes there."""

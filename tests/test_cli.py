@@ -47,6 +47,7 @@ def test_generate_refuses_a_folder_with_files_and_leaves_it_alone(tmp_path, caps
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.slow
 @pytest.mark.cluster
 def test_demo_runs_end_to_end_on_the_embedded_default(tmp_path):
     done = subprocess.run(

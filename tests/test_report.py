@@ -313,6 +313,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.mark.slow
 def test_chromium_renders_the_page_without_console_errors(page_file, page, tmp_path):
     # Control first: a page with our policy that tries to load an image must show up in the console check.
     control = tmp_path / "control.html"

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from scipy.special import expit
 
 from logreg_dist import InputError, synth
 from logreg_dist.registry import register, versions
+
+from .servers import free_port, stop, wait_healthy
 
 pytestmark = pytest.mark.cluster
 
@@ -173,46 +174,14 @@ def test_bad_input_names_the_column_or_file_and_keeps_the_previous_output(traine
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {server.returncode}: {server.stdout.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"prefect server at {url} did not answer within {timeout} s")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
+@pytest.mark.slow
 def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_client, tmp_path):
     """`logreg-dist serve` against a real `prefect server start` (its scheduler service on): the cron schedule
     creates runs, and one completes and writes the scores."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
@@ -223,7 +192,7 @@ def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_c
     served = None
     out = tmp_path / "scheduled"
     try:
-        _wait_healthy(url, server)
+        wait_healthy(url, server)
         command = [sys.executable, "-m", "logreg_dist.cli", "serve", "--model", str(trained / "registry" / "latest"),
                    "--data", str(trained / "base"), "--out", str(out), "--cron", "* * * * *", "--name", "test-cron",
                    "--scheduler", local_client.scheduler.address]
@@ -252,5 +221,5 @@ def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_c
         assert pq.read_table(out).num_rows == 30_000
     finally:
         if served is not None:
-            _stop(served)
-        _stop(server)
+            stop(served)
+        stop(server)

@@ -1,4 +1,4 @@
-"""The training flow under a real Prefect server, on the shared churn data (issue 4)."""
+"""The training flow under a real Prefect server, on the churn data in tests/data (issue 4)."""
 
 import asyncio
 import json
