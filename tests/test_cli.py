@@ -62,6 +62,7 @@ def test_demo_runs_end_to_end_on_the_embedded_default(tmp_path):
     assert "Error logging to API" not in done.stderr  # the run's logs were sent before the server stopped
 
 
+@pytest.mark.slow  # a subprocess that imports Prefect, Dask and pandas
 def test_a_misspelt_column_is_reported_before_the_server_is_waited_for(tmp_path):
     """The command starts Prefect's temporary server first thing, checks the named columns against the files'
     schemas while it starts, and stops it on the error: no flow runs, and nothing is left running."""
