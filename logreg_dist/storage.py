@@ -13,16 +13,18 @@ Object stores cannot rename a folder, so an output (a model directory, a score
 output, a registry version) is published by pointer::
 
     s3://bucket/scores/
-      .runs/20261202T142300Z-3f9a1c2e/part-00000.parquet ... _summary.json
-      _CURRENT          {"format": "logreg-dist-pointer", "run": ".runs/20261202T142300Z-3f9a1c2e"}
+      .runs/20261202T142300123456Z-3f9a1c2e/part-00000.parquet ... _summary.json
+      _CURRENT          {"format": "logreg-dist-pointer", "run": ".runs/20261202T142300123456Z-3f9a1c2e"}
 
 A run writes everything under its own prefix, then writes the one small
 object ``_CURRENT`` (a single PUT, which object stores make visible whole).
 Readers follow the pointer: they see the previous run or the new one, never a
 half-written one; a run that fails before the pointer is written leaves the
-previous output as it was. After publishing, the runs older than the one just
+previous output as it was. After publishing, the runs that started before the one just
 replaced are deleted; the replaced one is kept so that a reader that followed
-the old pointer a moment ago can finish.
+the old pointer a moment ago can finish. Two runs writing the same output at
+once are not supported on object storage: the later pointer wins, and a run
+that started before the replaced one may be swept while it writes.
 """
 
 from __future__ import annotations
@@ -90,12 +92,12 @@ def published(url: str, storage_options: dict | None = None) -> str:
 
 def new_run(fs, path: str) -> str:
     """The path of a fresh, run-specific prefix inside the output at ``path`` (nothing is written yet)."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")  # sorts by start time
     return join(path, RUNS, f"{stamp}-{uuid.uuid4().hex[:8]}")
 
 
 def publish(fs, path: str, run: str) -> None:
-    """Point the output at ``path`` to its complete run ``run``, then delete runs older than the one replaced.
+    """Point the output at ``path`` to its complete run ``run``, then delete runs that started before the one replaced.
 
     The pointer is one small object written with one request; until it is,
     readers see the previous run.
@@ -103,11 +105,16 @@ def publish(fs, path: str, run: str) -> None:
     previous = current_run(fs, path)
     relative = run[len(path.rstrip("/")) + 1 :]
     fs.pipe_file(join(path, POINTER), json.dumps({"format": POINTER_FORMAT, "run": relative}).encode())
-    keep = {run.rstrip("/"), (previous or "").rstrip("/")}
+    if previous is None:
+        return
+    # Run names start with their UTC start time. One that started after the replaced run may still be writing (a
+    # failed run's late part, another writer's run), so it is left for a later publish.
+    replaced = previous.rstrip("/").rsplit("/", 1)[-1]
     fs.invalidate_cache(join(path, RUNS))
     try:
         for old in fs.ls(join(path, RUNS), detail=False):
-            if old.rstrip("/") not in keep:
+            name = old.rstrip("/").rsplit("/", 1)[-1]
+            if name < replaced and old.rstrip("/") != run.rstrip("/"):
                 fs.rm(old, recursive=True)
     except OSError:  # the output is published; old runs that stay take space, no reader sees them
         pass

@@ -127,8 +127,9 @@ def test_a_failed_score_leaves_the_published_scores_and_latest_as_they_were(runs
     import flows.rescore
 
     remote, bucket = runs["remote"], runs["bucket"]
-    # A second version in the registry, so that the failed runs below have something to change.
+    # A second version: latest moves on as it does on local disk, and the failed score below must not move it.
     assert main(["register", remote["model"], "--registry", remote["registry"]]) == 0
+    assert s3.cat_file(f"{remote['registry']}/latest") == b"2"
     before = snapshot(s3, bucket)
     commit = s3fs.core.S3File.commit
 
@@ -143,7 +144,19 @@ def test_a_failed_score_leaves_the_published_scores_and_latest_as_they_were(runs
     # No --scheduler: small data is scored in this process, where the failure is injected.
     assert main(["score", remote["registry"], remote["data"], "--out", remote["scores"]]) == 2
     assert "injected failure" in capsys.readouterr().err
-    assert snapshot(s3, bucket) == before  # the pointer, the published parts, latest; and the failed run removed
+    after = snapshot(s3, bucket)
+    assert {key: after.get(key) for key in before} == before  # the pointer, the published parts, latest
+    published = storage.published(remote["scores"])
+    # The failed run deletes what it wrote, but a part another thread was still writing may land after that: only
+    # ever under the failed run's own prefix, which no pointer names.
+    leftovers = set(after) - set(before)
+    assert all(key.startswith(f"{bucket}/scores/.runs/") and not f"s3://{key}".startswith(published + "/")
+               for key in leftovers)
+    monkeypatch.undo()
+    for _ in range(2):  # the second publish replaces a run that started after the failed one: it sweeps it
+        assert main(["score", remote["registry"], remote["data"], "--out", remote["scores"]]) == 0
+    assert storage.published(remote["scores"]) != published
+    assert not leftovers & set(snapshot(s3, bucket))
 
 
 def test_a_failed_registration_leaves_latest_and_the_versions_as_they_were(runs, s3, monkeypatch, capsys):
