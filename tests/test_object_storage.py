@@ -216,6 +216,8 @@ def test_what_is_a_url_and_the_public_names():
     assert storage.__all__ == ["POINTER", "RUNS", "current_run", "discard", "filesystem", "is_url", "join", "new_run",
                                "publish", "published"]
     assert all(hasattr(storage, name) for name in storage.__all__)
+    with pytest.raises(InputError, match=r"refusing to write generated data to s3://b/base: .*writes only to a local"):
+        check_output("s3://b/base", kind="generated")
 
 
 def test_each_publish_keeps_the_current_and_the_replaced_run_only():
