@@ -212,16 +212,20 @@ def _print_rescore(summary: dict) -> None:
         print(f"PSI of the score {summary['score_psi']:.4f}; inputs with PSI > 0.2: {', '.join(summary['flagged']) or 'none'}")
     if summary["unseen_levels"]:
         print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
-    print(f"summary: {Path(summary['out']) / '_summary.json'}")
+    from .storage import is_url, join, published
+
+    out = summary["out"]
+    print(f"summary: {join(published(out), '_summary.json') if is_url(out) else Path(out) / '_summary.json'}")
 
 
 def _register(args) -> int:
-    from .registry import register
+    from .registry import latest, register
+    from .storage import join
 
     check_output(args.registry, kind="registry", inputs=[args.model])
     version = register(args.model, args.registry)
-    latest = Path(args.registry) / "latest"
-    print(f"registered {args.model} as version {version} in {args.registry}; {latest} -> {os.readlink(latest)}")
+    print(f"registered {args.model} as version {version} in {args.registry}; {join(str(args.registry), 'latest')} -> "
+          f"{latest(args.registry)}")
     return 0
 
 

@@ -22,6 +22,7 @@ from .prepare import Preparation
 from .registry import resolve
 from .report import render_report
 from .scoring import score_to_parquet
+from .storage import is_url, join, published
 from .tables import count_rows
 from .training import TrainingRows
 
@@ -109,7 +110,14 @@ def prepare(rows: TrainingRows, options: TrainOptions) -> dict:
 
 
 def checkpoint_path(out: str) -> str:
-    """Where the fit of a model written to ``out`` keeps its per-iteration checkpoint (beside ``out``)."""
+    """Where the fit of a model written to ``out`` keeps its per-iteration checkpoint (beside ``out``; for a URL, in
+    this machine's temporary folder, as a checkpoint is rewritten every iteration and only a rerun here resumes)."""
+    if is_url(out):
+        import hashlib
+        import tempfile
+
+        name = hashlib.sha256(out.encode()).hexdigest()[:16]
+        return str(Path(tempfile.gettempdir()) / f".logreg-dist-{name}.fit-checkpoint.json")
     out_path = Path(out)
     return str(out_path.parent / f".{out_path.name}.fit-checkpoint.json")
 
@@ -210,7 +218,7 @@ def _summary(model: Model, options: TrainOptions) -> dict:
 
 def evaluate(model_dir: str, data: str, target: str, scheduler: str | None) -> dict:
     """The validation metrics of a saved model on any data set with the target column."""
-    model = load_model(model_dir)
+    model = load_model(resolve(model_dir) if is_url(model_dir) else model_dir)  # a URL's registry/latest is no symlink
     if model.preparation.target != target:
         model.preparation = dataclasses.replace(model.preparation, target=target)
     with client_for(data, scheduler) as client:
@@ -231,7 +239,8 @@ def run_summary(model_dir: str) -> dict:
     headline = {k: metrics[k] for k in ("auc", "auc_ci", "log_loss", "brier", "n_rows", "n_positives") if k in metrics}
     return {
         "model_dir": str(model_dir),
-        "report": str(Path(model_dir) / "report.html") if metrics else None,
+        "report": (join(published(model_dir), "report.html") if is_url(model_dir) else str(Path(model_dir) / "report.html"))
+        if metrics else None,
         "target": model.preparation.target,
         "positive_label": model.preparation.positive_label,
         "rows": model.training.get("rows"),

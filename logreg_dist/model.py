@@ -26,6 +26,7 @@ from scipy.special import expit, ndtr, ndtri
 from .exceptions import InputError
 from .outputs import check_output, naming_output
 from .prepare import Preparation
+from .storage import current_run, discard, filesystem, is_url, join, new_run, publish
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "make_staging", "move_into_place", "write_atomic_dir"]
 
@@ -213,10 +214,12 @@ class Model:
             raise InputError(f"{source} is corrupt: its features do not match its preparation and coefficients.")
         return model
 
-    def save(self, directory: str | os.PathLike, *, extra_files: dict[str, str] | None = None) -> Path:
-        """Write ``model.json`` (and ``extra_files``: name -> text) into ``directory``, whole or not at all."""
+    def save(self, directory: str | os.PathLike, *, extra_files: dict[str, str] | None = None,
+             storage_options: dict | None = None) -> Path | str:
+        """Write ``model.json`` (and ``extra_files``: name -> text) into ``directory`` (a path or an fsspec URL,
+        opened with ``storage_options``), whole or not at all."""
         files = {MODEL_FILE: json.dumps(self.to_dict(), indent=2, allow_nan=False), **(extra_files or {})}
-        return write_atomic_dir(directory, files)
+        return write_atomic_dir(directory, files, storage_options=storage_options)
 
 
 def _plain(value):
@@ -275,14 +278,19 @@ def _exp(value: float) -> float | None:
     return math.exp(value) if value < 709.0 else None
 
 
-def load_model(path: str | os.PathLike) -> Model:
-    """Read a model from a model directory (or its ``model.json``)."""
-    path = Path(path)
-    file = path / MODEL_FILE if path.is_dir() else path
-    if not file.exists():
-        raise InputError(f"no model at {path}: {file} does not exist.")
+def load_model(path: str | os.PathLike, *, storage_options: dict | None = None) -> Model:
+    """Read a model from a model directory (or its ``model.json``); at an fsspec URL (opened with
+    ``storage_options``), the directory's pointer is followed (see :mod:`logreg_dist.storage`)."""
+    if is_url(path):
+        file, text = _read_model_url(str(path), storage_options)
+    else:
+        path = Path(path)
+        file = path / MODEL_FILE if path.is_dir() else path
+        if not file.exists():
+            raise InputError(f"no model at {path}: {file} does not exist.")
+        text = None
     try:
-        data = json.loads(file.read_text())
+        data = json.loads(file.read_text() if text is None else text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"model file {file} is corrupt: not valid JSON ({error}).") from error
     if not isinstance(data, dict):
@@ -290,14 +298,30 @@ def load_model(path: str | os.PathLike) -> Model:
     return Model.from_dict(data, source=f"model file {file}")
 
 
-def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes], *, kind: str = "model") -> Path:
+def _read_model_url(url: str, storage_options: dict | None) -> tuple[str, bytes]:
+    """``(URL of the model file, its bytes)`` for the model directory (its pointer followed) or model file at ``url``."""
+    fs, path = filesystem(url, storage_options)
+    if not fs.isfile(path):
+        path = join(current_run(fs, path) or path, MODEL_FILE)
+    try:
+        return fs.unstrip_protocol(path), fs.cat_file(path)
+    except FileNotFoundError as error:
+        raise InputError(f"no model at {url}: {fs.unstrip_protocol(path)} does not exist.") from error
+
+
+def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes], *, kind: str = "model",
+                     storage_options: dict | None = None) -> Path | str:
     """Create ``directory`` with ``files`` in a staging folder beside it, then move it into place.
 
     ``directory`` must be missing, empty or an earlier output of ``kind``
     (:func:`~logreg_dist.outputs.check_output`). An existing directory is
     replaced only once the new one is complete; a failure leaves it untouched
-    and removes the staging folder.
+    and removes the staging folder. At an fsspec URL (opened with
+    ``storage_options``) the files go under a run-specific prefix, published
+    by the pointer object (:mod:`logreg_dist.storage`).
     """
+    if is_url(directory):
+        return _write_url_dir(str(directory), files, kind=kind, storage_options=storage_options)
     directory = check_output(directory, kind=kind)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = make_staging(directory)
@@ -312,6 +336,22 @@ def write_atomic_dir(directory: str | os.PathLike, files: dict[str, str | bytes]
         naming_output(error, out=directory)
         raise
     return directory
+
+
+def _write_url_dir(url: str, files: dict[str, str | bytes], *, kind: str, storage_options: dict | None) -> str:
+    """:func:`write_atomic_dir` on object storage: the files under a new run prefix, then the pointer."""
+    check_output(url, kind=kind, storage_options=storage_options)
+    fs, path = filesystem(url, storage_options)
+    run = new_run(fs, path)
+    try:
+        for name, content in files.items():
+            fs.pipe_file(join(run, name), content.encode() if isinstance(content, str) else content)
+    except BaseException:
+        discard(fs, run)
+        raise
+    # Not inside the try: a pointer write that failed after the store took it must not lose the run it names.
+    publish(fs, path, run)
+    return url
 
 
 def _owner() -> str:

@@ -18,7 +18,13 @@ Every command that writes (``train --out``, ``score --out``, ``serve --out``,
   generated  nothing: ``generate`` writes only into a missing or empty folder
   ========== ==============================================================
 
-and, whatever it holds, it is not the working folder (or one above it), not
+On object storage (an fsspec URL, see :mod:`logreg_dist.storage`) a model
+directory or score output is a pointer ``_CURRENT`` and its runs under
+``.runs/`` (or only ``.runs/``, when no run has been published yet); a
+registry holds numbered versions (each a model directory) and a ``latest``
+object; ``generate`` writes only to local folders.
+
+And, whatever it holds, it is not the working folder (or one above it), not
 an input, not inside an input folder and, but for a registry (registering one
 of its own versions again is a rollback), not a folder that holds an input.
 Anything else is refused with an
@@ -41,6 +47,7 @@ import re
 from pathlib import Path
 
 from .exceptions import InputError
+from .storage import POINTER, RUNS, current_run, filesystem, is_url, join
 
 __all__ = ["KINDS", "check_output", "naming_output"]
 
@@ -68,7 +75,8 @@ _HOLDS = {"model": "a logreg-dist model", "scores": "logreg-dist scores", "regis
           "generated": "Parquet part files"}
 
 
-def check_output(path: str | os.PathLike, *, kind: str, inputs: tuple | list = ()) -> Path:
+def check_output(path: str | os.PathLike, *, kind: str, inputs: tuple | list = (),
+                 storage_options: dict | None = None) -> Path | str:
     """Refuse ``path`` as the output of ``kind`` unless it may be replaced (see the module docstring).
 
     Parameters
@@ -79,11 +87,13 @@ def check_output(path: str | os.PathLike, *, kind: str, inputs: tuple | list = (
         What will be written there.
     inputs : sequence of str or PathLike
         What the command reads: Parquet files, folders or globs, model directories; None entries are skipped.
+    storage_options : dict, optional
+        For an fsspec URL: the options its filesystem is opened with.
 
     Returns
     -------
-    Path
-        ``path`` resolved (symlinks followed), where the writer writes.
+    Path or str
+        ``path`` resolved (symlinks followed), where the writer writes; a URL as given.
 
     Raises
     ------
@@ -92,6 +102,8 @@ def check_output(path: str | os.PathLike, *, kind: str, inputs: tuple | list = (
     """
     if kind not in _RULES:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}.")
+    if is_url(path):
+        return _check_url(str(path), kind=kind, inputs=inputs, storage_options=storage_options)
     target = Path(path).expanduser().resolve()
     shown = str(path) if str(path) == str(target) else f"{path} ({target})"
     noun, rule = _RULES[kind]
@@ -132,11 +144,86 @@ def check_output(path: str | os.PathLike, *, kind: str, inputs: tuple | list = (
     raise refuse(f"holds {_some(names)}, which logreg-dist did not write")
 
 
+def _check_url(url: str, *, kind: str, inputs, storage_options: dict | None) -> str:
+    """:func:`check_output` of an fsspec URL: the same rules on the object store's listing."""
+    noun, rule = _RULES[kind]
+
+    def refuse(holds: str) -> InputError:
+        return InputError(f"refusing to write {noun} to {url}: it {holds}; {rule}.")
+
+    if kind == "generated":
+        raise refuse("is an object-storage URL, and generate writes only to a local folder (upload it afterwards)")
+    fs, target = filesystem(url, storage_options)
+    target = target.rstrip("/")
+    for given in inputs:
+        if given is None or not is_url(given) or str(given).split("://", 1)[0] != url.split("://", 1)[0]:
+            continue  # a local input, or another store, cannot be the output
+        text = str(given)
+        pattern = filesystem(text, storage_options)[1].rstrip("/")
+        for source in fs.glob(pattern) if any(ch in pattern for ch in "*?[") else [pattern]:
+            source = source.rstrip("/")
+            label = text if source == pattern else f"{fs.unstrip_protocol(source)} (matched by {text})"
+            if source == target:
+                raise refuse(f"is the input {label}")
+            if source.startswith(target + "/") and kind != "registry":  # as for local paths: a rollback
+                raise refuse(f"holds the input {label}")
+            if target.startswith(source + "/") and fs.isdir(source):
+                raise refuse(f"is inside the input folder {label}")
+    fs.invalidate_cache(target)
+    if fs.isfile(target):
+        raise refuse(f"is an object ({fs.size(target):,} bytes), not a folder")
+    try:
+        entries = fs.ls(target, detail=True)
+    except FileNotFoundError:
+        return url
+    names = sorted(entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+    if not names:
+        return url
+    found = _kind_of_url(fs, target, entries)
+    if found == kind or (found == "unpublished" and kind in ("model", "scores")):
+        return url
+    if found not in (None, "unpublished"):
+        raise refuse(f"holds {_HOLDS[found]} ({_some(names)})")
+    raise refuse(f"holds {_some(names)}, which logreg-dist did not write")
+
+
+def _kind_of_url(fs, folder: str, entries: list[dict]) -> str | None:
+    """:func:`_kind_of` on object storage; "unpublished" for an output whose first run never published."""
+    kinds = {entry["name"].rstrip("/").rsplit("/", 1)[-1]: entry["type"] for entry in entries}
+    if set(kinds) <= {POINTER, RUNS}:
+        try:
+            run = current_run(fs, folder)
+        except InputError:
+            return None
+        if run is None:
+            return "unpublished" if kinds.get(RUNS) == "directory" else None
+        if _json_at(fs, join(run, "model.json"), "format") == MODEL_FORMAT:
+            return "model"
+        return "scores" if _json_at(fs, join(run, SUMMARY_FILE), "deciles") is not None else None
+    if all(kind == "file" for kind in kinds.values()):
+        if set(kinds) <= MODEL_FILES and _json_at(fs, join(folder, "model.json"), "format") == MODEL_FORMAT:
+            return "model"
+        if all(PART_FILE.fullmatch(n) for n in kinds if n != SUMMARY_FILE) and SUMMARY_FILE in kinds:
+            return "scores" if _json_at(fs, join(folder, SUMMARY_FILE), "deciles") is not None else None
+    if all((name.isdigit() and kind == "directory") or (name == "latest" and kind == "file") for name, kind in kinds.items()):
+        return "registry"
+    return None
+
+
+def _json_at(fs, path: str, key: str):
+    """:func:`_json_field` of the object at ``path`` on the fsspec filesystem ``fs``."""
+    try:
+        document = json.loads(fs.cat_file(path))
+    except (OSError, ValueError):
+        return None
+    return document.get(key) if isinstance(document, dict) else None
+
+
 def _resolved_inputs(inputs) -> list[tuple[str, Path]]:
     """``(what to call it, resolved path)`` for every existing path an input names (globs expanded)."""
     found = []
     for given in inputs:
-        if given is None:
+        if given is None or is_url(given):  # a URL cannot be a local output
             continue
         text = str(given)
         matches = sorted(glob.glob(text)) if any(ch in text for ch in "*?[") else [text]

@@ -7,6 +7,8 @@ it returns only small counts (rows, rows above the model's threshold, bins of
 the inputs and of the score). The files go to a staging folder beside the
 output, with ``_summary.json``, and the folder is moved into place only when
 every partition is written: a failed run leaves the previous output as it was.
+At an fsspec URL the files go under a run-specific prefix instead, published
+by a pointer object (:mod:`logreg_dist.storage`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .exceptions import InputError
 from .model import Model, make_staging, move_into_place
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
+from .storage import discard, filesystem, is_url, join, new_run, publish
 from .tables import read_table
 
 __all__ = ["check_schema", "score_to_parquet"]
@@ -63,7 +66,7 @@ def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None)
 
 
 def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges: dict, threshold: float | None,
-                     path: str, where: str) -> ScoreTally:
+                     path: str, where: str, storage_options: dict | None = None) -> ScoreTally:
     probability = model.predict_proba(part, where=where)
     table = pa.table(
         {
@@ -73,10 +76,20 @@ def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges:
             "model_version": pa.repeat(pa.scalar(str(model.version), type=pa.string()), len(part)),
         }
     )
-    pq.write_table(table, path)
+    _write_part(table, path, storage_options)
     above = int((probability >= threshold).sum()) if threshold is not None else 0
     profile = profile_partition(part, probability, preparation=model.preparation, edges=edges)
     return ScoreTally(len(part), above, profile)
+
+
+def _write_part(table: pa.Table, path: str, storage_options: dict | None) -> None:
+    """Write one part file, to a local path or an fsspec URL: the same Parquet bytes either way."""
+    if not is_url(path):
+        pq.write_table(table, path)
+        return
+    fs, where = filesystem(path, storage_options)
+    with fs.open(where, "wb") as handle:
+        pq.write_table(table, handle)
 
 
 def _add_all(*tallies):
@@ -84,13 +97,14 @@ def _add_all(*tallies):
 
 
 def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *, id_column: str | None = None,
-                     split_every: int = 8) -> dict:
+                     split_every: int = 8, storage_options: dict | None = None) -> dict:
     """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary; on the
-    cluster of ``client``, or in this process's threads when it is None."""
+    cluster of ``client``, or in this process's threads when it is None. ``data`` and ``out`` may be fsspec URLs,
+    opened with ``storage_options``."""
     from dask import compute, delayed
 
-    check_output(out, kind="scores", inputs=[data])
-    frame = read_table(data)
+    check_output(out, kind="scores", inputs=[data], storage_options=storage_options)
+    frame = read_table(data, storage_options=storage_options)
     id_column = id_column or model.preparation.id_column
     if not id_column:
         raise InputError("the model has no id column; name the column that identifies each customer (--id-column).")
@@ -104,15 +118,23 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         )
     threshold = (model.threshold or {}).get("threshold")
 
-    out = Path(out).resolve()  # workers write the files: they need the absolute path
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_staging(out)
+    fs = None
+    if is_url(out):
+        fs, root = filesystem(str(out), storage_options)
+        staging = new_run(fs, root)
+        folder = fs.unstrip_protocol(staging)
+    else:
+        out = Path(out).resolve()  # workers write the files: they need the absolute path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = make_staging(out)
+        folder = str(staging)
     try:
         parts = frame.to_delayed()
         layer = [
             delayed(_score_partition, pure=True)(
                 part, model=model, id_column=id_column, edges=edges, threshold=threshold,
-                path=str(staging / f"part-{i:05d}.parquet"), where=partition_where(i, len(parts), data),
+                path=join(folder, f"part-{i:05d}.parquet"), where=partition_where(i, len(parts), data),
+                storage_options=storage_options,
             )
             for i, part in enumerate(parts)
         ]
@@ -120,12 +142,20 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
             layer = [delayed(_add_all, pure=True)(*layer[i : i + split_every]) for i in range(0, len(layer), split_every)]
         (tally,) = compute(layer[0], scheduler=client if client is not None else "threads")
         summary = run_summary(model, tally, edges, threshold, str(data), str(out))
-        (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
-        move_into_place(staging, out)
+        if fs is not None:
+            fs.pipe_file(join(staging, SUMMARY_FILE), json.dumps(summary, indent=2).encode())
+        else:
+            (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+            move_into_place(staging, out)
     except BaseException as error:
+        if fs is not None:
+            discard(fs, staging)
+            raise
         shutil.rmtree(staging, ignore_errors=True)
         naming_output(error, out=out)  # a worker's full disk names the user's folder, not the staging one
         raise
+    if fs is not None:
+        publish(fs, root, staging)  # after the try: the run it names must not be discarded
     return summary
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .exceptions import InputError
+from .storage import current_run, filesystem, is_url
 
 __all__ = ["PARTITION_ROWS", "read_table"]
 
@@ -18,8 +19,10 @@ __all__ = ["PARTITION_ROWS", "read_table"]
 PARTITION_ROWS = 1_000_000
 
 
-def read_table(path: str | os.PathLike, columns: list[str] | None = None):
-    """A lazy Dask DataFrame of the Parquet at ``path``: a file, a folder of files, or a glob.
+def read_table(path: str | os.PathLike, columns: list[str] | None = None, *, storage_options: dict | None = None):
+    """A lazy Dask DataFrame of the Parquet at ``path``: a file, a folder of files, or a glob; local or an fsspec
+    URL (``s3://...``, opened with ``storage_options``; a score output's pointer is followed, see
+    :mod:`logreg_dist.storage`).
 
     Plain files (a file, a glob, or a folder holding only Parquet files) are
     read with ``pyarrow.parquet`` directly, one partition per file (or per
@@ -37,24 +40,43 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None):
     import dask.dataframe as dd
 
     text = str(path)
-    matches = glob.glob(text) if any(ch in text for ch in "*?[") else [text] if Path(text).exists() else []
+    fs, matches = _matches(text, storage_options)
     if not matches:
         raise InputError(f"no Parquet data at {text}: no such file, folder or glob match.")
-    files = _plain_files(sorted(matches))
+    files = _plain_files(sorted(matches), fs)
     if files == []:
         raise InputError(f"no Parquet files in {text}.")
     if files is None:  # folders of folders: Dask's reader adds the partition columns
         try:
-            return dd.read_parquet(matches if len(matches) > 1 else matches[0], columns=columns)
+            return dd.read_parquet(matches if len(matches) > 1 else matches[0], columns=columns,
+                                   **({} if fs is None else {"storage_options": storage_options}))
         except (OSError, ValueError) as error:
             raise InputError(f"cannot read Parquet at {text}: {error}") from error
-    pieces, layout = _pieces(files)
-    frame = dd.from_map(_read_piece, pieces, args=[layout], meta=layout.meta(), label="read-parquet", enforce_metadata=False)
+    pieces, layout = _pieces(files, fs)
+    # The workers open URLs themselves: they get the caller's storage_options (else their own environment).
+    frame = dd.from_map(_read_piece, pieces, args=[layout, storage_options], meta=layout.meta(), label="read-parquet",
+                        enforce_metadata=False)
     return frame if columns is None else frame[list(columns)]
 
 
-def _plain_files(matches: list[str]) -> list[str] | None:
+def _matches(text: str, storage_options: dict | None) -> tuple:
+    """``(fsspec filesystem or None for local, the existing paths text names)``; URLs come back as URLs, a score
+    output's pointer followed."""
+    if not is_url(text):
+        return None, glob.glob(text) if any(ch in text for ch in "*?[") else [text] if Path(text).exists() else []
+    fs, path = filesystem(text, storage_options)
+    if any(ch in path for ch in "*?["):
+        return fs, [fs.unstrip_protocol(match) for match in fs.glob(path)]
+    run = current_run(fs, path)
+    if run is not None:
+        return fs, [fs.unstrip_protocol(run)]
+    return fs, [text] if fs.exists(path) else []
+
+
+def _plain_files(matches: list[str], fs=None) -> list[str] | None:
     """The Parquet files behind ``matches``, or None when a folder holds folders (hive partitioning)."""
+    if fs is not None:
+        return _plain_urls(matches, fs)
     files = []
     for match in matches:
         if not os.path.isdir(match):
@@ -69,6 +91,24 @@ def _plain_files(matches: list[str]) -> list[str] | None:
     return files
 
 
+def _plain_urls(matches: list[str], fs) -> list[str] | None:
+    """:func:`_plain_files` of URLs on the fsspec filesystem ``fs``."""
+    files = []
+    for match in matches:
+        path = fs._strip_protocol(match)
+        if not fs.isdir(path):
+            files.append(match)
+            continue
+        for entry in sorted(fs.ls(path, detail=True), key=lambda e: e["name"]):
+            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith(("_", ".")):  # as for local folders
+                continue
+            if entry["type"] == "directory":
+                return None
+            files.append(fs.unstrip_protocol(entry["name"]))
+    return files
+
+
 @dataclass(frozen=True)
 class _Layout:
     """The columns every partition has, in order, and the Arrow type some of them are cast to on reading."""
@@ -80,7 +120,7 @@ class _Layout:
         return self.schema.empty_table().to_pandas(date_as_object=False)
 
 
-def _pieces(files: list[str]) -> tuple[list, _Layout]:
+def _pieces(files: list[str], fs=None) -> tuple[list, _Layout]:
     """``(path, row_groups or None)`` per partition, and the layout all of them are read into.
 
     Every file's metadata is read here, on the client, so a data set whose files
@@ -92,7 +132,7 @@ def _pieces(files: list[str]) -> tuple[list, _Layout]:
     pieces, schemas = [], []
     for file in files:
         try:
-            metadata = pq.read_metadata(file)
+            metadata = pq.read_metadata(file) if fs is None else pq.read_metadata(fs._strip_protocol(file), filesystem=fs)
             schemas.append(metadata.schema.to_arrow_schema())
         except (OSError, ValueError, pa.ArrowException) as error:  # a damaged footer, or not Parquet at all
             raise InputError(f"cannot read Parquet file {file}: {error}") from error
@@ -184,17 +224,19 @@ def _common_type(types: list):
     return present[0]  # booleans with nulls
 
 
-def _read_piece(piece: tuple, layout: _Layout) -> pd.DataFrame:
+def _read_piece(piece: tuple, layout: _Layout, storage_options: dict | None = None) -> pd.DataFrame:
     """One partition: a whole file, or a run of its row groups, in the layout's column order and types."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path, row_groups = piece
     try:
+        fs, local = (None, path) if not is_url(path) else filesystem(path, storage_options)
         if row_groups is None:
-            table = pq.read_table(path, use_pandas_metadata=True)
+            table = pq.read_table(local, use_pandas_metadata=True, filesystem=fs)
         else:
-            table = pq.ParquetFile(path).read_row_groups(list(row_groups), use_pandas_metadata=True)
+            source = local if fs is None else fs.open(local, "rb")
+            table = pq.ParquetFile(source).read_row_groups(list(row_groups), use_pandas_metadata=True)
         for name, target in layout.casts:
             index = table.schema.get_field_index(name)
             if table.schema.field(index).type != target:
@@ -206,12 +248,19 @@ def _read_piece(piece: tuple, layout: _Layout) -> pd.DataFrame:
     return frame if list(frame.columns) == names else frame[names]
 
 
-def count_rows(path: str | os.PathLike) -> int | None:
+def count_rows(path: str | os.PathLike, *, storage_options: dict | None = None) -> int | None:
     """The rows of the Parquet at ``path`` from the files' metadata (no data read); None where that is not known
     cheaply (hive-partitioned folders) or the path does not exist (the read then says why)."""
     import pyarrow.parquet as pq
 
     text = str(path)
+    if is_url(text):
+        try:
+            fs, matches = _matches(text, storage_options)
+            files = _plain_files(sorted(matches), fs) if matches else None
+            return sum(pq.read_metadata(fs._strip_protocol(f), filesystem=fs).num_rows for f in files) if files else None
+        except (OSError, ValueError, InputError):
+            return None
     matches = glob.glob(text) if any(ch in text for ch in "*?[") else [text] if Path(text).exists() else []
     files = _plain_files(sorted(matches)) if matches else None
     if not files:
