@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from scipy.special import expit
 
 from logreg_dist import InputError, synth
 from logreg_dist.registry import register, versions

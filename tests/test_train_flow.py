@@ -4,7 +4,6 @@ import asyncio
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy.special import expit
