@@ -100,7 +100,8 @@ class Model:
         """The reason columns that ``score --reasons`` writes (``reason_1``, ``reason_1_value``,
         ``reason_1_contribution``, ..., ``reason_down_1``, ...) for the rows of ``part``, on its index."""
         _, reasons = self.explained(part, top=top, down=down, where=where)
-        return pd.DataFrame({name: array.to_pandas() for name, array in reasons.arrays(part).items()}, index=part.index)
+        columns = reasons.arrays(part)
+        return pd.DataFrame({name: array.to_pandas().set_axis(part.index) for name, array in columns.items()})
 
     def contributions(self, part: pd.DataFrame, *, where: str = "the data") -> pd.DataFrame:
         """Each input column's contribution to the log-odds of each row of ``part`` against the training mean,

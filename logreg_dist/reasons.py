@@ -16,6 +16,9 @@ column's own, because "why this customer?" is answered with a column the user kn
 Month-to-month``), not with one level column of it. An indicator shared by columns missing in the same training
 rows (``missing_with``) counts for the first of them, whose name it bears.
 
+A row's ``k`` reasons are its ``k`` largest contributions whatever their sign: a negative ``reason_3`` says that
+fewer than three inputs raise this row's log-odds, which is an answer too.
+
 The reasons of a block are computed from the same design block that is scored
 (:func:`logreg_dist.design.design_block`), a chunk of rows at a time: the compiled loops of
 :mod:`logreg_dist._loops` add each encoded feature, read in its own dtype, into its input's column of a

@@ -1,6 +1,8 @@
 """A reason for every score (issue 21, part 3): each input's contribution to the log-odds against the training mean,
 exact, ranked per row, written by ``score --reasons`` and counted in the rescoring summary."""
 
+import contextlib
+import io
 import json
 import re
 
@@ -33,6 +35,15 @@ def churn(tmp_path_factory, wa_churn):
         rows.close()
     model.save(root / "model")
     return root, frame
+
+
+def _main(argv: list[str]) -> tuple[int, str, str]:
+    """``main(argv)``: its status, stdout and stderr, in buffers of our own rather than capsys's: Prefect's console
+    log handler binds the stream that is sys.stderr when it is configured and writes to it in later tests, after
+    capsys has closed it."""
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
 
 
 def _independent_contributions(model, frame):
@@ -99,17 +110,19 @@ def test_contributions_add_up_to_the_log_odds_and_rank_as_computed_from_the_one_
     ]
     _check_ranked(reasons, expected, "reason", 3, descending=True)
     _check_ranked(reasons, expected, "reason_down", 2, descending=False)
+    # Rows keep their index: the reasons of any slice of rows are those rows' reasons.
+    some = frame.iloc[5000:4000:-3]
+    assert model.reasons(some, top=3, down=2).equals(reasons.loc[some.index])
 
 
 @pytest.mark.cluster
 def test_the_score_command_writes_the_reasons_and_the_summary_counts_the_first_ones(churn, prefect_harness,
-                                                                                    local_client, tmp_path, capsys):
+                                                                                    local_client, tmp_path):
     root, frame = churn
     out = tmp_path / "scores"
-    status = main(["score", str(root / "model"), str(root / "customers"), "--out", str(out), "--reasons", "3",
-                   "--reasons-down", "1", "--scheduler", local_client.scheduler.address])
-    printed = capsys.readouterr().out
-    assert status == 0
+    status, printed, error = _main(["score", str(root / "model"), str(root / "customers"), "--out", str(out),
+                                    "--reasons", "3", "--reasons-down", "1", "--scheduler", local_client.scheduler.address])
+    assert status == 0, error
     scores = pd.read_parquet(out)
     assert list(scores.columns[:4]) == ["customer_id", "probability", "decile", "model_version"]
     assert scores["customer_id"].tolist() == frame["customer_id"].tolist()
@@ -148,12 +161,10 @@ def test_the_score_command_writes_the_reasons_and_the_summary_counts_the_first_o
     ("--reasons", "20", r"reasons \(--reasons\) must be an integer from 1 to 19.*; got 20\.$"),
     ("--reasons-down", "-1", r"reasons_down \(--reasons-down\) must be an integer from 1 to 19.*; got -1\.$"),
 ])
-def test_a_number_of_reasons_out_of_range_is_one_line_naming_the_option(churn, tmp_path, capsys, option, value,
-                                                                        message):
+def test_a_number_of_reasons_out_of_range_is_one_line_naming_the_option(churn, tmp_path, option, value, message):
     root, _ = churn
-    status = main(["score", str(root / "model"), str(root / "customers"), "--out", str(tmp_path / "scores"),
-                   option, value])
-    error = capsys.readouterr().err
+    status, _, error = _main(["score", str(root / "model"), str(root / "customers"), "--out", str(tmp_path / "scores"),
+                              option, value])
     assert status == 2 and len(error.strip().splitlines()) == 1
     assert re.search(message, error.strip())
     assert not (tmp_path / "scores").exists()
@@ -161,15 +172,15 @@ def test_a_number_of_reasons_out_of_range_is_one_line_naming_the_option(churn, t
         load_model(root / "model").reasons(pd.read_parquet(root / "customers"), top=0)
 
 
-def test_a_model_without_training_means_is_refused_when_reasons_are_asked(churn, tmp_path, capsys):
+def test_a_model_without_training_means_is_refused_when_reasons_are_asked(churn, tmp_path):
     root, _ = churn
     document = json.loads((root / "model" / "model.json").read_text())
     document["scaler"]["mean"] = [None] * len(document["features"])  # as a model that never stored them
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "model.json").write_text(json.dumps(document))
-    status = main(["score", str(tmp_path / "old"), str(root / "customers"), "--out", str(tmp_path / "scores"),
-                   "--reasons", "3"])
-    error = capsys.readouterr().err.strip()
+    status, _, error = _main(["score", str(tmp_path / "old"), str(root / "customers"), "--out", str(tmp_path / "scores"),
+                              "--reasons", "3"])
+    error = error.strip()
     assert status == 2 and len(error.splitlines()) == 1
     assert "has no training mean for the features" in error and "train the model again" in error
     assert not (tmp_path / "scores").exists()
