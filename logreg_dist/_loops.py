@@ -19,9 +19,13 @@ Compiled once per dtype and cached on disk (numba's ``cache=True``).
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
-__all__ = ["SPAN", "add_centred_products", "centred_dots", "column_moments", "scaled_centred_rows"]
+__all__ = [
+    "SPAN", "add_centred_products", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
+    "scaled_centred_rows",
+]
 
 #: Rows summed into one partial sum before it joins the column's total.
 SPAN = 4096
@@ -141,6 +145,50 @@ def column_moments(X, weights, weight_sum, y_weight, mean, m2, y_dev):
             y_dev[j] = _centred_dot(column, m, y_weight)
 
 
+@njit(**_OPTIONS)
+def add_grouped_contributions(X, start, mean, coef, group, out):
+    """``out[i, group[j]] += (X[start + i, j] - mean[j]) * coef[j]`` for the rows ``start:start + len(out)`` of a
+    column-major ``X`` and a column-major float64 ``out``: each encoded feature's contribution to the log-odds,
+    added into its input column's (:mod:`logreg_dist.reasons`)."""
+    n_rows = out.shape[0]
+    XT = X.T
+    OT = out.T
+    for j in range(XT.shape[0]):
+        b = coef[j]
+        m = mean[j]
+        column = XT[j, start : start + n_rows]
+        target = OT[group[j], :n_rows]
+        for i in range(n_rows):
+            target[i] += (column[i] - m) * b
+
+
+@njit(**_OPTIONS)
+def largest_per_row(C, sign, index, value):
+    """Per row of the column-major ``C``, the ``k = index.shape[1]`` columns with the largest ``sign * C[i, g]``,
+    largest first, into ``index`` and ``value`` (``sign * C``); of equal values the lower column comes first.
+
+    Column by column (one memory stream), keeping each row's best ``k`` sorted: a value enters only if it is
+    strictly larger than the row's ``k``-th, so a later column never displaces an equal earlier one.
+    """
+    n_rows, n_cols = C.shape
+    k = index.shape[1]
+    value[:, :] = -np.inf
+    index[:, :] = 0
+    CT = C.T
+    for g in range(n_cols):
+        column = CT[g]
+        for i in range(n_rows):
+            v = sign * column[i]
+            if v > value[i, k - 1]:
+                s = k - 1
+                while s > 0 and v > value[i, s - 1]:
+                    value[i, s] = value[i, s - 1]
+                    index[i, s] = index[i, s - 1]
+                    s -= 1
+                value[i, s] = v
+                index[i, s] = g
+
+
 #: Column dtypes the loops are compiled for ahead of use by :func:`warm`.
 COMMON_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
 
@@ -161,6 +209,9 @@ def warm(dtypes=COMMON_DTYPES) -> None:
         centred_dots(X, np.zeros(2), rows, np.zeros(2))
         column_moments(X, rows, 3.0, rows, np.zeros(2), np.zeros(2), np.zeros(2))
         scaled_centred_rows(X, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
+        group = np.zeros(2, dtype=np.intp)
+        add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))
+    largest_per_row(np.zeros((3, 2), order="F"), 1.0, np.zeros((3, 1), dtype=np.intp), np.zeros((3, 1)))
 
 
 if __name__ == "__main__":  # ``python -m logreg_dist._loops``: what the container image runs when it is built

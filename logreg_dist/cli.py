@@ -191,13 +191,16 @@ def _evaluate(args) -> int:
 
 
 def _score(args) -> int:
+    from .jobs import check_reasons
+
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # before Prefect and the cluster start
+    check_reasons(args.model, args.reasons, args.reasons_down)
     with _prefect() as server:
         from flows.rescore import rescore
 
         _connect(server)
         summary = rescore(model=args.model, data=args.data, out=args.out, id_column=args.id_column,
-                          scheduler=args.scheduler)
+                          scheduler=args.scheduler, reasons=args.reasons, reasons_down=args.reasons_down)
     _print_rescore(summary)
     return 0
 
@@ -212,6 +215,10 @@ def _print_rescore(summary: dict) -> None:
         print(f"PSI of the score {summary['score_psi']:.4f}; inputs with PSI > 0.2: {', '.join(summary['flagged']) or 'none'}")
     if summary["unseen_levels"]:
         print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
+    if summary.get("top_reasons"):
+        top = list(summary["top_reasons"].items())
+        print("first reason (reason_1): " + ", ".join(f"{name} {rows:,}" for name, rows in top[:5])
+              + (f", and {len(top) - 5} more inputs" if len(top) > 5 else ""))
     from .storage import is_url, join, published
 
     out = summary["out"]
@@ -230,7 +237,11 @@ def _register(args) -> int:
 
 
 def _serve(args) -> int:
+    from .jobs import check_reasons
+
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # refused now, not at 02:00
+    if Path(args.model).exists():  # the model may be registered after the deployment is served: each run checks
+        check_reasons(args.model, args.reasons, args.reasons_down)
     with _prefect() as server:
         from flows.rescore import serve
 
@@ -245,11 +256,19 @@ def _serve_until_stopped(serve, args) -> int:
             # On SIGTERM, Prefect 3.8.8's runner calls its async stop() without awaiting it (it stops anyway).
             warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited", RuntimeWarning)
             serve(model=args.model, data=args.data, out=args.out, cron=args.cron, id_column=args.id_column,
-                  scheduler=args.scheduler, name=args.name, timezone=args.timezone)
+                  scheduler=args.scheduler, name=args.name, timezone=args.timezone, reasons=args.reasons,
+                  reasons_down=args.reasons_down)
     except SystemExit as stop:
         # Prefect's runner takes SIGTERM over from us while it serves, stops, and calls sys.exit(0).
         raise Interrupted(signal.SIGTERM) from stop
     return 0
+
+
+def _reason_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--reasons", type=int, default=None, metavar="K",
+                         help="add the K inputs that raise each customer's log-odds most (reason_1, ...)")
+    command.add_argument("--reasons-down", type=int, default=None, metavar="K",
+                         help="add the K inputs that lower it most (reason_down_1, ...)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -301,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--out", required=True, help="output folder, replaced whole when the run completes")
     score.add_argument("--id-column", default=None, help="default: the model's id column")
     score.add_argument("--scheduler", default=None)
+    _reason_options(score)
     score.set_defaults(run=_score)
 
     register = commands.add_parser("register", help="add a model directory to a registry as its next version")
@@ -317,6 +337,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", default="nightly-rescore", help="deployment name")
     serve.add_argument("--id-column", default=None)
     serve.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster per run)")
+    _reason_options(serve)
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="generate a customer base, then train, validate and report on it")

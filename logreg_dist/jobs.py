@@ -19,6 +19,7 @@ from .cluster import connect
 from .exceptions import InputError
 from .model import Model, load_model
 from .prepare import Preparation
+from .reasons import Contributions, check_reason_counts
 from .registry import resolve
 from .report import render_report
 from .scoring import score_to_parquet
@@ -27,8 +28,8 @@ from .tables import count_rows
 from .training import TrainingRows
 
 __all__ = [
-    "TrainOptions", "checkpoint_path", "client_for", "evaluate", "fit", "prepare", "profile", "read", "run_summary", "score",
-    "short_model", "validate", "write_model",
+    "TrainOptions", "check_reasons", "checkpoint_path", "client_for", "evaluate", "fit", "prepare", "profile", "read",
+    "run_summary", "score", "short_model", "validate", "write_model",
 ]
 
 
@@ -163,10 +164,23 @@ def profile(rows: TrainingRows, model: dict) -> dict:
     return rows.profile(Model.from_dict(model))
 
 
-def score(model: str, data: str, out: str, client, id_column: str | None = None) -> dict:
+def score(model: str, data: str, out: str, client, id_column: str | None = None, reasons: int | None = None,
+          reasons_down: int | None = None) -> dict:
     """Score ``data`` with the model at ``model`` (a model directory, or a registry / its ``latest``) into ``out``,
-    on the cluster of ``client`` (None: in this process)."""
-    return score_to_parquet(client, load_model(resolve(model)), data, out, id_column=id_column)
+    on the cluster of ``client`` (None: in this process), with ``reasons`` / ``reasons_down`` reasons per row."""
+    return score_to_parquet(client, load_model(resolve(model)), data, out, id_column=id_column, reasons=reasons,
+                            reasons_down=reasons_down)
+
+
+def check_reasons(model: str, reasons: int | None, reasons_down: int | None) -> None:
+    """Raise unless the model at ``model`` can give ``reasons`` / ``reasons_down`` reasons per row: checked before a
+    cluster starts."""
+    if reasons is None and reasons_down is None:
+        return
+    fitted = load_model(resolve(model))
+    check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(fitted.preparation.columns),
+                        source=f"the model at {model}")
+    Contributions.of(fitted, source=f"the model at {model}")
 
 
 def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: TrainOptions,

@@ -81,6 +81,45 @@ class Model:
         """Probability of the positive label for each row of ``part``, shape (n_rows,)."""
         return expit(self.decision_function(part, where=where))
 
+    # -- reasons (logreg_dist.reasons) -------------------------------------------------------
+
+    def explained(self, part: pd.DataFrame, *, top: int | None, down: int | None = None,
+                  where: str = "the data") -> tuple:
+        """``(decision, reasons)`` of the rows of ``part`` from one design block: the log-odds as
+        :meth:`decision_function` gives them, and the :class:`~logreg_dist.reasons.Reasons` (the ``top`` inputs
+        that raise each row's log-odds most against the training mean, the ``down`` that lower it most)."""
+        from ._predict import decision
+        from .design import design_block
+        from .reasons import Contributions, check_reason_counts
+
+        check_reason_counts(top=top, down=down, n_inputs=len(self.preparation.columns))
+        X, _, _ = design_block(part, self.preparation, where=where, target=False)
+        return decision(X, self.coef, self.intercept), Contributions.of(self).ranked(X, top=top, down=down)
+
+    def reasons(self, part: pd.DataFrame, *, top: int | None = 3, down: int | None = None,
+                where: str = "the data") -> pd.DataFrame:
+        """The reason columns that ``score --reasons`` writes (``reason_1``, ``reason_1_value``,
+        ``reason_1_contribution``, ..., ``reason_down_1``, ...) for the rows of ``part``, on its index."""
+        _, reasons = self.explained(part, top=top, down=down, where=where)
+        columns = reasons.arrays(part)
+        return pd.DataFrame({name: array.to_pandas().set_axis(part.index) for name, array in columns.items()})
+
+    def contributions(self, part: pd.DataFrame, *, where: str = "the data") -> pd.DataFrame:
+        """Each input column's contribution to the log-odds of each row of ``part`` against the training mean,
+        ``(n_rows, n_inputs)`` on its index; with :attr:`intercept_at_mean` they add up to
+        :meth:`decision_function` (see :mod:`logreg_dist.reasons`)."""
+        from .design import design_block
+        from .reasons import Contributions
+
+        X, _, _ = design_block(part, self.preparation, where=where, target=False)
+        split = Contributions.of(self)
+        return pd.DataFrame(split.matrix(X), columns=split.inputs, index=part.index)
+
+    @property
+    def intercept_at_mean(self) -> float:
+        """The log-odds of a row at the training mean of every encoded feature: ``intercept + coef @ mean``."""
+        return float(self.intercept) + float(np.asarray(self.coef) @ np.asarray(self.feature_mean))
+
     # -- interpretation --------------------------------------------------------------------
 
     def coefficient_table(self) -> list[dict]:

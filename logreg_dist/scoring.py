@@ -2,13 +2,14 @@
 
 Each partition is read, prepared by the model's own preparation, scored, and
 written as ``part-NNNNN.parquet`` (the id column under its own name,
-``probability``, ``decile``, ``model_version``) on the worker that read it;
-it returns only small counts (rows, rows above the model's threshold, bins of
-the inputs and of the score). The files go to a staging folder beside the
-output, with ``_summary.json``, and the folder is moved into place only when
-every partition is written: a failed run leaves the previous output as it was.
-At an fsspec URL the files go under a run-specific prefix instead, published
-by a pointer object (:mod:`logreg_dist.storage`).
+``probability``, ``decile``, ``model_version``, and with ``reasons`` the
+columns of :mod:`logreg_dist.reasons`) on the worker that read it; it returns
+only small counts (rows, rows above the model's threshold, bins of the inputs
+and of the score, rows per input as the first reason). The files go to a
+staging folder beside the output, with ``_summary.json``, and the folder is
+moved into place only when every partition is written: a failed run leaves the
+previous output as it was. At an fsspec URL the files go under a run-specific
+prefix instead, published by a pointer object (:mod:`logreg_dist.storage`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from scipy.special import expit
 
 from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
@@ -32,6 +34,7 @@ from .exceptions import InputError
 from .model import Model, make_staging, move_into_place
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
+from .reasons import Contributions, check_reason_counts
 from .storage import discard, filesystem, is_url, join, new_run, publish
 from .tables import read_table
 
@@ -42,14 +45,18 @@ SUMMARY_FILE = "_summary.json"  # Parquet readers skip files that start with "_"
 
 @dataclass
 class ScoreTally:
-    """What one partition's scoring returns: rows, rows at or above the threshold, and the drift profile."""
+    """What one partition's scoring returns: rows, rows at or above the threshold, the drift profile, and rows
+    per input as the first reason (None without reasons)."""
 
     rows: int = 0
     above: int = 0
     profile: Profile = field(default_factory=Profile)
+    top_reasons: np.ndarray | None = None
 
     def __add__(self, other: ScoreTally) -> ScoreTally:
-        return ScoreTally(self.rows + other.rows, self.above + other.above, self.profile + other.profile)
+        top = other.top_reasons if self.top_reasons is None else (
+            self.top_reasons if other.top_reasons is None else self.top_reasons + other.top_reasons)
+        return ScoreTally(self.rows + other.rows, self.above + other.above, self.profile + other.profile, top)
 
 
 def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None) -> None:
@@ -66,30 +73,39 @@ def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None)
 
 
 def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges: dict, threshold: float | None,
-                     path: str, where: str, storage_options: dict | None = None) -> ScoreTally:
-    probability = model.predict_proba(part, where=where)
+                     path: str, where: str, storage_options: dict | None = None, reasons: int | None = None,
+                     reasons_down: int | None = None) -> ScoreTally:
+    explained = None
+    if reasons or reasons_down:  # the reasons come from the design block that is scored
+        eta, explained = model.explained(part, top=reasons, down=reasons_down, where=where)
+        probability = expit(eta)
+    else:
+        probability = model.predict_proba(part, where=where)
     table = pa.table(
         {
             id_column: pa.Array.from_pandas(part[id_column]),
             "probability": probability,
             "decile": score_decile(probability, edges[SCORE]),
             "model_version": pa.repeat(pa.scalar(str(model.version), type=pa.string()), len(part)),
+            **(explained.arrays(part) if explained is not None else {}),
         }
     )
-    _write_part(table, path, storage_options)
+    _write_part(table, path, storage_options,
+                explained.parquet_options(table.column_names) if explained is not None else {})
     above = int((probability >= threshold).sum()) if threshold is not None else 0
     profile = profile_partition(part, probability, preparation=model.preparation, edges=edges)
-    return ScoreTally(len(part), above, profile)
+    top = explained.top_counts() if explained is not None and reasons else None
+    return ScoreTally(len(part), above, profile, top)
 
 
-def _write_part(table: pa.Table, path: str, storage_options: dict | None) -> None:
-    """Write one part file, to a local path or an fsspec URL: the same Parquet bytes either way."""
+def _write_part(table: pa.Table, path: str, storage_options: dict | None, options: dict) -> None:
+    """Write one part file (Parquet ``options``), to a local path or an fsspec URL: the same bytes either way."""
     if not is_url(path):
-        pq.write_table(table, path)
+        pq.write_table(table, path, **options)
         return
     fs, where = filesystem(path, storage_options)
     with fs.open(where, "wb") as handle:
-        pq.write_table(table, handle)
+        pq.write_table(table, handle, **options)
 
 
 def _add_all(*tallies):
@@ -97,17 +113,25 @@ def _add_all(*tallies):
 
 
 def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *, id_column: str | None = None,
-                     split_every: int = 8, storage_options: dict | None = None) -> dict:
+                     split_every: int = 8, storage_options: dict | None = None, reasons: int | None = None,
+                     reasons_down: int | None = None) -> dict:
     """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary; on the
     cluster of ``client``, or in this process's threads when it is None. ``data`` and ``out`` may be fsspec URLs,
-    opened with ``storage_options``."""
+    opened with ``storage_options``. With ``reasons`` (``reasons_down``), each row also gets the inputs that raise
+    (lower) its log-odds most (:mod:`logreg_dist.reasons`)."""
     from dask import compute, delayed
 
     check_output(out, kind="scores", inputs=[data], storage_options=storage_options)
+    check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns))
+    if reasons or reasons_down:
+        Contributions.of(model)  # a model without training means is refused before any row is read
     frame = read_table(data, storage_options=storage_options)
     id_column = id_column or model.preparation.id_column
     if not id_column:
         raise InputError("the model has no id column; name the column that identifies each customer (--id-column).")
+    if (reasons or reasons_down) and id_column.startswith("reason_"):
+        raise InputError(f"the id column {id_column!r} would clash with the reason columns (reason_1, ...); rename it "
+                         "to score with reasons.")
     check_schema(dict(frame.dtypes.items()), model, str(data), id_column)
     distribution = model.score_distribution or {}
     edges = distribution.get("edges")
@@ -134,7 +158,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
             delayed(_score_partition, pure=True)(
                 part, model=model, id_column=id_column, edges=edges, threshold=threshold,
                 path=join(folder, f"part-{i:05d}.parquet"), where=partition_where(i, len(parts), data),
-                storage_options=storage_options,
+                storage_options=storage_options, reasons=reasons, reasons_down=reasons_down,
             )
             for i, part in enumerate(parts)
         ]
@@ -161,7 +185,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
 
 def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
     """Rows scored, rows per decile, rows above the threshold, PSI of the score and of each input, unseen levels,
-    and gaps imputed in columns that had none in training."""
+    gaps imputed in columns that had none in training, and with reasons the rows per input as the first reason."""
     training = (model.score_distribution or {}).get("counts", {})
     decile_counts = np.asarray(tally.profile.counts.get(SCORE, []))[::-1]  # bin 0 is the lowest scores
     drift = {}
@@ -194,4 +218,8 @@ def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: s
         "flagged": sorted(name for name, value in drift.items() if value["flagged"]),
         "unseen_levels": unseen,
         "imputed": imputed,  # gaps in columns complete in training: scored with the training mean
+        "top_reasons": None if tally.top_reasons is None else {  # rows per input as reason_1, most frequent first
+            model.preparation.columns[g].name: int(tally.top_reasons[g])
+            for g in np.argsort(-tally.top_reasons, kind="stable") if tally.top_reasons[g]
+        },
     }

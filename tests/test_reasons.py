@@ -1,0 +1,193 @@
+"""A reason for every score (issue 21, part 3): each input's contribution to the log-odds against the training mean,
+exact, ranked per row, written by ``score --reasons`` and counted in the rescoring summary."""
+
+import contextlib
+import io
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from logreg_dist import InputError
+from logreg_dist.cli import main
+from logreg_dist.model import load_model
+from logreg_dist.prepare import CategoricalColumn
+from logreg_dist.training import _validation_rows
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory, wa_churn):
+    """wa_churn (categorical columns, gaps in total_charges) in 3 files, and a model trained on it in this process
+    by the training flow's steps (read and split, discover, fit, profile), saved as a model directory."""
+    from logreg_dist.training import TrainingRows
+
+    root = tmp_path_factory.mktemp("reasons")
+    frame = wa_churn.assign(customer_id=np.arange(len(wa_churn)) * 7 + 100_000)
+    (root / "customers").mkdir()
+    for k, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
+        frame.iloc[rows].to_parquet(root / "customers" / f"part-{k}.parquet")
+    rows = TrainingRows.read(str(root / "customers"), id_column="customer_id", valid_fraction=0.2)
+    try:
+        model = rows.fit(rows.discover(target="churn", id_column="customer_id"), l2=1e-3)
+        model.score_distribution, model.version = rows.profile(model), "1"
+    finally:
+        rows.close()
+    model.save(root / "model")
+    return root, frame
+
+
+def _main(argv: list[str]) -> tuple[int, str, str]:
+    """``main(argv)``: its status, stdout and stderr, in buffers of our own rather than capsys's: Prefect's console
+    log handler binds the stream that is sys.stderr when it is configured and writes to it in later tests, after
+    capsys has closed it."""
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def _independent_contributions(model, frame):
+    """Per input, its contribution coef * (x - training mean) summed over its encoded columns, built with pandas from
+    the levels and imputation values in the model: the training means are recomputed here from the training rows."""
+    design = {}
+    for column in model.preparation.columns:
+        values = frame[column.name]
+        if isinstance(column, CategoricalColumn):
+            text = values.astype(object).where(values.notna(), "(missing)").astype(str)
+            for level in column.levels:
+                design[f"{column.name}={level}"] = (text == level).astype(float)
+        else:
+            design[column.name] = values.fillna(column.impute).astype(float)
+            if column.indicator:
+                design[f"{column.name}__missing"] = values.isna().astype(float)
+    design = pd.DataFrame(design)[model.features]
+    train_rows = ~_validation_rows(frame, "customer_id", 0.2, 0)
+    mean = design[train_rows].mean().to_numpy()
+    terms = (design.to_numpy() - mean) * model.coef
+    inputs = [column.name for column in model.preparation.columns]
+    owner = [model._input_of(name) for name in model.features]
+    matrix = np.column_stack([terms[:, [o == name for o in owner]].sum(axis=1) for name in inputs])
+    return design, mean, pd.DataFrame(matrix, columns=inputs, index=frame.index)
+
+
+def _check_ranked(reasons: pd.DataFrame, expected: pd.DataFrame, prefix: str, k: int, descending: bool) -> None:
+    """The ``k`` reasons of each row equal the stable sort of the independent contributions; a different input is
+    allowed only where the two inputs' contributions tie to rounding."""
+    values = expected.to_numpy()
+    order = np.argsort(-values if descending else values, axis=1, kind="stable")[:, :k]
+    names = np.array(expected.columns)
+    rows = np.arange(len(values))
+    for slot in range(k):
+        got_value = reasons[f"{prefix}_{slot + 1}_contribution"].to_numpy()
+        assert np.max(np.abs(got_value - values[rows, order[:, slot]])) < 1e-12
+        got = reasons[f"{prefix}_{slot + 1}"].to_numpy()
+        differ = got != names[order[:, slot]]
+        got_index = pd.Index(names).get_indexer(got)
+        assert np.all(np.abs(values[rows, got_index] - values[rows, order[:, slot]])[differ] < 1e-12)
+        assert differ.mean() < 0.01
+
+
+def test_contributions_add_up_to_the_log_odds_and_rank_as_computed_from_the_one_hot_design(churn):
+    root, frame = churn
+    model = load_model(root / "model")
+    design, mean, expected = _independent_contributions(model, frame)
+    # The training means the model keeps (scaler.mean in model.json) are those of the training rows' design:
+    # level shares, the share missing, the imputed column's mean.
+    assert np.max(np.abs(model.feature_mean - mean)) < 1e-12
+    assert "total_charges__missing" in model.features and frame["total_charges"].isna().sum() == 11
+
+    contributions = model.contributions(frame)
+    eta = model.decision_function(frame)
+    magnitude = abs(model.intercept) + np.abs(design.to_numpy() * model.coef).sum(axis=1)
+    assert np.all(np.abs(model.intercept_at_mean + contributions.sum(axis=1).to_numpy() - eta) <= 1e-12 * magnitude)
+    assert np.max(np.abs(contributions.to_numpy() - expected.to_numpy())) < 1e-12
+    assert list(contributions.columns) == [c for c in frame.columns if c not in ("churn", "customer_id")]
+
+    reasons = model.reasons(frame, top=3, down=2)
+    assert list(reasons.columns) == [
+        f"{prefix}_{slot}{suffix}" for prefix, k in (("reason", 3), ("reason_down", 2)) for slot in range(1, k + 1)
+        for suffix in ("", "_value", "_contribution")
+    ]
+    _check_ranked(reasons, expected, "reason", 3, descending=True)
+    _check_ranked(reasons, expected, "reason_down", 2, descending=False)
+    # Rows keep their index: the reasons of any slice of rows are those rows' reasons.
+    some = frame.iloc[5000:4000:-3]
+    assert model.reasons(some, top=3, down=2).equals(reasons.loc[some.index])
+
+
+@pytest.mark.cluster
+def test_the_score_command_writes_the_reasons_and_the_summary_counts_the_first_ones(churn, prefect_harness,
+                                                                                    local_client, tmp_path):
+    root, frame = churn
+    out = tmp_path / "scores"
+    status, printed, error = _main(["score", str(root / "model"), str(root / "customers"), "--out", str(out),
+                                    "--reasons", "3", "--reasons-down", "1", "--scheduler", local_client.scheduler.address])
+    assert status == 0, error
+    scores = pd.read_parquet(out)
+    assert list(scores.columns[:4]) == ["customer_id", "probability", "decile", "model_version"]
+    assert scores["customer_id"].tolist() == frame["customer_id"].tolist()
+    model = load_model(root / "model")
+    _, _, expected = _independent_contributions(model, frame)
+    _check_ranked(scores, expected, "reason", 3, descending=True)
+    _check_ranked(scores, expected, "reason_down", 1, descending=False)
+    # The score's log-odds is the intercept at the mean plus every input's contribution.
+    logit = np.log(scores["probability"] / (1 - scores["probability"]))
+    assert np.max(np.abs(model.intercept_at_mean + expected.sum(axis=1) - logit)) < 1e-9
+
+    # Each reason's value is the row's raw value of that input, as text.
+    for slot in (1, 2, 3):
+        for name, rows in scores.groupby(f"reason_{slot}").groups.items():
+            raw = frame.loc[rows, name]
+            text = scores.loc[rows, f"reason_{slot}_value"]
+            if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
+                assert (text == raw.astype(str)).all()
+            else:
+                assert ((text == "(missing)") == raw.isna()).all()
+                assert np.array_equal(text[raw.notna()].astype(float), raw[raw.notna()].astype(float))
+    gaps = frame["total_charges"].isna().to_numpy()
+    missing_reason = (scores["reason_down_1"] == "total_charges") & gaps
+    assert (scores.loc[missing_reason, "reason_down_1_value"] == "(missing)").all()
+
+    summary = json.loads((out / "_summary.json").read_text())
+    assert summary["top_reasons"] == scores["reason_1"].value_counts().to_dict()
+    assert sum(summary["top_reasons"].values()) == len(frame)
+    first, rows = next(iter(summary["top_reasons"].items()))
+    assert f"first reason (reason_1): {first} {rows:,}" in printed
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--reasons", "0", r"reasons \(--reasons\) must be an integer from 1 to 19, the number of input columns of the "
+                       r"model at .*; got 0\.$"),
+    ("--reasons", "20", r"reasons \(--reasons\) must be an integer from 1 to 19.*; got 20\.$"),
+    ("--reasons-down", "-1", r"reasons_down \(--reasons-down\) must be an integer from 1 to 19.*; got -1\.$"),
+])
+def test_a_number_of_reasons_out_of_range_is_one_line_naming_the_option(churn, tmp_path, option, value, message):
+    root, _ = churn
+    status, _, error = _main(["score", str(root / "model"), str(root / "customers"), "--out", str(tmp_path / "scores"),
+                              option, value])
+    assert status == 2 and len(error.strip().splitlines()) == 1
+    assert re.search(message, error.strip())
+    assert not (tmp_path / "scores").exists()
+    with pytest.raises(InputError, match=r"reasons \(--reasons\) must be an integer from 1 to 19"):
+        load_model(root / "model").reasons(pd.read_parquet(root / "customers"), top=0)
+
+
+def test_a_model_without_training_means_is_refused_when_reasons_are_asked(churn, tmp_path):
+    root, _ = churn
+    document = json.loads((root / "model" / "model.json").read_text())
+    document["scaler"]["mean"] = [None] * len(document["features"])  # as a model that never stored them
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "model.json").write_text(json.dumps(document))
+    status, _, error = _main(["score", str(tmp_path / "old"), str(root / "customers"), "--out", str(tmp_path / "scores"),
+                              "--reasons", "3"])
+    error = error.strip()
+    assert status == 2 and len(error.splitlines()) == 1
+    assert "has no training mean for the features" in error and "train the model again" in error
+    assert not (tmp_path / "scores").exists()
+
+
+def test_the_public_names_of_the_reasons_module():
+    from logreg_dist import reasons
+
+    assert reasons.__all__ == ["Contributions", "Reasons", "check_reason_counts"]
+    assert all(hasattr(reasons, name) for name in reasons.__all__)
