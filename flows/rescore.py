@@ -32,7 +32,7 @@ def rescore(model: str, data: str, out: str, id_column: str | None = None, sched
     """Score ``data`` (Parquet file, folder or glob) with ``model`` (a model directory or ``registry/latest``) into ``out``;
     with ``reasons`` (``reasons_down``), each row also gets the inputs that raise (lower) its log-odds most."""
     check_output(out, kind="scores", inputs=[data, model])  # before any work: out may hold only earlier scores
-    jobs.check_reasons(model, reasons, reasons_down)
+    jobs.check_score_inputs(model, None, id_column, reasons, reasons_down)
     logger = get_run_logger()
     with jobs.client_for(data, scheduler) as client:
         logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")

@@ -191,11 +191,12 @@ def _evaluate(args) -> int:
 
 
 def _score(args) -> int:
-    from .jobs import check_reasons
-
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # before Prefect and the cluster start
-    check_reasons(args.model, args.reasons, args.reasons_down)
     with _prefect() as server:
+        from .jobs import check_score_inputs
+
+        # While the server starts: the model, the data's columns and the reasons asked for are checked.
+        check_score_inputs(args.model, args.data, args.id_column, args.reasons, args.reasons_down)
         from flows.rescore import rescore
 
         _connect(server)
@@ -237,11 +238,11 @@ def _register(args) -> int:
 
 
 def _serve(args) -> int:
-    from .jobs import check_reasons
+    from .jobs import check_score_inputs
 
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # refused now, not at 02:00
     if Path(args.model).exists():  # the model may be registered after the deployment is served: each run checks
-        check_reasons(args.model, args.reasons, args.reasons_down)
+        check_score_inputs(args.model, None, args.id_column, args.reasons, args.reasons_down)
     with _prefect() as server:
         from flows.rescore import serve
 

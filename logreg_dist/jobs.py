@@ -22,13 +22,13 @@ from .prepare import Preparation
 from .reasons import Contributions, check_reason_counts
 from .registry import resolve
 from .report import render_report
-from .scoring import score_to_parquet
+from .scoring import check_inputs, score_to_parquet
 from .storage import is_url, join, published
 from .tables import count_rows
 from .training import TrainingRows
 
 __all__ = [
-    "TrainOptions", "check_reasons", "checkpoint_path", "client_for", "evaluate", "fit", "prepare", "profile", "read",
+    "TrainOptions", "check_score_inputs", "checkpoint_path", "client_for", "evaluate", "fit", "prepare", "profile", "read",
     "run_summary", "score", "short_model", "validate", "write_model",
 ]
 
@@ -172,15 +172,17 @@ def score(model: str, data: str, out: str, client, id_column: str | None = None,
                             reasons_down=reasons_down)
 
 
-def check_reasons(model: str, reasons: int | None, reasons_down: int | None) -> None:
-    """Raise unless the model at ``model`` can give ``reasons`` / ``reasons_down`` reasons per row: checked before a
-    cluster starts."""
-    if reasons is None and reasons_down is None:
-        return
+def check_score_inputs(model: str, data: str, id_column: str | None, reasons: int | None,
+                       reasons_down: int | None) -> None:
+    """Raise unless the model at ``model`` can score ``data`` with ``reasons`` / ``reasons_down`` reasons per row:
+    the checks that need no row, made before a cluster starts."""
     fitted = load_model(resolve(model))
-    check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(fitted.preparation.columns),
-                        source=f"the model at {model}")
-    Contributions.of(fitted, source=f"the model at {model}")
+    if reasons is not None or reasons_down is not None:
+        check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(fitted.preparation.columns),
+                            source=f"the model at {model}")
+        Contributions.of(fitted, source=f"the model at {model}")
+    if data is not None:
+        check_inputs(fitted, data, id_column=id_column, reasons=reasons, reasons_down=reasons_down)
 
 
 def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: TrainOptions,

@@ -38,7 +38,7 @@ from .reasons import Contributions, check_reason_counts
 from .storage import discard, filesystem, is_url, join, new_run, publish
 from .tables import read_table
 
-__all__ = ["check_schema", "score_to_parquet"]
+__all__ = ["check_inputs", "check_schema", "score_to_parquet"]
 
 SUMMARY_FILE = "_summary.json"  # Parquet readers skip files that start with "_"
 
@@ -112,16 +112,11 @@ def _add_all(*tallies):
     return functools.reduce(operator.add, tallies)
 
 
-def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *, id_column: str | None = None,
-                     split_every: int = 8, storage_options: dict | None = None, reasons: int | None = None,
-                     reasons_down: int | None = None) -> dict:
-    """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary; on the
-    cluster of ``client``, or in this process's threads when it is None. ``data`` and ``out`` may be fsspec URLs,
-    opened with ``storage_options``. With ``reasons`` (``reasons_down``), each row also gets the inputs that raise
-    (lower) its log-odds most (:mod:`logreg_dist.reasons`)."""
-    from dask import compute, delayed
-
-    check_output(out, kind="scores", inputs=[data], storage_options=storage_options)
+def check_inputs(model: Model, data: str, *, id_column: str | None = None, reasons: int | None = None,
+                 reasons_down: int | None = None, storage_options: dict | None = None) -> tuple:
+    """``(the lazy frame of data, the id column)`` once ``data`` can be scored by ``model`` with ``reasons``: every
+    check that needs no row (the reasons asked for, the id column, each input's presence and kind), so that the
+    command reports a wrong argument before a cluster starts."""
     check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns))
     if reasons or reasons_down:
         Contributions.of(model)  # a model without training means is refused before any row is read
@@ -133,6 +128,21 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         raise InputError(f"the id column {id_column!r} would clash with the reason columns (reason_1, ...); rename it "
                          "to score with reasons.")
     check_schema(dict(frame.dtypes.items()), model, str(data), id_column)
+    return frame, id_column
+
+
+def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *, id_column: str | None = None,
+                     split_every: int = 8, storage_options: dict | None = None, reasons: int | None = None,
+                     reasons_down: int | None = None) -> dict:
+    """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary; on the
+    cluster of ``client``, or in this process's threads when it is None. ``data`` and ``out`` may be fsspec URLs,
+    opened with ``storage_options``. With ``reasons`` (``reasons_down``), each row also gets the inputs that raise
+    (lower) its log-odds most (:mod:`logreg_dist.reasons`)."""
+    from dask import compute, delayed
+
+    check_output(out, kind="scores", inputs=[data], storage_options=storage_options)
+    frame, id_column = check_inputs(model, data, id_column=id_column, reasons=reasons, reasons_down=reasons_down,
+                                    storage_options=storage_options)
     distribution = model.score_distribution or {}
     edges = distribution.get("edges")
     if not edges:

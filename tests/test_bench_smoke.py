@@ -48,6 +48,7 @@ def test_bench_script_runs_on_tiny_data(tmp_path):
     assert peer["ok"] and peer["coef_err"] < 1e-2 and peer["peak_bytes"]["e2e"] > 0
     assert result["limit"]["fit_multiple"] > 0 and result["limit"]["gradient_pass_s"] > 0
     assert result["scoring"]["ok"] and result["scoring"]["rows"] == 20000
+    assert result["scoring"]["reasons_ratio"] > 0 and "| rescoring with --reasons 3 / without" in result["markdown"]
     assert "| logreg-dist |" in result["markdown"] and "| sklearn-newton-cholesky |" in result["markdown"]
     # The targets table: ours within 1e-6 is met; peers that did not run leave their ratios n/a.
     assert "| coefficients within 1e-6 of the reference | " in result["markdown"]
