@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["SPAN", "add_centred_products", "centred_dots", "column_moments", "scaled_centred_rows"]
+__all__ = ["SPAN", "add_centred_products", "centred_dots", "column_moments", "scaled_centred_rows", "scatter_centred"]
 
 #: Rows summed into one partial sum before it joins the column's total.
 SPAN = 4096
@@ -91,6 +91,24 @@ def scaled_centred_rows(X, start, mean, factors, out, first, cross):
 
 
 @njit(**_OPTIONS)
+def scatter_centred(X, codes, weights, mean, chunk_rows, stride, out):
+    """``out[codes[i], j] += weights[i] * (X[i, j] - mean[j])`` for a column-major ``X``, over the rows of the
+    chunks ``[start, start + chunk_rows)`` with ``start`` in ``range(0, n_rows, stride)``.
+
+    A numeric column's cross terms with the levels of a categorical one: one read of each value in its dtype,
+    each row adding to its own level's entry (a column of ``out`` stays in cache).
+    """
+    n_rows = X.shape[0]
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        target = out[:, j]
+        m = mean[j]
+        for start in range(0, n_rows, stride):
+            for i in range(start, min(start + chunk_rows, n_rows)):
+                target[codes[i]] += weights[i] * (column[i] - m)
+
+
+@njit(**_OPTIONS)
 def _column_sum(column):
     """``sum_i column[i]``, in spans of :data:`SPAN` rows."""
     total = 0.0
@@ -145,6 +163,10 @@ def column_moments(X, weights, weight_sum, y_weight, mean, m2, y_dev):
 COMMON_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
+#: The types of categorical codes (see :func:`logreg_dist._codes.code_dtype`).
+CODE_DTYPES = ("int8", "int16", "int32")
+
+
 def warm(dtypes=COMMON_DTYPES) -> None:
     """Compile the loops for column-major columns of ``dtypes`` (or load them from numba's cache).
 
@@ -161,6 +183,8 @@ def warm(dtypes=COMMON_DTYPES) -> None:
         centred_dots(X, np.zeros(2), rows, np.zeros(2))
         column_moments(X, rows, 3.0, rows, np.zeros(2), np.zeros(2), np.zeros(2))
         scaled_centred_rows(X, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
+        for code_type in CODE_DTYPES:
+            scatter_centred(X, np.zeros(3, dtype=code_type), rows, np.zeros(2), 3, 3, np.zeros((1, 2), order="F"))
 
 
 if __name__ == "__main__":  # ``python -m logreg_dist._loops``: what the container image runs when it is built
