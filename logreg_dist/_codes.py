@@ -352,7 +352,7 @@ def _sampled_rows(n_rows: int, chunk_rows: int, every: int) -> np.ndarray | None
     if every <= 1:
         return None
     starts = range(0, n_rows, chunk_rows * every)
-    return np.concatenate([np.arange(start, min(start + chunk_rows, n_rows)) for start in starts])
+    return np.concatenate([np.arange(start, min(start + chunk_rows, n_rows)) for start in starts] + [np.zeros(0, int)])
 
 
 def _numeric_cross(numeric, codes, hess, mean, size: int, chunk_rows: int, every: int) -> np.ndarray:

@@ -191,6 +191,8 @@ def test_kernel_sums_by_code_equal_the_sums_of_the_indicator_columns():
         np.testing.assert_allclose(got.hess_sum.dense(), want.hess_sum, rtol=1e-9,
                                    atol=1e-12 * np.abs(want.hess_sum).max())
         np.testing.assert_allclose(decision(X, coef, 0.3), dense @ coef + 0.3, rtol=1e-12, atol=1e-12)
+        empty = loss_sums(_rows(X, 0, 0), y[:0], None, **kwargs)  # a partition with no training rows adds nothing
+        assert empty.loss_sum == 0.0 and not np.any(empty.grad_sum) and not np.any(empty.hess_sum.dense())
 
 
 def test_a_structured_hessian_solves_and_inverts_exactly():
