@@ -47,7 +47,7 @@ def code_dtype(n_levels: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds an array
 class CodedLayout:
     """Where a block's columns sit among the model's features.
 
@@ -68,12 +68,6 @@ class CodedLayout:
     def categorical_index(self) -> np.ndarray:
         parts = [self.level_index(c) for c in range(len(self.starts))]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, CodedLayout) and (self.n_features, self.starts, self.n_levels) == (
-            other.n_features, other.starts, other.n_levels) and np.array_equal(self.numeric_index, other.numeric_index)
-
-    __hash__ = None
 
 
 class CodedBlock:

@@ -74,7 +74,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         search, one pass per loss-and-gradient evaluation, for many features
         (our own: SciPy's L-BFGS-B stalls near 1e-10 on the gradient, short of
         the default ``tol``). ``"auto"``: Newton up to 500
-        features, L-BFGS above; the choice is logged and kept in ``solver_``.
+        features, L-BFGS above; with categorical columns held as codes
+        (``fit_loaded(levels=...)``), Newton while at most 2,000 features
+        remain dense once the largest column's levels are eliminated; the
+        choice is logged and kept in ``solver_``.
     tol : float, default=1e-12
         Converged when the largest absolute entry of the gradient of ``f``
         (standardized scale) is at most ``tol``.
