@@ -369,7 +369,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _fit_engine(self, engine, n_rows: int, callback=None) -> LogisticRegression:
         names = self._feature_names
-        hessian_every = max(1, n_rows // HESSIAN_SAMPLE_ROWS)
+        # A sample of the rows leaves a rare level without curvature (a step of -grad / l2 there): with categorical
+        # columns held as codes every Hessian sums every row.
+        levels = getattr(self, "_levels", ())
+        hessian_every = 1 if levels else max(1, n_rows // HESSIAN_SAMPLE_ROWS)
         moments = engine.map_reduce(moment_sums, hessian_every=hessian_every)
         if moments.n_rows == 0:
             raise InputError("X has 0 rows; there is nothing to fit.")
@@ -389,7 +392,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         active = ~constant
 
         solver = self.solver
-        levels = getattr(self, "_levels", ())
         if solver == "auto" and levels:
             dense = int(active.sum()) - max(levels)
             numeric = int(active.sum()) - sum(levels)
