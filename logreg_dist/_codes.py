@@ -312,7 +312,7 @@ def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, i
         centring += float(mean[index] @ table[1:])
         offset += np.take(table, codes, out=gathered)
     rows: dict = {}
-    sums, hessian = _loss_sums(X.numeric, y, sample_weight, coef[num], intercept - centring, mean[num], inv_scale[num],
+    sums = _loss_sums(X.numeric, y, sample_weight, coef[num], intercept - centring, mean[num], inv_scale[num],
                                order, hessian_every, chunk_rows, offset=offset, rows=rows)
     if order == 0:
         return sums

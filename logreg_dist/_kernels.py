@@ -360,14 +360,14 @@ def loss_sums(
     if isinstance(X, CodedBlock):
         return coded_loss_sums(X, y, sample_weight, coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale,
                                order=order, hessian_every=hessian_every, chunk_rows=chunk_rows)
-    return _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian_every, chunk_rows)[0]
+    return _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian_every, chunk_rows)
 
 
 def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian_every, chunk_rows, *,
-               offset=None, rows=None) -> tuple[LossSums, _HessianSums | None]:
+               offset=None, rows=None) -> LossSums:
     """:func:`loss_sums` of a numeric block, with ``offset`` (per row) added to the linear predictor; ``rows``, a
     dict, receives the weighted residuals ``"resid"`` and Hessian weights ``"hess"`` of every row (work arrays;
-    the Hessian weights only in the summed chunks). Also returns the Hessian accumulator."""
+    the Hessian weights only in the summed chunks)."""
     X = _aligned(X)
     n_rows, n_features = X.shape
     y = _labels(y)
@@ -381,8 +381,8 @@ def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hes
         loss_sum, grad = _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian,
                                         hessian_every, chunk_rows, offset, rows, centre=ratio > UNCENTRED_MAX_OFFSET)
     if hessian is None:
-        return LossSums(weight_sum, loss_sum, grad), None
-    return LossSums(weight_sum, loss_sum, grad, hessian.total(inv_scale), hessian.weight_sum), hessian
+        return LossSums(weight_sum, loss_sum, grad)
+    return LossSums(weight_sum, loss_sum, grad, hessian.total(inv_scale), hessian.weight_sum)
 
 
 def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian, hessian_every, chunk_rows,
