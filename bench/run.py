@@ -777,6 +777,152 @@ def pyarrow_copy(spec: dict, memory: TreeMemory) -> dict:
     return {"pyarrow_read_s": read_s, "pyarrow_write_s": write_s, "pyarrow_s": read_s + write_s}
 
 
+# -- the second data set: the lookalike plus categorical columns (issue 19) ---------------------------
+
+#: Level counts of the categorical columns added to the lookalike: a state, a product and a 3-digit zip code.
+CATEGORICAL_LEVELS = (51, 300, 900)
+CATEGORICAL_PEERS = ("cat-logreg-dist", "cat-logreg-dist-numeric", "cat-glum", "cat-h2o")
+
+
+def ensure_categorical_data(base: Path, out: Path, levels) -> Path:
+    """``out``: the files of ``base`` each with one string column per entry of ``levels`` (``cat0``, ``cat1``...),
+    Zipf-like level frequencies (share of level k ~ 1 / k), drawn with a seed per file and column."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if out.exists() and any(out.glob("*.parquet")):
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"adding categorical columns of {list(levels)} levels to {base} into {out} ...", flush=True)
+    for index, path in enumerate(sorted(base.glob("*.parquet"))):
+        table = pq.read_table(path)
+        for k, n_levels in enumerate(levels):
+            rng = np.random.default_rng([index, k])
+            share = 1.0 / np.arange(1, n_levels + 1)
+            codes = rng.choice(n_levels, size=table.num_rows, p=share / share.sum())
+            names = np.array([f"c{k}-{j:05d}" for j in range(n_levels)], dtype=object)
+            table = table.append_column(f"cat{k}", pa.array(names[codes], type=pa.string()))
+        pq.write_table(table, out / path.name)
+    return out
+
+
+def child_categorical(spec: dict, memory: TreeMemory, peer: str) -> dict:
+    """The categorical data set: ours as `logreg-dist train` fits (the preparation, codes in the design) on a
+    LocalCluster of 2 workers, with every column or the numeric ones only; glum on pandas categoricals; H2O GLM."""
+    import numpy as np
+
+    from logreg_dist.synth import FEATURE_NAMES, ID_COLUMN, TARGET
+
+    out: dict = {}
+    categorical = [f"cat{k}" for k in range(len(spec["levels"]))]
+    if peer.startswith("cat-logreg-dist"):
+        from logreg_dist.training import TrainingRows
+
+        cluster, client = _cluster()
+        try:
+            with memory.phase("e2e"):
+                started = time.perf_counter()
+                rows = TrainingRows.read(spec["data"], client=client, id_column=ID_COLUMN,
+                                         valid_fraction=spec["valid_fraction"])
+                exclude = categorical if peer.endswith("numeric") else ()
+                preparation = rows.discover(target=TARGET, id_column=ID_COLUMN, exclude=exclude)
+                out["load_s"] = time.perf_counter() - started
+                with memory.phase("fit"):
+                    fit_started = time.perf_counter()
+                    model = rows.fit(preparation, l2=spec["l2"])
+                    out["fit_s"] = time.perf_counter() - fit_started
+                out["e2e_s"] = time.perf_counter() - started
+                rows.close()
+        finally:
+            client.close()
+            cluster.close()
+        out.update(features=len(model.features), solver=model.solver, iterations=model.n_iter,
+                   passes=model.training["passes"], converged=model.converged)
+        return out
+    import pandas as pd
+
+    from logreg_dist.training import _validation_rows
+
+    with memory.phase("e2e"):
+        started = time.perf_counter()
+        frame = pd.read_parquet(spec["data"], columns=[ID_COLUMN, *FEATURE_NAMES, *categorical, TARGET])
+        valid = _validation_rows(frame[[ID_COLUMN]], ID_COLUMN, spec["valid_fraction"], 0)
+        train = frame[~valid].drop(columns=ID_COLUMN)
+        del frame
+        for name in categorical:
+            train[name] = train[name].astype("category")
+        out["load_s"] = time.perf_counter() - started
+        if peer == "cat-glum":
+            from glum import GeneralizedLinearRegressor
+
+            estimator = GeneralizedLinearRegressor(family="binomial", alpha=spec["l2"], l1_ratio=0.0, fit_intercept=True,
+                                                   scale_predictors=True, drop_first=True)
+            with memory.phase("fit"):
+                fit_started = time.perf_counter()
+                estimator.fit(train.drop(columns=TARGET), train[TARGET].to_numpy(np.float64))
+                out["fit_s"] = time.perf_counter() - fit_started
+            out.update(iterations=int(estimator.n_iter_), features=int(np.size(estimator.coef_)))
+        else:
+            import h2o
+            from h2o.estimators import H2OGeneralizedLinearEstimator
+
+            h2o.init(nthreads=2, max_mem_size="8g", verbose=False)
+            try:
+                data = h2o.H2OFrame(train)
+                data[TARGET] = data[TARGET].asfactor()
+                n_train = len(train)
+                estimator = H2OGeneralizedLinearEstimator(family="binomial", solver="IRLSM", lambda_=spec["l2"],
+                                                          alpha=0.0, standardize=True, remove_collinear_columns=False)
+                with memory.phase("fit"):
+                    fit_started = time.perf_counter()
+                    estimator.train(y=TARGET, training_frame=data)
+                    out["fit_s"] = time.perf_counter() - fit_started
+                out.update(features=len(estimator.coef()) - 1, n_train=n_train)
+            finally:
+                h2o.cluster().shutdown()
+        out["e2e_s"] = time.perf_counter() - started
+    return out
+
+
+def categorical_main(args, data: Path) -> int:
+    """Time the categorical data set (``--categorical``): ours with and without the categorical columns, glum and
+    H2O, each in its own process tree; print the table and write the JSON."""
+    levels = [int(v) for v in args.levels.split(",")]
+    cat_data = ensure_categorical_data(data, data.with_name(f"{data.name}-cat-{'-'.join(map(str, levels))}"), levels)
+    tmp = Path(tempfile.mkdtemp(prefix="logreg-dist-bench-cat-"))
+    spec = {"data": str(cat_data), "l2": args.l2, "valid_fraction": args.valid_fraction, "levels": levels}
+    results = {}
+    for peer in CATEGORICAL_PEERS:
+        module = {"cat-glum": "glum", "cat-h2o": "h2o"}.get(peer)
+        if module and importlib.util.find_spec(module) is None:
+            results[peer] = {"ok": False, "error": f"{module} is not installed"}
+            print(f"skipping {peer}: {module} is not installed", flush=True)
+            continue
+        results[peer] = spawn(peer, spec, tmp, args.timeout)
+    lines = [f"Categorical data set: {cat_data} ({parquet_rows(cat_data):,} rows), levels {levels}, l2 = {args.l2:g}.",
+             "", "| peer | features | fit s | from Parquet s | peak GB (fit) | iterations | solver |", "|---|---|---|---|---|---|---|"]
+    for peer, r in results.items():
+        if not r.get("ok"):
+            lines.append(f"| {peer} | failed or skipped: {r.get('error')} | | | | | |")
+            continue
+        peak = r.get("peak_bytes", {}).get("fit")
+        lines.append(f"| {peer} | {r.get('features')} | {_fmt(r.get('fit_s'))} | {_fmt(r.get('e2e_s'))} | "
+                     f"{_fmt(peak / GB if peak else None, '{:.2f}')} | {r.get('iterations')} | {r.get('solver', '')} |")
+    ours, numeric = results.get("cat-logreg-dist", {}), results.get("cat-logreg-dist-numeric", {})
+    if ours.get("ok") and numeric.get("ok"):
+        lines += ["", f"fit with the categoricals / numeric only: {ours['fit_s'] / numeric['fit_s']:.2f}x (target <= 2); "
+                  f"peak memory of the fit: {ours['peak_bytes']['fit'] / numeric['peak_bytes']['fit']:.2f}x (target <= 1.3)"]
+    markdown = "\n".join(lines)
+    print("\n" + markdown + "\n", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{dt.date.today():%Y-%m-%d}-categorical-{parquet_rows(cat_data)}.json"
+    path.write_text(json.dumps({"levels": levels, "results": results, "markdown": markdown}, indent=1, default=str))
+    print(f"wrote {path}", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if all(r.get("ok") or "not installed" in str(r.get("error")) for r in results.values()) else 1
+
+
 def run_child(kind: str, spec_path: str, result_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     memory = TreeMemory()
@@ -797,6 +943,8 @@ def run_child(kind: str, spec_path: str, result_path: str) -> int:
                 result = child_dask_ml(spec, memory, "newton")
             elif kind == "spark":
                 result = child_spark(spec, memory)
+            elif kind in CATEGORICAL_PEERS:
+                result = child_categorical(spec, memory, kind)
             else:
                 raise ValueError(f"unknown child {kind!r}")
         result["ok"] = True
@@ -1450,6 +1598,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--small-target", default="churn", help="the small data set's target column (default churn)")
     parser.add_argument("--skip-command", action="store_true", help="do not time the `logreg-dist train` command")
     parser.add_argument("--update-readme", action="store_true", help="put the tables between the markers in bench/README.md")
+    parser.add_argument("--categorical", action="store_true",
+                        help="time the second data set instead: the lookalike plus categorical columns of --levels levels "
+                        "(ours with and without them, glum, H2O)")
+    parser.add_argument("--levels", default=",".join(map(str, CATEGORICAL_LEVELS)),
+                        help="level counts of the categorical columns (default 51,300,900)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -1468,6 +1621,8 @@ def main(argv=None) -> int:
     positives = args.positives or max(1, round(args.rows * DEFAULT_POSITIVES / DEFAULT_ROWS))
     data = (args.data or HERE / "data" / f"lookalike-{args.rows}").resolve()
     rows, generate_s = ensure_data(data, args.rows, positives)
+    if args.categorical:
+        return categorical_main(args, data)
 
     requested = [p.strip() for p in args.peers.split(",") if p.strip()] if args.peers else list(DEFAULT_PEERS)
     unknown = [p for p in requested if p not in PEERS]

@@ -19,6 +19,7 @@ from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, l
 from ._engine import DaskEngine, LocalEngine
 from ._kernels import moment_sums
 from ._objective import Objective
+from ._schur import SchurHessian
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
 from ._solvers import SOLVERS
 from .cluster import resolve_client
@@ -31,6 +32,10 @@ logger = logging.getLogger("logreg_dist")
 
 #: ``solver="auto"`` takes Newton up to this many features (a p x p Hessian per partition), L-BFGS above.
 AUTO_NEWTON_MAX_FEATURES = 500
+#: With categorical columns held as codes, ``auto`` takes Newton while at most this many features remain dense
+#: once the largest column's levels (a diagonal block) are eliminated, and the numeric ones are within
+#: :data:`AUTO_NEWTON_MAX_FEATURES`: a level costs a sum by code per row, not a column of the per-row Gram.
+AUTO_NEWTON_MAX_DENSE = 2000
 
 #: Newton's sampled Hessians sum about this many rows (every k-th chunk of each partition); smaller data use all rows.
 HESSIAN_SAMPLE_ROWS = 200_000
@@ -69,7 +74,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         search, one pass per loss-and-gradient evaluation, for many features
         (our own: SciPy's L-BFGS-B stalls near 1e-10 on the gradient, short of
         the default ``tol``). ``"auto"``: Newton up to 500
-        features, L-BFGS above; the choice is logged and kept in ``solver_``.
+        features, L-BFGS above; with categorical columns held as codes
+        (``fit_loaded(levels=...)``), Newton while at most 2,000 features
+        remain dense once the largest column's levels are eliminated; the
+        choice is logged and kept in ``solver_``.
     tol : float, default=1e-12
         Converged when the largest absolute entry of the gradient of ``f``
         (standardized scale) is at most ``tol``.
@@ -117,8 +125,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Newton's sampled Hessians summed every ``hessian_every_``-th chunk of
         rows (1: every row; the fit aims at about 200,000 rows per sample).
     n_samples_fit_ : int
-    covariance_ : ndarray of shape (n_features + 1, n_features + 1)
-        Covariance of ``(coef_, intercept_)`` (intercept last), the inverse of
+    covariance_ : ndarray of shape (n_features + 1, n_features + 1) or None
+        None when the Hessian was held by structure (categorical columns of
+        many levels: see :mod:`._schur`), else the
+        covariance of ``(coef_, intercept_)`` (intercept last), the inverse of
         the Hessian of the summed objective at the optimum: the maximum
         likelihood covariance with ``l2 = 0``, approximate with ``l2 > 0``.
         NaN where undefined (constant columns; all of it if the Hessian is
@@ -227,7 +237,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.validation_metrics_ = scores
         return self
 
-    def fit_loaded(self, engine, *, feature_names, n_rows: int, callback=None):
+    def fit_loaded(self, engine, *, feature_names, n_rows: int, levels=(), callback=None):
         """Fit on blocks already loaded where they lie (what :meth:`fit` does after loading).
 
         Parameters
@@ -240,6 +250,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             The names of ``X``'s columns.
         n_rows : int
             The rows of all blocks (it sets how Newton samples its Hessians).
+        levels : sequence of int, optional
+            The number of levels of each categorical column held as codes
+            (:class:`~logreg_dist._codes.CodedBlock`): ``solver="auto"``
+            counts the largest column's levels as a diagonal block.
         callback : callable, optional
             As in :meth:`fit`.
 
@@ -252,6 +266,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(self._feature_names)
         self.feature_names_in_ = np.asarray(self._feature_names, dtype=object)
         self.classes_ = np.array([0, 1])
+        self._levels = tuple(int(n) for n in levels)
         self._fit_engine(engine, n_rows, callback)
         self.validation_metrics_ = None
         return self
@@ -354,7 +369,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _fit_engine(self, engine, n_rows: int, callback=None) -> LogisticRegression:
         names = self._feature_names
-        hessian_every = max(1, n_rows // HESSIAN_SAMPLE_ROWS)
+        # A sample of the rows leaves a rare level without curvature (a step of -grad / l2 there): with categorical
+        # columns held as codes every Hessian sums every row.
+        levels = getattr(self, "_levels", ())
+        hessian_every = 1 if levels else max(1, n_rows // HESSIAN_SAMPLE_ROWS)
         moments = engine.map_reduce(moment_sums, hessian_every=hessian_every)
         if moments.n_rows == 0:
             raise InputError("X has 0 rows; there is nothing to fit.")
@@ -374,7 +392,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         active = ~constant
 
         solver = self.solver
-        if solver == "auto":
+        if solver == "auto" and levels:
+            dense = int(active.sum()) - max(levels)
+            numeric = int(active.sum()) - sum(levels)
+            solver = "newton" if dense <= AUTO_NEWTON_MAX_DENSE and numeric <= AUTO_NEWTON_MAX_FEATURES else "lbfgs"
+            logger.info(
+                "solver='auto' chose %r for %d features, %d of them dense once the %d levels of the largest "
+                "categorical are eliminated (Newton up to %d dense, %d numeric)", solver, active.sum(), dense,
+                max(levels), AUTO_NEWTON_MAX_DENSE, AUTO_NEWTON_MAX_FEATURES,
+            )
+        elif solver == "auto":
             solver = "newton" if active.sum() <= AUTO_NEWTON_MAX_FEATURES else "lbfgs"
             logger.info(
                 "solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(), AUTO_NEWTON_MAX_FEATURES
@@ -464,10 +491,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         defined: constant columns, or every entry when the Hessian is singular.
         """
         n_features = active.size
-        self.covariance_ = np.full((n_features + 1, n_features + 1), np.nan)
         hess = result.hess
-        if hess is None and active.sum() <= AUTO_NEWTON_MAX_FEATURES:
+        if hess is None and (active.sum() <= AUTO_NEWTON_MAX_FEATURES or getattr(self, "_levels", ())):
             _, _, hess = objective.loss_grad_hess(result.theta)
+        if isinstance(hess, SchurHessian):
+            self._set_std_errors(objective, hess, inv_scale, mean, active)
+            return
+        self.covariance_ = np.full((n_features + 1, n_features + 1), np.nan)
         if hess is not None and not result.singular_groups:
             try:
                 factor = linalg.cho_factor(hess * objective.weight_sum)
@@ -486,6 +516,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         variances = np.diag(self.covariance_)
         self.std_errors_ = np.sqrt(variances[:-1])[None, :]
         self.intercept_std_error_ = np.sqrt(variances[-1:])
+
+    def _set_std_errors(self, objective, hess, inv_scale, mean, active) -> None:
+        """Standard errors from a Hessian held by structure: the diagonal of its inverse (exact, from its
+        factorization), and the intercept's variance from one solve. ``covariance_`` is None: p x p is what the
+        structure avoids."""
+        self.covariance_ = None
+        index = np.flatnonzero(active)
+        variances = np.full(active.size, np.nan)
+        if hess.well_conditioned(1e-12):
+            variances[index] = hess.inverse_diagonal() * inv_scale[index] ** 2 / objective.weight_sum
+            # intercept_ = theta_intercept - sum_j mean_j inv_scale_j theta_j
+            direction = np.append(-mean[index] * inv_scale[index], 1.0)
+            intercept_variance = float(direction @ hess.solve(direction)) / objective.weight_sum
+        else:
+            intercept_variance = np.nan
+        self.std_errors_ = np.sqrt(variances)[None, :]
+        self.intercept_std_error_ = np.sqrt([intercept_variance])
 
     # -- predict ----------------------------------------------------------------------
 

@@ -202,6 +202,10 @@ def moment_sums(
     float64 copy of each column. A row-major block goes chunk by chunk through
     a float64 buffer (NumPy's pairwise sums).
     """
+    from ._codes import CodedBlock, coded_moment_sums  # a block of codes: its numeric columns come back here
+
+    if isinstance(X, CodedBlock):
+        return coded_moment_sums(X, y, sample_weight, chunk_rows=chunk_rows)
     X = _aligned(X)
     n_rows, n_features = X.shape
     y = _labels(y)
@@ -351,6 +355,19 @@ def loss_sums(
         ``(n_features + 1, n_features + 1)``, derivatives with respect to
         ``(coef, intercept)``.
     """
+    from ._codes import CodedBlock, coded_loss_sums  # a block of codes: its numeric columns come back here
+
+    if isinstance(X, CodedBlock):
+        return coded_loss_sums(X, y, sample_weight, coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale,
+                               order=order, hessian_every=hessian_every, chunk_rows=chunk_rows)
+    return _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian_every, chunk_rows)
+
+
+def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian_every, chunk_rows, *,
+               offset=None, rows=None) -> LossSums:
+    """:func:`loss_sums` of a numeric block, with ``offset`` (per row) added to the linear predictor; ``rows``, a
+    dict, receives the weighted residuals ``"resid"`` and Hessian weights ``"hess"`` of every row (work arrays;
+    the Hessian weights only in the summed chunks)."""
     X = _aligned(X)
     n_rows, n_features = X.shape
     y = _labels(y)
@@ -359,16 +376,17 @@ def loss_sums(
     hessian = _HessianSums(n_features, mean, centre=ratio > UNCENTRED_HESSIAN_MAX_OFFSET) if order >= 2 else None
     if _layout(X) == "F":
         loss_sum, grad = _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian,
-                                           hessian_every, chunk_rows)
+                                           hessian_every, chunk_rows, offset, rows)
     else:
         loss_sum, grad = _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian,
-                                        hessian_every, chunk_rows, centre=ratio > UNCENTRED_MAX_OFFSET)
+                                        hessian_every, chunk_rows, offset, rows, centre=ratio > UNCENTRED_MAX_OFFSET)
     if hessian is None:
         return LossSums(weight_sum, loss_sum, grad)
     return LossSums(weight_sum, loss_sum, grad, hessian.total(inv_scale), hessian.weight_sum)
 
 
-def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian, hessian_every, chunk_rows):
+def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian, hessian_every, chunk_rows,
+                      offset=None, rows=None):
     """Loss and gradient sums of a column-major block (an array or :class:`ColumnRuns`) from the compiled column
     loops, each value read in its own dtype and centred as it is read; the Hessian (``hessian``) from chunks of
     float64 rows. Every row-length temporary is a work array of this thread (see :func:`_work`)."""
@@ -379,6 +397,8 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, ord
     beta = coef * inv_scale
     eta = _work("eta", (n_rows,))
     eta.fill(intercept)
+    if offset is not None:
+        eta += offset
     for (first, last), run in runs:
         add_centred_products(run, mean[first:last], beta[first:last], eta)
     tail, loss_rows = _link(eta, y, _work("tail", (n_rows,)), _work("loss", (n_rows,)))
@@ -394,12 +414,16 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, ord
     grad_sum = np.empty(n_features + 1)
     grad_sum[:n_features] = inv_scale * cross
     grad_sum[n_features] = resid.sum()
+    if rows is not None:
+        rows["resid"] = resid
     if hessian is not None:
         # p (1 - p) = exp(-|eta|) / (1 + exp(-|eta|))**2: no cancellation near 0 or 1.
         hess = np.multiply(tail, share, out=tail)
         hess *= share
         if sample_weight is not None:
             hess *= sample_weight
+        if rows is not None:
+            rows["hess"] = hess
         for start in range(0, n_rows, chunk_rows * hessian_every):
             stop = min(start + chunk_rows, n_rows)
             buffer = _work("chunk", (stop - start, n_features), order="F")
@@ -414,16 +438,19 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, ord
 
 
 def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian, hessian_every, chunk_rows,
-                   *, centre):
+                   offset=None, rows=None, *, centre):
     """Loss and gradient sums of a row-major block, chunk by chunk: matrix-vector products on the stored rows (or
     on a float64 copy of each chunk, centred when ``centre``); the Hessian (``hessian``) from the same chunks."""
     n_rows, n_features = X.shape
     beta = coef * inv_scale
-    offset = intercept - (0.0 if centre else float(mean @ beta))
+    offset_value = intercept - (0.0 if centre else float(mean @ beta))
     loss_sum, resid_sum = 0.0, 0.0
     cross = np.zeros(n_features)  # sum r * x (or r * (x - m) when centred)
     copy = centre or X.dtype != np.float64
     buffer = np.empty((min(chunk_rows, n_rows), n_features)) if copy or hessian is not None else None
+    if rows is not None:
+        rows["resid"] = _work("resid", (n_rows,))
+        rows["hess"] = _work("hess", (n_rows,))
 
     for index, start in enumerate(range(0, n_rows, chunk_rows)):
         stop = min(start + chunk_rows, n_rows)
@@ -436,7 +463,9 @@ def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order,
         else:
             X_rows = X[start:stop]
         eta = X_rows @ beta
-        eta += offset
+        eta += offset_value
+        if offset is not None:
+            eta += offset[start:stop]
         y_rows = y[start:stop]
         w_rows = None if sample_weight is None else sample_weight[start:stop]
         tail, loss_rows = _link(eta, y_rows, np.empty_like(eta), np.empty_like(eta))
@@ -448,12 +477,16 @@ def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order,
         resid_rows = _residuals(eta, tail, share, y_rows, w_rows, np.empty_like(eta))
         cross += resid_rows @ X_rows
         resid_sum += float(resid_rows.sum())
+        if rows is not None:
+            rows["resid"][start:stop] = resid_rows
         if hessian is None or index % hessian_every:
             continue
         hess_rows = tail * share
         hess_rows *= share
         if w_rows is not None:
             hess_rows *= w_rows
+        if rows is not None:
+            rows["hess"][start:stop] = hess_rows
         if centre and X_rows is buffer:  # already centred: the accumulator must not centre (or shift) it again
             hessian.add(X_rows, hess_rows, w_rows, buffer, centred=True)
         else:
@@ -579,6 +612,8 @@ def _add_gram(gram: np.ndarray, Z: np.ndarray) -> np.ndarray:
     OpenBLAS forms it from a column-major ``Z`` (``trans=1``) in about 60 % of
     the time it takes for a row-major one (``Z.T`` with ``trans=0``).
     """
+    if Z.shape[1] == 0 or Z.shape[0] == 0:
+        return gram
     if Z.flags.f_contiguous:
         return dsyrk(1.0, Z, beta=1.0, c=gram, trans=1, lower=0, overwrite_c=1)
     return dsyrk(1.0, Z.T, beta=1.0, c=gram, trans=0, lower=0, overwrite_c=1)

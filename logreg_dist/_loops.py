@@ -24,7 +24,7 @@ from numba import njit
 
 __all__ = [
     "SPAN", "add_centred_products", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
-    "scaled_centred_rows",
+    "scaled_centred_rows", "scatter_centred",
 ]
 
 #: Rows summed into one partial sum before it joins the column's total.
@@ -92,6 +92,24 @@ def scaled_centred_rows(X, start, mean, factors, out, first, cross):
             target[i] = value
             total += value * factors[i]
         cross[j] += total
+
+
+@njit(**_OPTIONS)
+def scatter_centred(X, codes, weights, mean, chunk_rows, stride, out):
+    """``out[codes[i], j] += weights[i] * (X[i, j] - mean[j])`` for a column-major ``X``, over the rows of the
+    chunks ``[start, start + chunk_rows)`` with ``start`` in ``range(0, n_rows, stride)``.
+
+    A numeric column's cross terms with the levels of a categorical one: one read of each value in its dtype,
+    each row adding to its own level's entry (a column of ``out`` stays in cache).
+    """
+    n_rows = X.shape[0]
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        target = out[:, j]
+        m = mean[j]
+        for start in range(0, n_rows, stride):
+            for i in range(start, min(start + chunk_rows, n_rows)):
+                target[codes[i]] += weights[i] * (column[i] - m)
 
 
 @njit(**_OPTIONS)
@@ -193,6 +211,10 @@ def largest_per_row(C, sign, index, value):
 COMMON_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
+#: The types of categorical codes (see :func:`logreg_dist._codes.code_dtype`).
+CODE_DTYPES = ("int8", "int16", "int32")
+
+
 def warm(dtypes=COMMON_DTYPES) -> None:
     """Compile the loops for column-major columns of ``dtypes`` (or load them from numba's cache).
 
@@ -211,6 +233,8 @@ def warm(dtypes=COMMON_DTYPES) -> None:
         scaled_centred_rows(X, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
         group = np.zeros(2, dtype=np.intp)
         add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))
+        for code_type in CODE_DTYPES:
+            scatter_centred(X, np.zeros(3, dtype=code_type), rows, np.zeros(2), 3, 3, np.zeros((1, 2), order="F"))
     largest_per_row(np.zeros((3, 2), order="F"), 1.0, np.zeros((3, 1), dtype=np.intp), np.zeros((3, 1)))
 
 

@@ -19,8 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kernels import LossSums, loss_sums
+from ._schur import SchurHessian
 
 __all__ = ["Objective"]
+
+#: A problem with categorical columns held as codes and more features than this gets its Hessian by structure
+#: (:class:`~._schur.SchurHessian`: the largest column's diagonal block eliminated); up to it, as a dense matrix.
+DENSE_HESSIAN_MAX_FEATURES = 3000
 
 
 @dataclass
@@ -138,6 +143,9 @@ class Objective:
     def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
         """Objective, gradient and Hessian, shape (n_params, n_params), in one pass.
 
+        The Hessian is an array, or a :class:`~._schur.SchurHessian` for a
+        coded problem wider than :data:`DENSE_HESSIAN_MAX_FEATURES`.
+
         The objective and gradient are always exact. With ``sampled=True`` the
         Hessian is the mean over every ``hessian_every``-th chunk of rows: an
         estimate that costs that fraction of the Hessian's arithmetic.
@@ -153,6 +161,11 @@ class Objective:
             self.passes.sampled_hessian -= 1
             sums = self._sums(theta, 2)
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
-        hess = sums.hess_sum[np.ix_(self._index, self._index)] / sums.hess_weight_sum
+        loss = sums.loss_sum / sums.weight_sum + self._penalty(theta)
+        if not isinstance(sums.hess_sum, np.ndarray) and self.active.size > DENSE_HESSIAN_MAX_FEATURES:
+            hess = SchurHessian(sums.hess_sum, weight_sum=sums.hess_weight_sum, l2=self.l2, active=self.active)
+            return loss, grad, hess
+        hess_sum = sums.hess_sum if isinstance(sums.hess_sum, np.ndarray) else sums.hess_sum.dense()
+        hess = hess_sum[np.ix_(self._index, self._index)] / sums.hess_weight_sum
         hess[np.diag_indices_from(hess)] += self.l2 * self._penalized
-        return sums.loss_sum / sums.weight_sum + self._penalty(theta), grad, hess
+        return loss, grad, hess

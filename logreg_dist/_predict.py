@@ -21,9 +21,21 @@ def decision(X, coef, intercept):
     A column-major block (a :class:`~logreg_dist._kernels.ColumnRuns` of a
     partition's own columns, or an F-ordered array) is read a column at a time
     by the compiled loop the fit uses, each value in its own dtype; a small
-    block, or anything else, is converted to float64 rows and multiplied.
+    block, or anything else, is converted to float64 rows and multiplied. A
+    :class:`~logreg_dist._codes.CodedBlock` adds to its numeric columns' part
+    each level's coefficient gathered by code (0 for the reference and an
+    unseen level).
     """
+    from ._codes import CodedBlock
     from ._kernels import ColumnRuns
+
+    if isinstance(X, CodedBlock):
+        coef = np.asarray(coef, dtype=np.float64)
+        layout = X.layout
+        eta = decision(X.numeric, coef[layout.numeric_index], intercept)
+        for c, codes in enumerate(X.codes):
+            eta += np.take(np.concatenate([[0.0], coef[layout.level_index(c)]]), codes)
+        return eta
 
     column_major = isinstance(X, ColumnRuns) or (isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.f_contiguous)
     if column_major and X.shape[0] * X.shape[1] > SMALL_BLOCK_CELLS:
@@ -57,9 +69,10 @@ def float_rows(X):
     """What :func:`decision` takes: a DataFrame's rows as float64, converted block by block (``part.values`` of a
     frame mixing bool, integer and float columns is an *object* array); a loaded block's
     :class:`~logreg_dist._kernels.ColumnRuns` as it is (read in its own dtypes); an array as float64."""
+    from ._codes import CodedBlock
     from ._kernels import ColumnRuns
 
-    if isinstance(X, ColumnRuns):
+    if isinstance(X, (ColumnRuns, CodedBlock)):
         return X
     if hasattr(X, "columns"):
         return X.to_numpy(dtype=np.float64, na_value=np.nan)

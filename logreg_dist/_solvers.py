@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg
 
+from .exceptions import InputError
+
 __all__ = ["SOLVERS", "IterationRecord", "SolverResult", "lbfgs", "newton"]
 
 logger = logging.getLogger("logreg_dist")
@@ -101,8 +103,11 @@ def _null_space_groups(hess: np.ndarray, rel_tol: float) -> list[list[int]]:
 def _newton_step(hess: np.ndarray, grad: np.ndarray, rel_tol: float) -> tuple[np.ndarray, bool]:
     """Solve ``hess @ step = -grad``; fall back to the minimum-norm solution when singular.
 
-    Returns the step and whether the fallback was used.
+    Returns the step and whether the fallback was used. A Hessian held by structure (a
+    :class:`~._schur.SchurHessian`) is solved by its own factorization; singular, it returns no step.
     """
+    if not isinstance(hess, np.ndarray):
+        return (-hess.solve(grad), False) if hess.well_conditioned(rel_tol) else (None, True)
     try:
         factor = linalg.cho_factor(hess, lower=False, check_finite=False)
         diag = np.abs(np.diag(factor[0]))
@@ -190,6 +195,11 @@ def newton(
             loss, grad, hess, hess_kind = hessian_pass(theta, "full")
             fresh = True
             continue
+        if singular and step is None:
+            raise InputError(
+                f"the Hessian of the {grad.size} parameters is singular (collinear columns, or a level whose rows all "
+                "have one label); it is too large for a minimum-norm step. Set l2 > 0."
+            )
         if singular and not singular_groups:
             singular_groups = _null_space_groups(hess, singular_tol)
         slope = float(grad @ step)
@@ -240,7 +250,9 @@ def newton(
         # pass expected to converge brings the full Hessian at the final point. A step that
         # contracts less takes a fresh (sampled) Hessian.
         if step_size == 1.0 and contraction <= 0.1 and not singular_groups:
-            next_kind = "full" if grad_max * contraction <= tol else "none"
+            # A Hessian held by structure takes no BFGS update: it is summed afresh (sampled) instead.
+            kept = "none" if isinstance(hess, np.ndarray) else "sampled"
+            next_kind = "full" if grad_max * contraction <= tol else kept
         else:
             next_kind = "sampled"
         history.append(

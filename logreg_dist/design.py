@@ -10,8 +10,12 @@ None)`` of the estimator's kernels, following a
   their own dtype (no copy, no new memory), except a column with gaps in this
   partition, which is copied once with the training mean in them;
 - a ``__missing`` indicator is a boolean column;
-- a categorical column is one boolean column per level (the reference has
-  none), one byte per row and level.
+- a categorical column is one integer code per row (int8, int16 or int32 by
+  its number of levels): 0 for the reference, a level folded into it and a
+  level unseen in training, ``k`` for its ``k``-th level. A partition with
+  categorical columns is a :class:`~logreg_dist._codes.CodedBlock` (its
+  numeric columns as above, the codes beside them); the kernels never form a
+  column per level.
 
 Training, validation, evaluation, the training profile and rescoring all build
 their rows here, and score them with :func:`logreg_dist._predict.decision`:
@@ -23,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._codes import CodedBlock, CodedLayout, code_dtype
 from ._data import _column_runs
 from ._kernels import ColumnRuns
 from .exceptions import InputError
@@ -38,6 +43,10 @@ def design_block(part: pd.DataFrame, preparation: Preparation, *, where: str = "
     preparation.check_columns(part.columns, where)
     runs: list[np.ndarray] = []
     views: list[str] = []  # consecutive numeric columns taken as they are, turned into runs together
+    codes: list[np.ndarray] = []
+    numeric_index: list[int] = []
+    starts: list[int] = []
+    n_levels: list[int] = []
 
     def flush():
         if views:
@@ -46,7 +55,9 @@ def design_block(part: pd.DataFrame, preparation: Preparation, *, where: str = "
             views.clear()
 
     for column in preparation.columns:
+        position = len(numeric_index) + sum(n_levels)
         if isinstance(column, NumericColumn):
+            numeric_index.extend(range(position, position + len(column.encoded)))
             filled, gaps = _numeric_values(part[column.name], column, preparation, where)
             if filled is None:
                 views.append(column.name)
@@ -57,10 +68,15 @@ def design_block(part: pd.DataFrame, preparation: Preparation, *, where: str = "
                 flush()
                 runs.append((np.zeros(len(part), dtype=bool) if gaps is None else gaps)[:, None])
             continue
-        flush()
-        runs.append(_one_hot(part[column.name], column))
+        starts.append(position)
+        n_levels.append(len(column.levels))
+        codes.append(_codes(part[column.name], column))
     flush()
     X = ColumnRuns(runs) if runs else np.empty((len(part), 0))
+    if codes:
+        layout = CodedLayout(len(numeric_index) + sum(n_levels), np.array(numeric_index, dtype=np.int64),
+                             tuple(starts), tuple(n_levels))
+        X = CodedBlock(X, codes, layout)
     y = preparation.target_values(part, where=where) if target else None
     return X, y, None
 
@@ -103,11 +119,9 @@ def level_codes(values: pd.Series, column: CategoricalColumn) -> np.ndarray:
     return codes
 
 
-def _one_hot(values: pd.Series, column: CategoricalColumn) -> np.ndarray:
-    """One boolean column per level of ``column`` (column-major ``(n_rows, len(levels))``); the reference, a level
-    folded into a reference ``(other)`` and an unseen level are all zeros."""
+def _codes(values: pd.Series, column: CategoricalColumn) -> np.ndarray:
+    """Per row, the code of its level (0 for the reference, a level folded into it and an unseen level), in the
+    smallest integer type that holds them."""
     codes = level_codes(values, column)
-    out = np.zeros((len(codes), len(column.levels)), dtype=bool, order="F")
-    rows = np.flatnonzero((codes >= 1) & (codes <= len(column.levels)))
-    out[rows, codes[rows] - 1] = True
-    return out
+    codes[codes > len(column.levels)] = 0
+    return codes.astype(code_dtype(len(column.levels)))

@@ -15,9 +15,11 @@ is no second implementation in the scoring path.
   would make the design singular, and leave an unpenalized fit without
   standard errors.
 - String and category columns are one-hot encoded with the levels seen in
-  training. The most frequent level is the reference (no column of its own,
+  training (held as one integer code per row: see :mod:`logreg_dist.design`).
+  The most frequent level is the reference (no column of its own,
   so the design stays full rank next to the intercept); the others are named
-  ``col=level``. A missing value is the level ``(missing)``. Levels seen in
+  ``col=level``. A column with nearly a distinct value per row is refused as
+  an id or free text. A missing value is the level ``(missing)``. Levels seen in
   fewer than ``min_frequency`` rows are folded into ``(other)``. A level never
   seen in training is encoded as all zeros (the reference) and counted.
 - An id column is never a feature; columns constant in training are dropped
@@ -44,8 +46,10 @@ __all__ = ["CategoricalColumn", "NumericColumn", "Preparation", "discover", "sum
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 POSITIVE_NAMES = ("yes", "true", "y", "1", "positive")
-#: A text column with more distinct values than this is refused (an id or free text, not a category).
-MAX_LEVELS = 1000
+#: A text column with more distinct values than this share of its rows, and more than :data:`ID_MIN_LEVELS`, is
+#: refused as an id or free text: a category repeats its levels, and its memory is one code per row plus its levels.
+ID_LEVEL_SHARE = 0.5
+ID_MIN_LEVELS = 1000
 #: A text column in which at least this share of values read as numbers is a numeric column with bad entries.
 NUMERIC_TEXT_SHARE = 0.95
 #: A numeric feature holding a value beyond this (in absolute value) is refused: the fit squares values, and a
@@ -465,7 +469,8 @@ def _categorical(name: str, stats: ColumnStats, min_frequency) -> CategoricalCol
             f"(such as {stats.example!r}); convert it to a numeric column (missing values are fine) or exclude it."
         )
     counts = dict(stats.counts)
-    if present and stats.number_like == present and (stats.fractional or len(counts) > MAX_LEVELS):
+    id_like = len(counts) > ID_MIN_LEVELS and len(counts) > ID_LEVEL_SHARE * stats.rows
+    if present and stats.number_like == present and (stats.fractional or id_like):
         # Whole numbers in a few levels may be codes (a store number), so those stay categories; fractions, or more
         # distinct numbers than a category has, are measurements stored as text.
         raise InputError(
@@ -473,10 +478,10 @@ def _categorical(name: str, stats: ColumnStats, min_frequency) -> CategoricalCol
             f"as {stats.number_example!r}); convert it to a numeric column in the data (pandas.to_numeric, or CAST in "
             "SQL), name it as the id column if it is one, or exclude it."
         )
-    if len(counts) > MAX_LEVELS and not min_frequency:
+    if id_like:
         raise InputError(
-            f"column {name!r} has {len(counts)} distinct values (more than {MAX_LEVELS}); it looks like an id or free "
-            "text. Exclude it, name it as the id column, or fold rare levels with min_frequency."
+            f"column {name!r} has {len(counts)} distinct values in {stats.rows} rows; it looks like an id or free "
+            f"text, not a category: pass it as the id column (--id-column {name}) or exclude it (--exclude {name})."
         )
     folded = []
     if min_frequency:

@@ -21,8 +21,9 @@ fewer than three inputs raise this row's log-odds, which is an answer too.
 
 The reasons of a block are computed from the same design block that is scored
 (:func:`logreg_dist.design.design_block`), a chunk of rows at a time: the compiled loops of
-:mod:`logreg_dist._loops` add each encoded feature, read in its own dtype, into its input's column of a
-``(rows, n_inputs)`` float64 matrix, then keep each row's largest entries, a column at a time.
+:mod:`logreg_dist._loops` add each numeric feature, read in its own dtype, into its input's column of a
+``(rows, n_inputs)`` float64 matrix (a categorical adds one value per code), then keep each row's largest
+entries, a column at a time.
 """
 
 from __future__ import annotations
@@ -92,8 +93,10 @@ class Contributions:
 
     def matrix(self, X, start: int = 0, stop: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """``(stop - start, n_inputs)`` float64, column-major: each input's contribution to the log-odds of rows
-        ``start:stop`` of the design block ``X`` (a :class:`~logreg_dist._kernels.ColumnRuns` or an array), in
-        ``out`` when given (a column-major buffer of that shape, reused across chunks)."""
+        ``start:stop`` of the design block ``X`` (a :class:`~logreg_dist._codes.CodedBlock`, a
+        :class:`~logreg_dist._kernels.ColumnRuns` or an array), in ``out`` when given (a column-major buffer of
+        that shape, reused across chunks)."""
+        from ._codes import CodedBlock
         from ._kernels import ColumnRuns
         from ._loops import add_grouped_contributions
 
@@ -102,12 +105,22 @@ class Contributions:
             out = np.zeros((stop - start, len(self.columns)), order="F")
         else:
             out.fill(0.0)
+        index = np.arange(len(self.coef))
+        if isinstance(X, CodedBlock):
+            index = X.layout.numeric_index
+            for c, codes in enumerate(X.codes):
+                # A categorical's contribution is its row's level's coefficient (0 for the reference) less the
+                # training mix of levels, one value per code: a gather, no indicator column.
+                levels = X.layout.level_index(c)
+                by_code = np.concatenate([[0.0], self.coef[levels]]) - self.coef[levels] @ self.mean[levels]
+                out[:, self.group[levels[0]]] += by_code[codes[start:stop]]
+            X = X.numeric
         first = 0
         for run in X.runs if isinstance(X, ColumnRuns) else [np.asfortranarray(X)]:
-            last = first + run.shape[1]
-            add_grouped_contributions(run, start, self.mean[first:last], self.coef[first:last],
-                                      self.group[first:last], out)
-            first = last
+            if run.shape[1]:
+                columns = index[first:first + run.shape[1]]
+                add_grouped_contributions(run, start, self.mean[columns], self.coef[columns], self.group[columns], out)
+            first += run.shape[1]
         return out
 
     def ranked(self, X, *, top: int | None, down: int | None) -> Reasons:

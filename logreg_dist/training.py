@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from ._codes import CodedBlock
 from ._data import partition_where
 from ._engine import DaskEngine, LocalEngine
 from ._predict import decision, scored_loaded_block
@@ -215,7 +216,8 @@ class TrainingRows:
         engines = self._designs.setdefault(key, {})
         if side not in engines:
             rows = self.n_train if side == 0 else self.n_valid
-            dense = isinstance(self.parts, LocalEngine) and rows * len(preparation.feature_names) <= DENSE_DESIGN_CELLS
+            numeric = sum(len(c.encoded) for c in preparation.columns if isinstance(c, NumericColumn))
+            dense = isinstance(self.parts, LocalEngine) and rows * numeric <= DENSE_DESIGN_CELLS
             engines[side] = self.parts.derive(_design_side, preparation=preparation, side=side, source=self.source,
                                               dense=dense)
         return engines[side]
@@ -233,8 +235,9 @@ class TrainingRows:
 
         started = time.perf_counter()
         estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter, checkpoint=checkpoint)
+        levels = [len(c.levels) for c in preparation.columns if not isinstance(c, NumericColumn)]
         estimator.fit_loaded(self.designs(preparation, 0), feature_names=preparation.feature_names,
-                             n_rows=self.n_train)
+                             n_rows=self.n_train, levels=levels)
         seconds = time.perf_counter() - started
         return Model(
             preparation=preparation,
@@ -315,7 +318,9 @@ def _design_side(block: tuple, *, preparation: Preparation, side: int, source: s
     one row-major float64 array)."""
     where = partition_where(partition, n_partitions, source if side == 0 else None)
     X, y, w = design_block(block[side], preparation, where=where)
-    return (np.ascontiguousarray(X, dtype=np.float64) if dense else X), y, w
+    if dense:  # categorical columns stay codes: only the numeric ones become float64 rows
+        X = X.with_dense_numeric() if isinstance(X, CodedBlock) else np.ascontiguousarray(X, dtype=np.float64)
+    return X, y, w
 
 
 def _probabilities(block: tuple, *, coef, intercept, partition: int, n_partitions: int) -> tuple:

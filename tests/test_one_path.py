@@ -58,11 +58,13 @@ def test_a_partition_design_is_the_partitions_own_columns(customers):
     X, y, w = design_block(frame, preparation)
     assert w is None and X.shape == (len(frame), len(preparation.feature_names))
     names = preparation.feature_names
-    for (first, last), run in zip(X.spans, X.runs):
-        name = names[first]
+    numeric = X.numeric  # a categorical column is one code per row beside the numeric runs (issue 19)
+    assert [codes.dtype for codes in X.codes] == [np.int8]
+    for (first, last), run in zip(numeric.spans, numeric.runs):
+        name = names[X.layout.numeric_index[first]]
         if name in frame.columns and frame[name].notna().all():  # numeric without gaps: a view, in its dtype
             assert run.dtype == frame[name].dtype and np.shares_memory(run, frame[name].to_numpy())
-        elif name.startswith("plan=") or name.endswith("__missing"):
+        elif name.endswith("__missing"):
             assert run.dtype == bool
     dense = _reference_design(frame.drop(columns="customer_id"), "converted")[names].to_numpy()
     np.testing.assert_array_equal(np.asarray(X), dense)
