@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pyarrow.parquet as pq
 import pytest
 
 from logreg_dist import InputError, storage, synth
@@ -91,7 +92,7 @@ def runs(s3, local_client, prefect_harness, tmp_path_factory):
         assert main(_train(where["data"], where["model"])) == 0
         assert main(["register", where["model"], "--registry", where["registry"]]) == 0
         assert main(["score", f"{where['registry']}/latest", where["data"], "--out", where["scores"],
-                     "--scheduler", address]) == 0
+                     "--reasons", "3", "--scheduler", address]) == 0
     return {"local": local, "remote": remote, "bucket": bucket, "root": root}
 
 
@@ -105,6 +106,9 @@ def test_train_register_score_on_s3_write_the_bytes_they_write_on_local_disk(run
         assert s3.cat_file(f"{scores}/{name}") == (runs["root"] / "scores" / name).read_bytes(), name
     summary = json.loads(s3.cat_file(f"{scores}/_summary.json"))
     assert summary["out"] == remote["scores"] and summary["rows"] == 3000 and summary["model_version"] == "1"
+    assert sum(summary["top_reasons"].values()) == 3000  # scored with --reasons 3: every row has a first reason
+    part = pq.read_table(s3.open(f"{scores}/part-00000.parquet"))
+    assert {"reason_1", "reason_1_value", "reason_1_contribution", "reason_3_contribution"} <= set(part.column_names)
     assert s3.cat_file(f"{remote['registry']}/latest") == b"1"
     coefs = [load_model(where["model"]).coef.tolist() for where in (local, remote)]
     assert coefs[0] == coefs[1]  # the model read back through its pointer
