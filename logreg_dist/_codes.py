@@ -114,9 +114,6 @@ class CodedBlock:
         codes = [c if c.flags.aligned else np.require(c, requirements="A") for c in self.codes]
         return CodedBlock(numeric, codes, self.layout)
 
-    def with_dense_numeric(self) -> CodedBlock:
-        """The same block with its numeric columns as one row-major float64 array (NumPy alone reads it)."""
-        return CodedBlock(np.ascontiguousarray(self.numeric, dtype=np.float64), self.codes, self.layout)
 
 
 # -- the structured Hessian ----------------------------------------------------------------

@@ -201,7 +201,8 @@ def _score(args) -> int:
 
         _connect(server)
         summary = rescore(model=args.model, data=args.data, out=args.out, id_column=args.id_column,
-                          scheduler=args.scheduler, reasons=args.reasons, reasons_down=args.reasons_down)
+                          scheduler=args.scheduler, reasons=args.reasons, reasons_down=args.reasons_down,
+                          reason_values=args.reason_values)
     _print_rescore(summary)
     return 0
 
@@ -258,7 +259,7 @@ def _serve_until_stopped(serve, args) -> int:
             warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited", RuntimeWarning)
             serve(model=args.model, data=args.data, out=args.out, cron=args.cron, id_column=args.id_column,
                   scheduler=args.scheduler, name=args.name, timezone=args.timezone, reasons=args.reasons,
-                  reasons_down=args.reasons_down)
+                  reasons_down=args.reasons_down, reason_values=args.reason_values)
     except SystemExit as stop:
         # Prefect's runner takes SIGTERM over from us while it serves, stops, and calls sys.exit(0).
         raise Interrupted(signal.SIGTERM) from stop
@@ -270,6 +271,8 @@ def _reason_options(command: argparse.ArgumentParser) -> None:
                          help="add the K inputs that raise each customer's log-odds most (reason_1, ...)")
     command.add_argument("--reasons-down", type=int, default=None, metavar="K",
                          help="add the K inputs that lower it most (reason_down_1, ...)")
+    command.add_argument("--reason-values", action="store_true",
+                         help="with each reason, the customer's value of that input as text (reason_1_value, ...)")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -160,10 +160,10 @@ class Reasons:
             return np.zeros(len(self.columns), dtype=np.int64)
         return np.bincount(self.up_index[:, 0], minlength=len(self.columns)).astype(np.int64)
 
-    def arrays(self, part: pd.DataFrame) -> dict[str, pa.Array]:
+    def arrays(self, part: pd.DataFrame, *, values: bool = True) -> dict[str, pa.Array]:
         """The output columns for the rows of ``part`` (the raw partition): ``reason_1``, ``reason_1_value``
-        (the row's raw value of that input, as text; ``(missing)`` for a gap), ``reason_1_contribution``, ... and
-        ``reason_down_1``, ..."""
+        (with ``values``: the row's raw value of that input, as text; ``(missing)`` for a gap),
+        ``reason_1_contribution``, ... and ``reason_down_1``, ..."""
         names = pa.array([column.name for column in self.columns], type=pa.string())
         inputs = {}  # input index -> its raw values in part, taken once for all slots
         out = {}
@@ -171,7 +171,8 @@ class Reasons:
                                      ("reason_down", self.down_index, self.down_value)):
             for slot in range(index.shape[1]):
                 out[f"{prefix}_{slot + 1}"] = names.take(pa.array(index[:, slot]))
-                out[f"{prefix}_{slot + 1}_value"] = self._values(part, index[:, slot], inputs)
+                if values:
+                    out[f"{prefix}_{slot + 1}_value"] = self._values(part, index[:, slot], inputs)
                 out[f"{prefix}_{slot + 1}_contribution"] = pa.array(value[:, slot], type=pa.float64())
         return out
 

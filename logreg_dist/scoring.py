@@ -74,7 +74,7 @@ def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None)
 
 def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges: dict, threshold: float | None,
                      path: str, where: str, storage_options: dict | None = None, reasons: int | None = None,
-                     reasons_down: int | None = None) -> ScoreTally:
+                     reasons_down: int | None = None, reason_values: bool = False) -> ScoreTally:
     explained = None
     if reasons or reasons_down:  # the reasons come from the design block that is scored
         eta, explained = model.explained(part, top=reasons, down=reasons_down, where=where)
@@ -87,7 +87,7 @@ def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges:
             "probability": probability,
             "decile": score_decile(probability, edges[SCORE]),
             "model_version": pa.repeat(pa.scalar(str(model.version), type=pa.string()), len(part)),
-            **(explained.arrays(part) if explained is not None else {}),
+            **(explained.arrays(part, values=reason_values) if explained is not None else {}),
         }
     )
     _write_part(table, path, storage_options,
@@ -133,11 +133,12 @@ def check_inputs(model: Model, data: str, *, id_column: str | None = None, reaso
 
 def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *, id_column: str | None = None,
                      split_every: int = 8, storage_options: dict | None = None, reasons: int | None = None,
-                     reasons_down: int | None = None) -> dict:
+                     reasons_down: int | None = None, reason_values: bool = False) -> dict:
     """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary; on the
     cluster of ``client``, or in this process's threads when it is None. ``data`` and ``out`` may be fsspec URLs,
     opened with ``storage_options``. With ``reasons`` (``reasons_down``), each row also gets the inputs that raise
-    (lower) its log-odds most (:mod:`logreg_dist.reasons`)."""
+    (lower) its log-odds most (:mod:`logreg_dist.reasons`); with ``reason_values``, each reason's input value as
+    text (which costs about as much as the reasons themselves)."""
     from dask import compute, delayed
 
     check_output(out, kind="scores", inputs=[data], storage_options=storage_options)
@@ -169,6 +170,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
                 part, model=model, id_column=id_column, edges=edges, threshold=threshold,
                 path=join(folder, f"part-{i:05d}.parquet"), where=partition_where(i, len(parts), data),
                 storage_options=storage_options, reasons=reasons, reasons_down=reasons_down,
+                reason_values=reason_values,
             )
             for i, part in enumerate(parts)
         ]

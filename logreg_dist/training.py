@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from ._codes import CodedBlock
 from ._data import partition_where
 from ._engine import DaskEngine, LocalEngine
 from ._predict import decision, scored_loaded_block
@@ -49,8 +48,9 @@ SPLIT_HASH_KEY = "logreg-dist-split"
 #: partition); the counts per bin are exact. A bin edge is a drift check's boundary, not a statistic we report.
 PROFILE_SAMPLE_ROWS = 50_000
 
-#: In this process, a design of at most this many values is held as one row-major float64 array: the kernels then
-#: work with NumPy alone (no compiled loops to start), at a memory cost small data can afford.
+#: In this process, a design of at most this many values (one per row and feature, a level being a feature) is
+#: held as one row-major float64 array: the kernels then work with NumPy alone (no compiled loops to start, no
+#: sums by code), at a memory cost small data can afford.
 DENSE_DESIGN_CELLS = 25_000_000
 
 #: Deciles of the training score (and of each numeric input) bound the drift profile's bins.
@@ -215,12 +215,16 @@ class TrainingRows:
         key = repr(preparation.to_dict())
         engines = self._designs.setdefault(key, {})
         if side not in engines:
-            rows = self.n_train if side == 0 else self.n_valid
-            numeric = sum(len(c.encoded) for c in preparation.columns if isinstance(c, NumericColumn))
-            dense = isinstance(self.parts, LocalEngine) and rows * numeric <= DENSE_DESIGN_CELLS
             engines[side] = self.parts.derive(_design_side, preparation=preparation, side=side, source=self.source,
-                                              dense=dense)
+                                              dense=self._dense(preparation, side))
         return engines[side]
+
+    def _dense(self, preparation: Preparation, side: int) -> bool:
+        """Whether the design of ``side`` is held as one row-major float64 array, one column per level included:
+        in this process, when small enough that BLAS on the indicators beats summing by code (a pass over a few
+        thousand rows costs microseconds either way, but the sums by code cost their fixed overhead per column)."""
+        rows = self.n_train if side == 0 else self.n_valid
+        return isinstance(self.parts, LocalEngine) and rows * len(preparation.feature_names) <= DENSE_DESIGN_CELLS
 
     def release(self, preparation: Preparation) -> None:
         """Drop the designs of ``preparation`` (the rows stay)."""
@@ -235,7 +239,8 @@ class TrainingRows:
 
         started = time.perf_counter()
         estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter, checkpoint=checkpoint)
-        levels = [len(c.levels) for c in preparation.columns if not isinstance(c, NumericColumn)]
+        levels = [] if self._dense(preparation, 0) else [
+            len(c.levels) for c in preparation.columns if not isinstance(c, NumericColumn)]
         estimator.fit_loaded(self.designs(preparation, 0), feature_names=preparation.feature_names,
                              n_rows=self.n_train, levels=levels)
         seconds = time.perf_counter() - started
@@ -318,8 +323,8 @@ def _design_side(block: tuple, *, preparation: Preparation, side: int, source: s
     one row-major float64 array)."""
     where = partition_where(partition, n_partitions, source if side == 0 else None)
     X, y, w = design_block(block[side], preparation, where=where)
-    if dense:  # categorical columns stay codes: only the numeric ones become float64 rows
-        X = X.with_dense_numeric() if isinstance(X, CodedBlock) else np.ascontiguousarray(X, dtype=np.float64)
+    if dense:
+        X = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
     return X, y, w
 
 

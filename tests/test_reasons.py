@@ -121,7 +121,7 @@ def test_the_score_command_writes_the_reasons_and_the_summary_counts_the_first_o
     root, frame = churn
     out = tmp_path / "scores"
     status, printed, error = _main(["score", str(root / "model"), str(root / "customers"), "--out", str(out),
-                                    "--reasons", "3", "--reasons-down", "1", "--scheduler", local_client.scheduler.address])
+                                    "--reasons", "3", "--reasons-down", "1", "--reason-values", "--scheduler", local_client.scheduler.address])
     assert status == 0, error
     scores = pd.read_parquet(out)
     assert list(scores.columns[:4]) == ["customer_id", "probability", "decile", "model_version"]
