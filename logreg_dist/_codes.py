@@ -98,8 +98,9 @@ class CodedBlock:
         return self.shape[0]
 
     def __array__(self, dtype=None, copy=None):
-        """The indicator design (one column per level), for inspection and tests: the kernels never build it."""
-        out = np.zeros(self.shape, dtype=dtype or np.float64, order="F")
+        """The indicator design (one column per level) as one row-major array: small data in one process is
+        fitted on it (``training.DENSE_DESIGN_CELLS``), and tests inspect it; the kernels never build it."""
+        out = np.zeros(self.shape, dtype=dtype or np.float64)
         out[:, self.layout.numeric_index] = np.asarray(self.numeric)
         rows = np.arange(self.shape[0])
         for c, codes in enumerate(self.codes):
@@ -109,10 +110,11 @@ class CodedBlock:
 
     def aligned(self) -> CodedBlock:
         """Itself, or a copy whose arrays are aligned (arrays arriving from the network may not be)."""
-        numeric = self.numeric.aligned() if hasattr(self.numeric, "aligned") else (
-            self.numeric if self.numeric.flags.aligned else np.require(self.numeric, requirements="A"))
-        codes = [c if c.flags.aligned else np.require(c, requirements="A") for c in self.codes]
-        return CodedBlock(numeric, codes, self.layout)
+        from ._kernels import _aligned
+
+        numeric, codes = _aligned(self.numeric), [_aligned(c) for c in self.codes]
+        unchanged = numeric is self.numeric and all(new is old for new, old in zip(codes, self.codes))
+        return self if unchanged else CodedBlock(numeric, codes, self.layout)
 
 
 

@@ -221,10 +221,9 @@ def _print_rescore(summary: dict) -> None:
         top = list(summary["top_reasons"].items())
         print("first reason (reason_1): " + ", ".join(f"{name} {rows:,}" for name, rows in top[:5])
               + (f", and {len(top) - 5} more inputs" if len(top) > 5 else ""))
-    from .storage import is_url, join, published
+    from .storage import join, published
 
-    out = summary["out"]
-    print(f"summary: {join(published(out), '_summary.json') if is_url(out) else Path(out) / '_summary.json'}")
+    print(f"summary: {join(published(summary['out']), '_summary.json')}")  # through the pointer on object storage
 
 
 def _register(args) -> int:

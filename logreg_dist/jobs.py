@@ -19,10 +19,9 @@ from .cluster import connect
 from .exceptions import InputError
 from .model import Model, load_model
 from .prepare import Preparation
-from .reasons import Contributions, check_reason_counts
 from .registry import resolve
 from .report import render_report
-from .scoring import check_inputs, score_to_parquet
+from .scoring import check_inputs, check_reasons, score_to_parquet
 from .storage import is_url, join, published
 from .tables import count_rows
 from .training import TrainingRows
@@ -174,15 +173,15 @@ def score(model: str, data: str, out: str, client, id_column: str | None = None,
 
 def check_score_inputs(model: str, data: str, id_column: str | None, reasons: int | None,
                        reasons_down: int | None) -> None:
-    """Raise unless the model at ``model`` can score ``data`` with ``reasons`` / ``reasons_down`` reasons per row:
-    the checks that need no row, made before a cluster starts."""
-    fitted = load_model(resolve(model))
-    if reasons is not None or reasons_down is not None:
-        check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(fitted.preparation.columns),
-                            source=f"the model at {model}")
-        Contributions.of(fitted, source=f"the model at {model}")
-    if data is not None:
-        check_inputs(fitted, data, id_column=id_column, reasons=reasons, reasons_down=reasons_down)
+    """Raise unless the model at ``model`` can score ``data`` (None: any data) with ``reasons`` / ``reasons_down``
+    reasons per row: the checks that need no row, made before a cluster starts."""
+    if data is None and reasons is None and reasons_down is None:
+        return  # nothing to check without reading the model, which scoring reads anyway
+    fitted, source = load_model(resolve(model)), f"the model at {model}"
+    if data is None:
+        check_reasons(fitted, reasons=reasons, reasons_down=reasons_down, source=source)
+    else:
+        check_inputs(fitted, data, id_column=id_column, reasons=reasons, reasons_down=reasons_down, source=source)
 
 
 def write_model(out: str, model: dict, validation: dict | None, short: dict | None, options: TrainOptions,
@@ -234,7 +233,7 @@ def _summary(model: Model, options: TrainOptions) -> dict:
 
 def evaluate(model_dir: str, data: str, target: str, scheduler: str | None) -> dict:
     """The validation metrics of a saved model on any data set with the target column."""
-    model = load_model(resolve(model_dir) if is_url(model_dir) else model_dir)  # a URL's registry/latest is no symlink
+    model = load_model(resolve(model_dir))  # a model directory, a registry or its latest, as score reads it
     if model.preparation.target != target:
         model.preparation = dataclasses.replace(model.preparation, target=target)
     with client_for(data, scheduler) as client:

@@ -38,7 +38,7 @@ from .reasons import Contributions, check_reason_counts
 from .storage import discard, filesystem, is_url, join, new_run, publish
 from .tables import read_table
 
-__all__ = ["check_inputs", "check_schema", "score_to_parquet"]
+__all__ = ["check_inputs", "check_reasons", "check_schema", "score_to_parquet"]
 
 SUMMARY_FILE = "_summary.json"  # Parquet readers skip files that start with "_"
 
@@ -112,14 +112,20 @@ def _add_all(*tallies):
     return functools.reduce(operator.add, tallies)
 
 
+def check_reasons(model: Model, *, reasons: int | None, reasons_down: int | None, source: str = "the model") -> None:
+    """Raise unless ``model`` (named ``source`` in the error) can give ``reasons`` / ``reasons_down`` per row."""
+    check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns), source=source)
+    if reasons or reasons_down:
+        Contributions.of(model, source=source)  # a model without training means is refused before any row is read
+
+
 def check_inputs(model: Model, data: str, *, id_column: str | None = None, reasons: int | None = None,
-                 reasons_down: int | None = None, storage_options: dict | None = None) -> tuple:
+                 reasons_down: int | None = None, storage_options: dict | None = None,
+                 source: str = "the model") -> tuple:
     """``(the lazy frame of data, the id column)`` once ``data`` can be scored by ``model`` with ``reasons``: every
     check that needs no row (the reasons asked for, the id column, each input's presence and kind), so that the
     command reports a wrong argument before a cluster starts."""
-    check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns))
-    if reasons or reasons_down:
-        Contributions.of(model)  # a model without training means is refused before any row is read
+    check_reasons(model, reasons=reasons, reasons_down=reasons_down, source=source)
     frame = read_table(data, storage_options=storage_options)
     id_column = id_column or model.preparation.id_column
     if not id_column:

@@ -235,8 +235,8 @@ def _read_piece(piece: tuple, layout: _Layout, storage_options: dict | None = No
         if row_groups is None:
             table = pq.read_table(local, use_pandas_metadata=True, filesystem=fs)
         else:
-            source = local if fs is None else fs.open(local, "rb")
-            table = pq.ParquetFile(source).read_row_groups(list(row_groups), use_pandas_metadata=True)
+            with (open(local, "rb") if fs is None else fs.open(local, "rb")) as source:  # closed after the read
+                table = pq.ParquetFile(source).read_row_groups(list(row_groups), use_pandas_metadata=True)
         for name, target in layout.casts:
             index = table.schema.get_field_index(name)
             if table.schema.field(index).type != target:
