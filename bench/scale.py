@@ -22,21 +22,19 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+HERE = Path(__file__).resolve().parent
+# As in bench/run.py: the package is imported as `bench` from the checkout, not as loose modules of bench/.
+if sys.path and Path(sys.path[0]).resolve() == HERE:
+    sys.path[0] = str(HERE.parent)
+elif str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
 
-def _time(fn, repeats: int) -> float:
-    fn()  # warm
-    return statistics.median(_once(fn) for _ in range(repeats))
-
-
-def _once(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+from bench.harness import median_of  # noqa: E402
+from bench.problem import default_positives, ensure_data  # noqa: E402
 
 
 def measure(data: Path, workers: int, partitions: int, repeats: int, split_every: int) -> dict:
@@ -61,12 +59,12 @@ def measure(data: Path, workers: int, partitions: int, repeats: int, split_every
         n_rows = moments.n_rows
         params = {"coef": np.full(len(features), 0.01), "intercept": -5.0, "mean": moments.mean,
                   "inv_scale": 1.0 / np.sqrt(moments.variance)}
-        hessian = _time(lambda: engine.map_reduce(loss_sums, order=2, **params), repeats)
-        gradient = _time(lambda: engine.map_reduce(loss_sums, order=1, **params), repeats)
+        hessian = median_of(lambda: engine.map_reduce(loss_sums, order=2, **params), repeats)
+        gradient = median_of(lambda: engine.map_reduce(loss_sums, order=1, **params), repeats)
         engine.close()
         empty = DaskEngine(client, [dask.delayed(_empty)(len(features)) for _ in range(partitions)], split_every=split_every)
         empty.wait()
-        overhead = _time(lambda: empty.map_reduce(loss_sums, order=2, **params), repeats)
+        overhead = median_of(lambda: empty.map_reduce(loss_sums, order=2, **params), repeats)
         empty.close()
     n_params = len(features) + 1
     return {
@@ -133,11 +131,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
 
-    from logreg_dist.synth import generate
-
     data = Path(args.data)
-    if not data.exists():
-        generate(data, rows=args.rows, positives=max(1, round(args.rows * 18_000 / 4_200_000)))
+    ensure_data(data, args.rows, default_positives(args.rows))
     results = []
     for workers in (int(w) for w in args.workers.split(",")):
         for partitions in (int(p) for p in args.partitions.split(",")):
