@@ -187,7 +187,7 @@ def roc_auc(y, score) -> float:
 def reference(spec: Spec, memory) -> dict:
     """The reference solve (sklearn newton-cholesky, tol 1e-10) and then the limit on the same rows in memory.
 
-    Run as a child, like a peer (``memory`` is unused: the reference reports no peak of its own).
+    Run in a child process like a peer, with a peer's signature; it marks no phases of ``memory``.
     """
     import numpy as np
     from scipy.special import expit

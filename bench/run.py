@@ -44,7 +44,7 @@ elif str(ROOT) not in sys.path:
 
 from bench import harness, problem, tables  # noqa: E402
 from bench.limit import limit_report  # noqa: E402
-from bench.peers import COMMAND, PEERS, on  # noqa: E402
+from bench.peers import COMMAND, PEERS, on_data  # noqa: E402
 from bench.peers.command import on_small_data  # noqa: E402
 
 #: What a child process can be asked to run: the reference and every peer.
@@ -53,7 +53,7 @@ CHILDREN = {"reference": problem.reference, **{name: peer.run for name, peer in 
 
 def _choosable() -> list[str]:
     """The peers --peers chooses among: the lookalike's, but the command (--skip-command decides on it)."""
-    return [name for name in on("lookalike") if name != COMMAND]
+    return [name for name in on_data("lookalike") if name != COMMAND]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     if args.categorical:
         return run_categorical(args, data)
 
-    lookalike = on("lookalike")
+    lookalike = on_data("lookalike")
     requested = [p.strip() for p in args.peers.split(",") if p.strip()] if args.peers else [
         name for name in _choosable() if lookalike[name].default]
     unknown = [p for p in requested if p not in _choosable()]
@@ -219,7 +219,7 @@ def run_categorical(args, data: Path) -> int:
     spec = problem.Spec(data=str(cat_data), l2=args.l2, valid_fraction=args.valid_fraction, tmp=str(tmp),
                         timeout=args.timeout, levels=tuple(levels))
     results = {}
-    for name, peer in on("categorical").items():
+    for name, peer in on_data("categorical").items():
         reason = peer.unavailable()
         if reason:
             results[name] = {"ok": False, "error": reason}

@@ -100,6 +100,6 @@ PEERS = _registry(
 )
 
 
-def on(data: str) -> dict[str, Peer]:
+def on_data(data: str) -> dict[str, Peer]:
     """The peers of data set ``data``, in registry order."""
     return {name: peer for name, peer in PEERS.items() if peer.data == data}
