@@ -21,7 +21,12 @@ from ._kernels import moment_sums
 from ._objective import Objective
 from ._schur import SchurHessian
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
-from ._solvers import SOLVERS
+from ._enet import prox_newton
+from ._objective import DENSE_HESSIAN_MAX_FEATURES
+from ._path import (
+    RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, hashed_folds, kkt_gap, path_scores, run_folds, run_path,
+)
+from ._solvers import SOLVERS, SolverResult
 from .cluster import resolve_client
 from ._separation import find_separation
 from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError, SeparationWarning
@@ -143,6 +148,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self,
         *,
         l2: float = 0.0,
+        alpha: float | str | None = None,
+        l1_ratio: float = 0.0,
+        n_alphas: int = 20,
+        min_alpha_ratio: float | None = None,
+        n_folds: int | None = None,
+        alpha_rule: str = "min",
         solver: str = "auto",
         tol: float = 1e-12,
         max_iter: int = 100,
@@ -151,6 +162,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         checkpoint: str | None = None,
     ):
         self.l2 = l2
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.n_alphas = n_alphas
+        self.min_alpha_ratio = min_alpha_ratio
+        self.n_folds = n_folds
+        self.alpha_rule = alpha_rule
         self.solver = solver
         self.tol = tol
         self.max_iter = max_iter
@@ -173,6 +190,37 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
         if not isinstance(self.l2, numbers.Real) or isinstance(self.l2, bool) or not 0 <= self.l2 < np.inf:
             fail("l2", "a float in the range [0.0, inf)")
+        def real(value):
+            return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+        if not (self.alpha is None or self.alpha == "auto" or (real(self.alpha) and 0 <= self.alpha < np.inf)):
+            fail("alpha", "a float in the range [0.0, inf), 'auto' or None")
+        if not (real(self.l1_ratio) and 0 <= self.l1_ratio <= 1):
+            fail("l1_ratio", "a float in the range [0.0, 1.0]")
+        if self.alpha is not None and self.l2 != 0:
+            raise ValueError(
+                f"LogisticRegression takes the penalty as alpha (with l1_ratio) or as l2, not both; got "
+                f"alpha={self.alpha!r} and l2={self.l2!r}."
+            )
+        if self.alpha is None and self.l1_ratio > 0:
+            raise ValueError(
+                f"l1_ratio={self.l1_ratio!r} needs alpha (a float, or 'auto' to choose it on held-out rows); "
+                "l2 alone is the ridge penalty."
+            )
+        if not (isinstance(self.n_alphas, numbers.Integral) and not isinstance(self.n_alphas, bool)
+                and self.n_alphas >= 2):
+            fail("n_alphas", "an int in the range [2, inf)")
+        if self.min_alpha_ratio is not None and not (real(self.min_alpha_ratio) and 0 < self.min_alpha_ratio < 1):
+            fail("min_alpha_ratio", "a float in the range (0.0, 1.0) or None")
+        if self.n_folds is not None and not (isinstance(self.n_folds, numbers.Integral)
+                                             and not isinstance(self.n_folds, bool) and self.n_folds >= 2):
+            fail("n_folds", "an int in the range [2, inf) or None (1 fold would leave no rows to fit on)")
+        if self.n_folds is not None and self.alpha != "auto":
+            raise ValueError(
+                f"n_folds={self.n_folds!r} chooses the penalty on the path: it needs alpha='auto'; got alpha={self.alpha!r}."
+            )
+        if self.alpha_rule not in ("min", "1se"):
+            fail("alpha_rule", "a str among {'min', '1se'}")
         if self.solver not in ("auto", *SOLVERS):
             fail("solver", "a str among {'auto', 'newton', 'lbfgs'}")
         if not isinstance(self.tol, numbers.Real) or isinstance(self.tol, bool) or not 0 < self.tol < np.inf:
@@ -216,28 +264,37 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         validation = None if validation is None else _validation_pair(validation)
+        if self.alpha == "auto" and self.n_folds is None and validation is None:
+            raise InputError(
+                "alpha='auto' chooses the penalty on held-out rows: pass validation=(X_valid, y_valid) to fit, or "
+                "set n_folds=k for k-fold cross-validation."
+            )
         scores = None
         if is_dask_collection(X):
             with resolve_client(client, self.scheduler_address) as active_client:
                 engine, n_rows, held_out = self._dask_engine(active_client, X, y, sample_weight, validation)
+                chosen_on = (None, None)
                 try:
-                    self._fit_engine(engine, n_rows, callback)
+                    chosen_on = self._selection_rows(engine, held_out, validation)
+                    self._fit_engine(engine, n_rows, callback, held_out=chosen_on[0], folds=chosen_on[1])
                     engine.close()  # the training rows leave memory before the validation rows are scored
                     if held_out is not None:
                         scores = self._score_held_out(held_out)
                 finally:
-                    engine.close()
-                    if held_out is not None:
-                        held_out.close()
+                    for other in (engine, held_out, *chosen_on):
+                        if other is not None:
+                            other.close()
         else:
             engine, n_rows = self._local_engine(X, y, sample_weight)
-            self._fit_engine(engine, n_rows, callback)
+            held_out, folds = self._selection_rows(engine, None, validation)
+            self._fit_engine(engine, n_rows, callback, held_out=held_out, folds=folds)
         if validation is not None and scores is None:
             scores = self.evaluate(*validation, client=client)
         self.validation_metrics_ = scores
         return self
 
-    def fit_loaded(self, engine, *, feature_names, n_rows: int, levels=(), callback=None):
+    def fit_loaded(self, engine, *, feature_names, n_rows: int, levels=(), callback=None, validation=None,
+                   folds=None):
         """Fit on blocks already loaded where they lie (what :meth:`fit` does after loading).
 
         Parameters
@@ -256,18 +313,27 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             counts the largest column's levels as a diagonal block.
         callback : callable, optional
             As in :meth:`fit`.
+        validation : LocalEngine or DaskEngine, optional
+            Held-out blocks ``(X, y, None)`` (``y`` 0.0/1.0) on which ``alpha='auto'`` chooses the penalty.
+        folds : LocalEngine or DaskEngine, optional
+            The training blocks with each row's fold, ``(X, y, None, fold)``, for ``cv``.
 
         Returns
         -------
         self
         """
         self._check_params()
+        if self.alpha == "auto" and (validation if self.n_folds is None else folds) is None:
+            raise InputError(
+                "alpha='auto' chooses the penalty on held-out rows: "
+                + ("pass folds= (the rows' folds)." if self.n_folds else "pass validation= (held-out blocks), or set n_folds=k.")
+            )
         self._feature_names = [str(name) for name in feature_names]
         self.n_features_in_ = len(self._feature_names)
         self.feature_names_in_ = np.asarray(self._feature_names, dtype=object)
         self.classes_ = np.array([0, 1])
         self._levels = tuple(int(n) for n in levels)
-        self._fit_engine(engine, n_rows, callback)
+        self._fit_engine(engine, n_rows, callback, held_out=validation, folds=folds)
         self.validation_metrics_ = None
         return self
 
@@ -357,6 +423,26 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             raise
         return engine, summary.n_rows, held_out
 
+    def _selection_rows(self, engine, held_out, validation) -> tuple:
+        """What ``alpha='auto'`` chooses on: ``(validation blocks with labels 0/1, None)``, or ``(None, training
+        blocks with each row's fold)`` for ``cv``; ``(None, None)`` for a fixed penalty."""
+        if self.alpha != "auto":
+            return None, None
+        if self.n_folds is not None:
+            return None, engine.derive(_with_row_folds, n_folds=int(self.n_folds))
+        classes = tuple(self.classes_.tolist())
+        if held_out is not None:
+            return held_out.derive(encode_target, classes=classes), None
+        X_valid, y_valid = validation
+        if is_dask_collection(X_valid):
+            raise InputError("validation rows held by Dask need training rows held by Dask too.")
+        X_valid = validate_data(self, X_valid, dtype=[np.float64, np.float32], reset=False)
+        block = load_block(X_valid, np.asarray(y_valid), None, feature_names=self._feature_names, partition=0,
+                           n_partitions=1)
+        local = LocalEngine([block])
+        local.transform(encode_target, classes=classes)
+        return local, None
+
     def _score_held_out(self, held_out: DaskEngine) -> dict:
         """:meth:`evaluate` of validation blocks already loaded on the workers."""
         from . import metrics
@@ -367,7 +453,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
         return metrics.validation_metrics(held_out)
 
-    def _fit_engine(self, engine, n_rows: int, callback=None) -> LogisticRegression:
+    def _fit_engine(self, engine, n_rows: int, callback=None, *, held_out=None, folds=None) -> LogisticRegression:
+        """Fit on loaded blocks. ``held_out`` (validation blocks, labels 0/1) or ``folds`` (blocks ``(X, y, w,
+        fold)``) choose the penalty of ``alpha='auto'``."""
         names = self._feature_names
         # A sample of the rows leaves a rare level without curvature (a step of -grad / l2 there): with categorical
         # columns held as codes every Hessian sums every row.
@@ -390,6 +478,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         scale = np.where(constant, 1.0, scale)
         inv_scale = np.where(constant, 0.0, 1.0 / scale)
         active = ~constant
+        alpha = self.l2 if self.alpha is None else self.alpha
+        if alpha == "auto" or (alpha > 0 and self.l1_ratio > 0):
+            return self._fit_elastic_net(engine, moments, scale, inv_scale, active, hessian_every, levels, alpha,
+                                         callback, held_out=held_out, folds=folds)
+        l2 = float(alpha)
 
         solver = self.solver
         if solver == "auto" and levels:
@@ -407,7 +500,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(), AUTO_NEWTON_MAX_FEATURES
             )
         objective = Objective(
-            engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=self.l2, hessian_every=hessian_every
+            engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2, hessian_every=hessian_every
         )
         # Start at the intercept-only optimum, logit of the (weighted) positive rate: it saves the
         # first iterations on rare-event data, where the intercept travels furthest.
@@ -415,12 +508,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         rate = moments.y_sum / moments.weight_sum
         if 0.0 < rate < 1.0:
             theta0[-1] = np.log(rate) - np.log1p(-rate)
-        saver = _Checkpoint(self.checkpoint, _fingerprint(moments, names, self.l2, solver, active), callback)
+        saver = _Checkpoint(self.checkpoint, _fingerprint(moments, names, l2, solver, active), callback)
         if saver.resumed is not None:
             theta0 = saver.resumed
             logger.info("resuming from the checkpoint %s at iteration %d", self.checkpoint, saver.offset)
         elif 0.0 < rate < 1.0:
-            _remember_start(objective, moments, theta0, rate, inv_scale, active, self.l2, hessian_every)
+            _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every)
         try:
             result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, callback=saver)
         except BaseException as error:
@@ -461,12 +554,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.converged_ = result.converged
         self.history_ = result.history
         self.solver_ = solver
+        self.alpha_, self.l1_ratio_, self.path_ = l2, 0.0, None
         self.n_passes_ = objective.passes.total + 1
         self.hessian_every_ = hessian_every
         self.n_samples_fit_ = moments.n_rows
         self.loss_ = result.loss
         # Only an unpenalized fit can separate: any l2 > 0 keeps every coefficient finite.
-        self.separation_ = None if self.l2 > 0 else find_separation(
+        self.separation_ = None if l2 > 0 else find_separation(
             names=names, coef=coef, std_errors=self.std_errors_[0], mean=moments.mean, scale=scale, active=active,
             intercept_standardized=intercept_std, loss=result.loss,
         )
@@ -482,13 +576,193 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         saver.remove()  # only now: a failure before this point resumes from the checkpoint
         return self
 
-    def _set_covariance(self, objective, result, inv_scale, mean, active) -> None:
+    def _fit_elastic_net(self, engine, moments, scale, inv_scale, active, hessian_every, levels, alpha, callback, *,
+                         held_out=None, folds=None) -> LogisticRegression:
+        """The fit with an L1 term (proximal Newton), or the path of ``alpha='auto'`` and its choice."""
+        if self.solver == "lbfgs":
+            raise InputError(
+                f"l1_ratio={self.l1_ratio} and alpha={alpha!r} are solved by proximal Newton; solver='lbfgs' has no "
+                "L1 step. Use solver='auto' or 'newton'."
+            )
+        if active.size > DENSE_HESSIAN_MAX_FEATURES:
+            raise InputError(
+                f"the elastic net and the path need the dense {active.size} x {active.size} Hessian, and they "
+                f"support up to {DENSE_HESSIAN_MAX_FEATURES} features (levels included); lower the levels with "
+                "--min-frequency, or fit a single ridge penalty (l1_ratio=0)."
+            )
+        l1_ratio = float(self.l1_ratio)
+        n_active = int(active.sum())
+        penalized = np.append(np.ones(n_active), 0.0)
+
+        def make_objective(l2, on=engine):
+            return Objective(on, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2,
+                             hessian_every=hessian_every)
+
+        theta0 = np.zeros(n_active + 1)
+        rate = moments.y_sum / moments.weight_sum
+        if 0.0 < rate < 1.0:
+            theta0[-1] = np.log(rate) - np.log1p(-rate)
+        start = _intercept_only(moments, theta0, rate, inv_scale, active) if 0.0 < rate < 1.0 else None
+        passes = 1  # the moments
+        if start is None and 0.0 < rate < 1.0:  # moments without co-moments (categorical codes): one pass
+            first = make_objective(0.0)
+            start = first.loss_grad_hess(theta0)
+            passes += first.passes.total
+        saver = _Checkpoint(None, {}, callback)
+        if alpha == "auto":
+            points, chosen, passes_path = self._path(make_objective, engine, theta0, start, moments, inv_scale,
+                                                      active, n_rows=moments.n_rows, held_out=held_out, folds=folds,
+                                                      callback=saver)
+            passes += passes_path
+            point = points[chosen]
+            alpha, theta = point.alpha, point.theta
+            objective = make_objective(alpha * (1.0 - l1_ratio))
+            loss, grad, hess = objective.loss_grad_hess(theta)  # the exact Hessian of the standard errors
+            result = SolverResult(theta, loss, grad, point.converged, point.n_iter, saver.history, point.message,
+                                  [], hess)
+        else:
+            alpha = float(alpha)
+            self.path_ = None
+            objective = make_objective(alpha * (1.0 - l1_ratio))
+            known = None
+            if start is not None:
+                loss0, grad0, hess0 = start
+                known = (loss0, grad0, hess0 + np.diag(alpha * (1.0 - l1_ratio) * penalized))
+            result = prox_newton(objective, theta0, l1=alpha * l1_ratio * penalized, tol=self.tol,
+                                 max_iter=self.max_iter, start=known, callback=saver)
+            result.history = saver.history
+            if result.hess is None:
+                _, _, result.hess = objective.loss_grad_hess(result.theta)
+        passes += objective.passes.total
+        if not result.converged:
+            warnings.warn(
+                f"proximal Newton did not converge at alpha={alpha:.6g} after {result.n_iter} iterations "
+                f"({result.message}): the optimality conditions are off by {kkt_gap(result.theta, result.grad, alpha * l1_ratio * penalized):.3e} "
+                f"> tol {self.tol:.1e}. Increase max_iter.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        zero = np.append(result.theta[:-1] == 0.0, False) if l1_ratio > 0 else None
+        self._set_covariance(objective, result, inv_scale, moments.mean, active, zero=zero)
+        coef_std, intercept_std = objective.full_coef(result.theta)
+        coef = coef_std * inv_scale
+        self.coef_standardized_ = coef_std[None, :]
+        self.intercept_standardized_ = np.array([intercept_std])
+        self.coef_ = coef[None, :]
+        self.intercept_ = np.array([intercept_std - float(moments.mean @ coef)])
+        self.feature_mean_ = moments.mean
+        self.feature_scale_ = scale
+        self.n_iter_ = len(result.history) - 1
+        self.resumed_from_ = None
+        self.converged_ = bool(result.converged)
+        self.history_ = result.history
+        self.solver_ = "prox-newton"
+        self.alpha_, self.l1_ratio_ = float(alpha), l1_ratio
+        self.n_passes_ = passes
+        self.hessian_every_ = hessian_every
+        self.n_samples_fit_ = moments.n_rows
+        self.loss_ = result.loss
+        self.separation_ = None  # alpha > 0 keeps every coefficient finite
+        return self
+
+    def _path(self, make_objective, engine, theta0, start, moments, inv_scale, active, *, n_rows, held_out, folds,
+              callback):
+        """Fit the path, score it on the held-out rows or folds, keep it in ``path_``; returns (points, chosen index,
+        passes)."""
+        l1_ratio = float(self.l1_ratio)
+        if start is None:
+            raise InputError("the path cannot start: the training rows hold one label only.")
+        gradient = np.abs(start[1][:-1])
+        alpha_max = float(gradient.max(initial=0.0)) / max(l1_ratio, RIDGE_SPAN_RATIO)
+        if not alpha_max > 0.0:
+            raise InputError(
+                "the path cannot start: no feature's gradient is nonzero at the intercept-only model (every feature "
+                "is constant, or unrelated to the label in the training rows); there is no penalty to choose."
+            )
+        min_ratio = self.min_alpha_ratio
+        if min_ratio is None:  # glmnet's default: a shorter span where features outnumber rows
+            min_ratio = 1e-4 if n_rows > active.sum() else 1e-2
+        alphas = alpha_grid(alpha_max, n_alphas=self.n_alphas, min_ratio=min_ratio)
+        index = np.flatnonzero(active)
+        settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol=self.tol, max_iter=self.max_iter)
+
+        def original(theta):
+            coef = np.zeros(active.size)
+            coef[index] = theta[:-1] * inv_scale[index]
+            return coef, float(theta[-1] - moments.mean @ coef)
+
+        if folds is not None:
+            n_folds = int(self.n_folds)
+
+            def work(fold, fold_engine):
+                fold_start = start if fold < 0 else None
+                return run_path(lambda l2: make_objective(l2, fold_engine), theta0, fold_start,
+                                callback=callback if fold < 0 else None, **settings)
+
+            paths, passes = run_folds(folds, n_folds, work)
+            points = paths[-1]
+            coefs, intercepts = [], []
+            for path in paths[:-1]:
+                pairs = [original(p.theta) for p in path]
+                coefs.append(np.array([c for c, _ in pairs]))
+                intercepts.append(np.array([b for _, b in pairs]))
+            per_fold = [scores.summary() for scores in folds.map_reduce(fold_path_scores, coefs=coefs,
+                                                                           intercepts=intercepts)]
+            passes += 1
+            for k, point in enumerate(points):
+                deviance = np.array([fold[k]["deviance"] for fold in per_fold])
+                auc = np.array([fold[k]["auc"] for fold in per_fold])
+                point.scores = {
+                    "cv_deviance": float(deviance.mean()),
+                    "cv_deviance_se": float(deviance.std(ddof=1) / np.sqrt(n_folds)),
+                    "cv_auc": float(np.nanmean(auc)), "cv_auc_sd": float(np.nanstd(auc, ddof=1)),
+                    "fold_converged": bool(all(path[k].converged for path in paths[:-1])),
+                }
+            key = "cv_deviance"
+        elif held_out is not None:
+            points = run_path(make_objective, theta0, start, callback=callback, **settings)
+            passes = sum(p.passes for p in points)
+            pairs = [original(p.theta) for p in points]
+            scores = held_out.map_reduce(path_scores, coefs=np.array([c for c, _ in pairs]),
+                                         intercepts=np.array([b for _, b in pairs]))
+            passes += 1
+            for point, summary in zip(points, scores.summary()):
+                point.scores = {"valid_deviance": summary["deviance"], "valid_deviance_se": summary["deviance_se"],
+                                "valid_auc": summary["auc"]}
+            key = "valid_deviance"
+        else:
+            raise InputError(
+                "alpha='auto' chooses the penalty on held-out rows: pass validation=(X_valid, y_valid) to fit, or "
+                "n_folds=k for k-fold cross-validation."
+            )
+        usable = [k for k, p in enumerate(points) if p.converged and p.scores.get("fold_converged", True)]
+        if not usable:
+            raise InputError(
+                f"no point of the penalty path converged within max_iter={self.max_iter}; increase max_iter."
+            )
+        best = min(usable, key=lambda k: points[k].scores[key])
+        chosen = best
+        if self.alpha_rule == "1se":  # the largest penalty within one standard error of the best
+            limit = points[best].scores[key] + points[best].scores[key + "_se"]
+            chosen = min(k for k in usable if points[k].scores[key] <= limit)
+        self.alphas_ = alphas
+        self.alpha_rule_ = self.alpha_rule
+        self.path_ = [p.as_dict() for p in points]
+        self.path_chosen_ = chosen
+        self.coef_path_standardized_ = np.zeros((len(points), active.size))
+        for k, point in enumerate(points):
+            self.coef_path_standardized_[k, index] = point.theta[:-1]
+        return points, chosen, passes
+
+    def _set_covariance(self, objective, result, inv_scale, mean, active, zero=None) -> None:
         """Covariance of (coef_, intercept_) from the Hessian of the summed objective at the optimum.
 
         It is the inverse of ``sum(w) * hess``: the usual maximum-likelihood
         covariance when ``l2 = 0`` (frequency weights), and the inverse of the
         penalized Hessian, an approximation, when ``l2 > 0``. NaN where not
         defined: constant columns, or every entry when the Hessian is singular.
+        ``zero`` marks parameters an L1 penalty holds at 0: they get NaN, and
+        the others' covariance is that of the model with those columns left out.
         """
         n_features = active.size
         hess = result.hess
@@ -499,14 +773,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             return
         self.covariance_ = np.full((n_features + 1, n_features + 1), np.nan)
         if hess is not None and not result.singular_groups:
+            keep = np.ones(hess.shape[0], dtype=bool) if zero is None else ~zero
             try:
-                factor = linalg.cho_factor(hess * objective.weight_sum)
-                cov_std = linalg.cho_solve(factor, np.eye(hess.shape[0]))
+                factor = linalg.cho_factor(hess[np.ix_(keep, keep)] * objective.weight_sum)
+                cov_std = linalg.cho_solve(factor, np.eye(int(keep.sum())))
             except linalg.LinAlgError:
                 cov_std = None
             if cov_std is not None:
                 # theta = (standardized active coefs, standardized intercept) -> original scale.
-                index = np.flatnonzero(active)
+                index = np.flatnonzero(active)[keep[:-1]]
                 jac = np.zeros((index.size + 1, index.size + 1))
                 jac[np.arange(index.size), np.arange(index.size)] = inv_scale[index]
                 jac[-1, :-1] = -mean[index] * inv_scale[index]
@@ -615,11 +890,43 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 engine.close()
 
 
+def _with_row_folds(block: tuple, *, n_folds: int, partition: int, n_partitions: int) -> tuple:
+    """``(X, y, w, fold)``: each row's fold from a hash of its values and label, whatever the partitioning."""
+    import pandas as pd
+
+    X, y, w = block
+    keys = pd.DataFrame(np.asarray(X, dtype=np.float64))
+    keys["label"] = np.asarray(y, dtype=np.float64)
+    return X, y, w, hashed_folds(keys, n_folds)
+
+
 def _validation_pair(validation) -> tuple:
     """``(X_valid, y_valid)`` of ``fit(validation=...)``."""
     if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
         raise InputError(f"validation must be a pair (X_valid, y_valid); got {type(validation).__name__}.")
     return tuple(validation)
+
+
+def _intercept_only(moments, theta0, rate, inv_scale, active) -> tuple | None:
+    """``(loss, grad, hess)`` of the unpenalized mean log-loss at the intercept-only model, from the moments (the
+    Hessian from the sampled co-moments: an estimate where ``hessian_every > 1``); None without them."""
+    if moments.y_dev is None or moments.sample_comoment is None:
+        return None
+    index = np.flatnonzero(active)
+    inv = inv_scale[index]
+    weight = moments.weight_sum
+    intercept = float(theta0[-1])
+    loss = float(np.logaddexp(0.0, intercept)) - rate * intercept
+    grad = np.zeros(index.size + 1)
+    grad[:-1] = -inv * moments.y_dev[index] / weight
+    shift = moments.sample_mean - moments.mean
+    comoment = (moments.sample_comoment + moments.sample_weight_sum * np.outer(shift, shift)) / moments.sample_weight_sum
+    curvature = rate * (1.0 - rate)
+    hess = np.empty((index.size + 1, index.size + 1))
+    hess[:-1, :-1] = curvature * comoment[np.ix_(index, index)] * np.outer(inv, inv)
+    hess[:-1, -1] = hess[-1, :-1] = curvature * inv * shift[index]
+    hess[-1, -1] = curvature
+    return loss, grad, hess
 
 
 def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every) -> None:
@@ -631,24 +938,12 @@ def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hes
     the standardized co-moment matrix (of the sampled chunks when
     ``hessian_every > 1``), with the intercept as a column of ones.
     """
-    if moments.y_dev is None or moments.sample_comoment is None:
+    values = _intercept_only(moments, theta0, rate, inv_scale, active)
+    if values is None:
         return
-    index = np.flatnonzero(active)
-    inv = inv_scale[index]
-    weight = moments.weight_sum
-    intercept = float(theta0[-1])
-    loss = float(np.logaddexp(0.0, intercept)) - rate * intercept
-    grad = np.zeros(index.size + 1)
-    grad[:-1] = -inv * moments.y_dev[index] / weight
-    shift = moments.sample_mean - moments.mean  # the sample's mean about the mean of all rows
-    comoment = (moments.sample_comoment + moments.sample_weight_sum * np.outer(shift, shift)) / moments.sample_weight_sum
-    curvature = rate * (1.0 - rate)
-    hess = np.empty((index.size + 1, index.size + 1))
-    hess[:-1, :-1] = curvature * comoment[np.ix_(index, index)] * np.outer(inv, inv)
-    hess[:-1, -1] = hess[-1, :-1] = curvature * inv * shift[index]
-    hess[-1, -1] = curvature
-    hess[np.diag_indices(index.size)] += l2
-    objective.remember(theta0, loss, grad, hess, sampled=hessian_every > 1, weight_sum=weight)
+    loss, grad, hess = values
+    hess[np.diag_indices(hess.shape[0] - 1)] += l2
+    objective.remember(theta0, loss, grad, hess, sampled=hessian_every > 1, weight_sum=moments.weight_sum)
 
 
 def _fingerprint(moments, names, l2, solver, active) -> dict:

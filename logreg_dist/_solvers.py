@@ -67,6 +67,8 @@ class SolverResult:
     singular_groups: list[list[int]] = field(default_factory=list)
     #: The exact (full) Hessian of the objective at ``theta`` when the solver has it (Newton), else None.
     hess: np.ndarray | None = None
+    #: The Hessian the last step was taken with (exact, sampled or kept): a warm start's first model.
+    last_hess: np.ndarray | None = None
 
 
 def _report(record: IterationRecord, solver: str, theta: np.ndarray, callback) -> None:

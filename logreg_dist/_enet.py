@@ -1,0 +1,274 @@
+"""The elastic-net solver: proximal Newton with coordinate descent on the driver.
+
+The problem adds an L1 term to the smooth objective the oracle evaluates::
+
+    F(theta) = f(theta) + sum_j l1_j * |theta_j|
+
+where ``f`` is the oracle's penalized mean log-loss (its ``l2`` carries the
+ridge part of the elastic net) and ``l1_j`` is 0 for the intercept. Each outer
+iteration is one pass returning ``f``, its gradient ``g`` and Hessian ``H``
+(``p`` and ``p x p`` numbers); the driver then minimizes the quadratic model
+``g . d + d' H d / 2 + sum_j l1_j |theta_j + d_j|`` by cyclic coordinate
+descent with covariance updates (glmnet's, glum's ``irls-cd``), and a line
+search on ``F`` along ``d`` accepts the step. Converged means the elastic-net
+optimality conditions hold: the minimum-norm subgradient of ``F``
+(:func:`subgradient`) is at most ``tol`` in every entry, the condition
+``max|grad| <= tol`` of the smooth solvers once the zeros are accounted for.
+
+The Hessian is spent as :func:`logreg_dist._solvers.newton` spends it: a
+sampled one far from the optimum, one kept and updated by BFGS from the exact
+gradients after a step that contracted tenfold, the full one on the pass
+expected to converge (it is the Hessian of the standard errors).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit
+from scipy import linalg
+
+from ._solvers import _ARMIJO, _EPS, MAX_SAMPLED_HESSIANS, IterationRecord, SolverResult, _bfgs_update, _report
+
+__all__ = ["composite", "prox_newton", "subgradient"]
+
+#: Coordinate-descent sweeps of one quadratic model before its answer is taken as it is.
+MAX_SWEEPS = 10_000
+
+
+def subgradient(theta: np.ndarray, grad: np.ndarray, l1: np.ndarray) -> np.ndarray:
+    """The minimum-norm subgradient of ``F`` at ``theta``: zero exactly where the elastic-net conditions hold.
+
+    A nonzero coefficient needs ``grad_j + l1_j * sign(theta_j) = 0``; a zero
+    one needs ``|grad_j| <= l1_j``, and is off by what exceeds it.
+    """
+    at_zero = np.sign(grad) * np.maximum(np.abs(grad) - l1, 0.0)
+    return np.where(theta != 0.0, grad + l1 * np.sign(theta), at_zero)
+
+
+def composite(loss: float, theta: np.ndarray, l1: np.ndarray) -> float:
+    """``F(theta)`` from the oracle's loss ``f(theta)``."""
+    return loss + float(l1 @ np.abs(theta))
+
+
+@njit(cache=True, nogil=True)
+def _coordinate_descent(H, g, theta, l1, eligible, tol, max_sweeps, u):  # pragma: no cover - compiled
+    """Minimize ``g . (u - theta) + (u - theta)' H (u - theta) / 2 + sum_j l1_j |u_j|`` over ``u`` (in place).
+
+    ``r`` is the model's gradient at ``u``, kept current by adding a column of
+    ``H`` per change (covariance updates). A full sweep over the eligible
+    coordinates finds the active set; sweeps over it alone follow until they
+    converge; a full sweep then confirms. Returns the sweeps made, -1 if
+    ``max_sweeps`` ran out first.
+    """
+    p = u.size
+    r = g.copy()
+    order = np.empty(p, np.int64)
+    sweeps = 0
+    while sweeps < max_sweeps:
+        # One full sweep, then sweeps over the coordinates that are nonzero or unpenalized.
+        for full in (True, False):
+            while sweeps < max_sweeps:
+                sweeps += 1
+                n = 0
+                for j in range(p):
+                    if eligible[j] and (full or u[j] != 0.0 or l1[j] == 0.0):
+                        order[n] = j
+                        n += 1
+                for a in range(n):
+                    j = order[a]
+                    h = H[j, j]
+                    if h <= 0.0:
+                        continue
+                    z = h * u[j] - r[j]
+                    new = 0.0
+                    if z > l1[j]:
+                        new = (z - l1[j]) / h
+                    elif z < -l1[j]:
+                        new = (z + l1[j]) / h
+                    delta = new - u[j]
+                    if delta != 0.0:
+                        u[j] = new
+                        for k in range(p):
+                            r[k] += delta * H[j, k]
+                worst = 0.0
+                for a in range(n):
+                    j = order[a]
+                    if u[j] != 0.0:
+                        v = abs(r[j] + (l1[j] if u[j] > 0.0 else -l1[j]))
+                    else:
+                        v = max(abs(r[j]) - l1[j], 0.0)
+                    worst = max(worst, v)
+                if full or worst <= tol:
+                    break
+        worst = 0.0
+        for j in range(p):
+            if not eligible[j]:
+                continue
+            if u[j] != 0.0:
+                v = abs(r[j] + (l1[j] if u[j] > 0.0 else -l1[j]))
+            else:
+                v = max(abs(r[j]) - l1[j], 0.0)
+            worst = max(worst, v)
+        if worst <= tol:
+            return sweeps
+    return -1
+
+
+def _model_minimum(hess, grad, theta, l1, eligible, tol) -> np.ndarray:
+    """The minimizer of the quadratic model around ``theta`` (coordinates not ``eligible`` stay where they are)."""
+    hess = np.ascontiguousarray(hess, dtype=np.float64)
+    if not np.any(l1 > 0.0) and eligible.all():
+        # No L1 term: the model's minimum is the Newton step, solved directly (coordinate descent is Gauss-Seidel
+        # there, slow on correlated columns).
+        try:
+            factor = linalg.cho_factor(hess, check_finite=False)
+            return theta - linalg.cho_solve(factor, grad, check_finite=False)
+        except linalg.LinAlgError:
+            pass
+    u = theta.copy()
+    _coordinate_descent(hess, grad, theta, l1, eligible, tol, MAX_SWEEPS, u)
+    return u
+
+
+def prox_newton(
+    oracle,
+    theta0: np.ndarray,
+    *,
+    l1: np.ndarray,
+    tol: float,
+    max_iter: int,
+    start: tuple | None = None,
+    eligible: np.ndarray | None = None,
+    reuse_hessian: bool = True,
+    final_hessian: bool = True,
+    callback=None,
+) -> SolverResult:
+    """Proximal Newton for ``F = f + sum_j l1_j |theta_j|``: one pass per iteration, exact at convergence.
+
+    Parameters
+    ----------
+    oracle
+        As for :func:`~logreg_dist._solvers.newton` (``f`` with its ``l2``).
+    l1 : ndarray of shape (n_params,)
+        The L1 weight of each parameter (0 for the intercept).
+    start : tuple (loss, grad, hess), optional
+        ``f``, its gradient and an approximate Hessian at ``theta0`` known
+        without a pass (a path's previous point): the first step uses them.
+    eligible : ndarray of bool, optional
+        Coordinates the first model may move (a path's strong set); every
+        later model may move those whose condition the last pass found
+        violated as well, so the answer does not depend on it.
+    final_hessian : bool, default=True
+        Whether the pass expected to converge sums the full Hessian (the
+        standard errors' Hessian); a path's points, which need none, keep
+        taking gradient passes there.
+
+    The history records ``F`` as ``loss`` and the largest entry of
+    :func:`subgradient` as ``grad_max``. The result's ``grad`` is the smooth
+    gradient; ``hess`` the full Hessian of ``f`` at ``theta`` when the last
+    pass computed it.
+    """
+    theta = np.array(theta0, dtype=np.float64)
+    l1 = np.asarray(l1, dtype=np.float64)
+    eligible = np.ones(theta.size, dtype=bool) if eligible is None else np.array(eligible, dtype=bool)
+    sampling = reuse_hessian and getattr(oracle, "hessian_every", 1) > 1
+    sampled_left = MAX_SAMPLED_HESSIANS
+
+    def hessian_pass(point, kind):
+        nonlocal sampled_left
+        sampled = kind == "sampled" and sampling and sampled_left > 0
+        sampled_left -= sampled
+        return (*oracle.loss_grad_hess(point, sampled=sampled), "sampled" if sampled else "full")
+
+    started = time.perf_counter()
+    if start is not None:
+        loss, grad, hess = start
+        grad, hess, hess_kind = np.array(grad, dtype=np.float64), np.array(hess, dtype=np.float64), "kept"
+    else:
+        loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
+    violation = float(np.max(np.abs(subgradient(theta, grad, l1))))
+    history = [IterationRecord(0, composite(loss, theta, l1), violation, 0.0, 0.0, time.perf_counter() - started,
+                               oracle.passes.total, start is None, hess_kind == "sampled")]
+    _report(history[-1], "prox-newton", theta, callback)
+    message, converged = "max_iter reached", False
+    fresh = start is None
+    next_kind = "sampled"
+    for _ in range(max_iter):
+        if history[-1].grad_max <= tol:
+            converged = True
+            break
+        started = time.perf_counter()
+        # A coordinate left out of the model but violating its condition at theta joins it.
+        eligible |= np.abs(subgradient(theta, grad, l1)) > 0.0
+        inner_tol = max(0.1 * tol, 1e-4 * history[-1].grad_max)
+        target = _model_minimum(hess, grad, theta, l1, eligible, inner_tol)
+        step = target - theta
+        value = composite(loss, theta, l1)
+        decrease = float(grad @ step) + float(l1 @ (np.abs(target) - np.abs(theta)))
+        if not decrease < 0.0 or not np.any(step):
+            if fresh and hess_kind == "full":
+                message = "the quadratic model offers no descent"
+                break
+            loss, grad, hess, hess_kind = hessian_pass(theta, "full")
+            fresh, next_kind = True, "sampled"
+            continue
+
+        step_size = 1.0
+        kind = next_kind if reuse_hessian else "full"
+        if kind == "none":
+            new_loss, new_grad = oracle.loss_grad(target)
+            new_hess = new_kind = None
+        else:
+            new_loss, new_grad, new_hess, new_kind = hessian_pass(target, kind)
+        new_value = composite(new_loss, target, l1)
+        roundoff = 16 * _EPS * abs(value)
+        new_violation = float(np.max(np.abs(subgradient(target, new_grad, l1))))
+        accepted = new_value <= value + _ARMIJO * decrease or (
+            abs(new_value - value) <= roundoff and new_violation < history[-1].grad_max
+        )
+        if not accepted and not fresh:
+            # The kept Hessian is too far off: take a fresh one at theta and step again (no backtracking).
+            loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
+            fresh, next_kind = True, "sampled"
+            continue
+        trial = target
+        while not accepted and step_size > 1e-10:
+            step_size *= 0.5
+            trial = theta + step_size * step
+            accepted = composite(oracle.loss(trial), trial, l1) <= value + _ARMIJO * step_size * decrease
+        if not accepted:
+            message = "line search could not lower the objective"
+            break
+        if step_size < 1.0:
+            new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, "sampled")
+            new_violation = float(np.max(np.abs(subgradient(trial, new_grad, l1))))
+
+        contraction = new_violation / history[-1].grad_max
+        secant = new_grad - grad
+        step_max = float(np.max(np.abs(trial - theta)))
+        moved = trial - theta
+        theta, loss, grad = trial, new_loss, new_grad
+        fresh = new_hess is not None
+        if fresh:
+            hess, hess_kind = new_hess, new_kind
+        else:
+            hess = _bfgs_update(hess, moved, secant)
+        # As in Newton: after a full step that cut the violation tenfold, keep the Hessian (gradient passes only);
+        # the pass expected to converge brings the full Hessian at the final point.
+        if step_size == 1.0 and contraction <= 0.1:
+            next_kind = "full" if final_hessian and new_violation * contraction <= tol else "none"
+        else:
+            next_kind = "sampled"
+        history.append(IterationRecord(len(history), composite(loss, theta, l1), new_violation, step_max, step_size,
+                                       time.perf_counter() - started, oracle.passes.total, fresh,
+                                       fresh and new_kind == "sampled"))
+        _report(history[-1], "prox-newton", theta, callback)
+    else:
+        converged = history[-1].grad_max <= tol
+    if converged:
+        message = f"max|subgradient| {history[-1].grad_max:.3e} <= tol {tol:.1e}"
+    exact = fresh and hess_kind == "full"
+    return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message, [], hess if exact else None,
+                        hess)

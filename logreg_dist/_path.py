@@ -1,0 +1,312 @@
+"""The regularization path and its choice: every point exact, the folds' sums in the same passes.
+
+A path is a log-spaced sequence of penalties ``alpha`` from ``alpha_max``
+down. With ``l1_ratio > 0``, ``alpha_max`` is the smallest penalty at which
+every coefficient is zero (``max_j |g_j| / l1_ratio`` at the intercept-only
+model, glmnet's ``lambda_max``); for ridge the same formula with an
+``l1_ratio`` of 0.001 fixes the span, as glmnet and glum do. Each point
+starts from the previous one's coefficients, gradient and Hessian, with the
+ridge part adjusted to the new penalty, so its first step costs no pass; the
+sequential strong rule leaves out of the first model the coefficients that
+are expected to stay at zero, and the solver checks them on every pass.
+
+Cross-validation runs every fold's solver in its own thread over one
+:class:`FoldEngine` each: a pass waits until each live fold has asked for its
+sums, and one map over the blocks then computes all of them
+(:func:`fold_loss_sums`, rows of fold ``g`` weighted 0 for fold ``g``). The
+folds' solvers stay exactly what they are alone; only the passes are shared.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ._enet import prox_newton, subgradient
+from ._kernels import loss_sums
+from ._predict import decision
+
+__all__ = ["FoldEngine", "PathPoint", "alpha_grid", "fold_loss_sums", "path_scores", "run_path"]
+
+#: ``l1_ratio`` used to size a ridge path (glmnet's and glum's convention).
+RIDGE_SPAN_RATIO = 1e-3
+#: Logit bins of the path's AUC estimate (the chosen model's AUC is exact, from the validation metrics).
+AUC_BINS = 8192
+AUC_LOGIT_RANGE = 20.0
+
+
+@dataclass
+class PathPoint:
+    """One exact fit on the path."""
+
+    alpha: float
+    theta: np.ndarray
+    loss: float  # the mean log-loss of the training rows, without the penalty
+    n_nonzero: int
+    converged: bool
+    n_iter: int
+    passes: int
+    screened: int  # coefficients the strong rule left out of the first model
+    message: str = ""
+    scores: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "alpha": self.alpha, "n_nonzero": self.n_nonzero, "train_deviance": 2.0 * self.loss,
+            "converged": self.converged, "n_iter": self.n_iter, "passes": self.passes, "screened": self.screened,
+            **({} if self.converged else {"message": self.message}), **self.scores,
+        }
+
+
+def alpha_grid(alpha_max: float, *, n_alphas: int, min_ratio: float) -> np.ndarray:
+    """``n_alphas`` penalties, log-spaced from ``alpha_max`` down to ``alpha_max * min_ratio``."""
+    return alpha_max * np.logspace(0.0, np.log10(min_ratio), n_alphas)
+
+
+def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas, l1_ratio: float, tol: float,
+             max_iter: int, callback=None) -> list[PathPoint]:
+    """Fit every penalty of ``alphas`` in turn, warm-started; ``start`` is ``(loss, grad, hess)`` of the
+    unpenalized mean log-loss at ``theta0`` (the intercept-only model), or None to compute them in the first pass.
+
+    ``make_objective(l2)`` gives the oracle of the mean log-loss with ridge
+    ``l2`` (the intercept last, never penalized).
+    """
+    theta = np.array(theta0, dtype=np.float64)
+    penalized = np.append(np.ones(theta.size - 1), 0.0)
+    points: list[PathPoint] = []
+    previous = float(alphas[0])
+    for alpha in alphas:
+        alpha = float(alpha)
+        l2, l1 = alpha * (1.0 - l1_ratio), alpha * l1_ratio * penalized
+        objective = make_objective(l2)
+        if start is None:
+            known, eligible = None, None
+        else:
+            loss, grad, hess = start  # of the unpenalized mean log-loss at theta
+            # The sequential strong rule (Tibshirani et al. 2012): a zero coefficient whose gradient is below
+            # l1_ratio * (2 alpha - previous alpha) is expected to stay zero; the solver still checks it every pass.
+            eligible = (theta != 0.0) | (penalized == 0.0) | (np.abs(grad) >= l1_ratio * (2.0 * alpha - previous))
+            ridge = 0.5 * l2 * float(theta[:-1] @ theta[:-1])
+            known = (loss + ridge, grad + l2 * penalized * theta, hess + np.diag(l2 * penalized))
+        result = prox_newton(objective, theta, l1=l1, tol=tol, max_iter=max_iter, start=known, eligible=eligible,
+                             final_hessian=False, callback=callback)
+        theta = result.theta
+        start = (result.loss - 0.5 * l2 * float(theta[:-1] @ theta[:-1]), result.grad - l2 * penalized * theta,
+                 result.last_hess - np.diag(l2 * penalized))
+        screened = 0 if eligible is None else int(np.count_nonzero(~eligible))
+        points.append(PathPoint(alpha, theta.copy(), start[0], int(np.count_nonzero(theta[:-1])), result.converged,
+                                result.n_iter, objective.passes.total, screened, result.message))
+        previous = alpha
+    return points
+
+
+def kkt_gap(theta: np.ndarray, grad: np.ndarray, l1: np.ndarray) -> float:
+    """The largest entry of the minimum-norm subgradient (0 at the exact optimum)."""
+    return float(np.max(np.abs(subgradient(theta, grad, l1))))
+
+
+# -- scoring the path on held-out rows ----------------------------------------------------
+
+
+@dataclass
+class PathScores:
+    """Per path point: held-out weight, log-loss sum, its square sum, and score histograms by label."""
+
+    weight: float
+    loss: np.ndarray
+    loss_sq: np.ndarray
+    positives: np.ndarray  # (n_points, AUC_BINS)
+    negatives: np.ndarray
+
+    def __add__(self, other: PathScores) -> PathScores:
+        return PathScores(self.weight + other.weight, self.loss + other.loss, self.loss_sq + other.loss_sq,
+                          self.positives + other.positives, self.negatives + other.negatives)
+
+    def summary(self) -> list[dict]:
+        """Per point: mean deviance, its standard error over rows, and the binned AUC."""
+        mean = self.loss / self.weight
+        spread = np.sqrt(np.maximum(self.loss_sq / self.weight - mean**2, 0.0) / max(self.weight - 1.0, 1.0))
+        return [
+            {"deviance": 2.0 * float(mean[k]), "deviance_se": 2.0 * float(spread[k]),
+             "auc": _binned_auc(self.positives[k], self.negatives[k])}
+            for k in range(mean.size)
+        ]
+
+
+def _binned_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """AUC of scores binned by value: pairs in one bin count half (exact when no bin holds both labels)."""
+    below = np.cumsum(negatives) - negatives
+    pairs = positives.sum() * negatives.sum()
+    if pairs == 0:
+        return float("nan")
+    return float((positives @ below + 0.5 * positives @ negatives) / pairs)
+
+
+def _row_losses(eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, eta) - y * eta
+
+
+def _bins(eta: np.ndarray) -> np.ndarray:
+    unit = (np.clip(eta, -AUC_LOGIT_RANGE, AUC_LOGIT_RANGE) + AUC_LOGIT_RANGE) / (2.0 * AUC_LOGIT_RANGE)
+    return np.minimum((unit * AUC_BINS).astype(np.int64), AUC_BINS - 1)
+
+
+def _scores_of(X, y, w, coefs, intercepts, rows=None) -> PathScores:
+    n_points = len(intercepts)
+    weight = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
+    if rows is not None:
+        weight = weight * rows
+    y = np.asarray(y, dtype=np.float64)
+    loss, loss_sq = np.zeros(n_points), np.zeros(n_points)
+    positives, negatives = np.zeros((n_points, AUC_BINS)), np.zeros((n_points, AUC_BINS))
+    for k in range(n_points):
+        eta = decision(X, coefs[k], intercepts[k])
+        row_loss = _row_losses(eta, y)
+        loss[k] = weight @ row_loss
+        loss_sq[k] = weight @ row_loss**2
+        bins = _bins(eta)
+        positives[k] = np.bincount(bins, weights=weight * y, minlength=AUC_BINS)
+        negatives[k] = np.bincount(bins, weights=weight * (1.0 - y), minlength=AUC_BINS)
+    return PathScores(float(weight.sum()), loss, loss_sq, positives, negatives)
+
+
+def path_scores(X, y, w, *, coefs, intercepts) -> PathScores:
+    """Block kernel: the held-out log-loss and score histograms of every path point (original-scale coefficients)."""
+    return _scores_of(X, y, w, coefs, intercepts)
+
+
+def fold_path_scores(X, y, w, folds, *, coefs, intercepts) -> list[PathScores]:
+    """Block kernel: for fold ``g``, the path of fold ``g``'s model scored on fold ``g``'s rows."""
+    return _Each([
+        _scores_of(X, y, w, coefs[g], intercepts[g], rows=(folds == g).astype(np.float64))
+        for g in range(len(coefs))
+    ])
+
+
+# -- cross-validation: every fold's sums in one pass ------------------------------------------
+
+
+class _Each(list):
+    """A list added entry by entry (the sums of several problems in one reduction)."""
+
+    def __add__(self, other):
+        return _Each(a + b for a, b in zip(self, other))
+
+
+def fold_loss_sums(X, y, w, folds, *, requests, mean, inv_scale, chunk_rows=None):
+    """Block kernel: :func:`loss_sums` of each request ``(fold, coef, intercept, order, hessian_every)`` over the
+    rows outside ``fold`` (every row for fold -1)."""
+    base = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
+    extra = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
+    out = _Each()
+    for fold, coef, intercept, order, every in requests:
+        weight = base if fold < 0 else base * (folds != fold)
+        out.append(loss_sums(X, y, weight, coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale,
+                             order=order, hessian_every=every, **extra))
+    return out
+
+
+class _Batch:
+    """The rendezvous of the fold engines: a pass runs when every live fold has posted its request."""
+
+    def __init__(self, engine, n_folds: int):
+        self.engine = engine
+        self.live = n_folds
+        self.requests: dict[int, tuple] = {}
+        self.results: dict[int, object] = {}
+        self.error: BaseException | None = None
+        self.condition = threading.Condition()
+        self.generation = 0
+        self.passes = 0
+
+    def ask(self, fold: int, request: tuple, params: dict):
+        with self.condition:
+            if self.error is not None:
+                raise self.error
+            self.requests[fold] = request
+            self._params = params
+            generation = self.generation
+            self._run_if_complete()
+            while self.generation == generation and self.error is None:
+                self.condition.wait()
+            if self.error is not None:
+                raise self.error
+            return self.results.pop(fold)
+
+    def leave(self) -> None:
+        with self.condition:
+            self.live -= 1
+            self._run_if_complete()
+
+    def fail(self, error: BaseException) -> None:
+        with self.condition:
+            self.error = error
+            self.condition.notify_all()
+
+    def _run_if_complete(self) -> None:
+        # Called with the lock held: the pass runs in the thread that completed the set (the others wait).
+        if not self.requests or len(self.requests) < self.live:
+            return
+        folds = sorted(self.requests)
+        batch = [self.requests[g] for g in folds]
+        try:
+            sums = self.engine.map_reduce(fold_loss_sums, requests=batch, **self._params)
+        except BaseException as error:  # every waiting fold raises it
+            self.error = error
+            self.condition.notify_all()
+            raise
+        self.passes += 1
+        self.requests.clear()
+        self.results.update(zip(folds, sums))
+        self.generation += 1
+        self.condition.notify_all()
+
+
+class FoldEngine:
+    """The engine one fold's objective sees: its ``map_reduce(loss_sums, ...)`` joins the others' pass."""
+
+    def __init__(self, batch: _Batch, fold: int):
+        self.batch, self.fold = batch, fold
+
+    def map_reduce(self, kernel, /, *, coef, intercept, mean, inv_scale, order, hessian_every=1, **rest):
+        if kernel is not loss_sums:
+            raise TypeError("a fold engine evaluates loss_sums only")
+        request = (self.fold, coef, intercept, order, hessian_every)
+        return self.batch.ask(self.fold, request, {"mean": mean, "inv_scale": inv_scale, **rest})
+
+
+def run_folds(engine, n_folds: int, work) -> list:
+    """``work(fold, fold_engine)`` for every fold (and -1, all rows) in threads sharing each pass; their results
+    in fold order, -1 last."""
+    folds = [*range(n_folds), -1]
+    batch = _Batch(engine, len(folds))
+    results: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def run(fold):
+        try:
+            results[fold] = work(fold, FoldEngine(batch, fold))
+        except BaseException as error:
+            errors.append(error)
+            batch.fail(error)
+        finally:
+            batch.leave()
+
+    threads = [threading.Thread(target=run, args=(fold,), name=f"fold-{fold}", daemon=True) for fold in folds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [results[fold] for fold in folds], batch.passes
+
+
+def hashed_folds(keys, n_folds: int, seed: int = 0) -> np.ndarray:
+    """The fold of each row, from a hash of its key (an id, or the row itself): the same whatever the partitioning."""
+    hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+    hashed = pd.util.hash_array(hashed ^ np.uint64(0x9E3779B97F4A7C15 + seed))
+    return (hashed % np.uint64(n_folds)).astype(np.int8)
