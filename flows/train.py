@@ -68,6 +68,12 @@ def train(
     features: list[str] | None = None,
     exclude: list[str] | None = None,
     l2: float = 0.0,
+    alpha: float | Literal["auto"] | None = None,
+    l1_ratio: float = 0.0,
+    cv: int | None = None,
+    n_alphas: int = 20,
+    alpha_rule: Literal["min", "1se"] = "min",
+    short_ranking: Literal["strongest", "lasso"] = "strongest",
     solver: Literal["auto", "newton", "lbfgs"] = "auto",
     valid_fraction: float = 0.2,
     positive_label: str | None = None,
@@ -84,7 +90,8 @@ def train(
     check_output(out, kind="model", inputs=[data])  # before any work: out may hold only an earlier model
     options = jobs.TrainOptions(
         data=data, target=target, id_column=id_column, features=tuple(features) if features else None,
-        exclude=tuple(exclude or ()), l2=l2, solver=solver, valid_fraction=valid_fraction,
+        exclude=tuple(exclude or ()), l2=l2, alpha=alpha, l1_ratio=l1_ratio, cv=cv, n_alphas=n_alphas,
+        alpha_rule=alpha_rule, short_model=short_ranking, solver=solver, valid_fraction=valid_fraction,
         positive_label=positive_label, min_frequency=min_frequency, missing=missing, top_k=top_k,
         cost_fp=cost_fp, cost_fn=cost_fn, contact_share=contact_share, seed=seed,
     )

@@ -119,7 +119,32 @@ def _check_columns(args) -> None:
                  features=_names(args.features), exclude=_names(args.exclude) or ())
 
 
+def _train_options(args):
+    """The run's options, checked before Prefect and the cluster start (a bad choice costs a second, not ten)."""
+    from .jobs import TrainOptions
+
+    return TrainOptions(
+        data=args.data, target=args.target, id_column=args.id_column, features=_names(args.features),
+        exclude=tuple(_names(args.exclude) or ()), l2=args.l2, alpha=args.alpha, l1_ratio=args.l1_ratio, cv=args.cv,
+        n_alphas=args.n_alphas, alpha_rule=args.alpha_rule, short_model=args.short_model, solver=args.solver,
+        valid_fraction=args.valid_fraction, positive_label=args.positive_label, min_frequency=args.min_frequency,
+        missing=args.missing, top_k=args.top_k, cost_fp=args.cost_fp, cost_fn=args.cost_fn,
+        contact_share=args.contact_share, seed=args.seed,
+    )
+
+
+def _alpha(text: str):
+    """``--alpha``: a number >= 0, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'auto', got {text!r}") from None
+
+
 def _train(args) -> int:
+    _train_options(args)
     check_output(args.out, kind="model", inputs=[args.data])  # before Prefect and the cluster start
     with _prefect() as server:
         _check_columns(args)
@@ -128,7 +153,9 @@ def _train(args) -> int:
         _connect(server)
         summary = train(
             data=args.data, target=args.target, out=args.out, id_column=args.id_column, features=_names(args.features),
-            exclude=_names(args.exclude), l2=args.l2, solver=args.solver, valid_fraction=args.valid_fraction,
+            exclude=_names(args.exclude), l2=args.l2, alpha=args.alpha, l1_ratio=args.l1_ratio, cv=args.cv,
+            n_alphas=args.n_alphas, alpha_rule=args.alpha_rule, short_ranking=args.short_model, solver=args.solver,
+            valid_fraction=args.valid_fraction,
             positive_label=args.positive_label, min_frequency=args.min_frequency, missing=args.missing,
             top_k=args.top_k, cost_fp=args.cost_fp, cost_fn=args.cost_fn, contact_share=args.contact_share,
             seed=args.seed, scheduler=args.scheduler,
@@ -144,6 +171,15 @@ def _print_summary(summary: dict) -> None:
         f"{summary['positive_label']!r}) with {summary['solver']}: "
         f"{summary['n_iter']} iterations, converged={summary['converged']}, fit {summary['fit_seconds']:.1f} s"
     )
+    penalty = summary.get("penalty") or {}
+    if penalty.get("chosen_by"):
+        held_out = next((f"{k.replace('_', ' ')} {penalty[k]:.4f}" for k in ("valid_deviance", "cv_deviance")
+                         if penalty.get(k) is not None), "")
+        print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}), chosen of {penalty['n_alphas']} "
+              f"on the path by {penalty['chosen_by']} ({held_out}); {penalty['nonzero']} nonzero coefficients")
+    elif penalty.get("l1_ratio"):
+        print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}): "
+              f"{penalty['nonzero']} nonzero coefficients")
     separation = summary.get("separation")
     if separation:
         print(f"separation: {'; '.join(separation['rules'])}; their standard errors are not meaningful (set --l2 > 0)")
@@ -294,7 +330,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--id-column", default=None, help="never a feature; hashed to split train/validation")
     train.add_argument("--features", default=None, help="comma-separated columns to use (default: all others)")
     train.add_argument("--exclude", default=None, help="comma-separated columns to leave out")
-    train.add_argument("--l2", type=float, default=0.0, help="penalty on standardized coefficients (default 0)")
+    train.add_argument("--l2", type=float, default=0.0, help="ridge penalty on standardized coefficients (default 0); "
+                       "shorthand for --alpha X --l1-ratio 0")
+    train.add_argument("--alpha", type=_alpha, default=None,
+                       help="elastic-net penalty strength, or 'auto': the path, chosen on the validation rows (or --cv)")
+    train.add_argument("--l1-ratio", type=float, default=0.0, help="share of the penalty that is L1 (0 ridge, 1 lasso)")
+    train.add_argument("--cv", type=int, default=None, help="with --alpha auto: choose by K-fold cross-validation")
+    train.add_argument("--n-alphas", type=int, default=20, help="penalties on the path (default 20)")
+    train.add_argument("--alpha-rule", choices=["min", "1se"], default="min",
+                       help="the path's choice: least held-out deviance, or the largest penalty within 1 SE of it")
+    train.add_argument("--short-model", choices=["strongest", "lasso"], default="strongest",
+                       help="short model's inputs: largest |standardized coef|, or first to enter the lasso path")
     train.add_argument("--solver", choices=["auto", "newton", "lbfgs"], default="auto")
     train.add_argument("--valid-fraction", type=float, default=0.2, help="share of ids held out; 0 fits every row")
     train.add_argument("--positive-label", default=None)

@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from . import metrics as metrics_module
 from .cluster import connect
 from .exceptions import InputError
@@ -42,6 +44,12 @@ class TrainOptions:
     features: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
     l2: float = 0.0
+    alpha: float | str | None = None
+    l1_ratio: float = 0.0
+    cv: int | None = None
+    n_alphas: int = 20
+    alpha_rule: str = "min"
+    short_model: str = "strongest"
     solver: str = "auto"
     valid_fraction: float = 0.2
     positive_label: str | None = None
@@ -56,6 +64,20 @@ class TrainOptions:
     def __post_init__(self):
         checks = [
             (self.l2 >= 0, "l2 must be a number >= 0"),
+            (self.alpha is None or self.alpha == "auto" or (not isinstance(self.alpha, str) and self.alpha >= 0),
+             "alpha must be a number >= 0 or 'auto'"),
+            (self.alpha is None or self.l2 == 0, "give alpha (with l1_ratio) or l2, not both"),
+            (0 <= self.l1_ratio <= 1, "l1_ratio must be in [0, 1]"),
+            (self.l1_ratio == 0 or self.alpha is not None, "l1_ratio > 0 needs alpha (a number, or 'auto')"),
+            (self.cv is None or self.cv >= 2, "cv must be an integer >= 2 (cv=1 leaves no rows to fit on)"),
+            (self.cv is None or self.alpha == "auto", "cv chooses the penalty: it needs alpha='auto'"),
+            (self.alpha != "auto" or self.cv is not None or self.valid_fraction > 0,
+             "alpha='auto' chooses on held-out rows: it needs valid_fraction > 0 or cv"),
+            (self.n_alphas >= 2, "n_alphas must be an integer >= 2"),
+            (self.alpha_rule in ("min", "1se"), "alpha_rule must be 'min' or '1se'"),
+            (self.short_model in ("strongest", "lasso"), "short_model must be 'strongest' or 'lasso'"),
+            (self.short_model != "lasso" or (self.alpha == "auto" and self.l1_ratio > 0),
+             "short_model='lasso' ranks by the lasso path: it needs alpha='auto' and l1_ratio > 0"),
             (self.solver in ("auto", "newton", "lbfgs"), "solver must be one of 'auto', 'newton', 'lbfgs'"),
             (0 <= self.valid_fraction < 1, "valid_fraction must be in [0, 1)"),
             (self.missing in ("impute", "error"), "missing must be 'impute' or 'error'"),
@@ -68,7 +90,15 @@ class TrainOptions:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"{message}; got {self}.")
+                # The options given (those not at their defaults) say what to change; the rest would bury them.
+                chosen = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                          if f.name in _PENALTY_FIELDS and getattr(self, f.name) != f.default}
+                raise ValueError(f"{message}; got {', '.join(f'{k}={v!r}' for k, v in chosen.items()) or 'the defaults'}.")
+
+
+#: The options a bad choice is reported with (data, target and columns are not what a check refuses).
+_PENALTY_FIELDS = ("l2", "alpha", "l1_ratio", "cv", "n_alphas", "alpha_rule", "short_model", "solver", "valid_fraction",
+                   "missing", "top_k", "min_frequency", "cost_fp", "cost_fn", "contact_share")
 
 
 #: Data of at most this many rows is trained (and evaluated) in this process when no scheduler is given: starting
@@ -124,7 +154,9 @@ def checkpoint_path(out: str) -> str:
 
 def fit(rows: TrainingRows, options: TrainOptions, preparation: dict, checkpoint: str | None = None) -> dict:
     """The fitted model (no metrics yet), as a dict; resumes from ``checkpoint`` when it holds this problem."""
-    model = rows.fit(Preparation.from_dict(preparation), l2=options.l2, solver=options.solver, checkpoint=checkpoint)
+    model = rows.fit(Preparation.from_dict(preparation), l2=options.l2, alpha=options.alpha, l1_ratio=options.l1_ratio,
+                     cv=options.cv, n_alphas=options.n_alphas, alpha_rule=options.alpha_rule, solver=options.solver,
+                     checkpoint=checkpoint, id_column=options.id_column, seed=options.seed)
     return model.to_dict()
 
 
@@ -145,17 +177,22 @@ def validate(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
 
 
 def short_model(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
-    """Refit on the ``top_k`` strongest input columns and report its validation AUC beside the full model's."""
+    """Refit on the ``top_k`` strongest input columns (or the first to enter the lasso path) at the full model's
+    penalty, and report its validation AUC beside the full model's."""
     full = Model.from_dict(model)
-    keep = full.strongest(options.top_k)
+    keep = full.first_to_enter(options.top_k) if options.short_model == "lasso" else full.strongest(options.top_k)
     preparation = full.preparation.restricted(keep)
     try:
-        small = rows.fit(preparation, l2=options.l2, solver=options.solver)
+        if full.alpha is None:
+            small = rows.fit(preparation, l2=options.l2, solver=options.solver)
+        else:
+            small = rows.fit(preparation, alpha=full.alpha, l1_ratio=full.l1_ratio, solver=options.solver)
         summary = rows.validate(small)
     finally:
         rows.release(preparation)
     metrics = metrics_module.validation_metrics(summary, max_curve_points=2)
-    return {"features": keep, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"], "coef": dict(zip(small.features, small.coef.tolist()))}
+    return {"features": keep, "ranked_by": options.short_model, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"],
+            "coef": dict(zip(small.features, small.coef.tolist()))}
 
 
 def profile(rows: TrainingRows, model: dict) -> dict:
@@ -206,6 +243,7 @@ def write_model(out: str, model: dict, validation: dict | None, short: dict | No
             coefficients=fitted.coefficient_table(),
             threshold=fitted.threshold,
             short_model=fitted.short_model,
+            path=fitted.path,
         )
     fitted.save(out, extra_files=files)
     return out
@@ -221,7 +259,10 @@ def _summary(model: Model, options: TrainOptions) -> dict:
         "rows_valid": metrics.get("n_rows"),
         "positives_valid": metrics.get("n_positives"),
         "n_features": len(model.features),
+        "features": model.features,
         "l2": model.l2,
+        "alpha": model.alpha,
+        "l1_ratio": model.l1_ratio,
         "solver": model.solver,
         "n_iter": model.n_iter,
         "converged": model.converged,
@@ -229,6 +270,18 @@ def _summary(model: Model, options: TrainOptions) -> dict:
         "model_version": model.version,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _penalty(model: Model) -> dict:
+    """The penalty of a model as the run summary shows it; with a path, the chosen point and how it was chosen."""
+    penalty = {"alpha": model.l2 if model.alpha is None else model.alpha, "l1_ratio": model.l1_ratio,
+               "nonzero": int(np.count_nonzero(model.coef))}
+    if model.path:
+        chosen = model.path["points"][model.path["chosen"]]
+        penalty.update(chosen_by=f"{model.path['rule']} {model.path['selected_on']} deviance",
+                       n_alphas=len(model.path["points"]),
+                       **{k: chosen[k] for k in ("valid_deviance", "valid_auc", "cv_deviance", "cv_auc") if k in chosen})
+    return penalty
 
 
 def evaluate(model_dir: str, data: str, target: str, scheduler: str | None) -> dict:
@@ -264,6 +317,7 @@ def run_summary(model_dir: str) -> dict:
         "converged": model.converged,
         "solver": model.solver,
         "fit_seconds": model.training.get("fit_seconds"),
+        "penalty": _penalty(model),
         "metrics": headline or None,
         "short_model": model.short_model,
         "threshold": model.threshold,

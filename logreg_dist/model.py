@@ -60,6 +60,12 @@ class Model:
     version: str | None = None
     #: With l2 = 0, the features that separate the classes (see :mod:`._separation`); None when none do.
     separation: dict | None = None
+    #: The elastic net: ``alpha * (l1_ratio * |b|_1 + (1 - l1_ratio) / 2 * |b|^2)``; ``l2`` is its ridge part.
+    alpha: float | None = None
+    l1_ratio: float = 0.0
+    #: ``alpha='auto'``: the path (one dict per penalty), the index chosen, the rule that chose it, and the
+    #: standardized coefficients along it (n_alphas x n_features).
+    path: dict | None = None
 
     @property
     def features(self) -> list[str]:
@@ -162,9 +168,22 @@ class Model:
 
     def strongest(self, k: int) -> list[str]:
         """The ``k`` raw input columns whose encoded features rank highest by |standardized coefficient|."""
+        return self._first_inputs([row["feature"] for row in self.coefficient_table()], k)
+
+    def first_to_enter(self, k: int) -> list[str]:
+        """The ``k`` raw input columns whose encoded features enter the lasso path first (largest penalty first; of
+        features entering at one penalty, the larger |standardized coefficient| first)."""
+        if not self.path or float(self.l1_ratio) == 0.0:
+            raise InputError("the lasso ranking needs a model fitted with alpha='auto' and l1_ratio > 0.")
+        coefs = np.asarray(self.path["coef_standardized"], dtype=float)
+        entered = [(next((i for i in range(len(coefs)) if coefs[i, j] != 0.0), len(coefs)), -abs(coefs[-1, j]), j)
+                   for j in range(coefs.shape[1])]
+        return self._first_inputs([self.features[j] for _, _, j in sorted(entered)], k)
+
+    def _first_inputs(self, features: list[str], k: int) -> list[str]:
         chosen: list[str] = []
-        for row in self.coefficient_table():
-            name = self._input_of(row["feature"])
+        for feature in features:
+            name = self._input_of(feature)
             if name not in chosen:
                 chosen.append(name)
             if len(chosen) == k:
@@ -211,6 +230,9 @@ class Model:
             "short_model": self.short_model,
             "score_distribution": self.score_distribution,
             "separation": self.separation,
+            "alpha": self.alpha,
+            "l1_ratio": self.l1_ratio,
+            "path": self.path,
         }
 
     @classmethod
@@ -246,6 +268,9 @@ class Model:
                 score_distribution=data.get("score_distribution"),
                 version=data.get("version"),
                 separation=data.get("separation"),
+                alpha=None if data.get("alpha") is None else float(data["alpha"]),
+                l1_ratio=float(data.get("l1_ratio") or 0.0),
+                path=data.get("path"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InputError(f"{source} is corrupt: {type(error).__name__}: {error}.") from error

@@ -493,6 +493,14 @@ def _coefficients_section(coefficients, summary) -> str:
     penalty = (f'<p class="note warn-soft">The model was fitted with an L2 penalty (l2 = {_e(f"{l2:g}")}): the '
                "coefficients are shrunk slightly towards zero, and the standard errors, z, p-values and intervals "
                "are approximate, because the usual formulas assume an unpenalized fit.</p>") if l2 and l2 > 0 else ""
+    l1_ratio = _float(summary.get("l1_ratio"))
+    if l1_ratio:
+        alpha = _float(summary.get("alpha")) or 0.0
+        penalty = (f'<p class="note warn-soft">The model was fitted with an elastic-net penalty (alpha = '
+                   f'{_e(f"{alpha:g}")}, l1_ratio = {_e(f"{l1_ratio:g}")}): '
+                   "coefficients the L1 part set to zero have no standard error. The others' standard errors, z, "
+                   "p-values and intervals are those of the model with the zeroed features left out, at the same "
+                   "penalty: they take the selection as given, so they are too small (as glum and H2O warn).</p>")
     return _section("coefficients", "Coefficients", f'<p class="note">{_e(note)}</p>', penalty,
                     f'<div class="scroll">{table}</div>')
 
@@ -584,7 +592,54 @@ def _facts_section(summary, metrics) -> str:
                     '<dl class="facts">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items) + "</dl>")
 
 
-def _render(*, title, summary, metrics, coefficients, threshold, short_model) -> Iterator[str]:
+def _path_section(path: dict, features: Sequence[str]) -> str:
+    """The regularization path: the held-out deviance against the penalty, the coefficient paths, and the table."""
+    points = _list(path.get("points"))
+    chosen = int(path.get("chosen", 0))
+    key = "cv_deviance" if any("cv_deviance" in p for p in points) else "valid_deviance"
+    auc_key = key.replace("deviance", "auc")
+    alphas = [float(p["alpha"]) for p in points]
+    scored = [(a, p[key], p.get(key + "_se") or 0.0) for a, p in zip(alphas, points) if _float(p.get(key)) is not None]
+    if not scored:
+        return ""
+    x = _Axis("Penalty alpha (log scale)", *_log_bounds(min(alphas), max(alphas)), log=True)
+    low = min(d - se for _, d, se in scored)
+    high = max(d + se for _, d, se in scored)
+    pad = 0.05 * (high - low or 1.0)
+    where = "cross-validation" if key == "cv_deviance" else "validation rows"
+    curve = _line_chart(
+        chart_id="chart-path", title=f"Held-out deviance along the path ({where})",
+        desc=f"chosen alpha {alphas[chosen]:.4g}",
+        x=x, y=_Axis("Deviance (2 x mean log-loss)", low - pad, high + pad),
+        series=[_Series("Deviance \u00b1 1 SE", [(a, d) for a, d, _ in scored], markers=True,
+                        whiskers=[(d - se, d + se) for _, d, se in scored]),
+                _Series(f"Chosen, alpha {alphas[chosen]:.4g}", [(alphas[chosen], low - pad), (alphas[chosen], high + pad)],
+                        kind="ref")])
+    coefs = _list(path.get("coef_standardized"))
+    charts = [f"<figure>{curve}</figure>"]
+    if coefs and chosen < len(coefs):
+        top = sorted(range(len(coefs[chosen])), key=lambda j: -abs(coefs[chosen][j]))[:6]
+        values = [coefs[i][j] for i in range(len(coefs)) for j in top] or [0.0]
+        span = max(abs(v) for v in values) or 1.0
+        paths = _line_chart(
+            chart_id="chart-coef-path", title="Standardized coefficients along the path (the 6 largest at the choice)",
+            desc="coefficient paths", x=x, y=_Axis("Standardized coefficient", -1.05 * span, 1.05 * span),
+            series=[_Series(str(features[j]) if j < len(features) else f"x{j}", list(zip(alphas, [c[j] for c in coefs])))
+                    for j in top])
+        charts.append(f"<figure>{paths}</figure>")
+    body = [[("\u2192 " if i == chosen else "") + _num(a), _int(p.get("n_nonzero")), _num(p.get(key)),
+             _num(p.get(key + "_se")), _auc(p.get(auc_key)), "yes" if p.get("converged") else "no"]
+            for i, (a, p) in enumerate(zip(alphas, points))]
+    table = _table(["alpha", "Nonzero", "Deviance", "SE", "AUC (binned)", "Converged"], body, css="path")
+    rule = "the largest penalty within one standard error of the least deviance" if path.get("rule") == "1se" \
+        else "the least deviance"
+    note = (f"Each penalty was fitted exactly, warm-started from the one before; the choice is {rule} on the "
+            f"{where}. The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
+    return _section("path", "Regularization path", f'<p class="note">{_e(note)}</p>', *charts,
+                    f'<div class="scroll">{table}</div>')
+
+
+def _render(*, title, summary, metrics, coefficients, threshold, short_model, path=None) -> Iterator[str]:
     """The page in pieces, in order, so that a writer can stream them."""
     rows = metrics.get("n_rows", summary.get("rows_valid"))
     base_rate = _rate(metrics.get("n_positives", summary.get("positives_valid")), rows)
@@ -592,6 +647,7 @@ def _render(*, title, summary, metrics, coefficients, threshold, short_model) ->
     n_features = summary.get("n_features", sum(c.get("feature") != "(intercept)" for c in coefficients))
     sections = [("roc", "ROC"), ("pr", "Precision\u2013recall"), ("calibration", "Calibration"),
                 ("gains", "Gains and lift"), ("coefficients", "Coefficients")]
+    sections += [("path", "Regularization path")] if path else []
     sections += [("short-model", "Short model")] if short_model is not None else []
     sections += [("threshold", "Threshold")] if threshold is not None else []
     sections += [("facts", "Model facts")]
@@ -601,6 +657,9 @@ def _render(*, title, summary, metrics, coefficients, threshold, short_model) ->
     yield _calibration_section(deciles)
     yield _gains_section(deciles, base_rate)
     yield _coefficients_section(coefficients, summary)
+    if path:
+        yield _path_section(path, [c["feature"] for c in coefficients if c.get("feature") != "(intercept)"
+                                   ] if not summary.get("features") else summary["features"])
     if short_model is not None:
         yield _short_model_section(short_model, metrics, n_features)
     if threshold is not None:
@@ -627,11 +686,12 @@ def _check(title, summary, metrics, coefficients, threshold, short_model) -> Non
 
 
 def render_report(*, title: str, summary: dict, metrics: dict, coefficients: list[dict],
-                  threshold: dict | None, short_model: dict | None) -> str:
-    """The report as one HTML string; see :func:`write_report` for the arguments."""
+                  threshold: dict | None, short_model: dict | None, path: dict | None = None) -> str:
+    """The report as one HTML string; see :func:`write_report` for the arguments (``path``: the model's
+    regularization path, when it was chosen on one)."""
     _check(title, summary, metrics, coefficients, threshold, short_model)
     return "".join(_render(title=title, summary=summary, metrics=metrics, coefficients=coefficients,
-                           threshold=threshold, short_model=short_model))
+                           threshold=threshold, short_model=short_model, path=path))
 
 
 def write_report(path: str | os.PathLike, *, title: str, summary: dict, metrics: dict, coefficients: list[dict],

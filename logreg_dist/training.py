@@ -231,19 +231,47 @@ class TrainingRows:
         for engine in self._designs.pop(repr(preparation.to_dict()), {}).values():
             engine.close()
 
-    def fit(self, preparation: Preparation, *, l2: float = 0.0, solver: str = "auto", tol: float = 1e-12,
-            max_iter: int = 100, checkpoint: str | None = None) -> Model:
+    def fit(self, preparation: Preparation, *, l2: float = 0.0, alpha=None, l1_ratio: float = 0.0,
+            cv: int | None = None, n_alphas: int = 20, alpha_rule: str = "min", solver: str = "auto",
+            tol: float = 1e-12, max_iter: int = 100, checkpoint: str | None = None, id_column: str | None = None,
+            seed: int = 0) -> Model:
         """The model fitted on the training rows; with ``checkpoint`` (a file path) the fit saves its iterate after
-        every iteration and a rerun of the same problem resumes from it."""
+        every iteration and a rerun of the same problem resumes from it. ``alpha='auto'`` chooses the penalty on
+        the validation rows, or by ``cv``-fold cross-validation with folds by the hashed ``id_column`` (the whole
+        row without one)."""
         from ._estimator import LogisticRegression  # here, not at the top: workers import this module
 
         started = time.perf_counter()
-        estimator = LogisticRegression(l2=l2, solver=solver, tol=tol, max_iter=max_iter, checkpoint=checkpoint)
+        estimator = LogisticRegression(l2=l2, alpha=alpha, l1_ratio=l1_ratio, n_folds=cv, n_alphas=n_alphas,
+                                       alpha_rule=alpha_rule, solver=solver, tol=tol, max_iter=max_iter,
+                                       checkpoint=checkpoint)
         levels = [] if self._dense(preparation, 0) else [
             len(c.levels) for c in preparation.columns if not isinstance(c, NumericColumn)]
-        estimator.fit_loaded(self.designs(preparation, 0), feature_names=preparation.feature_names,
-                             n_rows=self.n_train, levels=levels)
+        design = self.designs(preparation, 0)
+        validation = folds = None
+        if alpha == "auto" and cv is None:
+            if self.valid_fraction == 0.0:
+                raise InputError(f"alpha='auto' chooses the penalty on held-out rows, and {self.source} was read "
+                                 "without a validation split: set a validation fraction > 0, or cv=k.")
+            validation = self.designs(preparation, 1)
+        elif alpha == "auto":
+            folds = design.derive(_with_folds, self.parts, id_column=id_column, n_folds=int(cv), seed=seed)
+        try:
+            estimator.fit_loaded(design, feature_names=preparation.feature_names, n_rows=self.n_train,
+                                 levels=levels, validation=validation, folds=folds)
+        finally:
+            if folds is not None:
+                folds.close()
         seconds = time.perf_counter() - started
+        path = None
+        if estimator.path_ is not None:
+            path = {
+                "points": [{k: _finite_or_none(v) for k, v in point.items()} for point in estimator.path_],
+                "chosen": int(estimator.path_chosen_),
+                "rule": estimator.alpha_rule_,
+                "selected_on": "validation" if cv is None else f"{int(cv)}-fold cross-validation",
+                "coef_standardized": estimator.coef_path_standardized_.tolist(),
+            }
         return Model(
             preparation=preparation,
             coef=estimator.coef_[0],
@@ -253,11 +281,14 @@ class TrainingRows:
             feature_mean=estimator.feature_mean_,
             feature_scale=estimator.feature_scale_,
             coef_standardized=estimator.coef_standardized_[0],
-            l2=float(l2),
+            l2=float(estimator.alpha_ * (1.0 - estimator.l1_ratio_)),
             solver=estimator.solver_,
             n_iter=int(estimator.n_iter_),
             converged=bool(estimator.converged_),
             separation=estimator.separation_,
+            alpha=None if alpha is None else float(estimator.alpha_),
+            l1_ratio=float(estimator.l1_ratio_),
+            path=path,
             training={
                 "rows": int(estimator.n_samples_fit_),
                 "positives": preparation.label_counts.get("positive"),
@@ -315,6 +346,21 @@ class TrainingRows:
 
 
 # -- block functions (run where the rows lie) ---------------------------------------------
+
+
+def _finite_or_none(value):
+    """A path entry as JSON holds it: NaN (an AUC of rows of one label) as None."""
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def _with_folds(design: tuple, block: tuple, *, id_column: str | None, n_folds: int, seed: int, partition: int,
+                n_partitions: int) -> tuple:
+    """``(X, y, w, fold)`` of one partition's training rows: the fold from a hash of the id (the whole row without
+    one), so a customer's fold does not depend on the partitioning."""
+    from ._path import hashed_folds
+
+    train = block[0]
+    return (*design, hashed_folds(train[id_column] if id_column else train, n_folds, seed))
 
 
 def _design_side(block: tuple, *, preparation: Preparation, side: int, source: str, dense: bool, partition: int,
