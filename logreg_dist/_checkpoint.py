@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 
 import numpy as np
 
 from .exceptions import InputError
+from .storage import write_file
 
 logger = logging.getLogger("logreg_dist")
 
@@ -79,12 +79,8 @@ class _Checkpoint:
             self.callback(entry)
 
     def _save(self, theta) -> None:
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
-        with os.fdopen(handle, "w") as out:
-            json.dump({"fingerprint": self.fingerprint, "theta": theta.tolist(), "history": self.history}, out)
-        os.replace(staging, self.path)
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        write_file(self.path, json.dumps({"fingerprint": self.fingerprint, "theta": theta.tolist(), "history": self.history}))
 
     def failed(self, error: BaseException) -> None:
         # The checkpoint is there so that a retry or rerun resumes after a crash (SIGKILL, a lost worker, any other

@@ -31,11 +31,11 @@ from scipy.special import expit
 from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
 from .exceptions import InputError
-from .model import Model, make_staging, move_into_place
+from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
 from .reasons import Contributions, check_reason_counts
-from .storage import discard, filesystem, is_url, join, new_run, publish
+from .storage import discard, filesystem, is_url, join, make_staging, move_into_place, new_run, publish
 from .tables import read_table
 
 __all__ = ["check_inputs", "check_reasons", "check_schema", "score_to_parquet"]
