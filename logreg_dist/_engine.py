@@ -25,7 +25,7 @@ import dask
 import numpy as np
 from dask.delayed import Delayed, delayed
 
-__all__ = ["DaskEngine", "LocalEngine"]
+__all__ = ["DaskEngine", "LocalEngine", "tree_sum"]
 
 
 class LocalEngine:
@@ -82,6 +82,17 @@ def _persisted(client, blocks: list) -> list:
 
 def _add_all(*parts):
     return functools.reduce(operator.add, parts)
+
+
+def tree_sum(layer: list, *, split_every: int):
+    """The sum of ``layer`` (Delayed or futures) as one Delayed, added up a tree of ``split_every`` per node.
+
+    The one reduction of the package: the engine's passes and scoring's tallies
+    both add this way, so the same parts give the same sum in the same order.
+    """
+    while len(layer) > 1:
+        layer = [delayed(_add_all, pure=True)(*layer[i : i + split_every]) for i in range(0, len(layer), split_every)]
+    return layer[0]
 
 
 def _apply_group(kernel: Callable, params: dict, *blocks):
@@ -328,12 +339,8 @@ class DaskEngine:
     def _reduce(self, layer: list, finish: Callable | None = None):
         """Add ``layer`` (Delayed or futures) up a tree of ``split_every`` per node, on the cluster; ``finish`` of
         the total there, when given."""
-        while len(layer) > 1:
-            layer = [
-                delayed(_add_all, pure=True)(*layer[i : i + self.split_every])
-                for i in range(0, len(layer), self.split_every)
-            ]
-        root = layer[0] if finish is None else delayed(finish, pure=True)(layer[0])
+        total = tree_sum(layer, split_every=self.split_every)
+        root = total if finish is None else delayed(finish, pure=True)(total)
         (result,) = dask.compute(root, scheduler=self.client)
         return result
 

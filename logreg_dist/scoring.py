@@ -14,9 +14,7 @@ prefix instead, published by a pointer object (:mod:`logreg_dist.storage`).
 
 from __future__ import annotations
 
-import functools
 import json
-import operator
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -108,10 +106,6 @@ def _write_part(table: pa.Table, path: str, storage_options: dict | None, option
         pq.write_table(table, handle, **options)
 
 
-def _add_all(*tallies):
-    return functools.reduce(operator.add, tallies)
-
-
 def check_reasons(model: Model, *, reasons: int | None, reasons_down: int | None, source: str = "the model") -> None:
     """Raise unless ``model`` (named ``source`` in the error) can give ``reasons`` / ``reasons_down`` per row."""
     check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns), source=source)
@@ -147,6 +141,8 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     text (which costs about as much as the reasons themselves)."""
     from dask import compute, delayed
 
+    from ._engine import tree_sum
+
     check_output(out, kind="scores", inputs=[data], storage_options=storage_options)
     frame, id_column = check_inputs(model, data, id_column=id_column, reasons=reasons, reasons_down=reasons_down,
                                     storage_options=storage_options)
@@ -180,9 +176,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
             )
             for i, part in enumerate(parts)
         ]
-        while len(layer) > 1:
-            layer = [delayed(_add_all, pure=True)(*layer[i : i + split_every]) for i in range(0, len(layer), split_every)]
-        (tally,) = compute(layer[0], scheduler=client if client is not None else "threads")
+        (tally,) = compute(tree_sum(layer, split_every=split_every), scheduler=client if client is not None else "threads")
         summary = run_summary(model, tally, edges, threshold, str(data), str(out))
         if fs is not None:
             fs.pipe_file(join(staging, SUMMARY_FILE), json.dumps(summary, indent=2).encode())
