@@ -202,11 +202,9 @@ class _Frames:
     A function mapped over them runs in the task that computes the partitions
     (Dask fuses it with the read, column selections and the split), so two
     frames split from one read (training and validation rows) read each file
-    once, and loading a block costs no task of its own: on the bench's 17
-    persisted partitions, selecting the features, selecting the target and
-    loading had been three tasks a partition; they are two (Dask keeps the
-    feature selection apart), and the load took 0.20-0.29 s against
-    0.34-0.46 s.
+    once, and loading a block costs no task of its own: a partition is two
+    tasks (Dask keeps the feature selection apart), not one per selection and
+    one for the load, so fewer tasks are scheduled (bench/README.md).
     """
 
     def __init__(self, frames: list, feature_names: list[list[str]]):
@@ -299,8 +297,7 @@ def dask_inputs(*inputs: tuple) -> list[DaskInput]:
     the blocks of partition ``i`` of every one of them come out of one task,
     so two frames split from one read (training and validation rows) read
     each file once, in one fused task, where separate graphs read it twice
-    and a shared, unfused graph holds every intermediate frame (2.2 s more on
-    the bench data).
+    and a shared, unfused graph holds every intermediate frame in memory.
     """
     checked = [_checked_input(*triple) for triple in inputs]
     indices = [i for i, (X, y, _, _) in enumerate(checked) if _is_frame_input(X, y)]

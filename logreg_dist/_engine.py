@@ -65,7 +65,7 @@ def _apply(kernel: Callable, block: tuple, params: dict):
 
 def _move_block(block):
     """The block, on this worker. Arrays that arrive unaligned from the network are copied:
-    NumPy's BLAS calls refuse unaligned memory and fall back to loops 5x slower."""
+    NumPy's BLAS calls refuse unaligned memory and fall back to much slower loops."""
     return tuple(
         np.require(part, requirements="A") if isinstance(part, np.ndarray)
         else part.aligned() if hasattr(part, "aligned") else part  # a block of column runs aligns each run
@@ -250,10 +250,10 @@ class DaskEngine:
 
         Persisted blocks: one task per worker thread runs the kernel over the
         blocks that thread's worker holds and adds their results there, in
-        ascending block order; those sums go up the tree. On the bench's 17
-        blocks and 2 workers a pass with a kernel that does nothing took 24 ms
-        this way (median of 8) against 109 ms as a task per block (a Newton
-        fit makes 9-10 passes). Which blocks are added together follows where they lie, so
+        ascending block order; those sums go up the tree. One task per thread,
+        not per block, because a fit makes a pass per iteration and the
+        scheduling of a task per block dominates a pass (bench/README.md).
+        Which blocks are added together follows where they lie, so
         fits whose blocks lie differently may differ in the last bits of a
         sum. Blocks read afresh on every pass are one task each.
         """

@@ -196,7 +196,7 @@ class _IntervalSums:
         )
 
 
-# --------------------------------------------------------------------------- kernels (NumPy only)
+# --------------------------------------------------------------------------- kernels (NumPy and SciPy, no Dask)
 
 
 def _arrays(score, y) -> tuple[np.ndarray, np.ndarray]:
