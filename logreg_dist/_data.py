@@ -6,7 +6,7 @@ partition's own columns,
 ``y`` float64 holding 0.0 and 1.0 (1.0 for ``classes[1]``), ``sample_weight``
 float64 or None. :func:`load_block` builds and checks one block with the
 target as given; once the labels of all blocks are known
-(:func:`label_summary`), :func:`encode_target` turns it into 0.0/1.0 where the
+(:func:`labels_seen`), :func:`encode_target` turns it into 0.0/1.0 where the
 block lies. On a cluster both run on the worker that holds the partition, so
 an error names the partition it came from, and the data are read once.
 """
@@ -23,7 +23,7 @@ from ._kernels import ColumnRuns
 from .exceptions import InputError
 
 __all__ = [
-    "DaskInput", "LabelSummary", "dask_input", "dask_inputs", "encode_labels", "encode_target", "frame_columns", "is_dask_collection", "label_summary",
+    "DaskInput", "LabelsSeen", "dask_input", "dask_inputs", "encode_labels", "encode_target", "frame_columns", "is_dask_collection", "labels_seen",
     "load_block", "load_frame_block",
 ]
 
@@ -130,19 +130,19 @@ def load_block(
 
 
 @dataclass(frozen=True)
-class LabelSummary:
+class LabelsSeen:
     """The distinct target values and the row count of some blocks; ``+`` unites two."""
 
     values: np.ndarray
     n_rows: int
 
-    def __add__(self, other: LabelSummary) -> LabelSummary:
-        return LabelSummary(pd.unique(np.concatenate([self.values, other.values])), self.n_rows + other.n_rows)
+    def __add__(self, other: LabelsSeen) -> LabelsSeen:
+        return LabelsSeen(pd.unique(np.concatenate([self.values, other.values])), self.n_rows + other.n_rows)
 
 
-def label_summary(X, y, sample_weight) -> LabelSummary:
+def labels_seen(X, y, sample_weight) -> LabelsSeen:
     """Kernel over a loaded block: its distinct labels and its number of rows."""
-    return LabelSummary(pd.unique(y), int(X.shape[0]))
+    return LabelsSeen(pd.unique(y), int(X.shape[0]))
 
 
 def encode_labels(y, *, classes: tuple, partition: int, n_partitions: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, label_summary, load_block
+from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, labels_seen, load_block
 from ._checkpoint import _Checkpoint, _fingerprint
 from ._engine import DaskEngine, LocalEngine
 from ._kernels import moment_sums
@@ -333,7 +333,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         held_out = held_out[0] if held_out else None
         try:
             engine.wait()
-            summary = engine.map_reduce(label_summary)
+            summary = engine.map_reduce(labels_seen)
             labels = summary.values
             if labels.size and labels.dtype.kind == "f" and np.isnan(labels).any():
                 raise InputError(

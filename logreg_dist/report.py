@@ -210,7 +210,7 @@ def _svg_open(chart_id: str, title: str, desc: str, width: int = _W, height: int
     ]
 
 
-def _frame(x: _Axis, y: _Axis, px, py, x_ticks: bool = True) -> list[str]:
+def _grid_and_axes(x: _Axis, y: _Axis, px, py, x_ticks: bool = True) -> list[str]:
     """Grid, ticks, tick labels and axis labels of a plot area."""
     right, bottom = _W - _RIGHT, _H - _BOTTOM
     out = []
@@ -249,7 +249,7 @@ def _line_chart(*, chart_id: str, title: str, desc: str, x: _Axis, y: _Axis, ser
     def py(v: float) -> float:
         return _TOP + (1 - y.unit(v)) * height
 
-    out = _svg_open(chart_id, title, desc) + _frame(x, y, px, py) + _legend([(s.label, s.kind) for s in series])
+    out = _svg_open(chart_id, title, desc) + _grid_and_axes(x, y, px, py) + _legend([(s.label, s.kind) for s in series])
     for s in series:
         points = [(px(a), py(b)) for a, b in s.points]
         if not points:
@@ -277,7 +277,7 @@ def _bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str], v
     def py(v: float) -> float:
         return _TOP + (1 - y.unit(v)) * height
 
-    out = _svg_open(chart_id, title, desc) + _frame(_Axis(x_label, 0, 1), y, None, py, x_ticks=False)
+    out = _svg_open(chart_id, title, desc) + _grid_and_axes(_Axis(x_label, 0, 1), y, None, py, x_ticks=False)
     out += _legend([(title.split(" by ")[0], "bar")] + ([(reference[1], "ref")] if reference else []))
     for k, (label, value) in enumerate(zip(labels, values)):
         centre = _LEFT + slot * (k + 0.5)

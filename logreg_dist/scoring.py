@@ -177,7 +177,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
             for i, part in enumerate(parts)
         ]
         (tally,) = compute(tree_sum(layer, split_every=split_every), scheduler=client if client is not None else "threads")
-        summary = run_summary(model, tally, edges, threshold, str(data), str(out))
+        summary = _summary_document(model, tally, edges, threshold, str(data), str(out))
         if fs is not None:
             fs.pipe_file(join(staging, SUMMARY_FILE), json.dumps(summary, indent=2).encode())
         else:
@@ -195,9 +195,10 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     return summary
 
 
-def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
-    """Rows scored, rows per decile, rows above the threshold, PSI of the score and of each input, unseen levels,
-    gaps imputed in columns that had none in training, and with reasons the rows per input as the first reason."""
+def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
+    """What ``_summary.json`` of a score output holds: rows scored, rows per decile, rows above the threshold, PSI of
+    the score and of each input, unseen levels, gaps imputed in columns that had none in training, and with reasons
+    the rows per input as the first reason."""
     training = (model.score_distribution or {}).get("counts", {})
     decile_counts = np.asarray(tally.profile.counts.get(SCORE, []))[::-1]  # bin 0 is the lowest scores
     drift = {}
