@@ -80,7 +80,8 @@ class _Checkpoint:
 
     def _save(self, theta) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        write_file(self.path, json.dumps({"fingerprint": self.fingerprint, "theta": theta.tolist(), "history": self.history}))
+        document = {"fingerprint": self.fingerprint, "theta": theta.tolist(), "history": self.history}
+        write_file(self.path, json.dumps(document))
 
     def failed(self, error: BaseException) -> None:
         # The checkpoint is there so that a retry or rerun resumes after a crash (SIGKILL, a lost worker, any other
