@@ -1,7 +1,7 @@
 """logreg-dist: exact, distributed logistic regression for marketing analytics.
 
-The layers, each ignorant of the one above: block kernels (:mod:`._kernels`,
-NumPy only) → engines that map and reduce over partitions (:mod:`._engine`)
+The layers, each ignorant of the one above: block kernels (:mod:`._kernels`:
+NumPy, SciPy and column loops compiled with numba, :mod:`._loops`; no Dask) → engines that map and reduce over partitions (:mod:`._engine`)
 → the objective and solvers that see only reduced sums (:mod:`._objective`,
 :mod:`._solvers`) → the estimator (:class:`LogisticRegression`) → Prefect
 flows (``flows/``) that only orchestrate.

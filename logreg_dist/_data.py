@@ -6,7 +6,7 @@ partition's own columns,
 ``y`` float64 holding 0.0 and 1.0 (1.0 for ``classes[1]``), ``sample_weight``
 float64 or None. :func:`load_block` builds and checks one block with the
 target as given; once the labels of all blocks are known
-(:func:`label_summary`), :func:`encode_target` turns it into 0.0/1.0 where the
+(:func:`labels_seen`), :func:`encode_target` turns it into 0.0/1.0 where the
 block lies. On a cluster both run on the worker that holds the partition, so
 an error names the partition it came from, and the data are read once.
 """
@@ -23,7 +23,7 @@ from ._kernels import ColumnRuns
 from .exceptions import InputError
 
 __all__ = [
-    "DaskInput", "LabelSummary", "dask_input", "dask_inputs", "encode_labels", "encode_target", "frame_columns", "is_dask_collection", "label_summary",
+    "DaskInput", "LabelsSeen", "dask_input", "dask_inputs", "encode_labels", "encode_target", "frame_columns", "is_dask_collection", "labels_seen",
     "load_block", "load_frame_block",
 ]
 
@@ -130,19 +130,19 @@ def load_block(
 
 
 @dataclass(frozen=True)
-class LabelSummary:
+class LabelsSeen:
     """The distinct target values and the row count of some blocks; ``+`` unites two."""
 
     values: np.ndarray
     n_rows: int
 
-    def __add__(self, other: LabelSummary) -> LabelSummary:
-        return LabelSummary(pd.unique(np.concatenate([self.values, other.values])), self.n_rows + other.n_rows)
+    def __add__(self, other: LabelsSeen) -> LabelsSeen:
+        return LabelsSeen(pd.unique(np.concatenate([self.values, other.values])), self.n_rows + other.n_rows)
 
 
-def label_summary(X, y, sample_weight) -> LabelSummary:
+def labels_seen(X, y, sample_weight) -> LabelsSeen:
     """Kernel over a loaded block: its distinct labels and its number of rows."""
-    return LabelSummary(pd.unique(y), int(X.shape[0]))
+    return LabelsSeen(pd.unique(y), int(X.shape[0]))
 
 
 def encode_labels(y, *, classes: tuple, partition: int, n_partitions: int) -> np.ndarray:
@@ -202,11 +202,9 @@ class _Frames:
     A function mapped over them runs in the task that computes the partitions
     (Dask fuses it with the read, column selections and the split), so two
     frames split from one read (training and validation rows) read each file
-    once, and loading a block costs no task of its own: on the bench's 17
-    persisted partitions, selecting the features, selecting the target and
-    loading had been three tasks a partition; they are two (Dask keeps the
-    feature selection apart), and the load took 0.20-0.29 s against
-    0.34-0.46 s.
+    once, and loading a block costs no task of its own: a partition is two
+    tasks (Dask keeps the feature selection apart), not one per selection and
+    one for the load, so fewer tasks are scheduled (bench/README.md).
     """
 
     def __init__(self, frames: list, feature_names: list[list[str]]):
@@ -299,8 +297,7 @@ def dask_inputs(*inputs: tuple) -> list[DaskInput]:
     the blocks of partition ``i`` of every one of them come out of one task,
     so two frames split from one read (training and validation rows) read
     each file once, in one fused task, where separate graphs read it twice
-    and a shared, unfused graph holds every intermediate frame (2.2 s more on
-    the bench data).
+    and a shared, unfused graph holds every intermediate frame in memory.
     """
     checked = [_checked_input(*triple) for triple in inputs]
     indices = [i for i, (X, y, _, _) in enumerate(checked) if _is_frame_input(X, y)]

@@ -25,7 +25,7 @@ import dask
 import numpy as np
 from dask.delayed import Delayed, delayed
 
-__all__ = ["DaskEngine", "LocalEngine"]
+__all__ = ["DaskEngine", "LocalEngine", "tree_sum"]
 
 
 class LocalEngine:
@@ -65,7 +65,7 @@ def _apply(kernel: Callable, block: tuple, params: dict):
 
 def _move_block(block):
     """The block, on this worker. Arrays that arrive unaligned from the network are copied:
-    NumPy's BLAS calls refuse unaligned memory and fall back to loops 5x slower."""
+    NumPy's BLAS calls refuse unaligned memory and fall back to much slower loops."""
     return tuple(
         np.require(part, requirements="A") if isinstance(part, np.ndarray)
         else part.aligned() if hasattr(part, "aligned") else part  # a block of column runs aligns each run
@@ -82,6 +82,17 @@ def _persisted(client, blocks: list) -> list:
 
 def _add_all(*parts):
     return functools.reduce(operator.add, parts)
+
+
+def tree_sum(layer: list, *, split_every: int):
+    """The sum of ``layer`` (Delayed or futures) as one Delayed, added up a tree of ``split_every`` per node.
+
+    The one reduction of the package: the engine's passes and scoring's tallies
+    both add this way, so the same parts give the same sum in the same order.
+    """
+    while len(layer) > 1:
+        layer = [delayed(_add_all, pure=True)(*layer[i : i + split_every]) for i in range(0, len(layer), split_every)]
+    return layer[0]
 
 
 def _apply_group(kernel: Callable, params: dict, *blocks):
@@ -239,10 +250,10 @@ class DaskEngine:
 
         Persisted blocks: one task per worker thread runs the kernel over the
         blocks that thread's worker holds and adds their results there, in
-        ascending block order; those sums go up the tree. On the bench's 17
-        blocks and 2 workers a pass with a kernel that does nothing took 24 ms
-        this way (median of 8) against 109 ms as a task per block (a Newton
-        fit makes 9-10 passes). Which blocks are added together follows where they lie, so
+        ascending block order; those sums go up the tree. One task per thread,
+        not per block, because a fit makes a pass per iteration and the
+        scheduling of a task per block dominates a pass (bench/README.md).
+        Which blocks are added together follows where they lie, so
         fits whose blocks lie differently may differ in the last bits of a
         sum. Blocks read afresh on every pass are one task each.
         """
@@ -328,12 +339,8 @@ class DaskEngine:
     def _reduce(self, layer: list, finish: Callable | None = None):
         """Add ``layer`` (Delayed or futures) up a tree of ``split_every`` per node, on the cluster; ``finish`` of
         the total there, when given."""
-        while len(layer) > 1:
-            layer = [
-                delayed(_add_all, pure=True)(*layer[i : i + self.split_every])
-                for i in range(0, len(layer), self.split_every)
-            ]
-        root = layer[0] if finish is None else delayed(finish, pure=True)(layer[0])
+        total = tree_sum(layer, split_every=self.split_every)
+        root = total if finish is None else delayed(finish, pure=True)(total)
         (result,) = dask.compute(root, scheduler=self.client)
         return result
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import numbers
-import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -15,14 +12,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, label_summary, load_block
+from ._checkpoint import _Checkpoint, _fingerprint
+from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, labels_seen, load_block
 from ._engine import DaskEngine, LocalEngine
-from ._kernels import moment_sums
-from ._objective import Objective
-from ._schur import SchurHessian
-from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
 from ._enet import prox_newton
-from ._objective import DENSE_HESSIAN_MAX_FEATURES
+from ._kernels import moment_sums
+from ._objective import DENSE_HESSIAN_MAX_FEATURES, Objective
+from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
+from ._schur import SchurHessian
 from ._path import (
     RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, hashed_folds, kkt_gap, path_scores, run_folds, run_path,
 )
@@ -401,7 +398,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         held_out = held_out[0] if held_out else None
         try:
             engine.wait()
-            summary = engine.map_reduce(label_summary)
+            summary = engine.map_reduce(labels_seen)
             labels = summary.values
             if labels.size and labels.dtype.kind == "f" and np.isnan(labels).any():
                 raise InputError(
@@ -944,82 +941,3 @@ def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hes
     loss, grad, hess = values
     hess[np.diag_indices(hess.shape[0] - 1)] += l2
     objective.remember(theta0, loss, grad, hess, sampled=hessian_every > 1, weight_sum=moments.weight_sum)
-
-
-def _fingerprint(moments, names, l2, solver, active) -> dict:
-    """What identifies the problem a checkpoint belongs to."""
-    return {
-        "n_rows": int(moments.n_rows),
-        "weight_sum": float(moments.weight_sum),
-        "y_sum": float(moments.y_sum),
-        "features": list(names),
-        "active": [bool(a) for a in active],
-        "mean": [float(m) for m in moments.mean],
-        "l2": float(l2),
-        "solver": solver,
-    }
-
-
-def _same_problem(saved: dict, current: dict) -> bool:
-    for key, value in current.items():
-        other = saved.get(key)
-        if key in ("weight_sum", "y_sum", "mean"):
-            if other is None or not np.allclose(other, value, rtol=1e-12, atol=0):
-                return False
-        elif other != value:
-            return False
-    return True
-
-
-class _Checkpoint:
-    """The solver's per-iteration callback: keeps the history, saves it with the coefficients, resumes from it."""
-
-    def __init__(self, path: str | None, fingerprint: dict, callback=None):
-        self.path, self.fingerprint, self.callback = path, fingerprint, callback
-        self.history: list[dict] = []
-        self.resumed, self.offset = None, 0
-        if path and os.path.exists(path):
-            try:
-                with open(path) as handle:
-                    saved = json.load(handle)
-            except (OSError, ValueError) as error:
-                logger.warning("ignoring the unreadable checkpoint %s: %s", path, error)
-                return
-            if not (isinstance(saved, dict) and saved.get("history") and "theta" in saved):
-                logger.warning("ignoring the checkpoint %s: it holds no iterate", path)
-            elif _same_problem(saved.get("fingerprint", {}), fingerprint):
-                self.resumed = np.array(saved["theta"], dtype=np.float64)
-                self.history = saved["history"]
-                self.offset = self.history[-1]["iteration"]
-            else:
-                logger.warning("ignoring the checkpoint %s: it belongs to another problem", path)
-
-    def __call__(self, record, theta) -> None:
-        entry = record.as_dict()
-        if self.offset and entry["iteration"] == 0:
-            return  # the resumed point itself, already in the history
-        entry["iteration"] += self.offset
-        self.history.append(entry)
-        if self.path:
-            self._save(theta)
-        if self.callback is not None:
-            self.callback(entry)
-
-    def _save(self, theta) -> None:
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
-        with os.fdopen(handle, "w") as out:
-            json.dump({"fingerprint": self.fingerprint, "theta": theta.tolist(), "history": self.history}, out)
-        os.replace(staging, self.path)
-
-    def failed(self, error: BaseException) -> None:
-        # The checkpoint is there so that a retry or rerun resumes after a crash (SIGKILL, a lost worker, any other
-        # failure); an interrupt (a BaseException that is no Exception: KeyboardInterrupt, Prefect's
-        # TerminationSignal) or bad input (InputError) is no crash, so it removes the checkpoint.
-        if not isinstance(error, Exception) or isinstance(error, InputError):
-            self.remove()
-
-    def remove(self) -> None:
-        if self.path and os.path.exists(self.path):
-            os.remove(self.path)

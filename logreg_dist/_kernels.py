@@ -44,10 +44,9 @@ class ColumnRuns:
     of its own dtype (bool, integers or floats): what a pandas partition mixing dtypes holds.
 
     The runs are usually views of the partition's own arrays, so a block costs no copy and no new
-    memory: on this 2-core VM a fresh 84 MB block cost 200-250 ms to write the first time (the pages
-    are new to the process), against 29 ms for the rest of the loading. The kernels copy the rows of
-    a chunk into their float64 buffer run by run, as they copy float32 rows, so every sum is the
-    float64 one.
+    memory, whose first write (fresh pages) would cost more than the rest of the loading. The compiled
+    loops of :mod:`._loops` read each run in its own dtype; for the Hessian they write each chunk of
+    rows, centred and scaled, into a float64 buffer run by run. Every product and sum is float64.
     """
 
     def __init__(self, runs):
@@ -197,9 +196,8 @@ def moment_sums(
     ``sum x**2 - n mean**2`` never cancels. Blocks merge by the pairwise
     update of :class:`MomentSums`, exact for any split. A column-major block
     (what pandas hands over) is read a column at a time by the compiled loops
-    of :mod:`._loops`, each value in its own dtype: 6 ms for a 197,647 x 85
-    block of float32, int32 and bool columns against 21 ms for NumPy on a
-    float64 copy of each column. A row-major block goes chunk by chunk through
+    of :mod:`._loops`, each value in its own dtype, which is faster than NumPy
+    on a float64 copy of each column (bench/README.md). A row-major block goes chunk by chunk through
     a float64 buffer (NumPy's pairwise sums).
     """
     from ._codes import CodedBlock, coded_moment_sums  # a block of codes: its numeric columns come back here
@@ -330,10 +328,9 @@ def loss_sums(
     ``eta = intercept + (X - mean) @ beta`` and the standardized gradient
     ``inv_scale * ((X - mean).T @ r)`` from the compiled loops of
     :mod:`._loops`, a column at a time, each value centred as it is read and
-    every product and sum in float64: a gradient pass over a 197,647 x 85 block
-    of float32, int32 and bool columns took 9.4 ms, against 14 ms for
-    matrix-vector products on float64 copies of its chunks, 10 of which went to
-    the copies. A row-major block goes chunk by chunk: with
+    every product and sum in float64: matrix-vector products would need float64
+    copies of its chunks, and the copies would be most of the pass
+    (bench/README.md). A row-major block goes chunk by chunk: with
     ``offset = intercept - mean . beta``, ``eta = X @ beta + offset`` and the
     gradient ``inv_scale * (X.T @ r - mean * sum(r))``, two matrix-vector
     products on the stored rows. That subtraction loses about
@@ -560,7 +557,7 @@ def _runs(X) -> list:
 
 def _aligned(X):
     """``X``, copied if its memory is unaligned (as arrays arrive from the network): BLAS refuses
-    unaligned arrays and NumPy falls back to loops about 5x slower than one copy."""
+    unaligned arrays and NumPy falls back to loops much slower than one copy."""
     if isinstance(X, ColumnRuns):
         return X.aligned()
     return X if X.flags.aligned else np.require(X, requirements="A")
@@ -595,9 +592,9 @@ def _scale_rows(X_rows: np.ndarray, factors: np.ndarray, *, out: np.ndarray) -> 
     """``out = X_rows * factors[:, None]``, iterating along the rows' memory order.
 
     For a column-major chunk, NumPy's broadcast of ``factors[:, None]`` runs
-    its inner loop across the columns: 1.26 ms for 4,096 x 85, more than the
-    ``dsyrk`` that follows (1.08 ms). Written on the transposes, the inner loop
-    runs down each column: 0.18 ms. The products are the same either way.
+    its inner loop across the columns, slower than the ``dsyrk`` that follows;
+    written on the transposes, the inner loop runs down each column, in memory
+    order. The products are the same either way.
     """
     if X_rows.flags.f_contiguous and out.flags.f_contiguous:
         np.multiply(X_rows.T, factors, out=out.T)
@@ -609,8 +606,8 @@ def _scale_rows(X_rows: np.ndarray, factors: np.ndarray, *, out: np.ndarray) -> 
 def _add_gram(gram: np.ndarray, Z: np.ndarray) -> np.ndarray:
     """``gram += Z.T @ Z`` (upper triangle) in place, for a row- or column-major ``Z``.
 
-    OpenBLAS forms it from a column-major ``Z`` (``trans=1``) in about 60 % of
-    the time it takes for a row-major one (``Z.T`` with ``trans=0``).
+    Each layout is handed to ``dsyrk`` as it lies, so no transposed copy is
+    made; OpenBLAS is faster on a column-major ``Z`` (``trans=1``).
     """
     if Z.shape[1] == 0 or Z.shape[0] == 0:
         return gram
@@ -624,8 +621,8 @@ def _link(eta: np.ndarray, y_rows: np.ndarray, tail: np.ndarray, loss_rows: np.n
     and its derivative all come from the one exponential, stable for any ``eta``.
 
     The loss is ``softplus(eta) - y * eta = log1p(exp(-|eta|)) + max((1 - 2 y) eta, 0)`` for labels 0 and 1: the
-    last term is ``max(eta, 0) - y * eta`` exactly. NumPy's vectorized ``exp`` and ``log1p`` took 13 us per 4,096
-    rows here, against 38 us for ``logaddexp`` and 23 us more for ``expit``.
+    last term is ``max(eta, 0) - y * eta`` exactly. One ``exp`` and one ``log1p`` serve the loss, the probability
+    and its derivative, cheaper than ``logaddexp`` for the loss and ``expit`` for the probability.
     """
     np.abs(eta, out=tail)
     np.negative(tail, out=tail)
@@ -658,14 +655,12 @@ def _work(name: str, shape: tuple, *, order: str = "C", dtype=np.float64) -> np.
 
     Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which
     also stops glibc from raising its mmap threshold: every array over 128 KB
-    is then mapped afresh and its pages faulted in on first write. A kernel's
-    row-length temporaries doubled a gradient pass that way (16 ms against
-    8.7 ms per 197,647-row block, in a worker and in a process given that
-    setting). Work arrays are written without new pages after the first pass.
+    is then mapped afresh and its pages faulted in on first write, which
+    nearly doubled a gradient pass with row-length temporaries
+    (bench/README.md). Work arrays are written without new pages after the first pass.
     No result refers to one. They stay with the thread for later fits: six
     float64 vectors and a boolean one as long as the largest block it has seen,
-    and one chunk of rows (12.5 MB for the bench's 197,647-row blocks, 150 MB
-    for a partition of 3M rows).
+    and one chunk of rows.
     """
     size = int(np.prod(shape))
     key = (name, np.dtype(dtype).str)

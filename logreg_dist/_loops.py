@@ -2,10 +2,10 @@
 
 A partition's columns arrive as float32, integers or booleans (see
 :class:`~logreg_dist._kernels.ColumnRuns`). NumPy's products of such a column
-with float64 coefficients first copy it into float64; on the bench's 197,647 x
-85 blocks that copy took 10 of the 14 ms of a gradient pass. These loops read
-each value in its own dtype and compute in float64, so the sums are the float64
-sums, without the copy.
+with float64 coefficients first copy it into float64, and that copy is most of
+a gradient pass (bench/README.md has the figures). These loops read each value
+in its own dtype and compute in float64, so the sums are the float64 sums,
+without the copy.
 
 Every loop reads one column at a time (one memory stream, which the hardware
 prefetches) and centres each value on its column's mean as it goes, so no sum
@@ -218,7 +218,7 @@ CODE_DTYPES = ("int8", "int16", "int32")
 def warm(dtypes=COMMON_DTYPES) -> None:
     """Compile the loops for column-major columns of ``dtypes`` (or load them from numba's cache).
 
-    A first use compiles the loops for its dtype, about 1.5 s per dtype here; a
+    A first use compiles the loops for its dtype, which takes seconds; a
     container image runs this once when it is built, so that its workers start
     from the cache.
     """

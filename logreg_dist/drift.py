@@ -84,7 +84,7 @@ def _binned(values: pd.Series, cuts) -> np.ndarray:
     """Rows below ``cuts[0]``, in ``[cuts[b - 1], cuts[b])``, at or above ``cuts[-1]``, then missing.
 
     One comparison per cut on the column as it is (a float32 column against a float64 cut compares exactly): a
-    search per value in a float64 copy cost ten times more on the bench's columns.
+    search per value needs a float64 copy of the column and costs more than the comparisons.
     """
     x = values.to_numpy() if isinstance(values.dtype, np.dtype) else values.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = int(np.isnan(x).sum()) if x.dtype.kind == "f" else 0

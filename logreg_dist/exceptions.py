@@ -50,7 +50,7 @@ class SeparationWarning(UserWarning):
 
 
 def __getattr__(name: str):
-    # ConvergenceWarning subclasses scikit-learn's, whose import costs about 2 s: it is made on
+    # ConvergenceWarning subclasses scikit-learn's, whose import is slow (bench/README.md): it is made on
     # first use, so Dask workers (which import this module for InputError) never pay for it.
     if name == "ConvergenceWarning":
         from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning

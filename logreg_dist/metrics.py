@@ -196,7 +196,7 @@ class _IntervalSums:
         )
 
 
-# --------------------------------------------------------------------------- kernels (NumPy only)
+# --------------------------------------------------------------------------- kernels (NumPy and SciPy, no Dask)
 
 
 def _arrays(score, y) -> tuple[np.ndarray, np.ndarray]:
@@ -634,7 +634,7 @@ def _deciles(summary: RankSummary) -> list[dict]:
     return table
 
 
-def _summary(source, *, n_bins: int | None, contact_shares=()) -> RankSummary:
+def _rank_summary_of(source, *, n_bins: int | None, contact_shares=()) -> RankSummary:
     if isinstance(source, RankSummary):
         if n_bins is not None and n_bins != source.n_bins:
             raise InputError(
@@ -690,7 +690,7 @@ def validation_metrics(source, *, max_curve_points: int = 1000, n_bins: int | No
         its score fields then None).
     """
     max_curve_points = _check_int("max_curve_points", max_curve_points, 2)
-    summary = _summary(source, n_bins=n_bins)
+    summary = _rank_summary_of(source, n_bins=n_bins)
     n, n_pos, n_neg = summary.n_rows, summary.n_positives, summary.n_negatives
     threshold, tp, fp, at_cut = _steps(summary)
     auc, se = _auc_delong(summary)
@@ -799,10 +799,10 @@ def choose_threshold(source, *, cost_fp=None, cost_fn=None, contact_share=None) 
         cost_fp, cost_fn = _check_cost("cost_fp", cost_fp), _check_cost("cost_fn", cost_fn)
         if cost_fp == 0 and cost_fn == 0:
             raise InputError("cost_fp and cost_fn are both 0; at least one must be positive.")
-        summary = _summary(source, n_bins=None)
+        summary = _rank_summary_of(source, n_bins=None)
     else:
         contact_share = _check_share(contact_share)
-        summary = _summary(source, n_bins=None, contact_shares=(contact_share,))
+        summary = _rank_summary_of(source, n_bins=None, contact_shares=(contact_share,))
     n, n_pos, n_neg = summary.n_rows, summary.n_positives, summary.n_negatives
     threshold, tp, fp, at_cut = _steps(summary)
     if by_cost:

@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import shutil
-import socket
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +23,7 @@ from scipy.special import expit, ndtr, ndtri
 from .exceptions import InputError
 from .outputs import check_output, naming_output
 from .prepare import Preparation
-from .storage import current_run, discard, filesystem, is_url, join, new_run, publish
+from .storage import current_run, discard, filesystem, is_url, join, make_staging, move_into_place, new_run, publish
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "make_staging", "move_into_place", "write_atomic_dir"]
 
@@ -416,74 +413,3 @@ def _write_url_dir(url: str, files: dict[str, str | bytes], *, kind: str, storag
     # Not inside the try: a pointer write that failed after the store took it must not lose the run it names.
     publish(fs, path, run)
     return url
-
-
-def _owner() -> str:
-    """Who builds a staging folder: ``host@pid``, part of its name so that a later run can tell it was abandoned."""
-    return f"{socket.gethostname()}@{os.getpid()}"
-
-
-def _sweep_abandoned(directory: Path) -> None:
-    """Remove the staging and retired folders of ``directory`` that a process of this host left when it died.
-
-    A run killed between creating its staging folder and moving it into place
-    (SIGKILL, the machine's OOM killer) cannot clean up after itself. Only
-    folders whose name says this host and a process that no longer exists are
-    removed: another host's, or a live process's, may still be in use.
-    """
-    pattern = re.compile(rf"\.{re.escape(directory.name)}-(?:staging|old)@(?P<host>[^@/]+)@(?P<pid>\d+)-[^/]*")
-    host = socket.gethostname()
-    try:
-        entries = list(os.scandir(directory.parent))
-    except OSError:
-        return
-    for entry in entries:
-        match = pattern.fullmatch(entry.name)
-        if match is not None and match["host"] == host and not _alive(int(match["pid"])):
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def make_staging(directory: Path) -> Path:
-    """An empty folder beside ``directory`` to build its replacement in, with the usual (umask) permissions.
-
-    Folders that earlier runs on this host left behind when they were killed are removed first.
-    """
-    _sweep_abandoned(directory)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-staging@{_owner()}-", dir=directory.parent))
-    except OSError as error:
-        naming_output(error, out=directory)
-        raise
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)
-    return staging
-
-
-def move_into_place(staging: Path, directory: Path) -> None:
-    """Replace ``directory`` by the complete folder ``staging`` (beside it): two renames, never a half state.
-
-    If the second rename fails, the previous ``directory`` is put back.
-    """
-    if not directory.exists():
-        os.replace(staging, directory)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old@{_owner()}-", dir=directory.parent))
-    os.replace(directory, retired / directory.name)
-    try:
-        os.replace(staging, directory)
-    except BaseException:
-        os.replace(retired / directory.name, directory)
-        raise
-    finally:
-        shutil.rmtree(retired, ignore_errors=True)

@@ -148,20 +148,20 @@ class ColumnStats:
 
 
 @dataclass
-class PartitionSummary:
+class PartitionStats:
     """What the discovery pass needs from one partition: per-column stats and the target's labels."""
 
     columns: dict
     labels: dict  # target value -> rows
 
-    def __add__(self, other: PartitionSummary) -> PartitionSummary:
+    def __add__(self, other: PartitionStats) -> PartitionStats:
         labels = dict(self.labels)
         for label, n in other.labels.items():
             labels[label] = labels.get(label, 0) + n
-        return PartitionSummary({k: v + other.columns[k] for k, v in self.columns.items()}, labels)
+        return PartitionStats({k: v + other.columns[k] for k, v in self.columns.items()}, labels)
 
 
-def summarize_partition(part: pd.DataFrame, *, numeric: list[str], text: list[str], target: str | None) -> PartitionSummary:
+def summarize_partition(part: pd.DataFrame, *, numeric: list[str], text: list[str], target: str | None) -> PartitionStats:
     """Column stats and target label counts of one partition (a block kernel: sums only)."""
     stats = {}
     for name in numeric:
@@ -210,7 +210,7 @@ def summarize_partition(part: pd.DataFrame, *, numeric: list[str], text: list[st
         for label, n in y.dropna().value_counts(sort=False).items():
             key = label.item() if hasattr(label, "item") else label
             labels[key] = labels.get(key, 0) + int(n)
-    return PartitionSummary(stats, labels)
+    return PartitionStats(stats, labels)
 
 
 # -- the preparation ----------------------------------------------------------------------
@@ -382,7 +382,7 @@ def _check_usable(name: str, dtype) -> None:
 
 
 def discover(
-    summary: PartitionSummary,
+    summary: PartitionStats,
     *,
     numeric: list[str],
     text: list[str],
@@ -393,7 +393,7 @@ def discover(
     missing: str = "impute",
     order: list[str] | None = None,
 ) -> Preparation:
-    """Build the :class:`Preparation` from the reduced :class:`PartitionSummary` of the training data."""
+    """Build the :class:`Preparation` from the reduced :class:`PartitionStats` of the training data."""
     if missing not in ("impute", "error"):
         raise ValueError(f"missing must be 'impute' or 'error'; got {missing!r}.")
     columns, constant = {}, []

@@ -5,7 +5,7 @@
     registry/
       1/model.json ...
       2/model.json ...
-      latest -> 2        (a symlink, replaced with os.replace: readers see the old or the new, never none)
+      latest -> 2        (a symlink, replaced by one rename: readers see the old or the new, never none)
       .latest.lock       (held while ``latest`` is switched: it only ever moves to a newer version)
 
 Concurrent registrations each claim their own number (``mkdir`` of the next
@@ -30,7 +30,7 @@ from pathlib import Path
 from .exceptions import InputError
 from .model import MODEL_FILE, load_model, write_atomic_dir
 from .outputs import check_output
-from .storage import POINTER, filesystem, is_url, join, published
+from .storage import POINTER, filesystem, is_url, join, move_into_place, published
 
 __all__ = ["latest", "register", "resolve", "versions"]
 
@@ -155,9 +155,9 @@ def _point_latest_at(root: Path, version: int) -> None:
             current = None
         if current is not None and current.isdigit() and int(current) > version:
             return
-        pointer = Path(tempfile.mktemp(prefix=".latest-", dir=root))
+        pointer = Path(tempfile.mktemp(prefix=".latest-", dir=root))  # a name for os.symlink to create
         os.symlink(str(version), pointer)
-        os.replace(pointer, root / LATEST)
+        move_into_place(pointer, root / LATEST)
 
 
 def resolve(path: str | os.PathLike, *, storage_options: dict | None = None) -> Path | str:

@@ -1,7 +1,7 @@
 """A self-contained HTML report of a fitted model, for an analyst to hand to a client.
 
-:func:`write_report` turns the small dictionaries that the fitting and scoring
-steps produce into one HTML file: inline CSS, inline SVG charts drawn here, no
+:func:`render_report` turns the small dictionaries that the fitting and scoring
+steps produce into one HTML page: inline CSS, inline SVG charts drawn here, no
 scripts, and a Content-Security-Policy of ``default-src 'none'`` so that a
 browser opening the file fetches nothing. Every string taken from the inputs
 (feature names, labels, the title) is HTML-escaped.
@@ -16,16 +16,12 @@ missing says so instead of failing.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import math
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report"]
 
 _DASH = "\u2014"
 _CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -214,7 +210,7 @@ def _svg_open(chart_id: str, title: str, desc: str, width: int = _W, height: int
     ]
 
 
-def _frame(x: _Axis, y: _Axis, px, py, x_ticks: bool = True) -> list[str]:
+def _grid_and_axes(x: _Axis, y: _Axis, px, py, x_ticks: bool = True) -> list[str]:
     """Grid, ticks, tick labels and axis labels of a plot area."""
     right, bottom = _W - _RIGHT, _H - _BOTTOM
     out = []
@@ -253,7 +249,7 @@ def _line_chart(*, chart_id: str, title: str, desc: str, x: _Axis, y: _Axis, ser
     def py(v: float) -> float:
         return _TOP + (1 - y.unit(v)) * height
 
-    out = _svg_open(chart_id, title, desc) + _frame(x, y, px, py) + _legend([(s.label, s.kind) for s in series])
+    out = _svg_open(chart_id, title, desc) + _grid_and_axes(x, y, px, py) + _legend([(s.label, s.kind) for s in series])
     for s in series:
         points = [(px(a), py(b)) for a, b in s.points]
         if not points:
@@ -281,7 +277,7 @@ def _bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str], v
     def py(v: float) -> float:
         return _TOP + (1 - y.unit(v)) * height
 
-    out = _svg_open(chart_id, title, desc) + _frame(_Axis(x_label, 0, 1), y, None, py, x_ticks=False)
+    out = _svg_open(chart_id, title, desc) + _grid_and_axes(_Axis(x_label, 0, 1), y, None, py, x_ticks=False)
     out += _legend([(title.split(" by ")[0], "bar")] + ([(reference[1], "ref")] if reference else []))
     for k, (label, value) in enumerate(zip(labels, values)):
         centre = _LEFT + slot * (k + 0.5)
@@ -687,25 +683,10 @@ def _check(title, summary, metrics, coefficients, threshold, short_model) -> Non
 
 def render_report(*, title: str, summary: dict, metrics: dict, coefficients: list[dict],
                   threshold: dict | None, short_model: dict | None, path: dict | None = None) -> str:
-    """The report as one HTML string; see :func:`write_report` for the arguments (``path``: the model's
-    regularization path, when it was chosen on one)."""
-    _check(title, summary, metrics, coefficients, threshold, short_model)
-    return "".join(_render(title=title, summary=summary, metrics=metrics, coefficients=coefficients,
-                           threshold=threshold, short_model=short_model, path=path))
-
-
-def write_report(path: str | os.PathLike, *, title: str, summary: dict, metrics: dict, coefficients: list[dict],
-                 threshold: dict | None, short_model: dict | None) -> Path:
-    """Write the model report to ``path`` as one self-contained HTML file, atomically.
+    """The model report as one self-contained HTML page (the trained model's ``report.html``).
 
     Parameters
     ----------
-    path : str or PathLike
-        The HTML file to write; its folder must exist. An existing file is
-        replaced only once the new one is complete: the page is streamed to a
-        temporary file in the same folder, flushed to disk, then moved over
-        ``path`` with ``os.replace``. On any error the temporary file is
-        removed and ``path`` is left as it was.
     title : str
         Page title and heading.
     summary : dict
@@ -727,37 +708,22 @@ def write_report(path: str | os.PathLike, *, title: str, summary: dict, metrics:
         ``tn``, ``fn``), with ``cost_fp``/``cost_fn`` or ``contact_share``.
     short_model : dict or None
         A reduced model: ``features``, ``auc``, ``auc_ci``, ``full_auc``.
+    path : dict or None
+        The regularization path the penalty was chosen on (``Model.path``):
+        ``points``, ``chosen``, ``rule``, ``coef_standardized``.
 
     Returns
     -------
-    Path
-        ``path``.
+    str
+        The page.
 
     Missing optional keys print as a dash; NumPy arrays and scalars are read
-    like lists and floats. Raises ``TypeError`` for inputs of the wrong kind,
-    ``ValueError`` for curves whose arrays differ in length and
-    ``FileNotFoundError`` when the folder of ``path`` does not exist.
+    like lists and floats. Raises ``TypeError`` for inputs of the wrong kind and
+    ``ValueError`` for curves whose arrays differ in length.
     """
     _check(title, summary, metrics, coefficients, threshold, short_model)
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write the report to {path}: its folder {path.parent} does not exist.")
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            for part in _render(title=title, summary=summary, metrics=metrics, coefficients=coefficients,
-                                threshold=threshold, short_model=short_model):
-                out.write(part)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return "".join(_render(title=title, summary=summary, metrics=metrics, coefficients=coefficients,
+                           threshold=threshold, short_model=short_model, path=path))
 
 
 _CSS = """

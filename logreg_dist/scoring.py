@@ -14,9 +14,7 @@ prefix instead, published by a pointer object (:mod:`logreg_dist.storage`).
 
 from __future__ import annotations
 
-import functools
 import json
-import operator
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -31,11 +29,11 @@ from scipy.special import expit
 from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
 from .exceptions import InputError
-from .model import Model, make_staging, move_into_place
+from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
 from .reasons import Contributions, check_reason_counts
-from .storage import discard, filesystem, is_url, join, new_run, publish
+from .storage import discard, filesystem, is_url, join, make_staging, move_into_place, new_run, publish
 from .tables import read_table
 
 __all__ = ["check_inputs", "check_reasons", "check_schema", "score_to_parquet"]
@@ -108,10 +106,6 @@ def _write_part(table: pa.Table, path: str, storage_options: dict | None, option
         pq.write_table(table, handle, **options)
 
 
-def _add_all(*tallies):
-    return functools.reduce(operator.add, tallies)
-
-
 def check_reasons(model: Model, *, reasons: int | None, reasons_down: int | None, source: str = "the model") -> None:
     """Raise unless ``model`` (named ``source`` in the error) can give ``reasons`` / ``reasons_down`` per row."""
     check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns), source=source)
@@ -147,6 +141,8 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     text (which costs about as much as the reasons themselves)."""
     from dask import compute, delayed
 
+    from ._engine import tree_sum
+
     check_output(out, kind="scores", inputs=[data], storage_options=storage_options)
     frame, id_column = check_inputs(model, data, id_column=id_column, reasons=reasons, reasons_down=reasons_down,
                                     storage_options=storage_options)
@@ -180,10 +176,8 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
             )
             for i, part in enumerate(parts)
         ]
-        while len(layer) > 1:
-            layer = [delayed(_add_all, pure=True)(*layer[i : i + split_every]) for i in range(0, len(layer), split_every)]
-        (tally,) = compute(layer[0], scheduler=client if client is not None else "threads")
-        summary = run_summary(model, tally, edges, threshold, str(data), str(out))
+        (tally,) = compute(tree_sum(layer, split_every=split_every), scheduler=client if client is not None else "threads")
+        summary = _summary_document(model, tally, edges, threshold, str(data), str(out))
         if fs is not None:
             fs.pipe_file(join(staging, SUMMARY_FILE), json.dumps(summary, indent=2).encode())
         else:
@@ -201,9 +195,10 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     return summary
 
 
-def run_summary(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
-    """Rows scored, rows per decile, rows above the threshold, PSI of the score and of each input, unseen levels,
-    gaps imputed in columns that had none in training, and with reasons the rows per input as the first reason."""
+def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
+    """What ``_summary.json`` of a score output holds: rows scored, rows per decile, rows above the threshold, PSI of
+    the score and of each input, unseen levels, gaps imputed in columns that had none in training, and with reasons
+    the rows per input as the first reason."""
     training = (model.score_distribution or {}).get("counts", {})
     decile_counts = np.asarray(tally.profile.counts.get(SCORE, []))[::-1]  # bin 0 is the lowest scores
     drift = {}

@@ -1,9 +1,14 @@
-"""A location on object storage: an fsspec URL, the filesystem behind it, and publishing by pointer.
+"""Writing an output whole: on a local disk by rename, on object storage by pointer.
 
-Every path a command takes may be a local path or an fsspec URL
+Locally, an output (a model directory, a score output, a registry's
+``latest``, the fit's checkpoint) is built under a fresh name beside its
+place (:func:`make_staging` for a folder, :func:`write_file` for a file) and
+moved over it by :func:`move_into_place`: readers see the old output or the
+new one, never half of one, and a failure leaves the old one as it was.
+
+Every path a command takes may also be an fsspec URL
 (``s3://bucket/prefix``, ``gs://...``, ``abfs://...``; a local folder is given
-as a path, not as ``file://``). Local paths keep the rename-based writes of
-:func:`~logreg_dist.model.write_atomic_dir`; this module is used only for URLs.
+as a path, not as ``file://``).
 Credentials and the endpoint come from the usual environment
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, which
 botocore reads) or, in Python, from ``storage_options``, passed to
@@ -29,14 +34,21 @@ that started before the replaced one may be swept while it writes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import re
+import shutil
+import socket
+import tempfile
 import uuid
+from pathlib import Path
 
 from .exceptions import InputError
 
-__all__ = ["POINTER", "RUNS", "current_run", "discard", "filesystem", "is_url", "join", "new_run", "publish", "published"]
+__all__ = ["POINTER", "RUNS", "current_run", "discard", "filesystem", "is_url", "join", "make_staging", "move_into_place",
+           "new_run", "publish", "published", "write_file"]
 
 #: The object that names the published run of an output.
 POINTER = "_CURRENT"
@@ -126,3 +138,100 @@ def discard(fs, run: str) -> None:
         fs.rm(run, recursive=True)
     except (OSError, ValueError):
         pass
+
+
+# -- local disk: build beside the place, then rename ----------------------------------------
+
+
+def _owner() -> str:
+    """Who builds a staging folder: ``host@pid``, part of its name so that a later run can tell it was abandoned."""
+    return f"{socket.gethostname()}@{os.getpid()}"
+
+
+def _sweep_abandoned(directory: Path) -> None:
+    """Remove the staging and retired folders of ``directory`` that a process of this host left when it died.
+
+    A run killed between creating its staging folder and moving it into place
+    (SIGKILL, the machine's OOM killer) cannot clean up after itself. Only
+    folders whose name says this host and a process that no longer exists are
+    removed: another host's, or a live process's, may still be in use.
+    """
+    pattern = re.compile(rf"\.{re.escape(directory.name)}-(?:staging|old)@(?P<host>[^@/]+)@(?P<pid>\d+)-[^/]*")
+    host = socket.gethostname()
+    try:
+        entries = list(os.scandir(directory.parent))
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is not None and match["host"] == host and not _alive(int(match["pid"])):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def make_staging(directory: Path) -> Path:
+    """An empty folder beside ``directory`` to build its replacement in, with the usual (umask) permissions.
+
+    Folders that earlier runs on this host left behind when they were killed are removed first.
+    """
+    _sweep_abandoned(directory)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-staging@{_owner()}-", dir=directory.parent))
+    except OSError as error:
+        from .outputs import naming_output  # here: outputs imports this module
+
+        naming_output(error, out=directory)
+        raise
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    return staging
+
+
+def move_into_place(staging: Path, target: Path) -> None:
+    """Replace ``target`` by the complete ``staging`` beside it (a file, a symlink or a folder), never a half state.
+
+    A file or a symlink, or a folder where nothing is yet, takes one rename. A
+    folder over an existing one takes two (a rename cannot replace a folder
+    that holds files); if the second fails, the previous ``target`` is put back.
+    """
+    if not (staging.is_dir() and not staging.is_symlink()) or not target.exists():
+        os.replace(staging, target)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}-old@{_owner()}-", dir=target.parent))
+    os.replace(target, retired / target.name)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(retired / target.name, target)
+        raise
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def write_file(path: str | os.PathLike, content: str | bytes) -> None:
+    """Write ``content`` to the file ``path`` whole or not at all: into a new file beside it, then one rename.
+
+    The new file is made by :func:`tempfile.mkstemp` (readable by its owner
+    only, and safe in a shared folder such as ``/tmp``); a failure removes it
+    and leaves ``path`` as it was.
+    """
+    path = Path(path)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}-staging@{_owner()}-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb" if isinstance(content, bytes) else "w") as out:
+            out.write(content)
+        move_into_place(Path(staging), path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging)
+        raise

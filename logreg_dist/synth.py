@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 from scipy import optimize
 from scipy.special import expit
 
-from .model import make_staging, move_into_place
 from .outputs import check_output, naming_output
+from .storage import make_staging, move_into_place
 
 __all__ = ["FEATURE_NAMES", "ID_COLUMN", "TARGET", "CustomerBase", "customer_base", "generate"]
 

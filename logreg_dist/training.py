@@ -36,7 +36,7 @@ from .design import design_block
 from .drift import SCORE, bin_labels, profile_partition
 from .exceptions import InputError
 from .model import Model
-from .prepare import NumericColumn, PartitionSummary, Preparation, discover, plan_columns, summarize_partition
+from .prepare import NumericColumn, PartitionStats, Preparation, discover, plan_columns, summarize_partition
 from .tables import read_table
 
 __all__ = ["TrainingRows", "discover_preparation", "fit_model", "split"]
@@ -413,7 +413,7 @@ class _Discovery:
     """What the discovery pass adds up: the column stats and labels, the hashed ids, a sample of each numeric
     column; at the root (:func:`_settle`) the ids become the duplicated ones and the sample its deciles."""
 
-    summary: PartitionSummary
+    summary: PartitionStats
     ids: np.ndarray | None  # sorted uint64 hashes of every id (training and validation rows)
     duplicated: np.ndarray | None
     sample: dict

@@ -218,8 +218,8 @@ def test_what_is_a_url_and_the_public_names():
     assert [storage.is_url(p) for p in ("s3://b/k", "gs://b", "abfs://c/p", "file:///tmp/x", "/tmp/x", "data/part.parquet")] == [
         True, True, True, False, False, False]
     assert storage.join("s3://b/out/", "/.runs/x", "part-00000.parquet") == "s3://b/out/.runs/x/part-00000.parquet"
-    assert storage.__all__ == ["POINTER", "RUNS", "current_run", "discard", "filesystem", "is_url", "join", "new_run",
-                               "publish", "published"]
+    assert storage.__all__ == ["POINTER", "RUNS", "current_run", "discard", "filesystem", "is_url", "join",
+                               "make_staging", "move_into_place", "new_run", "publish", "published", "write_file"]
     assert all(hasattr(storage, name) for name in storage.__all__)
     with pytest.raises(InputError, match=r"refusing to write generated data to s3://b/base: .*writes only to a local"):
         check_output("s3://b/base", kind="generated")

@@ -325,6 +325,31 @@ def test_the_library_writers_and_the_flows_refuse_too(trained, local_client, tmp
     assert snapshot(tmp_path) == before
 
 
+def test_a_file_and_a_pointer_are_replaced_by_one_rename(tmp_path, monkeypatch):
+    from logreg_dist.storage import move_into_place, write_file
+
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renames.append(Path(dst).name), real_replace(src, dst)))
+
+    target = tmp_path / "state.json"
+    write_file(target, "old")
+    with pytest.raises(TypeError):
+        write_file(target, 12)  # fails after the new file is made: it is removed, the old one stays
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+    write_file(target, b"new")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+    assert renames == ["state.json", "state.json"]
+
+    for version in ("1", "2"):
+        (tmp_path / version).mkdir()
+    os.symlink("1", tmp_path / "latest")
+    os.symlink("2", tmp_path / ".latest-new")
+    move_into_place(tmp_path / ".latest-new", tmp_path / "latest")  # a symlink to a folder is no folder to retire
+    assert os.readlink(tmp_path / "latest") == "2" and renames[2:] == ["latest"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "2", "latest", "state.json"]
+
+
 def test_the_rule_module_agrees_with_the_writers():
     from logreg_dist import model, scoring
 

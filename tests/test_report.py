@@ -1,4 +1,5 @@
-"""The HTML report: complete, escaped, offline, written atomically, and clean in a real browser."""
+"""The HTML report: complete, escaped, offline, and clean in a real browser (the model folder it goes in is
+written whole by model.write_atomic_dir, tested with the outputs)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import os
 import re
 import shutil
 import struct
-import tempfile
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,7 +24,7 @@ from sklearn.metrics import (
 )
 
 from logreg_dist import report
-from logreg_dist.report import render_report, write_report
+from logreg_dist.report import render_report
 
 from .browser import console_lines, run_chromium
 
@@ -150,7 +150,9 @@ def inputs() -> dict:
 
 @pytest.fixture(scope="module")
 def page_file(inputs, tmp_path_factory) -> Path:
-    return write_report(tmp_path_factory.mktemp("report") / "report.html", **inputs)
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    path.write_text(render_report(**inputs), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -211,12 +213,12 @@ def test_p_values_read_well(p, text):
     assert report._p_value(p) == text
 
 
-def test_missing_optional_parts_give_a_shorter_page(tmp_path):
+def test_missing_optional_parts_give_a_shorter_page():
     minimal = {"title": "Minimal", "summary": {"converged": False, "n_iter": 100},
                "metrics": {"auc": 0.61, "n_rows": 1000, "n_positives": 250},
                "coefficients": [{"feature": "x1"}, {"feature": "x2", "coef": 0.2, "coef_standardized": -0.1}],
                "threshold": None, "short_model": None}
-    page = write_report(tmp_path / "minimal.html", **minimal).read_text(encoding="utf-8")
+    page = render_report(**minimal)
     parsed = parse(page)
     assert parsed.errors == [] and parsed.stack == []
     assert parsed.ids["short-model"] == 0 and parsed.ids["threshold"] == 0
@@ -258,53 +260,21 @@ def test_numpy_values_are_read_like_lists_and_floats(inputs):
 
 
 def test_public_names():
-    assert report.__all__ == ["render_report", "write_report"]
+    assert report.__all__ == ["render_report"]
     assert all(callable(getattr(report, name)) for name in report.__all__)
 
 
-def test_a_missing_folder_is_named(tmp_path, inputs):
-    with pytest.raises(FileNotFoundError, match=r"cannot write the report to .*/nowhere/r.html: its folder .*/nowhere"):
-        write_report(tmp_path / "nowhere" / "r.html", **inputs)
-
-
-def test_write_replaces_the_old_report_atomically(tmp_path, inputs, monkeypatch):
-    target = tmp_path / "report.html"
-    target.write_text("old report", encoding="utf-8")
-    moves = []
-    real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda src, dst: (moves.append((Path(src), Path(dst))), real_replace(src, dst)))
-    assert write_report(target, **inputs) == target
-    assert len(moves) == 1 and moves[0][0].parent == tmp_path and moves[0][1] == target
-    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
-
-
-def test_a_failure_mid_write_leaves_the_old_report_untouched(tmp_path, inputs, monkeypatch):
-    target = tmp_path / "report.html"
-    target.write_bytes(b"old report")
-    temps = []
-    real_mkstemp = tempfile.mkstemp
-
-    def spy(*args, **kwargs):
-        fd, name = real_mkstemp(*args, **kwargs)
-        temps.append(Path(name))
-        return fd, name
-
-    monkeypatch.setattr(tempfile, "mkstemp", spy)
-    bad_roc = {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0]}  # found after the header is already written
+def test_unequal_curves_are_refused(inputs):
+    bad_roc = {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0]}  # found after the page's header is rendered
     with pytest.raises(ValueError, match=r"metrics\['roc'\] 'fpr' and 'tpr' must be sequences of equal length; got 3 and 2"):
-        write_report(target, **{**inputs, "metrics": {**inputs["metrics"], "roc": bad_roc}})
-    assert len(temps) == 1 and temps[0].parent == tmp_path and not temps[0].exists()
-    assert target.read_bytes() == b"old report"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+        render_report(**{**inputs, "metrics": {**inputs["metrics"], "roc": bad_roc}})
 
 
-def test_inputs_of_the_wrong_kind_are_refused_before_writing(tmp_path, inputs):
+def test_inputs_of_the_wrong_kind_are_refused(inputs):
     with pytest.raises(TypeError, match=r"coefficients\[1\] must be a dict with a str 'feature'; got \{'coef': 1\}"):
-        write_report(tmp_path / "r.html", **{**inputs, "coefficients": [{"feature": "a"}, {"coef": 1}]})
+        render_report(**{**inputs, "coefficients": [{"feature": "a"}, {"coef": 1}]})
     with pytest.raises(TypeError, match="threshold must be a dict or None; got list"):
-        write_report(tmp_path / "r.html", **{**inputs, "threshold": []})
-    assert list(tmp_path.iterdir()) == []
+        render_report(**{**inputs, "threshold": []})
 
 
 def _png_size(path: Path) -> tuple[int, int]:
