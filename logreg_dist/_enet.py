@@ -31,7 +31,7 @@ from scipy import linalg
 
 from ._solvers import _ARMIJO, _EPS, MAX_SAMPLED_HESSIANS, IterationRecord, SolverResult, _bfgs_update, _report
 
-__all__ = ["composite", "prox_newton", "subgradient"]
+__all__ = ["composite", "owlqn", "prox_newton", "subgradient"]
 
 #: Coordinate-descent sweeps of one quadratic model before its answer is taken as it is.
 MAX_SWEEPS = 10_000
@@ -272,3 +272,83 @@ def prox_newton(
     exact = fresh and hess_kind == "full"
     return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message, [], hess if exact else None,
                         hess)
+
+
+def owlqn(
+    oracle,
+    theta0: np.ndarray,
+    *,
+    l1: np.ndarray,
+    tol: float,
+    max_iter: int,
+    memory: int = 10,
+    callback=None,
+    **_ignored,
+) -> SolverResult:
+    """Orthant-wise limited-memory quasi-Newton (Andrew and Gao 2007) for ``F = f + sum_j l1_j |theta_j|``.
+
+    For problems too wide for a dense Hessian: one loss-and-gradient pass per
+    trial point, as :func:`~logreg_dist._solvers.lbfgs`. The direction is
+    L-BFGS applied to the minimum-norm subgradient, kept in its orthant; trial
+    points are projected onto the orthant of the current point (a coordinate
+    that would cross zero stops at zero). Converged means the same
+    subgradient test as :func:`prox_newton`. Near the optimum, where values of
+    ``F`` differ by less than their rounding error, a step is accepted when it
+    lowers the subgradient instead.
+    """
+    from collections import deque
+
+    from ._solvers import _two_loop
+
+    theta = np.array(theta0, dtype=np.float64)
+    l1 = np.asarray(l1, dtype=np.float64)
+    started = time.perf_counter()
+    loss, grad = oracle.loss_grad(theta)
+    pseudo = subgradient(theta, grad, l1)
+    history = [IterationRecord(0, composite(loss, theta, l1), float(np.max(np.abs(pseudo))), 0.0, 0.0,
+                               time.perf_counter() - started, oracle.passes.total)]
+    _report(history[-1], "owl-qn", theta, callback)
+    pairs: deque = deque(maxlen=memory)
+    converged, message = False, "max_iter reached"
+    for iteration in range(1, max_iter + 2):
+        if history[-1].grad_max <= tol:
+            converged, message = True, f"max|subgradient| {history[-1].grad_max:.3e} <= tol {tol:.1e}"
+            break
+        if iteration > max_iter:
+            break
+        started = time.perf_counter()
+        direction = -_two_loop(pseudo, pairs)
+        direction[np.sign(direction) != -np.sign(pseudo)] = 0.0  # stay in the orthant the subgradient points to
+        if not np.any(direction):
+            pairs.clear()
+            direction = -pseudo
+        orthant = np.where(theta != 0.0, np.sign(theta), -np.sign(pseudo))
+        value = composite(loss, theta, l1)
+        step_size = 1.0 if pairs else min(1.0, 1.0 / float(np.max(np.abs(pseudo))))
+        accepted = False
+        for _ in range(60):
+            trial = theta + step_size * direction
+            trial[np.sign(trial) != orthant] = 0.0
+            trial_loss, trial_grad = oracle.loss_grad(trial)
+            trial_value = composite(trial_loss, trial, l1)
+            trial_pseudo = subgradient(trial, trial_grad, l1)
+            if trial_value <= value + _ARMIJO * float(pseudo @ (trial - theta)) or (
+                abs(trial_value - value) <= 16 * _EPS * abs(value)
+                and np.max(np.abs(trial_pseudo)) < history[-1].grad_max
+            ):
+                accepted = True
+                break
+            step_size *= 0.5
+        if not accepted:
+            message = "line search could not lower the objective"
+            break
+        s, y = trial - theta, trial_grad - grad
+        curvature = float(s @ y)
+        if curvature > _EPS * float(y @ y):
+            pairs.append((s, y, 1.0 / curvature))
+        theta, loss, grad, pseudo = trial, trial_loss, trial_grad, trial_pseudo
+        history.append(IterationRecord(iteration, trial_value, float(np.max(np.abs(pseudo))),
+                                       float(np.max(np.abs(s))), step_size, time.perf_counter() - started,
+                                       oracle.passes.total))
+        _report(history[-1], "owl-qn", theta, callback)
+    return SolverResult(theta, loss, grad, converged, len(history) - 1, history, message)

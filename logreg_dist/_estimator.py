@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._checkpoint import _Checkpoint, _fingerprint
 from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, labels_seen, load_block
 from ._engine import DaskEngine, LocalEngine
-from ._enet import prox_newton
+from ._enet import owlqn, prox_newton
 from ._kernels import moment_sums
 from ._objective import DENSE_HESSIAN_MAX_FEATURES, Objective
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
@@ -575,18 +575,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _fit_elastic_net(self, engine, moments, scale, inv_scale, active, hessian_every, levels, alpha, callback, *,
                          held_out=None, folds=None) -> LogisticRegression:
-        """The fit with an L1 term (proximal Newton), or the path of ``alpha='auto'`` and its choice."""
-        if self.solver == "lbfgs":
+        """The fit with an L1 term, or the path of ``alpha='auto'`` and its choice: proximal Newton where the dense
+        Hessian is affordable, OWL-QN (gradient passes only) where it is not or where ``solver='lbfgs'``."""
+        numeric = int(active.sum()) - sum(levels)
+        wide = active.size > DENSE_HESSIAN_MAX_FEATURES or numeric > AUTO_NEWTON_MAX_FEATURES
+        if self.solver == "newton" and active.size > DENSE_HESSIAN_MAX_FEATURES:
             raise InputError(
-                f"l1_ratio={self.l1_ratio} and alpha={alpha!r} are solved by proximal Newton; solver='lbfgs' has no "
-                "L1 step. Use solver='auto' or 'newton'."
+                f"solver='newton' needs the dense {active.size} x {active.size} Hessian for the elastic net, and "
+                f"takes up to {DENSE_HESSIAN_MAX_FEATURES} features (levels included); use solver='auto' or 'lbfgs' "
+                "(OWL-QN), or lower the levels with --min-frequency."
             )
-        if active.size > DENSE_HESSIAN_MAX_FEATURES:
-            raise InputError(
-                f"the elastic net and the path need the dense {active.size} x {active.size} Hessian, and they "
-                f"support up to {DENSE_HESSIAN_MAX_FEATURES} features (levels included); lower the levels with "
-                "--min-frequency, or fit a single ridge penalty (l1_ratio=0)."
-            )
+        solve = owlqn if self.solver == "lbfgs" or (self.solver == "auto" and wide) else prox_newton
+        logger.info("the elastic net is solved by %s for %d features", solve.__name__, active.sum())
         l1_ratio = float(self.l1_ratio)
         n_active = int(active.sum())
         penalized = np.append(np.ones(n_active), 0.0)
@@ -599,22 +599,27 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         rate = moments.y_sum / moments.weight_sum
         if 0.0 < rate < 1.0:
             theta0[-1] = np.log(rate) - np.log1p(-rate)
-        start = _intercept_only(moments, theta0, rate, inv_scale, active) if 0.0 < rate < 1.0 else None
+        start = None
+        if 0.0 < rate < 1.0 and solve is prox_newton:
+            start = _intercept_only(moments, theta0, rate, inv_scale, active)
         passes = 1  # the moments
-        if start is None and 0.0 < rate < 1.0:  # moments without co-moments (categorical codes): one pass
+        if start is None and 0.0 < rate < 1.0:  # no co-moments (categorical codes), or OWL-QN's: one pass
             first = make_objective(0.0)
-            start = first.loss_grad_hess(theta0)
+            start = first.loss_grad_hess(theta0) if solve is prox_newton else (*first.loss_grad(theta0), None)
             passes += first.passes.total
         saver = _Checkpoint(None, {}, callback)
         if alpha == "auto":
             points, chosen, passes_path = self._path(make_objective, engine, theta0, start, moments, inv_scale,
                                                       active, n_rows=moments.n_rows, held_out=held_out, folds=folds,
-                                                      callback=saver)
+                                                      callback=saver, solve=solve)
             passes += passes_path
             point = points[chosen]
             alpha, theta = point.alpha, point.theta
             objective = make_objective(alpha * (1.0 - l1_ratio))
-            loss, grad, hess = objective.loss_grad_hess(theta)  # the exact Hessian of the standard errors
+            if solve is prox_newton or levels:  # the exact Hessian of the standard errors
+                loss, grad, hess = objective.loss_grad_hess(theta)
+            else:  # p x p numbers per partition is what OWL-QN is there to avoid: no standard errors
+                (loss, grad), hess = objective.loss_grad(theta), None
             result = SolverResult(theta, loss, grad, point.converged, point.n_iter, saver.history, point.message,
                                   [], hess)
         else:
@@ -622,13 +627,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             self.path_ = None
             objective = make_objective(alpha * (1.0 - l1_ratio))
             known = None
-            if start is not None:
+            if start is not None and solve is prox_newton:
                 loss0, grad0, hess0 = start
                 known = (loss0, grad0, hess0 + np.diag(alpha * (1.0 - l1_ratio) * penalized))
-            result = prox_newton(objective, theta0, l1=alpha * l1_ratio * penalized, tol=self.tol,
-                                 max_iter=self.max_iter, start=known, callback=saver)
+            result = solve(objective, theta0, l1=alpha * l1_ratio * penalized, tol=self.tol,
+                           max_iter=self.max_iter, start=known, callback=saver)
             result.history = saver.history
-            if result.hess is None:
+            if result.hess is None and (solve is prox_newton or levels):
                 _, _, result.hess = objective.loss_grad_hess(result.theta)
         passes += objective.passes.total
         if not result.converged:
@@ -641,6 +646,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
         zero = np.append(result.theta[:-1] == 0.0, False) if l1_ratio > 0 else None
         self._set_covariance(objective, result, inv_scale, moments.mean, active, zero=zero)
+        if zero is not None and self.covariance_ is None:  # held by structure: the zeros' errors are dropped after
+            self.std_errors_[0, np.flatnonzero(active)[zero[:-1]]] = np.nan
         coef_std, intercept_std = objective.full_coef(result.theta)
         coef = coef_std * inv_scale
         self.coef_standardized_ = coef_std[None, :]
@@ -653,7 +660,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.resumed_from_ = None
         self.converged_ = bool(result.converged)
         self.history_ = result.history
-        self.solver_ = "prox-newton"
+        self.solver_ = "prox-newton" if solve is prox_newton else "owl-qn"
         self.alpha_, self.l1_ratio_ = float(alpha), l1_ratio
         self.n_passes_ = passes
         self.hessian_every_ = hessian_every
@@ -663,7 +670,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return self
 
     def _path(self, make_objective, engine, theta0, start, moments, inv_scale, active, *, n_rows, held_out, folds,
-              callback):
+              callback, solve):
         """Fit the path, score it on the held-out rows or folds, keep it in ``path_``; returns (points, chosen index,
         passes)."""
         l1_ratio = float(self.l1_ratio)
@@ -681,7 +688,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             min_ratio = 1e-4 if n_rows > active.sum() else 1e-2
         alphas = alpha_grid(alpha_max, n_alphas=self.n_alphas, min_ratio=min_ratio)
         index = np.flatnonzero(active)
-        settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol=self.tol, max_iter=self.max_iter)
+        settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol=self.tol, max_iter=self.max_iter, solve=solve)
 
         def original(theta):
             coef = np.zeros(active.size)
@@ -692,7 +699,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             n_folds = int(self.n_folds)
 
             def work(fold, fold_engine):
-                fold_start = start if fold < 0 else None
+                fold_start = start if fold < 0 and solve is prox_newton else None
                 return run_path(lambda l2: make_objective(l2, fold_engine), theta0, fold_start,
                                 callback=callback if fold < 0 else None, **settings)
 
@@ -717,7 +724,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 }
             key = "cv_deviance"
         elif held_out is not None:
-            points = run_path(make_objective, theta0, start, callback=callback, **settings)
+            points = run_path(make_objective, theta0, start if solve is prox_newton else None, callback=callback,
+                              **settings)
             passes = sum(p.passes for p in points)
             pairs = [original(p.theta) for p in points]
             scores = held_out.map_reduce(path_scores, coefs=np.array([c for c, _ in pairs]),

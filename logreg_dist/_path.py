@@ -67,12 +67,14 @@ def alpha_grid(alpha_max: float, *, n_alphas: int, min_ratio: float) -> np.ndarr
 
 
 def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas, l1_ratio: float, tol: float,
-             max_iter: int, callback=None) -> list[PathPoint]:
+             max_iter: int, callback=None, solve=prox_newton) -> list[PathPoint]:
     """Fit every penalty of ``alphas`` in turn, warm-started; ``start`` is ``(loss, grad, hess)`` of the
     unpenalized mean log-loss at ``theta0`` (the intercept-only model), or None to compute them in the first pass.
 
     ``make_objective(l2)`` gives the oracle of the mean log-loss with ridge
-    ``l2`` (the intercept last, never penalized).
+    ``l2`` (the intercept last, never penalized). ``solve`` is
+    :func:`~._enet.prox_newton`, or :func:`~._enet.owlqn` (warm-started from
+    the coefficients alone: it keeps no Hessian to pass on).
     """
     theta = np.array(theta0, dtype=np.float64)
     penalized = np.append(np.ones(theta.size - 1), 0.0)
@@ -91,13 +93,14 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
             eligible = (theta != 0.0) | (penalized == 0.0) | (np.abs(grad) >= l1_ratio * (2.0 * alpha - previous))
             ridge = 0.5 * l2 * float(theta[:-1] @ theta[:-1])
             known = (loss + ridge, grad + l2 * penalized * theta, hess + np.diag(l2 * penalized))
-        result = prox_newton(objective, theta, l1=l1, tol=tol, max_iter=max_iter, start=known, eligible=eligible,
-                             final_hessian=False, callback=callback)
+        result = solve(objective, theta, l1=l1, tol=tol, max_iter=max_iter, start=known, eligible=eligible,
+                       final_hessian=False, callback=callback)
         theta = result.theta
-        start = (result.loss - 0.5 * l2 * float(theta[:-1] @ theta[:-1]), result.grad - l2 * penalized * theta,
-                 result.last_hess - np.diag(l2 * penalized))
+        loss = result.loss - 0.5 * l2 * float(theta[:-1] @ theta[:-1])
+        start = None if result.last_hess is None else (
+            loss, result.grad - l2 * penalized * theta, result.last_hess - np.diag(l2 * penalized))
         screened = 0 if eligible is None else int(np.count_nonzero(~eligible))
-        points.append(PathPoint(alpha, theta.copy(), start[0], int(np.count_nonzero(theta[:-1])), result.converged,
+        points.append(PathPoint(alpha, theta.copy(), loss, int(np.count_nonzero(theta[:-1])), result.converged,
                                 result.n_iter, objective.passes.total, screened, result.message))
         previous = alpha
     return points

@@ -251,3 +251,36 @@ def test_cli_alpha_auto_cv_and_lasso_short_model(tmp_path, local_client, capsys)
         status = cli.main(["train", data, "--target", "churn", "--out", str(tmp_path / "bad"), *bad])
         error = capsys.readouterr().err
         assert status == 2 and message in error and len(error.strip().splitlines()) == 1
+
+
+def test_thousands_of_levels_take_owl_qn_and_meet_the_conditions():
+    """A categorical of thousands of levels is too wide for the dense Hessian: OWL-QN solves the lasso there, and
+    the optimality conditions hold on the one-hot design built apart from the kernels."""
+    import scipy.sparse as sp
+
+    from logreg_dist._enet import subgradient
+    from logreg_dist._engine import LocalEngine
+
+    from .test_categorical_codes import _design as coded_design, _generated, _indicator_design, _levels, _rows
+
+    frame = _generated(14_000, [4500, 10])
+    preparation, X, y = coded_design(frame, "y")
+    assert X.layout.n_features > 3000
+    alpha = 2e-4
+    halves = [(_rows(X, 0, 5000), y[:5000], None), (_rows(X, 5000, len(y)), y[5000:], None)]
+    model = LogisticRegression(alpha=alpha, l1_ratio=1.0).fit_loaded(
+        LocalEngine(halves), feature_names=preparation.feature_names, n_rows=len(y), levels=_levels(preparation))
+    assert model.solver_ == "owl-qn" and model.converged_
+    zero = model.coef_[0] == 0.0
+    assert 0 < zero.sum() < zero.size and np.isnan(model.std_errors_[0][zero]).all()
+    design = _indicator_design(X)
+    mean = np.asarray(design.mean(axis=0)).ravel()
+    std = np.sqrt(np.asarray(design.multiply(design).mean(axis=0)).ravel() - mean**2)
+    live = std > 0
+    b = model.coef_standardized_[0]
+    eta = design @ (b / np.where(live, std, 1.0)) + (model.intercept_standardized_[0] - mean @ (b / np.where(live, std, 1.0)))
+    residual = 1.0 / (1.0 + np.exp(-eta)) - y
+    grad = (design.T @ residual - mean * residual.sum()) / np.where(live, std, 1.0) / len(y)
+    gap = subgradient(b[live], grad[live], np.full(live.sum(), alpha))
+    assert np.max(np.abs(gap)) < 1e-9 and abs(residual.mean()) < 1e-9
+    assert sp.issparse(design)
