@@ -29,7 +29,9 @@ import numpy as np
 from numba import njit
 from scipy import linalg
 
-from ._solvers import _ARMIJO, _EPS, MAX_SAMPLED_HESSIANS, IterationRecord, SolverResult, _bfgs_update, _report
+from ._solvers import (
+    _ARMIJO, _EPS, MAX_SAMPLED_HESSIANS, IterationRecord, Oracle, SolverResult, _bfgs_update, _report,
+)
 
 __all__ = ["composite", "owlqn", "prox_newton", "subgradient"]
 
@@ -133,7 +135,7 @@ def _model_minimum(hess, grad, theta, l1, eligible, tol) -> np.ndarray:
 
 
 def prox_newton(
-    oracle,
+    oracle: Oracle,
     theta0: np.ndarray,
     *,
     l1: np.ndarray,
@@ -173,7 +175,7 @@ def prox_newton(
     theta = np.array(theta0, dtype=np.float64)
     l1 = np.asarray(l1, dtype=np.float64)
     eligible = np.ones(theta.size, dtype=bool) if eligible is None else np.array(eligible, dtype=bool)
-    sampling = reuse_hessian and getattr(oracle, "hessian_every", 1) > 1
+    sampling = reuse_hessian and oracle.hessian_every > 1
     sampled_left = MAX_SAMPLED_HESSIANS
 
     def hessian_pass(point, kind):
@@ -283,7 +285,7 @@ def prox_newton(
 
 
 def owlqn(
-    oracle,
+    oracle: Oracle,
     theta0: np.ndarray,
     *,
     l1: np.ndarray,

@@ -1,8 +1,8 @@
 """Solvers: they see only an oracle and a starting point.
 
-The oracle offers ``loss(theta)``, ``loss_grad(theta)`` and
-``loss_grad_hess(theta)``, each one pass over the data, and ``passes``, a
-counter of them. A solver returns a :class:`SolverResult`; it never warns
+The oracle (:class:`Oracle`) offers ``loss(theta)``, ``loss_grad(theta)``
+and ``loss_grad_hess(theta)``, each one pass over the data, ``passes``, a
+counter of them, and ``hessian_every``, how its sampled Hessians sample. A solver returns a :class:`SolverResult`; it never warns
 about convergence itself (the estimator does, with the figures).
 
 - :func:`newton`: one pass per iteration computes loss, gradient and Hessian
@@ -20,18 +20,40 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from scipy import linalg
 
 from .exceptions import InputError
 
-__all__ = ["SOLVERS", "IterationRecord", "SolverResult", "lbfgs", "newton"]
+__all__ = ["SOLVERS", "IterationRecord", "Oracle", "SolverResult", "lbfgs", "newton"]
 
 logger = logging.getLogger("logreg_dist")
 
 _EPS = np.finfo(np.float64).eps
 _ARMIJO = 1e-4
+
+
+class Passes(Protocol):
+    @property
+    def total(self) -> int: ...
+
+
+class Oracle(Protocol):
+    """What a solver may ask of the problem (:class:`logreg_dist._objective.Objective` is the one the estimator
+    gives; tests give small in-memory ones). Each call is one pass over the data."""
+
+    #: A sampled Hessian sums every ``hessian_every``-th chunk of rows; 1 means it is the full one.
+    hessian_every: int
+    #: The passes made so far (``passes.total``), for the history.
+    passes: Passes
+
+    def loss(self, theta: np.ndarray) -> float: ...
+
+    def loss_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]: ...
+
+    def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False) -> tuple[float, np.ndarray, object]: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +151,7 @@ MAX_SAMPLED_HESSIANS = 6
 
 
 def newton(
-    oracle,
+    oracle: Oracle,
     theta0: np.ndarray,
     *,
     tol: float,
@@ -165,7 +187,7 @@ def newton(
     error; a full step is then accepted when it lowers ``max |grad|``.
     """
     theta = np.array(theta0, dtype=np.float64)
-    sampling = reuse_hessian and getattr(oracle, "hessian_every", 1) > 1
+    sampling = reuse_hessian and oracle.hessian_every > 1
     sampled_left = MAX_SAMPLED_HESSIANS
 
     def hessian_pass(point, kind):
@@ -346,7 +368,7 @@ def _wolfe_search(oracle, theta, loss, grad, direction, step_size, *, max_trials
     return None
 
 
-def lbfgs(oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memory: int = 10, callback=None) -> SolverResult:
+def lbfgs(oracle: Oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memory: int = 10, callback=None) -> SolverResult:
     """Limited-memory BFGS on the driver, one data pass per loss-and-gradient evaluation.
 
     Stops when ``max |grad| <= tol``. The line search (:func:`_wolfe_search`)
