@@ -10,6 +10,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+# The served-deployment tests' cron, with croniter's sixth field (the second): Prefect's scheduler service makes a
+# run at :00, :20 and :40 of each minute, so a test waits seconds for its first run, not for the next whole minute.
+# Not more often: the runner starts a run's process up to 10 s early, and two runs at once would share the cores.
+EVERY_20_SECONDS = "* * * * * */20"
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""

@@ -1,11 +1,10 @@
-"""A fit that dies resumes from its last completed iteration, with the same answer (issue 7)."""
+"""A fit that dies resumes from its last completed iteration, with the same answer (issue 7).
+
+A killed `logreg-dist train` that resumes is tested in test_signals.py, beside the interrupted ones.
+"""
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -54,53 +53,3 @@ def test_a_checkpoint_of_another_problem_is_ignored(tmp_path):
     model = LogisticRegression(l2=1e-2, checkpoint=checkpoint).fit(X, y)  # another l2: start over
     assert model.resumed_from_ is None
     np.testing.assert_allclose(model.coef_, LogisticRegression(l2=1e-2).fit(X, y).coef_, rtol=0, atol=1e-10)
-
-
-@pytest.mark.slow
-@pytest.mark.cluster
-def test_a_killed_training_run_resumes_where_it_died(tmp_path, local_client):
-    """`logreg-dist train` is killed by PID after its fit saved iteration 2; the same command again resumes there."""
-    from logreg_dist import synth
-    from logreg_dist.jobs import checkpoint_path
-    from logreg_dist.model import load_model
-
-    synth.generate(tmp_path / "base", rows=400_000, positives=2_000, partitions=4)
-    out = tmp_path / "model"
-    command = [sys.executable, "-m", "logreg_dist.cli", "train", str(tmp_path / "base"), "--target", "converted",
-               "--id-column", "customer_id", "--l2", "1e-4", "--valid-fraction", "0", "--out", str(out),
-               "--scheduler", local_client.scheduler.address]
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
-    checkpoint = checkpoint_path(str(out))
-    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    killed_at = None
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and run.poll() is None:
-        try:
-            with open(checkpoint) as handle:
-                iteration = json.load(handle)["history"][-1]["iteration"]
-        except (OSError, ValueError, KeyError, IndexError):
-            time.sleep(0.02)
-            continue
-        if iteration >= 2:
-            os.killpg(run.pid, signal.SIGKILL)
-            run.wait()
-            killed_at = iteration
-            break
-        time.sleep(0.02)
-    assert killed_at is not None, "the run ended before it could be killed mid-fit"
-    assert not out.exists()
-
-    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-3000:]
-    model = load_model(out)
-    history = model.training["history"]
-    assert model.training["resumed_from"] >= killed_at
-    assert [entry["iteration"] for entry in history] == list(range(len(history)))
-    assert not os.path.exists(checkpoint)
-
-    import dask.dataframe as dd
-
-    frame = dd.read_parquet(tmp_path / "base")
-    reference = LogisticRegression(l2=1e-4).fit(frame[model.features], frame["converted"], client=local_client)
-    np.testing.assert_allclose(model.coef_standardized, reference.coef_standardized_[0], rtol=0, atol=1e-10)

@@ -16,7 +16,7 @@ import pytest
 from logreg_dist import InputError, synth
 from logreg_dist.registry import register, versions
 
-from .servers import free_port, stop, wait_healthy
+from .servers import EVERY_20_SECONDS, free_port, stop, wait_healthy
 
 pytestmark = pytest.mark.cluster
 
@@ -186,16 +186,20 @@ def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_c
            "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
            "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_API_URL": url}
     env.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # Output to files, not pipes nobody reads: a run every 10 s prints enough to fill a pipe and block its writer.
+    server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
+    with server_log.open("wb") as output:
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                  env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     served = None
     out = tmp_path / "scheduled"
     try:
-        wait_healthy(url, server)
+        wait_healthy(url, server, log=server_log)
         command = [sys.executable, "-m", "logreg_dist.cli", "serve", "--model", str(trained / "registry" / "latest"),
-                   "--data", str(trained / "base"), "--out", str(out), "--cron", "* * * * *", "--name", "test-cron",
+                   "--data", str(trained / "base"), "--out", str(out), "--cron", EVERY_20_SECONDS, "--name", "test-cron",
                    "--scheduler", local_client.scheduler.address]
-        served = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        with serve_log.open("wb") as output:
+            served = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
 
         async def runs():
             async with get_client() as client:
@@ -207,14 +211,16 @@ def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_c
         deadline = time.monotonic() + 200
         with temporary_settings(updates={PREFECT_API_URL: url}):
             while time.monotonic() < deadline and not completed:
-                time.sleep(3)
+                time.sleep(1)
                 try:
                     deployment, flow_runs = asyncio.run(runs())
                 except Exception:  # not registered yet
                     continue
                 completed = [r for r in flow_runs if r.state and r.state.is_completed()]
-        assert deployment is not None, "the deployment was never registered"
-        assert deployment.schedules[0].schedule.cron == "* * * * *"
+        stop(served)  # before its output is read: the next run would replace it
+        served = None
+        assert deployment is not None, f"the deployment was never registered: {serve_log.read_text()[-3000:]}"
+        assert deployment.schedules[0].schedule.cron == EVERY_20_SECONDS
         assert completed, f"no scheduled run completed; runs: {[(r.name, r.state_name) for r in flow_runs]}"
         assert all(r.auto_scheduled for r in completed)
         assert pq.read_table(out).num_rows == 30_000

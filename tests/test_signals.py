@@ -9,6 +9,7 @@ SIGTERM and SIGKILL go to its pid, as ``kill`` sends them.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
@@ -153,7 +155,7 @@ def _hidden(workdir: Path) -> list[str]:
 
 
 def _train(workdir: Path) -> list[str]:
-    return ["train", str(workdir / "base"), "--target", "converted", "--id-column", "customer_id",
+    return ["train", str(workdir / "base"), "--target", "converted", "--id-column", "customer_id", "--l2", "1e-4",
             "--valid-fraction", "0", "--out", str(workdir / "model")]
 
 
@@ -173,11 +175,41 @@ def test_an_interrupted_training_stops_and_leaves_nothing(workdir, command, sign
     assert _hidden(workdir) == [] and not (workdir / "model").exists()
 
 
-def test_a_rerun_after_the_interrupts_succeeds(workdir, command):
+def _saved_iteration(workdir: Path) -> int:
+    """The last iteration in the fit's checkpoint, or -1 while there is none."""
+    try:
+        return json.loads(_checkpoint(workdir).read_text())["history"][-1]["iteration"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return -1
+
+
+def test_a_killed_training_resumes_where_it_died_and_the_rerun_succeeds(workdir, command, local_client):
+    """After the interrupts: the command is killed with its process group by SIGKILL once its fit saved iteration 2,
+    so nothing cleans up and the checkpoint stays (issue 7); the same command again resumes there, writes the model
+    an undisturbed fit finds, and leaves nothing behind. (One rerun serves both: each command costs a Prefect start.)"""
+    from logreg_dist.model import load_model
+
+    run = command(*_train(workdir))
+    run.wait_for(lambda: _saved_iteration(workdir) >= 2, "its fit's checkpoint of iteration 2")
+    killed_at = _saved_iteration(workdir)
+    os.killpg(run.process.pid, signal.SIGKILL)
+    assert run.finish(timeout=STOP_SECONDS) == -signal.SIGKILL
+    assert _checkpoint(workdir).exists() and not (workdir / "model").exists()
+
     run = command(*_train(workdir))
     assert run.finish(timeout=400) == 0, run.error_text()[-3000:]
     assert "model written to" in "\n".join(run.stdout)
     assert _hidden(workdir) == [] and (workdir / "model" / "model.json").exists()
+    model = load_model(workdir / "model")
+    history = model.training["history"]
+    assert model.training["resumed_from"] >= killed_at >= 2
+    assert [entry["iteration"] for entry in history] == list(range(len(history)))
+
+    import dask.dataframe as dd
+
+    frame = dd.read_parquet(workdir / "base")
+    reference = LogisticRegression(l2=1e-4).fit(frame[model.features], frame["converted"], client=local_client)
+    np.testing.assert_allclose(model.coef_standardized, reference.coef_standardized_[0], rtol=0, atol=1e-10)
 
 
 @pytest.fixture
