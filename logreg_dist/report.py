@@ -575,7 +575,9 @@ def _facts_section(summary, metrics) -> str:
         ("Solver", summary.get("solver") or _DASH),
         ("Iterations", _int(summary.get("n_iter"))),
         ("Converged", _DASH if converged is None else ("yes" if converged else "no, see the warning at the top")),
-        ("L2 penalty", _DASH if _float(summary.get("l2")) is None else f"{float(summary['l2']):g}"),
+        ("L2 penalty", _DASH if _float(summary.get("l2")) is None else f"{float(summary['l2']):g}")
+        if _float(summary.get("alpha")) is None else  # an elastic net's l2 is only its ridge part
+        ("Penalty", f"alpha {float(summary['alpha']):g}, l1_ratio {_float(summary.get('l1_ratio')) or 0.0:g}"),
         ("Fit time", _DASH if _float(summary.get("fit_seconds")) is None else f"{_num(summary['fit_seconds'])} s"),
         ("AUC standard error", _num(metrics.get("auc_se"), 2)),
         ("Log loss", _num(metrics.get("log_loss"), 4)),

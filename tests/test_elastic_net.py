@@ -251,3 +251,88 @@ def test_cli_alpha_auto_cv_and_lasso_short_model(tmp_path, local_client, capsys)
         status = cli.main(["train", data, "--target", "churn", "--out", str(tmp_path / "bad"), *bad])
         error = capsys.readouterr().err
         assert status == 2 and message in error and len(error.strip().splitlines()) == 1
+
+
+def test_a_failed_fold_stops_the_passes():
+    """A fold that raises stops every fold at once: the requests the others left behind get no pass of their own."""
+    import threading
+    import time
+
+    from logreg_dist._engine import LocalEngine
+    from logreg_dist._kernels import loss_sums
+    from logreg_dist._path import run_folds
+
+    X, y = make_classification(400, 3, seed=5)
+    calls = []
+
+    class Counted(LocalEngine):
+        def map_reduce(self, kernel, /, **params):
+            calls.append(kernel.__name__)
+            return super().map_reduce(kernel, **params)
+
+    engine = Counted([(X, y.astype(np.float64), None, np.arange(400) % 2)])
+    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), order=0)
+
+    def work(fold, fold_engine):
+        if fold == 0:  # fails once the two other folds wait on their pass (posting a request notifies no one)
+            for _ in range(3000):
+                with fold_engine.batch.condition:
+                    if len(fold_engine.batch.requests) == 2:
+                        break
+                time.sleep(0.01)
+            raise RuntimeError("fold 0 failed")
+        return fold_engine.map_reduce(loss_sums, **zeros)
+
+    finished = []
+    runner = threading.Thread(target=lambda: finished.append(pytest.raises(RuntimeError, run_folds, engine, 2, work)))
+    runner.start()
+    runner.join(timeout=60)
+    assert not runner.is_alive() and finished  # no deadlock
+    assert "fold 0 failed" in str(finished[0].value)
+    assert calls == []
+
+
+def test_folds_beyond_int8():
+    from logreg_dist._path import hashed_folds
+
+    folds = hashed_folds(pd.Series(np.arange(50_000)), 200)
+    assert folds.min() == 0 and folds.max() == 199  # int8 would wrap folds 128..199 to negative ones
+
+
+def test_train_options_refuse_an_infinite_alpha():
+    from logreg_dist.jobs import TrainOptions
+
+    with pytest.raises(ValueError, match=r"alpha must be a finite number >= 0 or 'auto'; got alpha=inf, l1_ratio=1.0\.$"):
+        TrainOptions(data="d", target="t", alpha=float("inf"), l1_ratio=1.0)
+
+
+def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_path, mlc_churn, capsys):
+    """The run's flow steps in this process: the 1-SE choice in words; a penalty that zeroes every coefficient
+    says so, lists no "strongest" zeros and ranks no short model on them; the report's facts name the penalty."""
+    from logreg_dist import cli, jobs
+    from logreg_dist.training import TrainingRows
+
+    data = tmp_path / "mlc.parquet"
+    mlc_churn.to_parquet(data)
+    printed = {}
+    for name, penalty in (("1se", dict(alpha="auto", l1_ratio=1.0, n_alphas=6, alpha_rule="1se")),
+                          ("zero", dict(alpha=10.0, l1_ratio=1.0))):
+        options = jobs.TrainOptions(data=str(data), target="churn", **penalty)
+        rows = TrainingRows.read(str(data), valid_fraction=0.2)
+        try:
+            model = jobs.fit(rows, options, jobs.prepare(rows, options))
+            validation = jobs.validate(rows, options, model)
+            short = jobs.short_model(rows, options, model)
+            distribution = jobs.profile(rows, model)
+        finally:
+            rows.close()
+        out = jobs.write_model(str(tmp_path / name), model, validation, short, options, distribution)
+        cli._print_summary(jobs.run_summary(out))
+        printed[name] = capsys.readouterr().out
+        if name == "zero":
+            assert short is None
+            assert "Penalty</dt><dd>alpha 10, l1_ratio 1<" in (tmp_path / name / "report.html").read_text()
+    assert "chosen by the one-standard-error rule on the validation deviance" in printed["1se"]
+    assert "iterations over the path's 6 penalties" in printed["1se"]
+    assert "every coefficient is zero" in printed["zero"]
+    assert "strongest features: none" in printed["zero"] and "coef +0 " not in printed["zero"]
