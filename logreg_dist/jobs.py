@@ -63,7 +63,7 @@ class TrainOptions:
 
     def __post_init__(self):
         checks = [
-            (self.l2 >= 0, "l2 must be a number >= 0"),
+            (0 <= self.l2 < np.inf, "l2 must be a finite number >= 0"),
             (self.alpha is None or self.alpha == "auto" or (not isinstance(self.alpha, str) and 0 <= self.alpha < np.inf),
              "alpha must be a finite number >= 0 or 'auto'"),
             (self.alpha is None or self.l2 == 0, "give alpha (with l1_ratio) or l2, not both"),

@@ -513,8 +513,11 @@ def _short_model_section(short_model, metrics, n_features) -> str:
                          f'<span class="detail">{_e("95% CI " + _interval(ci, _auc) if _interval(ci, _auc) != _DASH else "")}'
                          f"</span></div>" for name, auc, ci in cards)
     features = "".join(f"<li>{_e(f)}</li>" for f in features)
+    ranked = (" the first inputs to enter the lasso path" if short_model.get("ranked_by") == "lasso"
+              else " the inputs of largest |standardized coefficient|" if short_model.get("ranked_by") else "")
     return _section("short-model", "Short model", f'<p class="big">{_e(sentence)}</p>',
-                    f'<div class="kpis two">{cards_html}</div>', f"<p>Its features:</p><ol>{features}</ol>")
+                    f'<div class="kpis two">{cards_html}</div>', f"<p>Its features,{_e(ranked)}:</p><ol>{features}</ol>"
+                    if ranked else f"<p>Its features:</p><ol>{features}</ol>")
 
 
 def _threshold_section(threshold, summary, rows) -> str:

@@ -304,6 +304,8 @@ def test_train_options_refuse_an_infinite_alpha():
 
     with pytest.raises(ValueError, match=r"alpha must be a finite number >= 0 or 'auto'; got alpha=inf, l1_ratio=1.0\.$"):
         TrainOptions(data="d", target="t", alpha=float("inf"), l1_ratio=1.0)
+    with pytest.raises(ValueError, match=r"l2 must be a finite number >= 0; got l2=inf\.$"):
+        TrainOptions(data="d", target="t", l2=float("inf"))
 
 
 def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_path, mlc_churn, capsys):
@@ -332,6 +334,10 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
         if name == "zero":
             assert short is None
             assert "Penalty</dt><dd>alpha 10, l1_ratio 1<" in (tmp_path / name / "report.html").read_text()
+        else:
+            assert short["ranked_by"] == "strongest"
+            assert "Its features, the inputs of largest |standardized coefficient|:" in (
+                tmp_path / name / "report.html").read_text()
     assert "chosen by the one-standard-error rule on the validation deviance" in printed["1se"]
     assert "iterations over the path's 6 penalties" in printed["1se"]
     assert "every coefficient is zero" in printed["zero"]
