@@ -79,6 +79,8 @@ class TrainOptions:
             (self.short_model != "lasso" or (self.alpha == "auto" and self.l1_ratio > 0),
              "short_model='lasso' ranks by the lasso path: it needs alpha='auto' and l1_ratio > 0"),
             (self.solver in ("auto", "newton", "lbfgs"), "solver must be one of 'auto', 'newton', 'lbfgs'"),
+            (self.solver != "lbfgs" or not (self.alpha == "auto" or (self.alpha and self.l1_ratio > 0)),
+             "solver='lbfgs' runs neither the path (alpha='auto') nor an L1 penalty: use solver 'auto' or 'newton'"),
             (0 <= self.valid_fraction < 1, "valid_fraction must be in [0, 1)"),
             (self.missing in ("impute", "error"), "missing must be 'impute' or 'error'"),
             (self.top_k >= 1, "top_k must be an integer >= 1"),

@@ -299,13 +299,17 @@ def test_folds_beyond_int8():
     assert folds.min() == 0 and folds.max() == 199  # int8 would wrap folds 128..199 to negative ones
 
 
-def test_train_options_refuse_an_infinite_alpha():
+def test_train_options_refuse_before_the_data_is_read():
     from logreg_dist.jobs import TrainOptions
 
     with pytest.raises(ValueError, match=r"alpha must be a finite number >= 0 or 'auto'; got alpha=inf, l1_ratio=1.0\.$"):
         TrainOptions(data="d", target="t", alpha=float("inf"), l1_ratio=1.0)
     with pytest.raises(ValueError, match=r"l2 must be a finite number >= 0; got l2=inf\.$"):
         TrainOptions(data="d", target="t", l2=float("inf"))
+    # Before the data is read, and without blaming an L1 step on a ridge path.
+    with pytest.raises(ValueError, match=r"solver='lbfgs' runs neither the path .*; got alpha='auto', solver='lbfgs'\.$"):
+        TrainOptions(data="d", target="t", alpha="auto", solver="lbfgs")
+    TrainOptions(data="d", target="t", alpha=0.1, solver="lbfgs")  # a single ridge penalty: L-BFGS fits it
 
 
 def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_path, mlc_churn, capsys):
