@@ -185,8 +185,9 @@ def _print_summary(summary: dict) -> None:
         print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}): "
               f"{penalty['nonzero']} nonzero coefficients")
     if penalty.get("l1_ratio") and penalty.get("nonzero") == 0:
-        print("every coefficient is zero: the model gives every customer the base rate (a smaller --alpha, or "
-              "--alpha-rule min, lets features in)")
+        other = ", or --alpha-rule min," if "standard-error" in penalty.get("chosen_by", "") else ""
+        print(f"every coefficient is zero: the model gives every customer the base rate (a smaller --alpha{other} "
+              "lets features in)")
     separation = summary.get("separation")
     if separation:
         print(f"separation: {'; '.join(separation['rules'])}; their standard errors are not meaningful (set --l2 > 0)")

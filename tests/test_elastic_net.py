@@ -344,5 +344,6 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
                 tmp_path / name / "report.html").read_text()
     assert "chosen by the one-standard-error rule on the validation deviance" in printed["1se"]
     assert "iterations over the path's 6 penalties" in printed["1se"]
-    assert "every coefficient is zero" in printed["zero"]
+    assert "every coefficient is zero: the model gives every customer the base rate (a smaller --alpha lets" \
+        in printed["zero"]  # no --alpha-rule hint without a path
     assert "strongest features: none" in printed["zero"] and "coef +0 " not in printed["zero"]
