@@ -294,7 +294,10 @@ def run_folds(engine, n_folds: int, work) -> list:
             errors.append(error)
             batch.fail(error)
         finally:
-            batch.leave()
+            try:
+                batch.leave()  # may run the others' pass, and so raise its error: theirs too, reported once below
+            except BaseException as error:
+                errors.append(error)
 
     threads = [threading.Thread(target=run, args=(fold,), name=f"fold-{fold}", daemon=True) for fold in folds]
     for thread in threads:

@@ -347,3 +347,41 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
     assert "every coefficient is zero: the model gives every customer the base rate (a smaller --alpha lets" \
         in printed["zero"]  # no --alpha-rule hint without a path
     assert "strongest features: none" in printed["zero"] and "coef +0 " not in printed["zero"]
+
+
+def test_a_pass_that_fails_when_a_fold_leaves_is_raised_once():
+    """A fold that ends runs the pass the others wait on; that pass's error reaches the caller, not a thread's
+    traceback on stderr."""
+    import threading
+    import time
+
+    from logreg_dist._engine import LocalEngine
+    from logreg_dist._kernels import loss_sums
+    from logreg_dist._path import run_folds
+
+    X, y = make_classification(200, 3, seed=6)
+
+    class Lost(LocalEngine):
+        def map_reduce(self, kernel, /, **params):
+            raise ConnectionError("worker lost")
+
+    engine = Lost([(X, y.astype(np.float64), None, np.arange(200) % 2)])
+    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), order=0)
+
+    def work(fold, fold_engine):
+        if fold == 1:  # ends early, once the two other folds wait on their pass
+            for _ in range(3000):
+                with fold_engine.batch.condition:
+                    if len(fold_engine.batch.requests) == 2:
+                        return None
+                time.sleep(0.01)
+        return fold_engine.map_reduce(loss_sums, **zeros)
+
+    uncaught = []
+    previous, threading.excepthook = threading.excepthook, uncaught.append
+    try:
+        with pytest.raises(ConnectionError, match="worker lost"):
+            run_folds(engine, 2, work)
+    finally:
+        threading.excepthook = previous
+    assert uncaught == []
