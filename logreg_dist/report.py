@@ -634,8 +634,11 @@ def _path_section(path: dict, features: Sequence[str]) -> str:
     table = _table(["alpha", "Nonzero", "Deviance", "SE", "AUC (binned)", "Converged"], body, css="path")
     rule = "the largest penalty within one standard error of the least deviance" if path.get("rule") == "1se" \
         else "the least deviance"
-    note = (f"Each penalty was fitted exactly, warm-started from the one before; the choice is {rule} on the "
-            f"{where}. The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
+    held_out = (f"in {path.get('selected_on') or 'cross-validation'} (the deviance is the mean over the folds, its "
+                "SE that of that mean)" if key == "cv_deviance" else
+                "on the validation rows (the SE is that of the mean over the rows)")
+    note = (f"Each penalty was fitted exactly, warm-started from the one before; the choice is {rule} {held_out}. "
+            "The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
     return _section("path", "Regularization path", f'<p class="note">{_e(note)}</p>', *charts,
                     f'<div class="scroll">{table}</div>')
 

@@ -385,3 +385,14 @@ def test_a_pass_that_fails_when_a_fold_leaves_is_raised_once():
     finally:
         threading.excepthook = previous
     assert uncaught == []
+
+
+def test_the_report_says_how_the_path_chose():
+    from logreg_dist.report import _path_section
+
+    X, y = make_classification(600, 4, seed=7)
+    model = LogisticRegression(alpha="auto", l1_ratio=1.0, n_folds=3, n_alphas=4).fit(X, y)
+    path = {"points": model.path_, "chosen": model.path_chosen_, "rule": "min",
+            "selected_on": "3-fold cross-validation", "coef_standardized": model.coef_path_standardized_.tolist()}
+    html = _path_section(path, [f"x{j}" for j in range(4)])
+    assert "the choice is the least deviance in 3-fold cross-validation (the deviance is the mean over the folds" in html
