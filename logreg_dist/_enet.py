@@ -242,12 +242,20 @@ def prox_newton(
             fresh, next_kind = True, "sampled"
             continue
         trial = target
+        trial_value = new_value
         while not accepted and step_size > 1e-10:
             step_size *= 0.5
             trial = theta + step_size * step
-            accepted = composite(oracle.loss(trial), trial, l1) <= value + _ARMIJO * step_size * decrease
+            trial_value = composite(oracle.loss(trial), trial, l1)
+            accepted = trial_value <= value + _ARMIJO * step_size * decrease
         if not accepted:
             message = "line search could not lower the objective"
+            break
+        if step_size < 1.0 and trial_value == value:
+            # Armijo's test passes on an objective that rounding leaves unchanged: the violation left is at the
+            # objective's rounding level, and more iterations would only repeat this search.
+            message = (f"stalled at rounding level: max|subgradient| {history[-1].grad_max:.3e}, no step changes "
+                       "the objective")
             break
         if step_size < 1.0:
             new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, "sampled")

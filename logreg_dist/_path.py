@@ -250,8 +250,9 @@ class _Batch:
             self.condition.notify_all()
 
     def _run_if_complete(self) -> None:
-        # Called with the lock held: the pass runs in the thread that completed the set (the others wait).
-        if not self.requests or len(self.requests) < self.live:
+        # Called with the lock held: the pass runs in the thread that completed the set (the others wait). After a
+        # fold failed every fold stops, so the requests left behind by the failed fold's leaving get no pass.
+        if self.error is not None or not self.requests or len(self.requests) < self.live:
             return
         folds = sorted(self.requests)
         batch = [self.requests[g] for g in folds]
@@ -296,7 +297,10 @@ def run_folds(engine, n_folds: int, work) -> list:
             errors.append(error)
             batch.fail(error)
         finally:
-            batch.leave()
+            try:
+                batch.leave()  # may run the others' pass, and so raise its error: theirs too, reported once below
+            except BaseException as error:
+                errors.append(error)
 
     threads = [threading.Thread(target=run, args=(fold,), name=f"fold-{fold}", daemon=True) for fold in folds]
     for thread in threads:
@@ -312,4 +316,5 @@ def hashed_folds(keys, n_folds: int, seed: int = 0) -> np.ndarray:
     """The fold of each row, from a hash of its key (an id, or the row itself): the same whatever the partitioning."""
     hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy()
     hashed = pd.util.hash_array(hashed ^ np.uint64(0x9E3779B97F4A7C15 + seed))
-    return (hashed % np.uint64(n_folds)).astype(np.int8)
+    # int8 keeps a fold per row cheap; more than 127 folds would wrap around to negative (never held out) folds.
+    return (hashed % np.uint64(n_folds)).astype(np.int8 if n_folds <= np.iinfo(np.int8).max else np.int32)

@@ -166,20 +166,28 @@ def _train(args) -> int:
 
 def _print_summary(summary: dict) -> None:
     print(f"model written to {summary['model_dir']}")
+    penalty = summary.get("penalty") or {}
+    over = f" over the path's {penalty['n_alphas']} penalties" if penalty.get("n_alphas") else ""
     print(
         f"trained on {summary['rows']:,} rows ({summary['positives']:,} positives: {summary['target']} = "
         f"{summary['positive_label']!r}) with {summary['solver']}: "
-        f"{summary['n_iter']} iterations, converged={summary['converged']}, fit {summary['fit_seconds']:.1f} s"
+        f"{summary['n_iter']} iterations{over}, converged={summary['converged']}, fit {summary['fit_seconds']:.1f} s"
     )
-    penalty = summary.get("penalty") or {}
     if penalty.get("chosen_by"):
         held_out = next((f"{k.replace('_', ' ')} {penalty[k]:.4f}" for k in ("valid_deviance", "cv_deviance")
                          if penalty.get(k) is not None), "")
-        print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}), chosen of {penalty['n_alphas']} "
-              f"on the path by {penalty['chosen_by']} ({held_out}); {penalty['nonzero']} nonzero coefficients")
+        print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}), one of {penalty['n_alphas']} "
+              f"on the path, chosen by {penalty['chosen_by']} ({held_out}); {penalty['nonzero']} nonzero coefficients")
+        if penalty.get("smallest"):
+            print("the chosen penalty is the path's smallest: a smaller one may fit the held-out rows better "
+                  "(give it with --alpha)")
     elif penalty.get("l1_ratio"):
         print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}): "
               f"{penalty['nonzero']} nonzero coefficients")
+    if penalty.get("l1_ratio") and penalty.get("nonzero") == 0:
+        other = ", or --alpha-rule min," if "standard-error" in penalty.get("chosen_by", "") else ""
+        print(f"every coefficient is zero: the model gives every customer the base rate (a smaller --alpha{other} "
+              "lets features in)")
     separation = summary.get("separation")
     if separation:
         print(f"separation: {'; '.join(separation['rules'])}; their standard errors are not meaningful (set --l2 > 0)")
@@ -205,8 +213,9 @@ def _print_summary(summary: dict) -> None:
             f"threshold {threshold['threshold']:.4g}: contacts {threshold['share_contacted']:.2%} of customers, "
             f"precision {threshold['precision']:.3f}, recall {threshold['recall']:.3f}"
         )
-    print("strongest features:")
-    for row in summary["coefficients"][:5]:
+    strongest = [row for row in summary["coefficients"] if row["coef"] != 0.0][:5]  # an L1 penalty's zeros rank nothing
+    print("strongest features:" if strongest else "strongest features: none (every coefficient is zero)")
+    for row in strongest:
         ratio = row["odds_ratio_per_sd"]
         print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio per SD {ratio if ratio is None else f'{ratio:.3f}'}")
     if summary.get("report"):

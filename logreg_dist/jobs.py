@@ -63,9 +63,9 @@ class TrainOptions:
 
     def __post_init__(self):
         checks = [
-            (self.l2 >= 0, "l2 must be a number >= 0"),
-            (self.alpha is None or self.alpha == "auto" or (not isinstance(self.alpha, str) and self.alpha >= 0),
-             "alpha must be a number >= 0 or 'auto'"),
+            (0 <= self.l2 < np.inf, "l2 must be a finite number >= 0"),
+            (self.alpha is None or self.alpha == "auto" or (not isinstance(self.alpha, str) and 0 <= self.alpha < np.inf),
+             "alpha must be a finite number >= 0 or 'auto'"),
             (self.alpha is None or self.l2 == 0, "give alpha (with l1_ratio) or l2, not both"),
             (0 <= self.l1_ratio <= 1, "l1_ratio must be in [0, 1]"),
             (self.l1_ratio == 0 or self.alpha is not None, "l1_ratio > 0 needs alpha (a number, or 'auto')"),
@@ -180,6 +180,8 @@ def short_model(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
     """Refit on the ``top_k`` strongest input columns (or the first to enter the lasso path) at the full model's
     penalty, and report its validation AUC beside the full model's."""
     full = Model.from_dict(model)
+    if not np.any(full.coef):  # a penalty that zeroed every coefficient ranks nothing: any k inputs would be arbitrary
+        return None
     keep = full.first_to_enter(options.top_k) if options.short_model == "lasso" else full.strongest(options.top_k)
     preparation = full.preparation.restricted(keep)
     try:
@@ -278,8 +280,9 @@ def _penalty(model: Model) -> dict:
                "nonzero": int(np.count_nonzero(model.coef))}
     if model.path:
         chosen = model.path["points"][model.path["chosen"]]
-        penalty.update(chosen_by=f"{model.path['rule']} {model.path['selected_on']} deviance",
-                       n_alphas=len(model.path["points"]),
+        rule = "the one-standard-error rule on the" if model.path["rule"] == "1se" else "the least"
+        penalty.update(chosen_by=f"{rule} {model.path['selected_on']} deviance", n_alphas=len(model.path["points"]),
+                       smallest=model.path["chosen"] == len(model.path["points"]) - 1,
                        **{k: chosen[k] for k in ("valid_deviance", "valid_auc", "cv_deviance", "cv_auc") if k in chosen})
     return penalty
 

@@ -513,8 +513,11 @@ def _short_model_section(short_model, metrics, n_features) -> str:
                          f'<span class="detail">{_e("95% CI " + _interval(ci, _auc) if _interval(ci, _auc) != _DASH else "")}'
                          f"</span></div>" for name, auc, ci in cards)
     features = "".join(f"<li>{_e(f)}</li>" for f in features)
+    ranked = (" the first inputs to enter the lasso path" if short_model.get("ranked_by") == "lasso"
+              else " the inputs of largest |standardized coefficient|" if short_model.get("ranked_by") else "")
     return _section("short-model", "Short model", f'<p class="big">{_e(sentence)}</p>',
-                    f'<div class="kpis two">{cards_html}</div>', f"<p>Its features:</p><ol>{features}</ol>")
+                    f'<div class="kpis two">{cards_html}</div>', f"<p>Its features,{_e(ranked)}:</p><ol>{features}</ol>"
+                    if ranked else f"<p>Its features:</p><ol>{features}</ol>")
 
 
 def _threshold_section(threshold, summary, rows) -> str:
@@ -575,7 +578,9 @@ def _facts_section(summary, metrics) -> str:
         ("Solver", summary.get("solver") or _DASH),
         ("Iterations", _int(summary.get("n_iter"))),
         ("Converged", _DASH if converged is None else ("yes" if converged else "no, see the warning at the top")),
-        ("L2 penalty", _DASH if _float(summary.get("l2")) is None else f"{float(summary['l2']):g}"),
+        ("L2 penalty", _DASH if _float(summary.get("l2")) is None else f"{float(summary['l2']):g}")
+        if _float(summary.get("alpha")) is None else  # an elastic net's l2 is only its ridge part
+        ("Penalty", f"alpha {float(summary['alpha']):g}, l1_ratio {_float(summary.get('l1_ratio')) or 0.0:g}"),
         ("Fit time", _DASH if _float(summary.get("fit_seconds")) is None else f"{_num(summary['fit_seconds'])} s"),
         ("AUC standard error", _num(metrics.get("auc_se"), 2)),
         ("Log loss", _num(metrics.get("log_loss"), 4)),
@@ -629,8 +634,11 @@ def _path_section(path: dict, features: Sequence[str]) -> str:
     table = _table(["alpha", "Nonzero", "Deviance", "SE", "AUC (binned)", "Converged"], body, css="path")
     rule = "the largest penalty within one standard error of the least deviance" if path.get("rule") == "1se" \
         else "the least deviance"
-    note = (f"Each penalty was fitted exactly, warm-started from the one before; the choice is {rule} on the "
-            f"{where}. The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
+    held_out = (f"in {path.get('selected_on') or 'cross-validation'} (the deviance is the mean over the folds, its "
+                "SE that of that mean)" if key == "cv_deviance" else
+                "on the validation rows (the SE is that of the mean over the rows)")
+    note = (f"Each penalty was fitted exactly, warm-started from the one before; the choice is {rule} {held_out}. "
+            "The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
     return _section("path", "Regularization path", f'<p class="note">{_e(note)}</p>', *charts,
                     f'<div class="scroll">{table}</div>')
 

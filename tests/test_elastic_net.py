@@ -284,3 +284,145 @@ def test_thousands_of_levels_take_owl_qn_and_meet_the_conditions():
     gap = subgradient(b[live], grad[live], np.full(live.sum(), alpha))
     assert np.max(np.abs(gap)) < 1e-9 and abs(residual.mean()) < 1e-9
     assert sp.issparse(design)
+
+def test_a_failed_fold_stops_the_passes():
+    """A fold that raises stops every fold at once: the requests the others left behind get no pass of their own."""
+    import threading
+    import time
+
+    from logreg_dist._engine import LocalEngine
+    from logreg_dist._kernels import loss_sums
+    from logreg_dist._path import run_folds
+
+    X, y = make_classification(400, 3, seed=5)
+    calls = []
+
+    class Counted(LocalEngine):
+        def map_reduce(self, kernel, /, **params):
+            calls.append(kernel.__name__)
+            return super().map_reduce(kernel, **params)
+
+    engine = Counted([(X, y.astype(np.float64), None, np.arange(400) % 2)])
+    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), order=0)
+
+    def work(fold, fold_engine):
+        if fold == 0:  # fails once the two other folds wait on their pass (posting a request notifies no one)
+            for _ in range(3000):
+                with fold_engine.batch.condition:
+                    if len(fold_engine.batch.requests) == 2:
+                        break
+                time.sleep(0.01)
+            raise RuntimeError("fold 0 failed")
+        return fold_engine.map_reduce(loss_sums, **zeros)
+
+    finished = []
+    runner = threading.Thread(target=lambda: finished.append(pytest.raises(RuntimeError, run_folds, engine, 2, work)))
+    runner.start()
+    runner.join(timeout=60)
+    assert not runner.is_alive() and finished  # no deadlock
+    assert "fold 0 failed" in str(finished[0].value)
+    assert calls == []
+
+
+def test_folds_beyond_int8():
+    from logreg_dist._path import hashed_folds
+
+    folds = hashed_folds(pd.Series(np.arange(50_000)), 200)
+    assert folds.min() == 0 and folds.max() == 199  # int8 would wrap folds 128..199 to negative ones
+
+
+def test_train_options_refuse_before_the_data_is_read():
+    from logreg_dist.jobs import TrainOptions
+
+    with pytest.raises(ValueError, match=r"alpha must be a finite number >= 0 or 'auto'; got alpha=inf, l1_ratio=1.0\.$"):
+        TrainOptions(data="d", target="t", alpha=float("inf"), l1_ratio=1.0)
+    with pytest.raises(ValueError, match=r"l2 must be a finite number >= 0; got l2=inf\.$"):
+        TrainOptions(data="d", target="t", l2=float("inf"))
+    TrainOptions(data="d", target="t", alpha="auto", solver="lbfgs")  # OWL-QN runs the path
+    TrainOptions(data="d", target="t", alpha=0.1, solver="lbfgs")  # a single ridge penalty: L-BFGS fits it
+
+
+def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_path, mlc_churn, capsys):
+    """The run's flow steps in this process: the 1-SE choice in words; a penalty that zeroes every coefficient
+    says so, lists no "strongest" zeros and ranks no short model on them; the report's facts name the penalty."""
+    from logreg_dist import cli, jobs
+    from logreg_dist.training import TrainingRows
+
+    data = tmp_path / "mlc.parquet"
+    mlc_churn.to_parquet(data)
+    printed = {}
+    for name, penalty in (("1se", dict(alpha="auto", l1_ratio=1.0, n_alphas=6, alpha_rule="1se")),
+                          ("zero", dict(alpha=10.0, l1_ratio=1.0))):
+        options = jobs.TrainOptions(data=str(data), target="churn", **penalty)
+        rows = TrainingRows.read(str(data), valid_fraction=0.2)
+        try:
+            model = jobs.fit(rows, options, jobs.prepare(rows, options))
+            validation = jobs.validate(rows, options, model)
+            short = jobs.short_model(rows, options, model)
+            distribution = jobs.profile(rows, model)
+        finally:
+            rows.close()
+        out = jobs.write_model(str(tmp_path / name), model, validation, short, options, distribution)
+        cli._print_summary(jobs.run_summary(out))
+        printed[name] = capsys.readouterr().out
+        if name == "zero":
+            assert short is None
+            assert "Penalty</dt><dd>alpha 10, l1_ratio 1<" in (tmp_path / name / "report.html").read_text()
+        else:
+            assert short["ranked_by"] == "strongest"
+            assert "Its features, the inputs of largest |standardized coefficient|:" in (
+                tmp_path / name / "report.html").read_text()
+    assert "chosen by the one-standard-error rule on the validation deviance" in printed["1se"]
+    assert "iterations over the path's 6 penalties" in printed["1se"]
+    assert "every coefficient is zero: the model gives every customer the base rate (a smaller --alpha lets" \
+        in printed["zero"]  # no --alpha-rule hint without a path
+    assert "strongest features: none" in printed["zero"] and "coef +0 " not in printed["zero"]
+
+
+def test_a_pass_that_fails_when_a_fold_leaves_is_raised_once():
+    """A fold that ends runs the pass the others wait on; that pass's error reaches the caller, not a thread's
+    traceback on stderr."""
+    import threading
+    import time
+
+    from logreg_dist._engine import LocalEngine
+    from logreg_dist._kernels import loss_sums
+    from logreg_dist._path import run_folds
+
+    X, y = make_classification(200, 3, seed=6)
+
+    class Lost(LocalEngine):
+        def map_reduce(self, kernel, /, **params):
+            raise ConnectionError("worker lost")
+
+    engine = Lost([(X, y.astype(np.float64), None, np.arange(200) % 2)])
+    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), order=0)
+
+    def work(fold, fold_engine):
+        if fold == 1:  # ends early, once the two other folds wait on their pass
+            for _ in range(3000):
+                with fold_engine.batch.condition:
+                    if len(fold_engine.batch.requests) == 2:
+                        return None
+                time.sleep(0.01)
+        return fold_engine.map_reduce(loss_sums, **zeros)
+
+    uncaught = []
+    previous, threading.excepthook = threading.excepthook, uncaught.append
+    try:
+        with pytest.raises(ConnectionError, match="worker lost"):
+            run_folds(engine, 2, work)
+    finally:
+        threading.excepthook = previous
+    assert uncaught == []
+
+
+def test_the_report_says_how_the_path_chose():
+    from logreg_dist.report import _path_section
+
+    X, y = make_classification(600, 4, seed=7)
+    model = LogisticRegression(alpha="auto", l1_ratio=1.0, n_folds=3, n_alphas=4).fit(X, y)
+    path = {"points": model.path_, "chosen": model.path_chosen_, "rule": "min",
+            "selected_on": "3-fold cross-validation", "coef_standardized": model.coef_path_standardized_.tolist()}
+    html = _path_section(path, [f"x{j}" for j in range(4)])
+    assert "the choice is the least deviance in 3-fold cross-validation (the deviance is the mean over the folds" in html
