@@ -1,6 +1,7 @@
 """The benchmark of logreg-dist against the tools a user would pick instead (bench/README.md is its ledger).
 
-``bench/run.py`` is the entry point; ``bench/scale.py`` times one pass as workers and partitions grow.
+``bench/run.py`` is the entry point; ``bench/scale.py`` times one pass as workers and partitions grow;
+``bench/path.py`` times the elastic net, the penalty path and its cross-validation (issue 20).
 
     problem.py   the problem every peer solves: Spec, the data (generated, categorical), the hashed split,
                  standardization, the reference solution and the coefficient errors against it
