@@ -538,15 +538,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
 
         self._set_covariance(objective, result, inv_scale, moments.mean, active)
-        coef_std, intercept_std = objective.full_coef(result.theta)
-        coef = coef_std * inv_scale
-        self.coef_standardized_ = coef_std[None, :]
-        self.intercept_standardized_ = np.array([intercept_std])
-        self.coef_ = coef[None, :]
-        self.intercept_ = np.array([intercept_std - float(moments.mean @ coef)])
-        self.feature_mean_ = moments.mean
-        self.feature_scale_ = scale
-        self.n_iter_ = len(result.history) - 1
+        coef, intercept_std = self._set_coefficients(objective, result, moments, scale, inv_scale)
         self.resumed_from_ = saver.offset if saver.offset else None
         self.converged_ = result.converged
         self.history_ = result.history
@@ -648,15 +640,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self._set_covariance(objective, result, inv_scale, moments.mean, active, zero=zero)
         if zero is not None and self.covariance_ is None:  # held by structure: the zeros' errors are dropped after
             self.std_errors_[0, np.flatnonzero(active)[zero[:-1]]] = np.nan
-        coef_std, intercept_std = objective.full_coef(result.theta)
-        coef = coef_std * inv_scale
-        self.coef_standardized_ = coef_std[None, :]
-        self.intercept_standardized_ = np.array([intercept_std])
-        self.coef_ = coef[None, :]
-        self.intercept_ = np.array([intercept_std - float(moments.mean @ coef)])
-        self.feature_mean_ = moments.mean
-        self.feature_scale_ = scale
-        self.n_iter_ = len(result.history) - 1
+        coef, intercept_std = self._set_coefficients(objective, result, moments, scale, inv_scale)
         self.resumed_from_ = None
         self.converged_ = bool(result.converged)
         self.history_ = result.history
@@ -758,6 +742,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         for k, point in enumerate(points):
             self.coef_path_standardized_[k, index] = point.theta[:-1]
         return points, chosen, passes
+
+    def _set_coefficients(self, objective, result, moments, scale, inv_scale) -> tuple[np.ndarray, float]:
+        """``coef_``, ``intercept_`` and their standardized forms from the solver's ``theta``, with the
+        standardization and ``n_iter_``; returns the original-scale coefficients and the standardized intercept."""
+        coef_std, intercept_std = objective.full_coef(result.theta)
+        coef = coef_std * inv_scale
+        self.coef_standardized_ = coef_std[None, :]
+        self.intercept_standardized_ = np.array([intercept_std])
+        self.coef_ = coef[None, :]
+        self.intercept_ = np.array([intercept_std - float(moments.mean @ coef)])
+        self.feature_mean_ = moments.mean
+        self.feature_scale_ = scale
+        self.n_iter_ = len(result.history) - 1
+        return coef, intercept_std
 
     def _set_covariance(self, objective, result, inv_scale, mean, active, zero=None) -> None:
         """Covariance of (coef_, intercept_) from the Hessian of the summed objective at the optimum.
