@@ -670,6 +670,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         min_ratio = self.min_alpha_ratio
         if min_ratio is None:  # glmnet's default: a shorter span where features outnumber rows
             min_ratio = 1e-4 if n_rows > active.sum() else 1e-2
+            if l1_ratio == 0.0:
+                # A ridge path starts 1/RIDGE_SPAN_RATIO above the lasso's alpha_max; it ends as low as the lasso's
+                # would, or its best penalty lies below its end on most data (wa_churn chose its last point).
+                min_ratio *= RIDGE_SPAN_RATIO
         alphas = alpha_grid(alpha_max, n_alphas=self.n_alphas, min_ratio=min_ratio)
         index = np.flatnonzero(active)
         settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol=self.tol, max_iter=self.max_iter, solve=solve)
