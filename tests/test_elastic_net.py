@@ -226,17 +226,24 @@ def test_partition_invariance_on_the_cluster(local_client, problems):
 
 
 @pytest.mark.slow
-def test_cli_alpha_auto_cv_and_lasso_short_model(tmp_path, local_client, capsys):
+def test_cli_alpha_auto_cv_and_lasso_short_model(prefect_harness, tmp_path, local_client):
+    """The command on the session's Prefect server; output into buffers of our own, not capsys's (Prefect's console
+    handler keeps the stream it was configured with and would write to it after capsys has closed it)."""
+    import contextlib
+    import io
+
     from logreg_dist import cli
+
+    def run(*args):
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+            status = cli.main(["train", data, "--target", "churn", *args, "--scheduler", local_client.scheduler.address])
+        return status, out.getvalue(), err.getvalue()
 
     data = "tests/data/wa_churn.parquet"
     out = tmp_path / "model"
-    status = cli.main(["train", data, "--target", "churn", "--alpha", "auto", "--l1-ratio", "1", "--cv", "3",
-                       "--n-alphas", "8", "--short-model", "lasso", "--out", str(out),
-                       "--scheduler", local_client.scheduler.address])
-    captured = capsys.readouterr()
-    printed = captured.out
-    assert status == 0, captured.err[-2000:]
+    status, printed, error = run("--alpha", "auto", "--l1-ratio", "1", "--cv", "3", "--n-alphas", "8",
+                                 "--short-model", "lasso", "--out", str(out))
+    assert status == 0, error[-2000:]
     model = json.loads((out / "model.json").read_text())
     path = model["path"]
     assert len(path["points"]) == 8 and path["selected_on"] == "3-fold cross-validation"
@@ -248,8 +255,7 @@ def test_cli_alpha_auto_cv_and_lasso_short_model(tmp_path, local_client, capsys)
     assert "Regularization path" in report
     for bad, message in ((["--l1-ratio", "2", "--alpha", "0.1"], "l1_ratio must be in [0, 1]"),
                          (["--alpha", "auto", "--cv", "1"], "cv must be an integer >= 2")):
-        status = cli.main(["train", data, "--target", "churn", "--out", str(tmp_path / "bad"), *bad])
-        error = capsys.readouterr().err
+        status, _, error = run("--out", str(tmp_path / "bad"), *bad)
         assert status == 2 and message in error and len(error.strip().splitlines()) == 1
 
 
