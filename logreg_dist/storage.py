@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import os
 import re
@@ -207,6 +208,14 @@ def move_into_place(staging: Path, target: Path) -> None:
     if not (staging.is_dir() and not staging.is_symlink()) or not target.exists():
         os.replace(staging, target)
         return
+    try:
+        # An empty folder (a registry version just claimed by mkdir) is replaced in one rename: the name never
+        # disappears, so a concurrent registration cannot claim the same number in between.
+        os.replace(staging, target)
+        return
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
     retired = Path(tempfile.mkdtemp(prefix=f".{target.name}-old@{_owner()}-", dir=target.parent))
     os.replace(target, retired / target.name)
     try:
