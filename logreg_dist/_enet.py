@@ -33,7 +33,7 @@ from ._solvers import (
     _ARMIJO, _EPS, MAX_SAMPLED_HESSIANS, IterationRecord, Oracle, SolverResult, _bfgs_update, _report,
 )
 
-__all__ = ["composite", "owlqn", "prox_newton", "subgradient"]
+__all__ = ["composite", "kkt_gap", "owlqn", "prox_newton", "subgradient"]
 
 #: Coordinate-descent sweeps of one quadratic model before its answer is taken as it is.
 MAX_SWEEPS = 10_000
@@ -47,6 +47,11 @@ def subgradient(theta: np.ndarray, grad: np.ndarray, l1: np.ndarray) -> np.ndarr
     """
     at_zero = np.sign(grad) * np.maximum(np.abs(grad) - l1, 0.0)
     return np.where(theta != 0.0, grad + l1 * np.sign(theta), at_zero)
+
+
+def kkt_gap(theta: np.ndarray, grad: np.ndarray, l1: np.ndarray) -> float:
+    """The largest entry of :func:`subgradient` (0 at the exact optimum): what ``tol`` bounds."""
+    return float(np.max(np.abs(subgradient(theta, grad, l1))))
 
 
 def composite(loss: float, theta: np.ndarray, l1: np.ndarray) -> float:
@@ -191,7 +196,7 @@ def prox_newton(
     else:
         loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
     summed = hess  # the last Hessian a pass summed (or the start's): what a warm start passes on
-    violation = float(np.max(np.abs(subgradient(theta, grad, l1))))
+    violation = kkt_gap(theta, grad, l1)
     history = [IterationRecord(0, composite(loss, theta, l1), violation, 0.0, 0.0, time.perf_counter() - started,
                                oracle.passes.total, start is None, hess_kind == "sampled")]
     _report(history[-1], "prox-newton", theta, callback)
@@ -231,7 +236,7 @@ def prox_newton(
             new_loss, new_grad, new_hess, new_kind = hessian_pass(target, kind)
         new_value = composite(new_loss, target, l1)
         roundoff = 16 * _EPS * abs(value)
-        new_violation = float(np.max(np.abs(subgradient(target, new_grad, l1))))
+        new_violation = kkt_gap(target, new_grad, l1)
         accepted = new_value <= value + _ARMIJO * decrease or (
             abs(new_value - value) <= roundoff and new_violation < history[-1].grad_max
         )
@@ -259,7 +264,7 @@ def prox_newton(
             break
         if step_size < 1.0:
             new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, "sampled")
-            new_violation = float(np.max(np.abs(subgradient(trial, new_grad, l1))))
+            new_violation = kkt_gap(trial, new_grad, l1)
 
         contraction = new_violation / history[-1].grad_max
         secant = new_grad - grad

@@ -15,13 +15,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._checkpoint import _Checkpoint, _fingerprint
 from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, labels_seen, load_block
 from ._engine import DaskEngine, LocalEngine
-from ._enet import owlqn, prox_newton
+from ._enet import kkt_gap, owlqn, prox_newton
 from ._kernels import moment_sums
 from ._objective import DENSE_HESSIAN_MAX_FEATURES, Objective
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
 from ._schur import SchurHessian
 from ._path import (
-    RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, hashed_folds, kkt_gap, path_scores, run_folds, run_path,
+    RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, hashed_folds, path_scores, run_folds, run_path,
 )
 from ._solvers import SOLVERS, SolverResult
 from .cluster import resolve_client

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._enet import prox_newton, subgradient
+from ._enet import prox_newton
 from ._kernels import loss_sums
 from ._predict import decision
 
@@ -104,11 +104,6 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
                                 result.n_iter, objective.passes.total, screened, result.message))
         previous = alpha
     return points
-
-
-def kkt_gap(theta: np.ndarray, grad: np.ndarray, l1: np.ndarray) -> float:
-    """The largest entry of the minimum-norm subgradient (0 at the exact optimum)."""
-    return float(np.max(np.abs(subgradient(theta, grad, l1))))
 
 
 # -- scoring the path on held-out rows ----------------------------------------------------
@@ -282,9 +277,9 @@ class FoldEngine:
         return self.batch.ask(self.fold, request, {"mean": mean, "inv_scale": inv_scale, **rest})
 
 
-def run_folds(engine, n_folds: int, work) -> list:
-    """``work(fold, fold_engine)`` for every fold (and -1, all rows) in threads sharing each pass; their results
-    in fold order, -1 last."""
+def run_folds(engine, n_folds: int, work) -> tuple[list, int]:
+    """``work(fold, fold_engine)`` for every fold (and -1, all rows) in threads sharing each pass: their results
+    in fold order, -1 last, and the passes made."""
     folds = [*range(n_folds), -1]
     batch = _Batch(engine, len(folds))
     results: dict[int, object] = {}
