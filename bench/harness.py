@@ -194,12 +194,17 @@ def _wait4(pid: int, timeout: float):
 
 def run_child(run: Callable[[Spec, TreeMemory], dict], spec_path: str, result_path: str) -> int:
     """The child's side of :func:`spawn`: ``run(spec, memory)`` with the peaks of each phase and the whole."""
-    spec = Spec.read(Path(spec_path))
+    return run_measured(run, Spec.read(Path(spec_path)), result_path)
+
+
+def run_measured(run: Callable[[object, TreeMemory], dict], settings, result_path: str) -> int:
+    """``run(settings, memory)`` in this (child) process, its result written as JSON to ``result_path`` with the
+    peak memory of each phase and the whole; an exception is reported in the result, not raised."""
     memory = TreeMemory()
     started = time.perf_counter()
     try:
         with memory.phase("all"):
-            result = run(spec, memory)
+            result = run(settings, memory)
         result["ok"] = True
     except Exception as error:  # reported, not raised: the parent goes on with the other peers
         traceback.print_exc()

@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import warnings
 from pathlib import Path
 
@@ -389,21 +388,7 @@ def _spawn(name: str, params: dict, *, tmp: Path, timeout: float) -> dict:
 
 
 def _run_child(name: str, params_path: str, result_path: str) -> int:
-    params = json.loads(Path(params_path).read_text())
-    memory = TreeMemory()
-    started = time.perf_counter()
-    try:
-        with memory.phase("all"):
-            result = CHILDREN[name](params, memory)
-        result["ok"] = True
-    except Exception as error:  # reported, not raised: the parent goes on with the other cases
-        traceback.print_exc()
-        result = {"ok": False, "error": f"{type(error).__name__}: {error}"}
-    finally:
-        memory.close()
-    result.update(peak_bytes={k: int(v) for k, v in memory.peaks.items()}, child_s=time.perf_counter() - started)
-    Path(result_path).write_text(json.dumps(result))
-    return 0 if result["ok"] else 1
+    return harness.run_measured(CHILDREN[name], json.loads(Path(params_path).read_text()), result_path)
 
 
 CASES = {"path": run_path, "noise": run_noise, "small": run_small}
