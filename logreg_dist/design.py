@@ -31,7 +31,7 @@ from ._codes import CodedBlock, CodedLayout, code_dtype
 from ._data import _column_runs
 from ._kernels import ColumnRuns
 from .exceptions import InputError
-from .prepare import OTHER_LEVEL, CategoricalColumn, NumericColumn, Preparation, _as_text, _is_numeric
+from .prepare import OTHER_LEVEL, CategoricalColumn, NumericColumn, Preparation, _is_numeric, text_codes
 
 __all__ = ["design_block", "level_codes"]
 
@@ -110,13 +110,13 @@ def _numeric_values(values: pd.Series, column: NumericColumn, preparation: Prepa
 def level_codes(values: pd.Series, column: CategoricalColumn) -> np.ndarray:
     """Per row, the index of its level in ``[reference, *levels]``; ``len(levels) + 1`` for a level never seen in
     training (scored as the reference). Levels folded into ``(other)`` take the code of ``(other)``."""
-    text = _as_text(values)
+    codes, texts, _ = text_codes(values)  # the levels are looked up once per distinct value, not per row
     if column.folded:
-        text = text.where(~text.isin(column.folded), OTHER_LEVEL)
+        texts = np.where(pd.Index(texts).isin(column.folded), OTHER_LEVEL, texts)
     known = [column.reference, *column.levels]
-    codes = pd.Index(known).get_indexer(text)
-    codes[codes < 0] = len(known)
-    return codes
+    found = pd.Index(known).get_indexer(texts)
+    found[found < 0] = len(known)
+    return found[codes]
 
 
 def _codes(values: pd.Series, column: CategoricalColumn) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
 from logreg_dist import ConstantColumnWarning, InputError
-from logreg_dist.prepare import Preparation, discover, plan_columns, summarize_partition
+from logreg_dist.prepare import MISSING_LEVEL, Preparation, discover, plan_columns, summarize_partition, text_codes
 from logreg_dist.training import discover_preparation, fit_model
 
 
@@ -231,3 +231,32 @@ def test_co_missing_columns_keep_the_unpenalized_fit_full_rank_with_standard_err
     reference = sm.Logit((frame["churn"] == "yes").astype(float), sm.add_constant(design)).fit(disp=0, method="newton", tol=1e-12)
     np.testing.assert_allclose(model.coef, reference.params[model.features], rtol=0, atol=1e-6)
     np.testing.assert_allclose(model.std_errors, reference.bse[model.features], rtol=1e-6)
+
+
+_TEXT_COLUMNS = {
+    "strings": pd.Series(["b", None, "a", "b", "c", None] * 5, dtype="string"),
+    "objects": pd.Series(np.array(["x", "1", "2.5", "x", "7"] * 4 + [None], dtype=object)),
+    "equal values, different text": pd.Series([1, 1.0, True, "1", None, np.nan, "(missing)", "z"] * 3, dtype=object),
+    "categorical": pd.Series(pd.Categorical(["q", "p", None, "q", "r"] * 4, categories=["r", "q", "p", "unused"])),
+    "numbers as text": pd.Series(["3", "4.5", None, "3", "12"] * 4, dtype=object),
+}
+
+
+@pytest.mark.parametrize("name", list(_TEXT_COLUMNS))
+def test_text_columns_are_summarized_and_coded_as_their_text_row_by_row(name):
+    """The factorized text (one str per distinct value) equals the text of every row, and the discovery stats
+    equal those counted row by row, examples and number-likeness included."""
+    values = _TEXT_COLUMNS[name]
+    text = [MISSING_LEVEL if pd.isna(v) else str(v) for v in values]
+    codes, texts, missing = text_codes(values)
+    assert list(texts[codes]) == text and missing == any(pd.isna(v) for v in values)
+    stats = summarize_partition(pd.DataFrame({"c": values}), numeric=[], text=["c"], target=None).columns["c"]
+    present = [str(v) for v in values if not pd.isna(v)]
+    numbers = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
+    assert stats.counts == {level: text.count(level) for level in set(text)}
+    assert all(type(level) is str for level in stats.counts)
+    assert stats.missing == sum(pd.isna(v) for v in values)
+    assert stats.number_like == numbers.notna().sum()
+    assert stats.fractional == ((numbers % 1) != 0).sum() - numbers.isna().sum()
+    assert stats.example == next((t for t, n in zip(present, numbers) if pd.isna(n)), None)
+    assert stats.number_example == next((t for t, n in zip(present, numbers) if not pd.isna(n)), None)
