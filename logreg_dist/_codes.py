@@ -29,6 +29,7 @@ the most frequent level), so the uncentred sums lose no digits that matter.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -86,13 +87,15 @@ class CodedBlock:
     def __init__(self, numeric, codes: list, layout: CodedLayout):
         self.numeric, self.codes, self.layout = numeric, list(codes), layout
         self.shape = (numeric.shape[0], layout.n_features)
+        self._table_codes = None
 
     @property
     def nbytes(self) -> int:
         return int(self.numeric.nbytes) + sum(int(c.nbytes) for c in self.codes)
 
-    def __sizeof__(self) -> int:  # what Dask counts for the block
-        return self.nbytes + 64 * (2 + len(self.codes))
+    def __sizeof__(self) -> int:  # what Dask counts for the block, the table codes once made included
+        table = 0 if self._table_codes is None else self._table_codes.nbytes
+        return self.nbytes + table + 64 * (2 + len(self.codes))
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -107,6 +110,21 @@ class CodedBlock:
             seen = codes > 0
             out[rows[seen], self.layout.starts[c] + codes[seen].astype(np.int64) - 1] = 1
         return out
+
+    def table_codes(self) -> np.ndarray:
+        """``(n_rows, n_categorical)`` int32: each row's entry, per categorical column, in one table of every
+        column's levels (column ``c``'s code plus the levels, reference included, of the columns before it).
+
+        Made on first use and kept with the block: the Hessian's scatter-adds read a row's entries together."""
+        if self._table_codes is None:
+            table = np.empty((self.shape[0], len(self.codes)), dtype=np.int32)
+            offset = 0
+            for c, codes in enumerate(self.codes):
+                table[:, c] = codes
+                table[:, c] += offset
+                offset += self.layout.n_levels[c] + 1
+            self._table_codes = table
+        return self._table_codes
 
     def aligned(self) -> CodedBlock:
         """Itself, or a copy whose arrays are aligned (arrays arriving from the network may not be)."""
@@ -296,7 +314,7 @@ def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, i
     centring moves into the intercept); the numeric columns go through the numeric kernel with it as an
     offset, which also hands back every row's residual and Hessian weight for the sums by code.
     """
-    from ._kernels import LossSums, _loss_sums, _work
+    from ._kernels import LossSums, _layout, _loss_sums, _work
 
     layout, n_rows, p = X.layout, X.shape[0], X.layout.n_features
     num = layout.numeric_index
@@ -311,8 +329,13 @@ def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, i
         centring += float(mean[index] @ table[1:])
         offset += np.take(table, codes, out=gathered)
     rows: dict = {}
+    cross_table = on_chunk = None
+    if order >= 2 and num.size and _layout(X.numeric) == "F":
+        # The numeric columns meet the levels in the Hessian's own chunks, as they are summed: no second read.
+        cross_table = np.zeros((sum(layout.n_levels) + len(layout.n_levels), num.size))
+        on_chunk = functools.partial(_scatter_chunk, table_codes=X.table_codes(), out=cross_table)
     sums = _loss_sums(X.numeric, y, sample_weight, coef[num], intercept - centring, mean[num], inv_scale[num],
-                               order, hessian_every, chunk_rows, offset=offset, rows=rows)
+                      order, hessian_every, chunk_rows, offset=offset, rows=rows, on_chunk=on_chunk)
     if order == 0:
         return sums
     resid, resid_sum = rows["resid"], float(sums.grad_sum[-1])
@@ -332,12 +355,19 @@ def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, i
     structured = CodedHessian(
         layout, mean, inv_scale, sums.hess_sum,
         level_sums=[np.bincount(c, weights=h, minlength=size) for c, size in zip(codes, sizes)],
-        numeric_cross=[_numeric_cross(X.numeric, c, hess, mean[num], size, chunk_rows, hessian_every)
-                       for c, size in zip(X.codes, sizes)],
+        numeric_cross=(_numeric_cross(X.numeric, X.codes, hess, mean[num], sizes, chunk_rows, hessian_every)
+                       if cross_table is None else np.split(cross_table, np.cumsum(sizes)[:-1])),
         pairs={(a, b): _Pairs.of(codes[a], codes[b], h, (sizes[a], sizes[b]))
                for a in range(len(codes)) for b in range(a + 1, len(codes))},
     )
     return LossSums(sums.weight_sum, sums.loss_sum, grad, structured, sums.hess_weight_sum)
+
+
+def _scatter_chunk(chunk, factors, start: int, *, table_codes, out) -> None:
+    """Add a Hessian chunk's rows (centred, scaled by ``factors = sqrt(h)``) to their levels' rows of ``out``."""
+    from ._loops import scatter_scaled_rows
+
+    scatter_scaled_rows(chunk, factors, table_codes[start:start + factors.size], out)
 
 
 def _sampled_rows(n_rows: int, chunk_rows: int, every: int) -> np.ndarray | None:
@@ -348,32 +378,25 @@ def _sampled_rows(n_rows: int, chunk_rows: int, every: int) -> np.ndarray | None
     return np.concatenate([np.arange(start, min(start + chunk_rows, n_rows)) for start in starts] + [np.zeros(0, int)])
 
 
-def _numeric_cross(numeric, codes, hess, mean, size: int, chunk_rows: int, every: int) -> np.ndarray:
-    """``sum h (x - mean)`` by code (rows) and numeric column, over the summed chunks: ``(size, n_numeric)``.
-
-    A column-major block goes through the compiled scatter-add, each value read in its dtype; a row-major one
-    (small data, NumPy alone) chunk by chunk as a sparse product of the chunk's codes with its centred rows.
-    """
-    from ._kernels import _layout, _rows_into, _runs
-
-    n_rows, n_numeric = numeric.shape
-    out = np.zeros((size, n_numeric), order="F")
-    if n_numeric == 0 or n_rows == 0:
-        return out
-    if _layout(numeric) == "F":
-        from ._loops import scatter_centred
-
-        for (first, last), run in _runs(numeric):
-            scatter_centred(run, codes, hess, mean[first:last], chunk_rows, chunk_rows * every, out[:, first:last])
-        return out
+def _numeric_cross(numeric, codes_list, hess, mean, sizes, chunk_rows: int, every: int) -> list:
+    """Per categorical column, ``sum h (x - mean)`` by code (rows) and numeric column over the summed chunks of a
+    row-major block (small data, NumPy alone): ``(n_levels + 1, n_numeric)`` each, chunk by chunk as a sparse
+    product of the chunk's codes with its centred rows. (A column-major block's come with its Hessian chunks.)"""
     from scipy import sparse
 
+    from ._kernels import _rows_into
+
+    n_rows, n_numeric = numeric.shape
+    out = [np.zeros((size, n_numeric)) for size in sizes]
+    if n_numeric == 0 or n_rows == 0:
+        return out
     buffer = np.empty((min(chunk_rows, n_rows), n_numeric))
     for start in range(0, n_rows, chunk_rows * every):
         stop = min(start + chunk_rows, n_rows)
         rows = _rows_into(numeric, start, stop, buffer[: stop - start])
         rows -= mean
-        indicator = sparse.csr_matrix((hess[start:stop], (codes[start:stop], np.arange(stop - start))),
-                                      shape=(size, stop - start))
-        out += indicator @ rows
+        for codes, size, cross in zip(codes_list, sizes, out):
+            indicator = sparse.csr_matrix((hess[start:stop], (codes[start:stop], np.arange(stop - start))),
+                                          shape=(size, stop - start))
+            cross += indicator @ rows
     return out

@@ -361,10 +361,12 @@ def loss_sums(
 
 
 def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian_every, chunk_rows, *,
-               offset=None, rows=None) -> LossSums:
+               offset=None, rows=None, on_chunk=None) -> LossSums:
     """:func:`loss_sums` of a numeric block, with ``offset`` (per row) added to the linear predictor; ``rows``, a
     dict, receives the weighted residuals ``"resid"`` and Hessian weights ``"hess"`` of every row (work arrays;
-    the Hessian weights only in the summed chunks)."""
+    the Hessian weights only in the summed chunks). ``on_chunk(chunk, factors, start)``, if given, sees each
+    summed chunk of a column-major block as the Hessian does (rows ``start:start + len(factors)`` centred and
+    scaled by ``factors = sqrt(h)``), so a caller's sums over the same rows need no second read of them."""
     X = _aligned(X)
     n_rows, n_features = X.shape
     y = _labels(y)
@@ -373,7 +375,7 @@ def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hes
     hessian = _HessianSums(n_features, mean, centre=ratio > UNCENTRED_HESSIAN_MAX_OFFSET) if order >= 2 else None
     if _layout(X) == "F":
         loss_sum, grad = _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian,
-                                           hessian_every, chunk_rows, offset, rows)
+                                           hessian_every, chunk_rows, offset, rows, on_chunk)
     else:
         loss_sum, grad = _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian,
                                         hessian_every, chunk_rows, offset, rows, centre=ratio > UNCENTRED_MAX_OFFSET)
@@ -383,7 +385,7 @@ def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hes
 
 
 def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian, hessian_every, chunk_rows,
-                      offset=None, rows=None):
+                      offset=None, rows=None, on_chunk=None):
     """Loss and gradient sums of a column-major block (an array or :class:`ColumnRuns`) from the compiled column
     loops, each value read in its own dtype and centred as it is read; the Hessian (``hessian``) from chunks of
     float64 rows. Every row-length temporary is a work array of this thread (see :func:`_work`)."""
@@ -431,6 +433,8 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, ord
                 scaled_centred_rows(run, start, mean[first:last], factors, buffer, first, cross[first:last])
             weight = float(stop - start) if sample_weight is None else float(sample_weight[start:stop].sum())
             hessian.add_scaled(buffer, cross, float(hess_rows.sum()), weight)
+            if on_chunk is not None:
+                on_chunk(buffer, factors, start)
     return loss_sum, grad_sum
 
 

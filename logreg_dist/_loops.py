@@ -24,7 +24,7 @@ from numba import njit
 
 __all__ = [
     "SPAN", "add_centred_products", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
-    "scaled_centred_rows", "scatter_centred",
+    "scaled_centred_rows", "scatter_scaled_rows",
 ]
 
 #: Rows summed into one partial sum before it joins the column's total.
@@ -95,21 +95,33 @@ def scaled_centred_rows(X, start, mean, factors, out, first, cross):
 
 
 @njit(**_OPTIONS)
-def scatter_centred(X, codes, weights, mean, chunk_rows, stride, out):
-    """``out[codes[i], j] += weights[i] * (X[i, j] - mean[j])`` for a column-major ``X``, over the rows of the
-    chunks ``[start, start + chunk_rows)`` with ``start`` in ``range(0, n_rows, stride)``.
+def scatter_scaled_rows(rows, factors, codes, out):
+    """``out[codes[i, c]] += factors[i] * rows[i]`` for every row ``i`` of the float64 column-major chunk ``rows``
+    and every column ``c`` of ``codes``.
 
-    A numeric column's cross terms with the levels of a categorical one: one read of each value in its dtype,
-    each row adding to its own level's entry (a column of ``out`` stays in cache).
+    With the Hessian's chunk (rows centred and scaled by ``sqrt(h)``) and ``factors = sqrt(h)``, the numeric
+    columns' cross terms ``sum h (x - mean)`` with the levels of every categorical column at once: ``codes``
+    holds each row's entry in one table of all their levels, ``out`` is that table, row-major. A row's values
+    are formed once and added to each of its levels' rows as contiguous runs; a column at a time instead reads
+    the codes once per column and chains its adds through one entry whenever neighbouring rows share a level.
     """
-    n_rows = X.shape[0]
-    for j in range(X.shape[1]):
-        column = X[:, j]
-        target = out[:, j]
-        m = mean[j]
-        for start in range(0, n_rows, stride):
-            for i in range(start, min(start + chunk_rows, n_rows)):
-                target[codes[i]] += weights[i] * (column[i] - m)
+    n_rows, n_cols = rows.shape
+    n_cat = codes.shape[1]
+    tile = 32
+    values = np.empty((tile, n_cols))
+    for first in range(0, n_rows, tile):
+        last = min(first + tile, n_rows)
+        # A tile of rows is transposed column by column: reading a row of the chunk across its columns touches
+        # addresses a chunk's length apart, which alias to one cache set and evict each other.
+        for j in range(n_cols):
+            for i in range(first, last):
+                values[i - first, j] = factors[i] * rows[i, j]
+        for i in range(first, last):
+            row = values[i - first]
+            for c in range(n_cat):
+                target = out[codes[i, c]]
+                for j in range(n_cols):
+                    target[j] += row[j]
 
 
 @njit(**_OPTIONS)
@@ -211,10 +223,6 @@ def largest_per_row(C, sign, index, value):
 COMMON_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
-#: The types of categorical codes (see :func:`logreg_dist._codes.code_dtype`).
-CODE_DTYPES = ("int8", "int16", "int32")
-
-
 def warm(dtypes=COMMON_DTYPES) -> None:
     """Compile the loops for column-major columns of ``dtypes`` (or load them from numba's cache).
 
@@ -233,9 +241,8 @@ def warm(dtypes=COMMON_DTYPES) -> None:
         scaled_centred_rows(X, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
         group = np.zeros(2, dtype=np.intp)
         add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))
-        for code_type in CODE_DTYPES:
-            scatter_centred(X, np.zeros(3, dtype=code_type), rows, np.zeros(2), 3, 3, np.zeros((1, 2), order="F"))
     largest_per_row(np.zeros((3, 2), order="F"), 1.0, np.zeros((3, 1), dtype=np.intp), np.zeros((3, 1)))
+    scatter_scaled_rows(np.zeros((3, 2), order="F"), rows, np.zeros((3, 1), dtype=np.int32), np.zeros((1, 2)))
 
 
 if __name__ == "__main__":  # ``python -m logreg_dist._loops``: what the container image runs when it is built
