@@ -43,6 +43,27 @@ class PassCounter:
         return self.loss + self.gradient + self.hessian
 
 
+#: How far one Newton step may move a row's log-odds through one 0/1 column (a level's indicator, a flag).
+MAX_INDICATOR_STEP = 4.0
+
+
+def _step_limit(mean: np.ndarray, inv_scale: np.ndarray) -> np.ndarray | None:
+    """Per parameter, the largest step Newton takes in it (see :func:`~._solvers._within_limit`): for a 0/1
+    column, the step that moves a row's log-odds by :data:`MAX_INDICATOR_STEP`; unlimited for the others and
+    the intercept. A column is 0/1 when its variance is ``mean (1 - mean)``, which among columns in [0, 1]
+    only 0/1 columns reach (the standardization knows no more of the data); a column taken for 0/1 wrongly
+    costs passes, never the answer, since convergence is judged on the gradient alone."""
+    variance = np.divide(1.0, inv_scale * inv_scale, out=np.zeros_like(inv_scale), where=inv_scale > 0)
+    bernoulli = mean * (1.0 - mean)
+    binary = (bernoulli > 0) & (np.abs(variance - bernoulli) <= 1e-9 * bernoulli)
+    if not binary.any():
+        return None
+    reach = np.maximum(mean, 1.0 - mean) * inv_scale  # the largest |z| of a 0/1 column
+    limit = np.full(mean.size + 1, np.inf)
+    limit[:-1][binary] = MAX_INDICATOR_STEP / reach[binary]
+    return limit
+
+
 class Objective:
     """Penalized mean log-loss evaluated by an engine, one pass per call.
 
@@ -77,6 +98,7 @@ class Objective:
         # Indices of theta within the full (coef, intercept) vector.
         self._index = np.append(np.flatnonzero(self.active), self.active.size)
         self._penalized = np.append(np.ones(int(self.active.sum())), 0.0)
+        self.step_limit = _step_limit(self.mean[self.active], self.inv_scale[self.active])
 
     @property
     def n_params(self) -> int:

@@ -181,7 +181,8 @@ def test_kernel_sums_by_code_equal_the_sums_of_the_indicator_columns():
     np.testing.assert_allclose(moments.y_dev, expected.y_dev, rtol=1e-9, atol=1e-9 * np.abs(expected.y_dev).max())
     inv_scale = 1 / np.sqrt(expected.variance)
     coef = np.random.default_rng(1).normal(0, 0.3, X.shape[1])
-    for every in (1, 3):
+    row_major = CodedBlock(np.ascontiguousarray(np.asarray(X.numeric, dtype=np.float64)), X.codes, X.layout)
+    for every, X in [(1, X), (3, X), (3, row_major)]:  # the compiled scatter-adds, then the sparse products
         kwargs = dict(coef=coef, intercept=-0.5, mean=expected.mean, inv_scale=inv_scale, hessian_every=every,
                       chunk_rows=512)
         got, want = loss_sums(X, y, weights, **kwargs), loss_sums(dense, y, weights, **kwargs)
@@ -238,3 +239,37 @@ def test_a_text_column_with_a_value_per_row_is_refused_naming_it():
         _prepare_in_memory(frame, "y")
     frame["account"] = [f"AC-{k % 1500:05d}" for k in range(len(frame))]  # 1,500 levels of two rows each: a category
     assert len(next(c for c in _prepare_in_memory(frame, "y").columns if c.name == "account").levels) == 1499
+
+
+def test_rare_levels_take_newtons_step_within_a_limit_and_reach_the_same_optimum(monkeypatch):
+    """Levels seen on a few rows, far from their labels, have almost no curvature: an unlimited Newton step moves
+    them by thousands in log-odds and the line search halves the whole step, a pass each time. Held to a few
+    units of log-odds per step, the fit takes a fraction of the passes to the same optimum."""
+    rng = np.random.default_rng(0)
+    n_rows, n_levels = 5_000, 300
+    share = 1 / np.arange(1, n_levels + 1)
+    codes = rng.choice(n_levels, n_rows, p=share / share.sum())
+    x = rng.normal(size=(n_rows, 3))
+    eta = -4.5 + x @ np.array([0.8, -0.5, 0.3]) + rng.normal(0, 1.0, n_levels)[codes]
+    y = (rng.uniform(size=n_rows) < 1 / (1 + np.exp(-eta))).astype(float)
+    seen = np.unique(codes[codes > 0])
+    X = np.hstack([x, (codes[:, None] == seen[None, :]).astype(float)])
+    limited = LogisticRegression(l2=1e-4, solver="newton").fit(X, y)
+    monkeypatch.setattr(objective_module, "MAX_INDICATOR_STEP", np.inf)
+    unlimited = LogisticRegression(l2=1e-4, solver="newton").fit(X, y)
+    assert limited.converged_ and unlimited.converged_
+    # Both stop at max|grad| <= 1e-12; a level of a few rows has so little curvature that this leaves its raw
+    # coefficient known to about 1e-7.
+    assert limited.loss_ == pytest.approx(unlimited.loss_, rel=1e-14)
+    np.testing.assert_allclose(limited.coef_, unlimited.coef_, rtol=1e-6, atol=1e-6)
+    assert limited.n_passes_ <= 20 and unlimited.n_passes_ >= 3 * limited.n_passes_
+
+
+def test_only_zero_one_columns_have_a_step_limit():
+    flag = np.array([0.0, 1.0, 0.0, 0.0, 1.0] * 4)
+    columns = np.column_stack([flag, np.linspace(-1, 1, 20), [0.0, 0.5, 1.0, 0.5] * 5, flag * 2])
+    mean, inv_scale = columns.mean(0), 1 / columns.std(0)
+    limit = objective_module._step_limit(mean, inv_scale)
+    reach = np.abs(columns - mean).max(0) * inv_scale  # the largest |z| of each column
+    assert limit[0] * reach[0] == pytest.approx(objective_module.MAX_INDICATOR_STEP, rel=1e-12)
+    assert np.isinf(limit[1:]).all()  # a numeric column, a column in [0, 1] that is not 0/1, a 0/2 flag, the intercept
