@@ -139,6 +139,21 @@ def _model_minimum(hess, grad, theta, l1, eligible, tol) -> np.ndarray:
     return u
 
 
+def _limited_step(theta, target, grad, l1, limit) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(target, step, decrease)``: the step to ``target`` with each coordinate held to ``limit`` (as Newton's,
+    see :func:`~logreg_dist._solvers._within_limit`) while that still lowers the objective."""
+    step = target - theta
+    decrease = float(grad @ step) + float(l1 @ (np.abs(target) - np.abs(theta)))
+    if limit is None:
+        return target, step, decrease
+    held = np.clip(step, -limit, limit)
+    if np.array_equal(held, step):
+        return target, step, decrease
+    held_target = theta + held
+    held_decrease = float(grad @ held) + float(l1 @ (np.abs(held_target) - np.abs(theta)))
+    return (held_target, held, held_decrease) if held_decrease < 0.0 else (target, step, decrease)
+
+
 def prox_newton(
     oracle: Oracle,
     theta0: np.ndarray,
@@ -215,9 +230,8 @@ def prox_newton(
         violation = history[-1].grad_max
         inner_tol = max(0.1 * tol, min(1e-3 * violation, violation**2))
         target = _model_minimum(hess, grad, theta, l1, eligible, inner_tol)
-        step = target - theta
         value = composite(loss, theta, l1)
-        decrease = float(grad @ step) + float(l1 @ (np.abs(target) - np.abs(theta)))
+        target, step, decrease = _limited_step(theta, target, grad, l1, getattr(oracle, "step_limit", None))
         if not decrease < 0.0 or not np.any(step):
             if fresh and hess_kind == "full":
                 message = "the quadratic model offers no descent"
