@@ -65,7 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="folder of the customer base; generated there if missing (default bench/data/lookalike-ROWS)")
     parser.add_argument("--l2", type=float, default=problem.DEFAULT_L2, help=f"penalty on standardized coefficients (default {problem.DEFAULT_L2:g})")
     parser.add_argument("--peers", default=None,
-                        help=f"comma list among {', '.join(_choosable())} (default: all importable but logreg-dist-lbfgs); logreg-dist always runs")
+                        help=f"comma list among {', '.join(_choosable())} (default: all importable but logreg-dist-lbfgs); logreg-dist "
+                        f"always runs. With --categorical, among {', '.join(on_data('categorical'))} (default all)")
     parser.add_argument("--valid-fraction", type=float, default=0.2, help="share of customer ids held out (hashed, as logreg-dist train does)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where the JSON goes (default bench/results/)")
     parser.add_argument("--skip-limit", action="store_true", help="do not time the NumPy gradient / Hessian passes")
@@ -219,7 +220,10 @@ def run_categorical(args, data: Path) -> int:
     spec = problem.Spec(data=str(cat_data), l2=args.l2, valid_fraction=args.valid_fraction, tmp=str(tmp),
                         timeout=args.timeout, levels=tuple(levels))
     results = {}
+    wanted = [p.strip() for p in args.peers.split(",") if p.strip()] if args.peers else None
     for name, peer in on_data("categorical").items():
+        if wanted is not None and name not in wanted and name != "cat-logreg-dist":
+            continue  # --peers picks among the categorical peers too; ours always runs
         reason = peer.unavailable()
         if reason:
             results[name] = {"ok": False, "error": reason}
@@ -230,7 +234,7 @@ def run_categorical(args, data: Path) -> int:
     markdown = tables.categorical_markdown(results, data=cat_data, rows=rows, levels=levels, l2=args.l2)
     print("\n" + markdown + "\n", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{dt.date.today():%Y-%m-%d}-categorical-{rows}.json"
+    path = args.out / f"{dt.date.today():%Y-%m-%d}-categorical-{rows}-{'-'.join(map(str, levels))}.json"
     path.write_text(json.dumps({"levels": levels, "results": results, "markdown": markdown}, indent=1, default=str))
     print(f"wrote {path}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
