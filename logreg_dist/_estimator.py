@@ -17,13 +17,13 @@ from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, l
 from ._engine import DaskEngine, LocalEngine
 from ._enet import kkt_gap, owlqn, prox_newton
 from ._kernels import moment_sums
-from ._objective import DENSE_HESSIAN_MAX_FEATURES, Objective
+from ._objective import DENSE_HESSIAN_MAX_FEATURES, Objective, intercept_only
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
 from ._schur import SchurHessian
 from ._path import (
     RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, hashed_folds, path_scores, run_folds, run_path,
 )
-from ._solvers import SOLVERS, SolverResult
+from ._solvers import SOLVERS, SolverResult, Start
 from .cluster import resolve_client
 from ._separation import find_separation
 from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError, SeparationWarning
@@ -496,9 +496,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             logger.info(
                 "solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(), AUTO_NEWTON_MAX_FEATURES
             )
-        objective = Objective(
-            engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2, hessian_every=hessian_every
-        )
+        objective = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2,
+                              hessian_every=hessian_every, weight_sum=moments.weight_sum)
         # Start at the intercept-only optimum, logit of the (weighted) positive rate: it saves the
         # first iterations on rare-event data, where the intercept travels furthest.
         theta0 = np.zeros(objective.n_params)
@@ -506,13 +505,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if 0.0 < rate < 1.0:
             theta0[-1] = np.log(rate) - np.log1p(-rate)
         saver = _Checkpoint(self.checkpoint, _fingerprint(moments, names, l2, solver, active), callback)
+        start = None
         if saver.resumed is not None:
             theta0 = saver.resumed
             logger.info("resuming from the checkpoint %s at iteration %d", self.checkpoint, saver.offset)
         elif 0.0 < rate < 1.0:
-            _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every)
+            start = _intercept_only_start(moments, theta0, rate, inv_scale, active, l2, hessian_every)
         try:
-            result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, callback=saver)
+            result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, start=start,
+                                     callback=saver)
         except BaseException as error:
             saver.failed(error)
             raise
@@ -593,7 +594,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             theta0[-1] = np.log(rate) - np.log1p(-rate)
         start = None
         if 0.0 < rate < 1.0 and solve is prox_newton:
-            start = _intercept_only(moments, theta0, rate, inv_scale, active)
+            start = intercept_only(moments, theta0, rate=rate, inv_scale=inv_scale, active=active)
         passes = 1  # the moments
         if start is None and 0.0 < rate < 1.0:  # no co-moments (categorical codes), or OWL-QN's: one pass
             first = make_objective(0.0)
@@ -914,40 +915,12 @@ def _validation_pair(validation) -> tuple:
     return tuple(validation)
 
 
-def _intercept_only(moments, theta0, rate, inv_scale, active) -> tuple | None:
-    """``(loss, grad, hess)`` of the unpenalized mean log-loss at the intercept-only model, from the moments (the
-    Hessian from the sampled co-moments: an estimate where ``hessian_every > 1``); None without them."""
-    if moments.y_dev is None or moments.sample_comoment is None:
-        return None
-    index = np.flatnonzero(active)
-    inv = inv_scale[index]
-    weight = moments.weight_sum
-    intercept = float(theta0[-1])
-    loss = float(np.logaddexp(0.0, intercept)) - rate * intercept
-    grad = np.zeros(index.size + 1)
-    grad[:-1] = -inv * moments.y_dev[index] / weight
-    shift = moments.sample_mean - moments.mean
-    comoment = (moments.sample_comoment + moments.sample_weight_sum * np.outer(shift, shift)) / moments.sample_weight_sum
-    curvature = rate * (1.0 - rate)
-    hess = np.empty((index.size + 1, index.size + 1))
-    hess[:-1, :-1] = curvature * comoment[np.ix_(index, index)] * np.outer(inv, inv)
-    hess[:-1, -1] = hess[-1, :-1] = curvature * inv * shift[index]
-    hess[-1, -1] = curvature
-    return loss, grad, hess
-
-
-def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every) -> None:
-    """Loss, gradient and Hessian at the intercept-only start, from the moments pass: no pass of their own.
-
-    There every row has the probability ``rate``, so the mean loss is
-    ``softplus(b0) - rate * b0``, the gradient is ``-inv_scale * y_dev / W``
-    (the intercept's is 0), and the Hessian is ``rate * (1 - rate)`` times
-    the standardized co-moment matrix (of the sampled chunks when
-    ``hessian_every > 1``), with the intercept as a column of ones.
-    """
-    values = _intercept_only(moments, theta0, rate, inv_scale, active)
+def _intercept_only_start(moments, theta0, rate, inv_scale, active, l2, hessian_every) -> Start | None:
+    """The solver's :class:`Start`: loss, gradient and ridge-penalized Hessian at the intercept-only model, from the
+    moments pass; None without the co-moments. The Hessian is sampled where ``hessian_every > 1``."""
+    values = intercept_only(moments, theta0, rate=rate, inv_scale=inv_scale, active=active)
     if values is None:
-        return
+        return None
     loss, grad, hess = values
     hess[np.diag_indices(hess.shape[0] - 1)] += l2
-    objective.remember(theta0, loss, grad, hess, sampled=hessian_every > 1, weight_sum=moments.weight_sum)
+    return Start(loss, grad, hess, sampled=hessian_every > 1)
