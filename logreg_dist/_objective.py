@@ -20,8 +20,9 @@ import numpy as np
 
 from ._kernels import LossSums, loss_sums
 from ._schur import SchurHessian
+from ._solvers import Start
 
-__all__ = ["Objective", "intercept_only"]
+__all__ = ["Objective", "intercept_only", "intercept_only_start"]
 
 #: A problem with categorical columns held as codes and more features than this gets its Hessian by structure
 #: (:class:`~._schur.SchurHessian`: the largest column's diagonal block eliminated); up to it, as a dense matrix.
@@ -178,3 +179,15 @@ def intercept_only(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.nd
     hess[:-1, -1] = hess[-1, :-1] = curvature * inv * shift[index]
     hess[-1, -1] = curvature
     return loss, grad, hess
+
+
+def intercept_only_start(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.ndarray, active: np.ndarray,
+                         l2: float, hessian_every: int) -> Start | None:
+    """Newton's and L-BFGS's :class:`~._solvers.Start`: :func:`intercept_only` with the ridge ``l2`` on the
+    Hessian, sampled where ``hessian_every > 1``; None without the co-moments."""
+    values = intercept_only(moments, theta0, rate=rate, inv_scale=inv_scale, active=active)
+    if values is None:
+        return None
+    loss, grad, hess = values
+    hess[np.diag_indices(hess.shape[0] - 1)] += l2
+    return Start(loss, grad, hess, sampled=hessian_every > 1)
