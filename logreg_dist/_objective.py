@@ -92,7 +92,7 @@ class Objective:
         coef[self.active] = theta[:-1]
         return coef, float(theta[-1])
 
-    def _sums(self, theta: np.ndarray, order: int, hessian_every: int = 1) -> LossSums:
+    def _sums(self, theta: np.ndarray, derivatives: int, hessian_every: int = 1) -> LossSums:
         coef, intercept = self.full_coef(theta)
         sums = self.engine.map_reduce(
             loss_sums,
@@ -100,7 +100,7 @@ class Objective:
             intercept=intercept,
             mean=self.mean,
             inv_scale=self.inv_scale,
-            order=order,
+            derivatives=derivatives,
             hessian_every=hessian_every,
         )
         if sums.weight_sum <= 0.0:

@@ -317,7 +317,7 @@ def test_a_failed_fold_stops_the_passes():
             return super().map_reduce(kernel, **params)
 
     engine = Counted([(X, y.astype(np.float64), None, np.arange(400) % 2)])
-    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), order=0)
+    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), derivatives=0)
 
     def work(fold, fold_engine):
         if fold == 0:  # fails once the two other folds wait on their pass (posting a request notifies no one)
@@ -410,7 +410,7 @@ def test_a_pass_that_fails_when_a_fold_leaves_is_raised_once():
             raise ConnectionError("worker lost")
 
     engine = Lost([(X, y.astype(np.float64), None, np.arange(200) % 2)])
-    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), order=0)
+    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), derivatives=0)
 
     def work(fold, fold_engine):
         if fold == 1:  # ends early, once the two other folds wait on their pass
