@@ -123,7 +123,7 @@ class PathScores:
         return PathScores(self.weight + other.weight, self.loss + other.loss, self.loss_sq + other.loss_sq,
                           self.positives + other.positives, self.negatives + other.negatives)
 
-    def summary(self) -> list[dict]:
+    def per_point(self) -> list[dict]:
         """Per point: mean deviance, its standard error over rows, and the binned AUC."""
         mean = self.loss / self.weight
         spread = np.sqrt(np.maximum(self.loss_sq / self.weight - mean**2, 0.0) / max(self.weight - 1.0, 1.0))

@@ -160,7 +160,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
         paths, passes = run_folds(rows.folds, n_folds, work)
         points = paths[-1]
         coefs, intercepts = zip(*[original(path) for path in paths[:-1]])
-        per_fold = [scores.summary() for scores in rows.folds.map_reduce(
+        per_fold = [scores.per_point() for scores in rows.folds.map_reduce(
             fold_path_scores, coefs=list(coefs), intercepts=list(intercepts))]
         passes += 1
         for k, point in enumerate(points):
@@ -180,7 +180,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
         coefs, intercepts = original(points)
         scores = rows.validation.map_reduce(path_scores, coefs=coefs, intercepts=intercepts)
         passes += 1
-        for point, score in zip(points, scores.summary()):
+        for point, score in zip(points, scores.per_point()):
             point.scores = {"valid_deviance": score["deviance"], "valid_deviance_se": score["deviance_se"],
                             "valid_auc": score["auc"]}
         key = "valid_deviance"

@@ -377,7 +377,7 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
         finally:
             rows.close()
         out = jobs.write_model(str(tmp_path / name), model, validation, short, options, distribution)
-        cli._print_summary(jobs.run_summary(out))
+        cli._print_headline(jobs.model_headline(out))
         printed[name] = capsys.readouterr().out
         if name == "zero":
             assert short is None
