@@ -218,9 +218,9 @@ CODE_DTYPES = ("int8", "int16", "int32")
 def warm(dtypes=COMMON_DTYPES) -> None:
     """Compile the loops for column-major columns of ``dtypes`` (or load them from numba's cache).
 
-    A first use compiles the loops for its dtype, which takes seconds; a
-    container image runs this once when it is built, so that its workers start
-    from the cache.
+    A first use compiles the loops for its dtype (bench/README.md has the
+    cost); a container image runs this once when it is built, so that its
+    workers start from the cache.
     """
     import numpy as np
 

@@ -221,8 +221,8 @@ class TrainingRows:
 
     def _dense(self, preparation: Preparation, side: int) -> bool:
         """Whether the design of ``side`` is held as one row-major float64 array, one column per level included:
-        in this process, when small enough that BLAS on the indicators beats summing by code (a pass over a few
-        thousand rows costs microseconds either way, but the sums by code cost their fixed overhead per column)."""
+        in this process, when small enough that BLAS on the indicators beats summing by code (on few rows the
+        sums by code cost mostly their fixed overhead per column)."""
         rows = self.n_train if side == 0 else self.n_valid
         return isinstance(self.parts, LocalEngine) and rows * len(preparation.feature_names) <= DENSE_DESIGN_CELLS
 
