@@ -13,10 +13,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._data import dask_input, is_dask_collection
 from ._engine import DaskEngine, LocalEngine
 from ._kernels import moment_sums
-from ._loading import LoadedRows, choosing_rows, load_dask, load_local, validation_pair
+from ._loading import LoadedRows, load_dask, load_local, selection_rows, validation_pair
 from ._penalty import fit_elastic_net
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
-from ._ridge import RidgeFit, fit_ridge
+from ._ridge import fit_ridge
 from ._separation import find_separation
 from ._solvers import SOLVERS
 from ._solver_choice import AUTO_NEWTON_MAX_FEATURES, elastic_net_solver, hessian_every, ridge_solver
@@ -255,25 +255,28 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         scores = None
         if is_dask_collection(X):
             with resolve_client(client, self.scheduler_address) as active_client:
-                # 1. Load the rows once where they lie (the Dask validation rows in the same graph).
+                # 1. Load every partition once where it lies (Dask validation rows in the same graph).
                 rows = load_dask(active_client, X, y, sample_weight, validation, split_every=self.split_every)
                 try:
+                    # 2. Fit, with the rows that choose the penalty of alpha='auto'.
                     self._adopt(rows, named=hasattr(X, "columns"))
-                    # 2. The rows that choose alpha='auto', then 3. the fit.
-                    rows = self._choosing_rows(rows, validation)
+                    rows = self._selection_rows(rows, validation)
                     self._fit_engine(rows, callback)
-                    rows.engine.close()  # the training rows leave memory before the validation rows are scored
-                    # 4. The validation rows loaded with the training rows are scored where they lie.
+                    # 3. Score the validation rows where they lie, once the training rows have left memory.
+                    rows.engine.close()
                     if rows.held_out is not None:
                         scores = self._score_held_out(rows.held_out)
                 finally:
                     rows.close()
         else:
+            # 1. Load the validated arrays as one block.
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False, reset=True)
             names = [str(c) for c in getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])]
             rows = load_local(X, y, sample_weight, feature_names=names)
+            # 2. Fit, with the rows that choose the penalty of alpha='auto'.
             self._adopt(rows)
-            self._fit_engine(self._choosing_rows(rows, validation), callback)
+            self._fit_engine(self._selection_rows(rows, validation), callback)
+        # 3. Score the validation rows that were not scored where they lie.
         if validation is not None and scores is None:
             scores = self.evaluate(*validation, client=client)
         self.validation_metrics_ = scores
@@ -316,7 +319,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
         names = [str(name) for name in feature_names]
         rows = LoadedRows(engine, n_rows, np.array([0, 1]), names, tuple(int(n) for n in levels),
-                            validation=validation, folds=folds)
+                          validation=validation, folds=folds)
         self._adopt(rows, named=True)
         self._fit_engine(rows, callback)
         self.validation_metrics_ = None
@@ -335,11 +338,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
 
-    def _choosing_rows(self, rows: LoadedRows, validation) -> LoadedRows:
-        """``rows`` with the rows that choose the penalty of ``alpha='auto'`` (:func:`~._loading.choosing_rows`)."""
+    def _selection_rows(self, rows: LoadedRows, validation) -> LoadedRows:
+        """``rows`` with the rows that choose the penalty of ``alpha='auto'`` (:func:`~._loading.selection_rows`)."""
         if self.alpha != "auto":
             return rows
-        return choosing_rows(rows, validation, n_folds=self.n_folds, validate=lambda X: validate_data(
+        return selection_rows(rows, validation, n_folds=self.n_folds, validate=lambda X: validate_data(
             self, X, dtype=[np.float64, np.float32], reset=False))
 
     def _score_held_out(self, held_out: DaskEngine) -> dict:
@@ -384,28 +387,26 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 n_alphas=self.n_alphas, min_alpha_ratio=self.min_alpha_ratio,
                 n_folds=None if self.n_folds is None else int(self.n_folds), alpha_rule=self.alpha_rule,
                 callback=callback)
-        ridge = isinstance(fit, RidgeFit)
         # 4. Back to the original scale, with the covariance from the Hessian at the optimum; coefficients an L1
         #    penalty holds at 0 get no standard error.
-        zero = None if ridge or fit.l1_ratio == 0 else np.append(fit.result.theta[:-1] == 0.0, False)
+        zero = np.append(fit.result.theta[:-1] == 0.0, False) if fit.l1_ratio > 0 else None
         solution = self._set_solution(fit.objective, fit.result, scaling, levels, zero=zero)
         # 5. What the fit did.
-        path = None if ridge else fit.path
-        self.path_ = None if path is None else path.points
-        if path is not None:
-            self.alphas_, self.alpha_rule_ = path.alphas, path.alpha_rule
-            self.path_chosen_, self.coef_path_standardized_ = path.chosen, path.coef_path_standardized
-        self.resumed_from_ = (fit.checkpoint.offset or None) if ridge else None
+        self.path_ = None if fit.path is None else fit.path.points
+        if fit.path is not None:
+            self.alphas_, self.alpha_rule_ = fit.path.alphas, fit.path.alpha_rule
+            self.path_chosen_, self.coef_path_standardized_ = fit.path.chosen, fit.path.coef_path_standardized
+        self.resumed_from_ = fit.resumed_from
         self.converged_ = bool(fit.result.converged)
         self.history_ = fit.result.history
         self.solver_ = fit.solver
-        self.alpha_, self.l1_ratio_ = (float(alpha), 0.0) if ridge else (fit.alpha, fit.l1_ratio)
+        self.alpha_, self.l1_ratio_ = fit.alpha, fit.l1_ratio
         self.n_passes_ = fit.n_passes
         self.hessian_every_ = every
         self.n_samples_fit_ = moments.n_rows
         self.loss_ = fit.result.loss
         # 6. Separation: only an unpenalized fit can separate (any penalty keeps every coefficient finite).
-        self.separation_ = None if not ridge or alpha > 0 else find_separation(
+        self.separation_ = None if fit.alpha > 0 else find_separation(
             names=names, coef=solution.coef, std_errors=self.std_errors_[0], mean=moments.mean, scale=scaling.scale,
             active=scaling.active, intercept_standardized=solution.intercept_standardized, loss=fit.result.loss,
         )
@@ -418,7 +419,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 SeparationWarning,
                 stacklevel=3,
             )
-        if ridge:
+        if fit.checkpoint is not None:
             fit.checkpoint.remove()  # only now: a failure before this point resumes from the checkpoint
         return self
 

@@ -18,7 +18,7 @@ from ._engine import DaskEngine, LocalEngine
 from ._path import hashed_folds
 from .exceptions import InputError
 
-__all__ = ["LoadedRows", "check_classes", "choosing_rows", "load_dask", "load_local", "validation_pair"]
+__all__ = ["LoadedRows", "check_classes", "load_dask", "load_local", "selection_rows", "validation_pair"]
 
 logger = logging.getLogger("logreg_dist")
 
@@ -40,7 +40,7 @@ class LoadedRows:
     #: ``alpha='auto'`` with ``n_folds``: the training blocks with each row's fold, ``(X, y, w, fold)``.
     folds: LocalEngine | DaskEngine | None = None
 
-    def choosing_on(self, *, validation=None, folds=None) -> LoadedRows:
+    def with_selection(self, *, validation=None, folds=None) -> LoadedRows:
         """These rows, with the rows that choose the penalty."""
         return replace(self, validation=validation, folds=folds)
 
@@ -130,15 +130,15 @@ def load_dask(client, X, y, sample_weight, validation=None, *, split_every: int)
     return LoadedRows(engine, seen.n_rows, classes, names, held_out=held_out)
 
 
-def choosing_rows(rows: LoadedRows, validation, *, n_folds: int | None, validate) -> LoadedRows:
+def selection_rows(rows: LoadedRows, validation, *, n_folds: int | None, validate) -> LoadedRows:
     """``rows`` with what ``alpha='auto'`` chooses on: the training blocks with each row's fold for ``n_folds``, or
     the validation rows with labels 0/1 (those loaded with the training rows, or the in-memory ``validation`` pair,
     whose ``X`` ``validate`` checks against the fitted features)."""
     if n_folds is not None:
-        return rows.choosing_on(folds=rows.engine.derive(with_row_folds, n_folds=int(n_folds)))
+        return rows.with_selection(folds=rows.engine.derive(with_row_folds, n_folds=int(n_folds)))
     classes = tuple(rows.classes.tolist())
     if rows.held_out is not None:
-        return rows.choosing_on(validation=rows.held_out.derive(encode_target, classes=classes))
+        return rows.with_selection(validation=rows.held_out.derive(encode_target, classes=classes))
     X_valid, y_valid = validation
     if is_dask_collection(X_valid):
         raise InputError("validation rows held by Dask need training rows held by Dask too.")
@@ -146,7 +146,7 @@ def choosing_rows(rows: LoadedRows, validation, *, n_folds: int | None, validate
                        n_partitions=1)
     local = LocalEngine([block])
     local.transform(encode_target, classes=classes)
-    return rows.choosing_on(validation=local)
+    return rows.with_selection(validation=local)
 
 
 def validation_pair(validation) -> tuple:

@@ -152,7 +152,8 @@ class Objective:
         return loss, grad, hess
 
 
-def intercept_only(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.ndarray, active: np.ndarray) -> tuple | None:
+def intercept_only(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.ndarray,
+                   active: np.ndarray) -> tuple | None:
     """``(loss, grad, hess)`` of the unpenalized mean log-loss at the intercept-only model ``theta0``, from the
     moments pass (no pass of their own); None without the co-moments (categorical columns held as codes).
 

@@ -48,6 +48,8 @@ class ElasticNetFit:
     l1_ratio: float
     n_passes: int  # the moments pass included
     path: ChosenPath | None
+    resumed_from = None  # an elastic net keeps no checkpoint
+    checkpoint = None
 
 
 def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1_ratio: float, tol: float,

@@ -28,12 +28,23 @@ logger = logging.getLogger("logreg_dist")
 
 @dataclass(frozen=True, eq=False)
 class RidgeFit:
-    """The solution, the oracle it was solved with, the solver, and the checkpoint to remove when all is done."""
+    """The solution, the oracle it was solved with, the solver, and the checkpoint to remove when all is done.
+
+    It answers what :class:`~._penalty.ElasticNetFit` answers, so that the estimator reads either alike.
+    """
 
     result: SolverResult
     objective: Objective
     solver: str  # "newton" or "lbfgs"
+    alpha: float  # the l2
     checkpoint: _Checkpoint
+    l1_ratio = 0.0
+    path = None
+
+    @property
+    def resumed_from(self) -> int | None:
+        """The checkpoint's iteration the fit resumed from, or None."""
+        return self.checkpoint.offset or None
 
     @property
     def n_passes(self) -> int:
@@ -88,4 +99,4 @@ def fit_ridge(rows, moments, scaling: Standardization, *, l2: float, solver: str
             ConvergenceWarning,
             stacklevel=4,
         )
-    return RidgeFit(result, objective, solver, saver)
+    return RidgeFit(result, objective, solver, l2, saver)

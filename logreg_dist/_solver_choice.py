@@ -53,7 +53,8 @@ def ridge_solver(requested: str, active, levels) -> str:
         )
         return solver
     solver = "newton" if n_active <= AUTO_NEWTON_MAX_FEATURES else "lbfgs"
-    logger.info("solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(), AUTO_NEWTON_MAX_FEATURES)
+    logger.info("solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(),
+                AUTO_NEWTON_MAX_FEATURES)
     return solver
 
 
