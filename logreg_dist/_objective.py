@@ -9,7 +9,9 @@ Objective, with ``z_i`` the standardized features of row ``i`` and weights ``w_i
     f(theta) = sum_i w_i * logloss(y_i, intercept + z_i . coef) / sum_i w_i
                + (l2 / 2) * ||coef||^2
 
-The intercept is not penalized.
+The intercept is not penalized. At the intercept-only model the loss,
+gradient and Hessian follow from the moments pass (:func:`intercept_only`):
+the solvers take them as their start, so their first pass is saved.
 """
 
 from __future__ import annotations
