@@ -59,12 +59,12 @@ def measure(data: Path, workers: int, partitions: int, repeats: int, split_every
         n_rows = moments.n_rows
         params = {"coef": np.full(len(features), 0.01), "intercept": -5.0, "mean": moments.mean,
                   "inv_scale": 1.0 / np.sqrt(moments.variance)}
-        hessian = median_of(lambda: engine.map_reduce(loss_sums, order=2, **params), repeats)
-        gradient = median_of(lambda: engine.map_reduce(loss_sums, order=1, **params), repeats)
+        hessian = median_of(lambda: engine.map_reduce(loss_sums, derivatives=2, **params), repeats)
+        gradient = median_of(lambda: engine.map_reduce(loss_sums, derivatives=1, **params), repeats)
         engine.close()
         empty = DaskEngine(client, [dask.delayed(_empty)(len(features)) for _ in range(partitions)], split_every=split_every)
         empty.wait()
-        overhead = median_of(lambda: empty.map_reduce(loss_sums, order=2, **params), repeats)
+        overhead = median_of(lambda: empty.map_reduce(loss_sums, derivatives=2, **params), repeats)
         empty.close()
     n_params = len(features) + 1
     return {

@@ -86,7 +86,7 @@ def train(
     seed: int = 0,
     scheduler: str | None = None,
 ) -> dict:
-    """Train a model on ``data`` (a Parquet file, folder or glob) and write it to ``out``; return the summary."""
+    """Train a model on ``data`` (a Parquet file, folder or glob) and write it to ``out``; return its headline (:func:`~logreg_dist.jobs.model_headline`)."""
     check_output(out, kind="model", inputs=[data])  # before any work: out may hold only an earlier model
     options = jobs.TrainOptions(
         data=data, target=target, id_column=id_column, features=tuple(features) if features else None,
@@ -111,13 +111,13 @@ def train(
         finally:
             rows.close()
     path = write_model(out, model, validation, short, options, distribution)
-    summary = jobs.run_summary(path)
-    _artifacts(summary)
-    return summary
+    headline = jobs.model_headline(path)
+    _artifacts(headline)
+    return headline
 
 
-def _artifacts(summary: dict) -> None:
-    metrics = summary.get("metrics")
+def _artifacts(headline: dict) -> None:
+    metrics = headline.get("metrics")
     if metrics:
         create_table_artifact(
             key="validation-metrics",
@@ -126,6 +126,6 @@ def _artifacts(summary: dict) -> None:
         )
     create_table_artifact(
         key="coefficients",
-        table=summary["coefficients"],
+        table=headline["coefficients"],
         description="Coefficients ranked by |standardized coefficient|, with standard errors and odds ratios.",
     )

@@ -306,7 +306,7 @@ def coded_moment_sums(X: CodedBlock, y, sample_weight, *, chunk_rows: int):
     return MomentSums(numeric.n_rows, weight, mean, m2, numeric.y_sum, y_dev)
 
 
-def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, inv_scale, order, hessian_every,
+def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, inv_scale, derivatives, hessian_every,
                     chunk_rows):
     """:func:`~logreg_dist._kernels.loss_sums` of a coded block; ``hess_sum`` is a :class:`CodedHessian`.
 
@@ -330,13 +330,13 @@ def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, i
         offset += np.take(table, codes, out=gathered)
     rows: dict = {}
     cross_table = on_chunk = None
-    if order >= 2 and num.size and _layout(X.numeric) == "F":
+    if derivatives >= 2 and num.size and _layout(X.numeric) == "F":
         # The numeric columns meet the levels in the Hessian's own chunks, as they are summed: no second read.
         cross_table = np.zeros((sum(layout.n_levels) + len(layout.n_levels), num.size))
         on_chunk = functools.partial(_scatter_chunk, table_codes=X.table_codes(), out=cross_table)
     sums = _loss_sums(X.numeric, y, sample_weight, coef[num], intercept - centring, mean[num], inv_scale[num],
-                      order, hessian_every, chunk_rows, offset=offset, rows=rows, on_chunk=on_chunk)
-    if order == 0:
+                      derivatives, hessian_every, chunk_rows, offset=offset, rows=rows, on_chunk=on_chunk)
+    if derivatives == 0:
         return sums
     resid, resid_sum = rows["resid"], float(sums.grad_sum[-1])
     grad = np.zeros(p + 1)
@@ -345,7 +345,7 @@ def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, i
         index = layout.level_index(c)
         by_level = np.bincount(codes, weights=resid, minlength=layout.n_levels[c] + 1)[1:]
         grad[index] = inv_scale[index] * (by_level - mean[index] * resid_sum)
-    if order < 2:
+    if derivatives < 2:
         return LossSums(sums.weight_sum, sums.loss_sum, grad)
     hess = rows["hess"]
     sampled = _sampled_rows(n_rows, chunk_rows, hessian_every)

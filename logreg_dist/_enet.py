@@ -231,7 +231,7 @@ def prox_newton(
         inner_tol = max(0.1 * tol, min(1e-3 * violation, violation**2))
         target = _model_minimum(hess, grad, theta, l1, eligible, inner_tol)
         value = composite(loss, theta, l1)
-        target, step, decrease = _limited_step(theta, target, grad, l1, getattr(oracle, "step_limit", None))
+        target, step, decrease = _limited_step(theta, target, grad, l1, oracle.step_limit)
         if not decrease < 0.0 or not np.any(step):
             if fresh and hess_kind == "full":
                 message = "the quadratic model offers no descent"

@@ -7,40 +7,26 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy import linalg
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._checkpoint import _Checkpoint, _fingerprint
-from ._data import dask_input, dask_inputs, encode_target, is_dask_collection, labels_seen, load_block
+from ._data import dask_input, is_dask_collection
 from ._engine import DaskEngine, LocalEngine
-from ._enet import kkt_gap, owlqn, prox_newton
 from ._kernels import moment_sums
-from ._objective import DENSE_HESSIAN_MAX_FEATURES, Objective
+from ._loading import LoadedRows, load_dask, load_local, selection_rows, validation_pair
+from ._penalty import fit_elastic_net
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
-from ._schur import SchurHessian
-from ._path import (
-    RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, hashed_folds, path_scores, run_folds, run_path,
-)
-from ._solvers import SOLVERS, SolverResult
-from .cluster import resolve_client
+from ._ridge import fit_ridge
 from ._separation import find_separation
-from .exceptions import CollinearityWarning, ConstantColumnWarning, ConvergenceWarning, InputError, SeparationWarning
+from ._solvers import SOLVERS
+from ._solver_choice import AUTO_NEWTON_MAX_FEATURES, elastic_net_solver, hessian_every, ridge_solver
+from ._standardization import Coefficients, Standardization, coefficients, uncertainty
+from .cluster import resolve_client
+from .exceptions import ConstantColumnWarning, InputError, SeparationWarning
 
 __all__ = ["LogisticRegression"]
 
 logger = logging.getLogger("logreg_dist")
-
-#: ``solver="auto"`` takes Newton up to this many features (a p x p Hessian per partition), L-BFGS above.
-AUTO_NEWTON_MAX_FEATURES = 500
-#: With categorical columns held as codes, ``auto`` takes Newton while at most this many features remain dense
-#: once the largest column's levels (a diagonal block) are eliminated, and the numeric ones are within
-#: :data:`AUTO_NEWTON_MAX_FEATURES`: a level costs a sum by code per row, not a column of the per-row Gram.
-AUTO_NEWTON_MAX_DENSE = 2000
-
-#: Newton's sampled Hessians sum about this many rows (every k-th chunk of each partition); smaller data use all rows.
-HESSIAN_SAMPLE_ROWS = 200_000
 
 
 class LogisticRegression(ClassifierMixin, BaseEstimator):
@@ -260,7 +246,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self
         """
         self._check_params()
-        validation = None if validation is None else _validation_pair(validation)
+        validation = None if validation is None else validation_pair(validation)
         if self.alpha == "auto" and self.n_folds is None and validation is None:
             raise InputError(
                 "alpha='auto' chooses the penalty on held-out rows: pass validation=(X_valid, y_valid) to fit, or "
@@ -269,22 +255,28 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         scores = None
         if is_dask_collection(X):
             with resolve_client(client, self.scheduler_address) as active_client:
-                engine, n_rows, held_out = self._dask_engine(active_client, X, y, sample_weight, validation)
-                chosen_on = (None, None)
+                # 1. Load every partition once where it lies (Dask validation rows in the same graph).
+                rows = load_dask(active_client, X, y, sample_weight, validation, split_every=self.split_every)
                 try:
-                    chosen_on = self._selection_rows(engine, held_out, validation)
-                    self._fit_engine(engine, n_rows, callback, held_out=chosen_on[0], folds=chosen_on[1])
-                    engine.close()  # the training rows leave memory before the validation rows are scored
-                    if held_out is not None:
-                        scores = self._score_held_out(held_out)
+                    # 2. Fit, with the rows that choose the penalty of alpha='auto'.
+                    self._adopt(rows, named=hasattr(X, "columns"))
+                    rows = self._selection_rows(rows, validation)
+                    self._fit_engine(rows, callback)
+                    # 3. Score the validation rows where they lie, once the training rows have left memory.
+                    rows.engine.close()
+                    if rows.held_out is not None:
+                        scores = self._score_held_out(rows.held_out)
                 finally:
-                    for other in (engine, held_out, *chosen_on):
-                        if other is not None:
-                            other.close()
+                    rows.close()
         else:
-            engine, n_rows = self._local_engine(X, y, sample_weight)
-            held_out, folds = self._selection_rows(engine, None, validation)
-            self._fit_engine(engine, n_rows, callback, held_out=held_out, folds=folds)
+            # 1. Load the validated arrays as one block.
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False, reset=True)
+            names = [str(c) for c in getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])]
+            rows = load_local(X, y, sample_weight, feature_names=names)
+            # 2. Fit, with the rows that choose the penalty of alpha='auto'.
+            self._adopt(rows)
+            self._fit_engine(self._selection_rows(rows, validation), callback)
+        # 3. Score the validation rows that were not scored where they lie.
         if validation is not None and scores is None:
             scores = self.evaluate(*validation, client=client)
         self.validation_metrics_ = scores
@@ -325,120 +317,33 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "alpha='auto' chooses the penalty on held-out rows: "
                 + ("pass folds= (the rows' folds)." if self.n_folds else "pass validation= (held-out blocks), or set n_folds=k.")
             )
-        self._feature_names = [str(name) for name in feature_names]
-        self.n_features_in_ = len(self._feature_names)
-        self.feature_names_in_ = np.asarray(self._feature_names, dtype=object)
-        self.classes_ = np.array([0, 1])
-        self._levels = tuple(int(n) for n in levels)
-        self._fit_engine(engine, n_rows, callback, held_out=validation, folds=folds)
+        names = [str(name) for name in feature_names]
+        rows = LoadedRows(engine, n_rows, np.array([0, 1]), names, tuple(int(n) for n in levels),
+                          validation=validation, folds=folds)
+        self._adopt(rows, named=True)
+        self._fit_engine(rows, callback)
         self.validation_metrics_ = None
         return self
 
-    def _set_classes(self, classes) -> tuple:
-        classes = np.asarray(classes)
-        if classes.size < 2:
-            raise InputError(
-                f"y holds one class only ({classes.tolist()}); logistic regression needs two classes."
-            )
-        if classes.size > 2:
-            shown = classes.tolist()[:10]
-            raise InputError(
-                "Only binary classification is supported. "
-                f"y holds {classes.size} distinct values ({shown}{' ...' if classes.size > 10 else ''}); expected two."
-            )
-        self.classes_ = classes
-        return tuple(classes.tolist())
-
-    def _local_engine(self, X, y, sample_weight) -> tuple[LocalEngine, int]:
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False, reset=True)
-        target_type = type_of_target(y, input_name="y")
-        if target_type not in ("binary", "multiclass") and not (target_type == "continuous" and np.unique(y).size <= 2):
-            raise InputError(f"Unknown label type: y must hold two class labels; got a {target_type} target.")
-        classes = self._set_classes(np.unique(y))
-        names = [str(c) for c in getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])]
-        self._feature_names = names
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.ndim != 1:
-                raise InputError(f"sample_weight must be 1-D; got shape {sample_weight.shape}.")
-        block = load_block(X, y, sample_weight, feature_names=names, partition=0, n_partitions=1)
-        engine = LocalEngine([block])
-        engine.transform(encode_target, classes=classes)
-        return engine, X.shape[0]
-
-    def _dask_engine(self, client, X, y, sample_weight, validation=None) -> tuple[DaskEngine, int, DaskEngine | None]:
-        """Load every partition once into a block on its worker, learn the labels from the blocks, encode them
-        (labels 0 and 1 held as numbers or booleans are kept as they are).
-
-        Dask ``validation`` rows are loaded in the same graph (an engine of their own, returned third), so that
-        partitions split from one read are read once."""
-        inputs = [(X, y, sample_weight)]
-        if validation is not None and is_dask_collection(validation[0]):
-            X_valid, y_valid = validation
-            if hasattr(X, "columns") and hasattr(X_valid, "columns"):
-                missing = [c for c in X.columns if c not in X_valid.columns]
-                if missing:
-                    raise InputError(f"the validation rows lack the feature columns {missing} of X.")
-                X_valid = X_valid[list(X.columns)]
-            inputs.append((X_valid, y_valid, None))
-        parts = dask_inputs(*inputs)
-        self._feature_names = parts[0].feature_names
-        self.n_features_in_ = len(self._feature_names)
-        if hasattr(X, "columns"):
-            self.feature_names_in_ = np.asarray(self._feature_names, dtype=object)
+    def _adopt(self, rows: LoadedRows, *, named: bool | None = None) -> None:
+        """The labels and feature names of the loaded rows; ``named`` says whether X named its columns (None: the
+        in-memory X, whose names scikit-learn's validation has already kept)."""
+        self.classes_ = rows.classes
+        self._feature_names = rows.feature_names
+        if named is None:
+            return
+        self.n_features_in_ = len(rows.feature_names)
+        if named:
+            self.feature_names_in_ = np.asarray(rows.feature_names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        if len(parts) > 1 and len(parts[1].feature_names) != self.n_features_in_:
-            raise InputError(
-                f"the validation rows have {len(parts[1].feature_names)} feature columns; X has {self.n_features_in_}."
-            )
-        engine, *held_out = DaskEngine.persisted_together(
-            client, *[p.blocks() for p in parts], split_every=self.split_every
-        )
-        held_out = held_out[0] if held_out else None
-        try:
-            engine.wait()
-            summary = engine.map_reduce(labels_seen)
-            labels = summary.values
-            if labels.size and labels.dtype.kind == "f" and np.isnan(labels).any():
-                raise InputError(
-                    "y holds missing values (NaN); every row needs a label (a Dask y is aligned to X by index, "
-                    "so a row of X whose index is not in y has none)."
-                )
-            classes = self._set_classes(np.unique(labels))
-            if not (labels.dtype.kind in "biuf" and classes == (0, 1)):
-                # Labels 0 and 1 held as numbers (or False and True) are their own encoding: the kernels compute
-                # with them as they are, and a pass that would rewrite every block is saved.
-                engine.transform(encode_target, classes=classes)
-            moved = engine.balance()
-            if moved:
-                logger.info("moved %d of %d blocks between workers to even out the passes", moved, engine.n_blocks)
-        except BaseException:
-            engine.close()
-            if held_out is not None:
-                held_out.close()
-            raise
-        return engine, summary.n_rows, held_out
 
-    def _selection_rows(self, engine, held_out, validation) -> tuple:
-        """What ``alpha='auto'`` chooses on: ``(validation blocks with labels 0/1, None)``, or ``(None, training
-        blocks with each row's fold)`` for ``cv``; ``(None, None)`` for a fixed penalty."""
+    def _selection_rows(self, rows: LoadedRows, validation) -> LoadedRows:
+        """``rows`` with the rows that choose the penalty of ``alpha='auto'`` (:func:`~._loading.selection_rows`)."""
         if self.alpha != "auto":
-            return None, None
-        if self.n_folds is not None:
-            return None, engine.derive(_with_row_folds, n_folds=int(self.n_folds))
-        classes = tuple(self.classes_.tolist())
-        if held_out is not None:
-            return held_out.derive(encode_target, classes=classes), None
-        X_valid, y_valid = validation
-        if is_dask_collection(X_valid):
-            raise InputError("validation rows held by Dask need training rows held by Dask too.")
-        X_valid = validate_data(self, X_valid, dtype=[np.float64, np.float32], reset=False)
-        block = load_block(X_valid, np.asarray(y_valid), None, feature_names=self._feature_names, partition=0,
-                           n_partitions=1)
-        local = LocalEngine([block])
-        local.transform(encode_target, classes=classes)
-        return local, None
+            return rows
+        return selection_rows(rows, validation, n_folds=self.n_folds, validate=lambda X: validate_data(
+            self, X, dtype=[np.float64, np.float32], reset=False))
 
     def _score_held_out(self, held_out: DaskEngine) -> dict:
         """:meth:`evaluate` of validation blocks already loaded on the workers."""
@@ -450,108 +355,60 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
         return metrics.validation_metrics(held_out)
 
-    def _fit_engine(self, engine, n_rows: int, callback=None, *, held_out=None, folds=None) -> LogisticRegression:
-        """Fit on loaded blocks. ``held_out`` (validation blocks, labels 0/1) or ``folds`` (blocks ``(X, y, w,
-        fold)``) choose the penalty of ``alpha='auto'``."""
-        names = self._feature_names
-        # A sample of the rows leaves a rare level without curvature (a step of -grad / l2 there): with categorical
-        # columns held as codes every Hessian sums every row.
-        levels = getattr(self, "_levels", ())
-        hessian_every = 1 if levels else max(1, n_rows // HESSIAN_SAMPLE_ROWS)
-        moments = engine.map_reduce(moment_sums, hessian_every=hessian_every)
+    def _fit_engine(self, rows: LoadedRows, callback=None) -> LogisticRegression:
+        """Fit on loaded blocks; ``rows.validation`` or ``rows.folds`` choose the penalty of ``alpha='auto'``."""
+        names, levels = rows.feature_names, rows.levels
+        # 1. Moments: one pass gives the standardization and the loss, gradient and Hessian at the start.
+        every = hessian_every(rows.n_rows, levels)
+        moments = rows.engine.map_reduce(moment_sums, hessian_every=every)
         if moments.n_rows == 0:
             raise InputError("X has 0 rows; there is nothing to fit.")
         if moments.weight_sum <= 0:
             raise InputError("the sample weights are all zero; at least one must be positive.")
-        scale = np.sqrt(moments.variance)
-        constant = (scale == 0) | (scale <= 1e-12 * np.abs(moments.mean))
-        if constant.any():
+        # 2. Standardization: a constant column's coefficient is held at 0, and the user is told.
+        scaling = Standardization.from_moments(moments)
+        if not scaling.active.all():
             warnings.warn(
-                f"feature columns {[names[j] for j in np.flatnonzero(constant)]} are constant in the training data; "
-                "their coefficients are fixed at 0.",
+                f"feature columns {[names[j] for j in np.flatnonzero(~scaling.active)]} are constant in the training "
+                "data; their coefficients are fixed at 0.",
                 ConstantColumnWarning,
                 stacklevel=3,
             )
-        scale = np.where(constant, 1.0, scale)
-        inv_scale = np.where(constant, 0.0, 1.0 / scale)
-        active = ~constant
+        # 3. Solve: the ridge by Newton or L-BFGS (resumable), or the elastic net (and the path of alpha='auto').
         alpha = self.l2 if self.alpha is None else self.alpha
-        if alpha == "auto" or (alpha > 0 and self.l1_ratio > 0):
-            return self._fit_elastic_net(engine, moments, scale, inv_scale, active, hessian_every, levels, alpha,
-                                         callback, held_out=held_out, folds=folds)
-        l2 = float(alpha)
-
-        solver = self.solver
-        if solver == "auto" and levels:
-            dense = int(active.sum()) - max(levels)
-            numeric = int(active.sum()) - sum(levels)
-            solver = "newton" if dense <= AUTO_NEWTON_MAX_DENSE and numeric <= AUTO_NEWTON_MAX_FEATURES else "lbfgs"
-            logger.info(
-                "solver='auto' chose %r for %d features, %d of them dense once the %d levels of the largest "
-                "categorical are eliminated (Newton up to %d dense, %d numeric)", solver, active.sum(), dense,
-                max(levels), AUTO_NEWTON_MAX_DENSE, AUTO_NEWTON_MAX_FEATURES,
-            )
-        elif solver == "auto":
-            solver = "newton" if active.sum() <= AUTO_NEWTON_MAX_FEATURES else "lbfgs"
-            logger.info(
-                "solver='auto' chose %r for %d features (Newton up to %d)", solver, active.sum(), AUTO_NEWTON_MAX_FEATURES
-            )
-        objective = Objective(
-            engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2, hessian_every=hessian_every
-        )
-        # Start at the intercept-only optimum, logit of the (weighted) positive rate: it saves the
-        # first iterations on rare-event data, where the intercept travels furthest.
-        theta0 = np.zeros(objective.n_params)
-        rate = moments.y_sum / moments.weight_sum
-        if 0.0 < rate < 1.0:
-            theta0[-1] = np.log(rate) - np.log1p(-rate)
-        saver = _Checkpoint(self.checkpoint, _fingerprint(moments, names, l2, solver, active), callback)
-        if saver.resumed is not None:
-            theta0 = saver.resumed
-            logger.info("resuming from the checkpoint %s at iteration %d", self.checkpoint, saver.offset)
-        elif 0.0 < rate < 1.0:
-            _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every)
-        try:
-            result = SOLVERS[solver](objective, theta0, tol=self.tol, max_iter=self.max_iter, callback=saver)
-        except BaseException as error:
-            saver.failed(error)
-            raise
-        result.history = saver.history
-
-        param_names = [names[j] for j in np.flatnonzero(active)] + ["intercept"]
-        if result.singular_groups:
-            groups = [[param_names[k] for k in group] for group in result.singular_groups]
-            warnings.warn(
-                f"the Hessian is singular: columns {groups} are collinear (or constant). Newton took the "
-                "minimum-norm step; the coefficients of these columns are not identified on their own. "
-                "Drop one column of each group or set l2 > 0.",
-                CollinearityWarning,
-                stacklevel=3,
-            )
-        if not result.converged:
-            warnings.warn(
-                f"{solver} did not converge after {result.n_iter} iterations ({result.message}): max|grad| "
-                f"{np.max(np.abs(result.grad)):.3e} > tol {self.tol:.1e}. Increase max_iter, or check the data for "
-                "perfect separation (set l2 > 0).",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-
-        self._set_covariance(objective, result, inv_scale, moments.mean, active)
-        coef, intercept_std = self._set_coefficients(objective, result, moments, scale, inv_scale)
-        self.resumed_from_ = saver.offset if saver.offset else None
-        self.converged_ = result.converged
-        self.history_ = result.history
-        self.solver_ = solver
-        self.alpha_, self.l1_ratio_, self.path_ = l2, 0.0, None
-        self.n_passes_ = objective.passes.total + 1
-        self.hessian_every_ = hessian_every
+        if not (alpha == "auto" or (alpha > 0 and self.l1_ratio > 0)):
+            fit = fit_ridge(rows, moments, scaling, l2=float(alpha), solver=ridge_solver(self.solver, scaling.active,
+                            levels), tol=self.tol, max_iter=self.max_iter, hessian_every=every,
+                            checkpoint=self.checkpoint, callback=callback)
+        else:
+            fit = fit_elastic_net(
+                rows, moments, scaling, solve=elastic_net_solver(self.solver, scaling.active, levels), alpha=alpha,
+                l1_ratio=float(self.l1_ratio), tol=self.tol, max_iter=self.max_iter, hessian_every=every,
+                n_alphas=self.n_alphas, min_alpha_ratio=self.min_alpha_ratio,
+                n_folds=None if self.n_folds is None else int(self.n_folds), alpha_rule=self.alpha_rule,
+                callback=callback)
+        # 4. Back to the original scale, with the covariance from the Hessian at the optimum; coefficients an L1
+        #    penalty holds at 0 get no standard error.
+        zero = np.append(fit.result.theta[:-1] == 0.0, False) if fit.l1_ratio > 0 else None
+        solution = self._set_solution(fit.objective, fit.result, scaling, levels, zero=zero)
+        # 5. What the fit did.
+        self.path_ = None if fit.path is None else fit.path.points
+        if fit.path is not None:
+            self.alphas_, self.alpha_rule_ = fit.path.alphas, fit.path.alpha_rule
+            self.path_chosen_, self.coef_path_standardized_ = fit.path.chosen, fit.path.coef_path_standardized
+        self.resumed_from_ = fit.resumed_from
+        self.converged_ = bool(fit.result.converged)
+        self.history_ = fit.result.history
+        self.solver_ = fit.solver
+        self.alpha_, self.l1_ratio_ = fit.alpha, fit.l1_ratio
+        self.n_passes_ = fit.n_passes
+        self.hessian_every_ = every
         self.n_samples_fit_ = moments.n_rows
-        self.loss_ = result.loss
-        # Only an unpenalized fit can separate: any l2 > 0 keeps every coefficient finite.
-        self.separation_ = None if l2 > 0 else find_separation(
-            names=names, coef=coef, std_errors=self.std_errors_[0], mean=moments.mean, scale=scale, active=active,
-            intercept_standardized=intercept_std, loss=result.loss,
+        self.loss_ = fit.result.loss
+        # 6. Separation: only an unpenalized fit can separate (any penalty keeps every coefficient finite).
+        self.separation_ = None if fit.alpha > 0 else find_separation(
+            names=names, coef=solution.coef, std_errors=self.std_errors_[0], mean=moments.mean, scale=scaling.scale,
+            active=scaling.active, intercept_standardized=solution.intercept_standardized, loss=fit.result.loss,
         )
         if self.separation_ is not None:
             warnings.warn(
@@ -562,259 +419,30 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 SeparationWarning,
                 stacklevel=3,
             )
-        saver.remove()  # only now: a failure before this point resumes from the checkpoint
+        if fit.checkpoint is not None:
+            fit.checkpoint.remove()  # only now: a failure before this point resumes from the checkpoint
         return self
 
-    def _fit_elastic_net(self, engine, moments, scale, inv_scale, active, hessian_every, levels, alpha, callback, *,
-                         held_out=None, folds=None) -> LogisticRegression:
-        """The fit with an L1 term, or the path of ``alpha='auto'`` and its choice: proximal Newton where the dense
-        Hessian is affordable, OWL-QN (gradient passes only) where it is not or where ``solver='lbfgs'``."""
-        numeric = int(active.sum()) - sum(levels)
-        wide = active.size > DENSE_HESSIAN_MAX_FEATURES or numeric > AUTO_NEWTON_MAX_FEATURES
-        if self.solver == "newton" and active.size > DENSE_HESSIAN_MAX_FEATURES:
-            raise InputError(
-                f"solver='newton' needs the dense {active.size} x {active.size} Hessian for the elastic net, and "
-                f"takes up to {DENSE_HESSIAN_MAX_FEATURES} features (levels included); use solver='auto' or 'lbfgs' "
-                "(OWL-QN), or lower the levels with --min-frequency."
-            )
-        solve = owlqn if self.solver == "lbfgs" or (self.solver == "auto" and wide) else prox_newton
-        logger.info("the elastic net is solved by %s for %d features", solve.__name__, active.sum())
-        l1_ratio = float(self.l1_ratio)
-        n_active = int(active.sum())
-        penalized = np.append(np.ones(n_active), 0.0)
-
-        def make_objective(l2, on=engine):
-            return Objective(on, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2,
-                             hessian_every=hessian_every)
-
-        theta0 = np.zeros(n_active + 1)
-        rate = moments.y_sum / moments.weight_sum
-        if 0.0 < rate < 1.0:
-            theta0[-1] = np.log(rate) - np.log1p(-rate)
-        start = None
-        if 0.0 < rate < 1.0 and solve is prox_newton:
-            start = _intercept_only(moments, theta0, rate, inv_scale, active)
-        passes = 1  # the moments
-        if start is None and 0.0 < rate < 1.0:  # no co-moments (categorical codes), or OWL-QN's: one pass
-            first = make_objective(0.0)
-            start = first.loss_grad_hess(theta0) if solve is prox_newton else (*first.loss_grad(theta0), None)
-            passes += first.passes.total
-        saver = _Checkpoint(None, {}, callback)
-        if alpha == "auto":
-            points, chosen, passes_path = self._path(make_objective, engine, theta0, start, moments, inv_scale,
-                                                      active, n_rows=moments.n_rows, held_out=held_out, folds=folds,
-                                                      callback=saver, solve=solve)
-            passes += passes_path
-            point = points[chosen]
-            alpha, theta = point.alpha, point.theta
-            objective = make_objective(alpha * (1.0 - l1_ratio))
-            if solve is prox_newton or levels:  # the exact Hessian of the standard errors
-                loss, grad, hess = objective.loss_grad_hess(theta)
-            else:  # p x p numbers per partition is what OWL-QN is there to avoid: no standard errors
-                (loss, grad), hess = objective.loss_grad(theta), None
-            result = SolverResult(theta, loss, grad, point.converged, point.n_iter, saver.history, point.message,
-                                  [], hess)
-        else:
-            alpha = float(alpha)
-            self.path_ = None
-            objective = make_objective(alpha * (1.0 - l1_ratio))
-            known = None
-            if start is not None and solve is prox_newton:
-                loss0, grad0, hess0 = start
-                known = (loss0, grad0, hess0 + np.diag(alpha * (1.0 - l1_ratio) * penalized))
-            result = solve(objective, theta0, l1=alpha * l1_ratio * penalized, tol=self.tol,
-                           max_iter=self.max_iter, start=known, callback=saver)
-            result.history = saver.history
-            if result.hess is None and (solve is prox_newton or levels):
-                _, _, result.hess = objective.loss_grad_hess(result.theta)
-        passes += objective.passes.total
-        if not result.converged:
-            warnings.warn(
-                f"proximal Newton did not converge at alpha={alpha:.6g} after {result.n_iter} iterations "
-                f"({result.message}): the optimality conditions are off by {kkt_gap(result.theta, result.grad, alpha * l1_ratio * penalized):.3e} "
-                f"> tol {self.tol:.1e}. Increase max_iter.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        zero = np.append(result.theta[:-1] == 0.0, False) if l1_ratio > 0 else None
-        self._set_covariance(objective, result, inv_scale, moments.mean, active, zero=zero)
-        if zero is not None and self.covariance_ is None:  # held by structure: the zeros' errors are dropped after
-            self.std_errors_[0, np.flatnonzero(active)[zero[:-1]]] = np.nan
-        coef, intercept_std = self._set_coefficients(objective, result, moments, scale, inv_scale)
-        self.resumed_from_ = None
-        self.converged_ = bool(result.converged)
-        self.history_ = result.history
-        self.solver_ = "prox-newton" if solve is prox_newton else "owl-qn"
-        self.alpha_, self.l1_ratio_ = float(alpha), l1_ratio
-        self.n_passes_ = passes
-        self.hessian_every_ = hessian_every
-        self.n_samples_fit_ = moments.n_rows
-        self.loss_ = result.loss
-        self.separation_ = None  # alpha > 0 keeps every coefficient finite
-        return self
-
-    def _path(self, make_objective, engine, theta0, start, moments, inv_scale, active, *, n_rows, held_out, folds,
-              callback, solve):
-        """Fit the path, score it on the held-out rows or folds, keep it in ``path_``; returns (points, chosen index,
-        passes)."""
-        l1_ratio = float(self.l1_ratio)
-        if start is None:
-            raise InputError("the path cannot start: the training rows hold one label only.")
-        gradient = np.abs(start[1][:-1])
-        alpha_max = float(gradient.max(initial=0.0)) / max(l1_ratio, RIDGE_SPAN_RATIO)
-        if not alpha_max > 0.0:
-            raise InputError(
-                "the path cannot start: no feature's gradient is nonzero at the intercept-only model (every feature "
-                "is constant, or unrelated to the label in the training rows); there is no penalty to choose."
-            )
-        min_ratio = self.min_alpha_ratio
-        if min_ratio is None:  # glmnet's default: a shorter span where features outnumber rows
-            min_ratio = 1e-4 if n_rows > active.sum() else 1e-2
-            if l1_ratio == 0.0:
-                # A ridge path starts 1/RIDGE_SPAN_RATIO above the lasso's alpha_max; it ends as low as the lasso's
-                # would, or its best penalty lies below its end on most data (wa_churn chose its last point).
-                min_ratio *= RIDGE_SPAN_RATIO
-        alphas = alpha_grid(alpha_max, n_alphas=self.n_alphas, min_ratio=min_ratio)
-        index = np.flatnonzero(active)
-        settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol=self.tol, max_iter=self.max_iter, solve=solve)
-
-        def original(theta):
-            coef = np.zeros(active.size)
-            coef[index] = theta[:-1] * inv_scale[index]
-            return coef, float(theta[-1] - moments.mean @ coef)
-
-        if folds is not None:
-            n_folds = int(self.n_folds)
-
-            def work(fold, fold_engine):
-                fold_start = start if fold < 0 and solve is prox_newton else None
-                return run_path(lambda l2: make_objective(l2, fold_engine), theta0, fold_start,
-                                callback=callback if fold < 0 else None, **settings)
-
-            paths, passes = run_folds(folds, n_folds, work)
-            points = paths[-1]
-            coefs, intercepts = [], []
-            for path in paths[:-1]:
-                pairs = [original(p.theta) for p in path]
-                coefs.append(np.array([c for c, _ in pairs]))
-                intercepts.append(np.array([b for _, b in pairs]))
-            per_fold = [scores.summary() for scores in folds.map_reduce(fold_path_scores, coefs=coefs,
-                                                                           intercepts=intercepts)]
-            passes += 1
-            for k, point in enumerate(points):
-                deviance = np.array([fold[k]["deviance"] for fold in per_fold])
-                auc = np.array([fold[k]["auc"] for fold in per_fold])
-                point.scores = {
-                    "cv_deviance": float(deviance.mean()),
-                    "cv_deviance_se": float(deviance.std(ddof=1) / np.sqrt(n_folds)),
-                    "cv_auc": float(np.nanmean(auc)), "cv_auc_sd": float(np.nanstd(auc, ddof=1)),
-                    "fold_converged": bool(all(path[k].converged for path in paths[:-1])),
-                }
-            key = "cv_deviance"
-        elif held_out is not None:
-            points = run_path(make_objective, theta0, start if solve is prox_newton else None, callback=callback,
-                              **settings)
-            passes = sum(p.passes for p in points)
-            pairs = [original(p.theta) for p in points]
-            scores = held_out.map_reduce(path_scores, coefs=np.array([c for c, _ in pairs]),
-                                         intercepts=np.array([b for _, b in pairs]))
-            passes += 1
-            for point, summary in zip(points, scores.summary()):
-                point.scores = {"valid_deviance": summary["deviance"], "valid_deviance_se": summary["deviance_se"],
-                                "valid_auc": summary["auc"]}
-            key = "valid_deviance"
-        else:
-            raise InputError(
-                "alpha='auto' chooses the penalty on held-out rows: pass validation=(X_valid, y_valid) to fit, or "
-                "n_folds=k for k-fold cross-validation."
-            )
-        usable = [k for k, p in enumerate(points) if p.converged and p.scores.get("fold_converged", True)]
-        if not usable:
-            raise InputError(
-                f"no point of the penalty path converged within max_iter={self.max_iter}; increase max_iter."
-            )
-        best = min(usable, key=lambda k: points[k].scores[key])
-        chosen = best
-        if self.alpha_rule == "1se":  # the largest penalty within one standard error of the best
-            limit = points[best].scores[key] + points[best].scores[key + "_se"]
-            chosen = min(k for k in usable if points[k].scores[key] <= limit)
-        self.alphas_ = alphas
-        self.alpha_rule_ = self.alpha_rule
-        self.path_ = [p.as_dict() for p in points]
-        self.path_chosen_ = chosen
-        self.coef_path_standardized_ = np.zeros((len(points), active.size))
-        for k, point in enumerate(points):
-            self.coef_path_standardized_[k, index] = point.theta[:-1]
-        return points, chosen, passes
-
-    def _set_coefficients(self, objective, result, moments, scale, inv_scale) -> tuple[np.ndarray, float]:
-        """``coef_``, ``intercept_`` and their standardized forms from the solver's ``theta``, with the
-        standardization and ``n_iter_``; returns the original-scale coefficients and the standardized intercept."""
-        coef_std, intercept_std = objective.full_coef(result.theta)
-        coef = coef_std * inv_scale
-        self.coef_standardized_ = coef_std[None, :]
-        self.intercept_standardized_ = np.array([intercept_std])
-        self.coef_ = coef[None, :]
-        self.intercept_ = np.array([intercept_std - float(moments.mean @ coef)])
-        self.feature_mean_ = moments.mean
-        self.feature_scale_ = scale
-        self.n_iter_ = len(result.history) - 1
-        return coef, intercept_std
-
-    def _set_covariance(self, objective, result, inv_scale, mean, active, zero=None) -> None:
-        """Covariance of (coef_, intercept_) from the Hessian of the summed objective at the optimum.
-
-        It is the inverse of ``sum(w) * hess``: the usual maximum-likelihood
-        covariance when ``l2 = 0`` (frequency weights), and the inverse of the
-        penalized Hessian, an approximation, when ``l2 > 0``. NaN where not
-        defined: constant columns, or every entry when the Hessian is singular.
-        ``zero`` marks parameters an L1 penalty holds at 0: they get NaN, and
-        the others' covariance is that of the model with those columns left out.
-        """
-        n_features = active.size
+    def _set_solution(self, objective, result, scaling, levels, *, zero=None) -> Coefficients:
+        """Copy the solution on both scales, its covariance and standard errors, the standardization and ``n_iter_``
+        into the attributes; the Hessian at the optimum takes a pass if the solver left none and p x p is
+        affordable (or held by structure)."""
         hess = result.hess
-        if hess is None and (active.sum() <= AUTO_NEWTON_MAX_FEATURES or getattr(self, "_levels", ())):
+        if hess is None and (scaling.active.sum() <= AUTO_NEWTON_MAX_FEATURES or levels):
             _, _, hess = objective.loss_grad_hess(result.theta)
-        if isinstance(hess, SchurHessian):
-            self._set_std_errors(objective, hess, inv_scale, mean, active)
-            return
-        self.covariance_ = np.full((n_features + 1, n_features + 1), np.nan)
-        if hess is not None and not result.singular_groups:
-            keep = np.ones(hess.shape[0], dtype=bool) if zero is None else ~zero
-            try:
-                factor = linalg.cho_factor(hess[np.ix_(keep, keep)] * objective.weight_sum)
-                cov_std = linalg.cho_solve(factor, np.eye(int(keep.sum())))
-            except linalg.LinAlgError:
-                cov_std = None
-            if cov_std is not None:
-                # theta = (standardized active coefs, standardized intercept) -> original scale.
-                index = np.flatnonzero(active)[keep[:-1]]
-                jac = np.zeros((index.size + 1, index.size + 1))
-                jac[np.arange(index.size), np.arange(index.size)] = inv_scale[index]
-                jac[-1, :-1] = -mean[index] * inv_scale[index]
-                jac[-1, -1] = 1.0
-                full = np.append(index, n_features)
-                self.covariance_[np.ix_(full, full)] = jac @ cov_std @ jac.T
-        variances = np.diag(self.covariance_)
-        self.std_errors_ = np.sqrt(variances[:-1])[None, :]
-        self.intercept_std_error_ = np.sqrt(variances[-1:])
-
-    def _set_std_errors(self, objective, hess, inv_scale, mean, active) -> None:
-        """Standard errors from a Hessian held by structure: the diagonal of its inverse (exact, from its
-        factorization), and the intercept's variance from one solve. ``covariance_`` is None: p x p is what the
-        structure avoids."""
-        self.covariance_ = None
-        index = np.flatnonzero(active)
-        variances = np.full(active.size, np.nan)
-        if hess.well_conditioned(1e-12):
-            variances[index] = hess.inverse_diagonal() * inv_scale[index] ** 2 / objective.weight_sum
-            # intercept_ = theta_intercept - sum_j mean_j inv_scale_j theta_j
-            direction = np.append(-mean[index] * inv_scale[index], 1.0)
-            intercept_variance = float(direction @ hess.solve(direction)) / objective.weight_sum
-        else:
-            intercept_variance = np.nan
-        self.std_errors_ = np.sqrt(variances)[None, :]
-        self.intercept_std_error_ = np.sqrt([intercept_variance])
+        errors = uncertainty(hess, weight_sum=objective.weight_sum, scaling=scaling,
+                             singular=bool(result.singular_groups), zero=zero)
+        self.covariance_, self.std_errors_, self.intercept_std_error_ = (
+            errors.covariance, errors.std_errors, errors.intercept_std_error)
+        solution = coefficients(result.theta, scaling)
+        self.coef_standardized_ = solution.coef_standardized[None, :]
+        self.intercept_standardized_ = np.array([solution.intercept_standardized])
+        self.coef_ = solution.coef[None, :]
+        self.intercept_ = np.array([solution.intercept])
+        self.feature_mean_ = scaling.mean
+        self.feature_scale_ = scaling.scale
+        self.n_iter_ = len(result.history) - 1
+        return solution
 
     # -- predict ----------------------------------------------------------------------
 
@@ -895,59 +523,3 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 return metrics.validation_metrics(engine, max_curve_points=max_curve_points, n_bins=n_bins)
             finally:
                 engine.close()
-
-
-def _with_row_folds(block: tuple, *, n_folds: int, partition: int, n_partitions: int) -> tuple:
-    """``(X, y, w, fold)``: each row's fold from a hash of its values and label, whatever the partitioning."""
-    import pandas as pd
-
-    X, y, w = block
-    keys = pd.DataFrame(np.asarray(X, dtype=np.float64))
-    keys["label"] = np.asarray(y, dtype=np.float64)
-    return X, y, w, hashed_folds(keys, n_folds)
-
-
-def _validation_pair(validation) -> tuple:
-    """``(X_valid, y_valid)`` of ``fit(validation=...)``."""
-    if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
-        raise InputError(f"validation must be a pair (X_valid, y_valid); got {type(validation).__name__}.")
-    return tuple(validation)
-
-
-def _intercept_only(moments, theta0, rate, inv_scale, active) -> tuple | None:
-    """``(loss, grad, hess)`` of the unpenalized mean log-loss at the intercept-only model, from the moments (the
-    Hessian from the sampled co-moments: an estimate where ``hessian_every > 1``); None without them."""
-    if moments.y_dev is None or moments.sample_comoment is None:
-        return None
-    index = np.flatnonzero(active)
-    inv = inv_scale[index]
-    weight = moments.weight_sum
-    intercept = float(theta0[-1])
-    loss = float(np.logaddexp(0.0, intercept)) - rate * intercept
-    grad = np.zeros(index.size + 1)
-    grad[:-1] = -inv * moments.y_dev[index] / weight
-    shift = moments.sample_mean - moments.mean
-    comoment = (moments.sample_comoment + moments.sample_weight_sum * np.outer(shift, shift)) / moments.sample_weight_sum
-    curvature = rate * (1.0 - rate)
-    hess = np.empty((index.size + 1, index.size + 1))
-    hess[:-1, :-1] = curvature * comoment[np.ix_(index, index)] * np.outer(inv, inv)
-    hess[:-1, -1] = hess[-1, :-1] = curvature * inv * shift[index]
-    hess[-1, -1] = curvature
-    return loss, grad, hess
-
-
-def _remember_start(objective, moments, theta0, rate, inv_scale, active, l2, hessian_every) -> None:
-    """Loss, gradient and Hessian at the intercept-only start, from the moments pass: no pass of their own.
-
-    There every row has the probability ``rate``, so the mean loss is
-    ``softplus(b0) - rate * b0``, the gradient is ``-inv_scale * y_dev / W``
-    (the intercept's is 0), and the Hessian is ``rate * (1 - rate)`` times
-    the standardized co-moment matrix (of the sampled chunks when
-    ``hessian_every > 1``), with the intercept as a column of ones.
-    """
-    values = _intercept_only(moments, theta0, rate, inv_scale, active)
-    if values is None:
-        return
-    loss, grad, hess = values
-    hess[np.diag_indices(hess.shape[0] - 1)] += l2
-    objective.remember(theta0, loss, grad, hess, sampled=hessian_every > 1, weight_sum=moments.weight_sum)

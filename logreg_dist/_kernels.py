@@ -305,11 +305,11 @@ def loss_sums(
     intercept: float,
     mean: np.ndarray,
     inv_scale: np.ndarray,
-    order: int = 2,
+    derivatives: int = 2,
     hessian_every: int = 1,
     chunk_rows: int = CHUNK_ROWS,
 ) -> LossSums:
-    """Loss sum (order 0), plus gradient sum (1), plus Hessian sum (2) of one block.
+    """Loss sum of one block, with ``derivatives=1`` plus the gradient sum, with ``derivatives=2`` plus the Hessian sum.
 
     The linear predictor of row ``i`` is
     ``eta_i = intercept + sum_j (X_ij - mean_j) * inv_scale_j * coef_j``,
@@ -356,11 +356,11 @@ def loss_sums(
 
     if isinstance(X, CodedBlock):
         return coded_loss_sums(X, y, sample_weight, coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale,
-                               order=order, hessian_every=hessian_every, chunk_rows=chunk_rows)
-    return _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian_every, chunk_rows)
+                               derivatives=derivatives, hessian_every=hessian_every, chunk_rows=chunk_rows)
+    return _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian_every, chunk_rows)
 
 
-def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian_every, chunk_rows, *,
+def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian_every, chunk_rows, *,
                offset=None, rows=None, on_chunk=None) -> LossSums:
     """:func:`loss_sums` of a numeric block, with ``offset`` (per row) added to the linear predictor; ``rows``, a
     dict, receives the weighted residuals ``"resid"`` and Hessian weights ``"hess"`` of every row (work arrays;
@@ -372,19 +372,19 @@ def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hes
     y = _labels(y)
     weight_sum = float(n_rows) if sample_weight is None else float(sample_weight.sum())
     ratio = np.max(np.abs(mean) * inv_scale, initial=0.0)
-    hessian = _HessianSums(n_features, mean, centre=ratio > UNCENTRED_HESSIAN_MAX_OFFSET) if order >= 2 else None
+    hessian = _HessianSums(n_features, mean, centre=ratio > UNCENTRED_HESSIAN_MAX_OFFSET) if derivatives >= 2 else None
     if _layout(X) == "F":
-        loss_sum, grad = _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian,
+        loss_sum, grad = _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian,
                                            hessian_every, chunk_rows, offset, rows, on_chunk)
     else:
-        loss_sum, grad = _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian,
+        loss_sum, grad = _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian,
                                         hessian_every, chunk_rows, offset, rows, centre=ratio > UNCENTRED_MAX_OFFSET)
     if hessian is None:
         return LossSums(weight_sum, loss_sum, grad)
     return LossSums(weight_sum, loss_sum, grad, hessian.total(inv_scale), hessian.weight_sum)
 
 
-def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian, hessian_every, chunk_rows,
+def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian, hessian_every, chunk_rows,
                       offset=None, rows=None, on_chunk=None):
     """Loss and gradient sums of a column-major block (an array or :class:`ColumnRuns`) from the compiled column
     loops, each value read in its own dtype and centred as it is read; the Hessian (``hessian``) from chunks of
@@ -402,7 +402,7 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, ord
         add_centred_products(run, mean[first:last], beta[first:last], eta)
     tail, loss_rows = _link(eta, y, _work("tail", (n_rows,)), _work("loss", (n_rows,)))
     loss_sum = float(loss_rows.sum() if sample_weight is None else sample_weight @ loss_rows)
-    if order == 0:
+    if derivatives == 0:
         return loss_sum, None
     share = np.add(1.0, tail, out=loss_rows)
     np.reciprocal(share, out=share)  # 1 / (1 + exp(-|eta|))
@@ -438,7 +438,7 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, ord
     return loss_sum, grad_sum
 
 
-def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order, hessian, hessian_every, chunk_rows,
+def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian, hessian_every, chunk_rows,
                    offset=None, rows=None, *, centre):
     """Loss and gradient sums of a row-major block, chunk by chunk: matrix-vector products on the stored rows (or
     on a float64 copy of each chunk, centred when ``centre``); the Hessian (``hessian``) from the same chunks."""
@@ -471,7 +471,7 @@ def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order,
         w_rows = None if sample_weight is None else sample_weight[start:stop]
         tail, loss_rows = _link(eta, y_rows, np.empty_like(eta), np.empty_like(eta))
         loss_sum += float(loss_rows.sum() if w_rows is None else w_rows @ loss_rows)
-        if order == 0:
+        if derivatives == 0:
             continue
         share = np.add(1.0, tail, out=loss_rows)
         np.reciprocal(share, out=share)  # 1 / (1 + exp(-|eta|))
@@ -493,7 +493,7 @@ def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, order,
         else:
             hessian.add(X_rows, hess_rows, w_rows, buffer)
 
-    if order == 0:
+    if derivatives == 0:
         return loss_sum, None
     grad_sum = np.empty(n_features + 1)
     grad_sum[:n_features] = inv_scale * (cross if centre else cross - mean * resid_sum)

@@ -2,8 +2,8 @@
 
 A command that runs a flow needs a Prefect API. Without a configured one,
 Prefect starts its own temporary server on first use, after the command has
-imported Prefect, and waits for it: the two start-ups, each several seconds
-of imports in one process, run one after the other. :class:`LocalPrefectServer`
+imported Prefect, and waits for it: the two start-ups, each mostly imports in
+one process, run one after the other. :class:`LocalPrefectServer`
 starts the same server (Prefect's ASGI app under uvicorn, as Prefect's
 ``SubprocessASGIServer`` runs it) as the command's first act, from the
 standard library alone, so that it imports on the second core while the

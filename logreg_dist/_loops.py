@@ -226,9 +226,9 @@ COMMON_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8
 def warm(dtypes=COMMON_DTYPES) -> None:
     """Compile the loops for column-major columns of ``dtypes`` (or load them from numba's cache).
 
-    A first use compiles the loops for its dtype, which takes seconds; a
-    container image runs this once when it is built, so that its workers start
-    from the cache.
+    A first use compiles the loops for its dtype (bench/README.md has the
+    cost); a container image runs this once when it is built, so that its
+    workers start from the cache.
     """
     import numpy as np
 

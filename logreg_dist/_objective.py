@@ -9,7 +9,9 @@ Objective, with ``z_i`` the standardized features of row ``i`` and weights ``w_i
     f(theta) = sum_i w_i * logloss(y_i, intercept + z_i . coef) / sum_i w_i
                + (l2 / 2) * ||coef||^2
 
-The intercept is not penalized.
+The intercept is not penalized. At the intercept-only model the loss,
+gradient and Hessian follow from the moments pass (:func:`intercept_only`):
+the solvers take them as their start, so their first pass is saved.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import numpy as np
 
 from ._kernels import LossSums, loss_sums
 from ._schur import SchurHessian
+from ._solvers import Start
 
-__all__ = ["Objective"]
+__all__ = ["Objective", "intercept_only", "intercept_only_start"]
 
 #: A problem with categorical columns held as codes and more features than this gets its Hessian by structure
 #: (:class:`~._schur.SchurHessian`: the largest column's diagonal block eliminated); up to it, as a dense matrix.
@@ -81,10 +84,14 @@ class Objective:
         A sampled Hessian (``loss_grad_hess(theta, sampled=True)``) sums the
         rows of every ``hessian_every``-th chunk of each block; 1 means the
         sampled Hessian is the full one.
+    weight_sum : float, default=nan
+        The sum of the weights until a pass gives its own (the moments' sum,
+        for a solver that starts from values known without a pass).
     """
 
     def __init__(
-        self, engine, *, mean: np.ndarray, inv_scale: np.ndarray, active: np.ndarray, l2: float, hessian_every: int = 1
+        self, engine, *, mean: np.ndarray, inv_scale: np.ndarray, active: np.ndarray, l2: float, hessian_every: int = 1,
+        weight_sum: float = float("nan"),
     ):
         self.engine = engine
         self.mean = np.asarray(mean, dtype=np.float64)
@@ -93,8 +100,7 @@ class Objective:
         self.l2 = float(l2)
         self.hessian_every = int(hessian_every)
         self.passes = PassCounter()
-        self.weight_sum = float("nan")  # of the last pass
-        self._known: tuple | None = None  # (theta, loss, grad, hess, sampled) known without a pass
+        self.weight_sum = float(weight_sum)  # of the last pass
         # Indices of theta within the full (coef, intercept) vector.
         self._index = np.append(np.flatnonzero(self.active), self.active.size)
         self._penalized = np.append(np.ones(int(self.active.sum())), 0.0)
@@ -110,7 +116,7 @@ class Objective:
         coef[self.active] = theta[:-1]
         return coef, float(theta[-1])
 
-    def _sums(self, theta: np.ndarray, order: int, hessian_every: int = 1) -> LossSums:
+    def _sums(self, theta: np.ndarray, derivatives: int, hessian_every: int = 1) -> LossSums:
         coef, intercept = self.full_coef(theta)
         sums = self.engine.map_reduce(
             loss_sums,
@@ -118,30 +124,13 @@ class Objective:
             intercept=intercept,
             mean=self.mean,
             inv_scale=self.inv_scale,
-            order=order,
+            derivatives=derivatives,
             hessian_every=hessian_every,
         )
         if sums.weight_sum <= 0.0:
             raise ValueError("the sample weights sum to 0: there is nothing to fit.")
         self.weight_sum = sums.weight_sum
         return sums
-
-    def remember(self, theta, loss: float, grad, hess, *, sampled: bool, weight_sum: float) -> None:
-        """Values at ``theta`` known without a pass (the start, from the moments); the next evaluation there uses them.
-
-        ``sampled`` says the Hessian is an estimate: it then answers
-        ``loss_grad_hess(theta, sampled=True)`` and ``loss_grad`` only.
-        """
-        self._known = (np.array(theta, dtype=np.float64), float(loss), np.asarray(grad), np.asarray(hess), sampled)
-        self.weight_sum = float(weight_sum)
-
-    def _recall(self, theta, *, hessian: bool, sampled: bool = False):
-        known, self._known = self._known, None
-        if known is None or not np.array_equal(known[0], theta):
-            return None
-        if hessian and known[4] and not (sampled and self.hessian_every > 1):
-            return None
-        return known[1:4]
 
     def _penalty(self, theta: np.ndarray) -> float:
         return 0.5 * self.l2 * float(np.dot(theta[:-1], theta[:-1]))
@@ -154,9 +143,6 @@ class Objective:
 
     def loss_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective and gradient, shape (n_params,)."""
-        known = self._recall(theta, hessian=False)
-        if known is not None:
-            return known[0], known[1].copy()
         self.passes.gradient += 1
         sums = self._sums(theta, 1)
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
@@ -172,9 +158,6 @@ class Objective:
         Hessian is the mean over every ``hessian_every``-th chunk of rows: an
         estimate that costs that fraction of the Hessian's arithmetic.
         """
-        known = self._recall(theta, hessian=True, sampled=sampled)
-        if known is not None:
-            return known[0], known[1].copy(), known[2].copy()
         every = self.hessian_every if sampled else 1
         self.passes.hessian += 1
         self.passes.sampled_hessian += every > 1
@@ -191,3 +174,45 @@ class Objective:
         hess = hess_sum[np.ix_(self._index, self._index)] / sums.hess_weight_sum
         hess[np.diag_indices_from(hess)] += self.l2 * self._penalized
         return loss, grad, hess
+
+
+def intercept_only(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.ndarray,
+                   active: np.ndarray) -> tuple | None:
+    """``(loss, grad, hess)`` of the unpenalized mean log-loss at the intercept-only model ``theta0``, from the
+    moments pass (no pass of their own); None without the co-moments (categorical columns held as codes).
+
+    There every row has the probability ``rate``, so the mean loss is
+    ``softplus(b0) - rate * b0``, the gradient is ``-inv_scale * y_dev / W``
+    (the intercept's is 0), and the Hessian is ``rate * (1 - rate)`` times
+    the standardized co-moment matrix, with the intercept as a column of
+    ones: of the sampled chunks when ``hessian_every > 1``, an estimate.
+    """
+    if moments.y_dev is None or moments.sample_comoment is None:
+        return None
+    index = np.flatnonzero(active)
+    inv = inv_scale[index]
+    weight = moments.weight_sum
+    intercept = float(theta0[-1])
+    loss = float(np.logaddexp(0.0, intercept)) - rate * intercept
+    grad = np.zeros(index.size + 1)
+    grad[:-1] = -inv * moments.y_dev[index] / weight
+    shift = moments.sample_mean - moments.mean
+    comoment = (moments.sample_comoment + moments.sample_weight_sum * np.outer(shift, shift)) / moments.sample_weight_sum
+    curvature = rate * (1.0 - rate)
+    hess = np.empty((index.size + 1, index.size + 1))
+    hess[:-1, :-1] = curvature * comoment[np.ix_(index, index)] * np.outer(inv, inv)
+    hess[:-1, -1] = hess[-1, :-1] = curvature * inv * shift[index]
+    hess[-1, -1] = curvature
+    return loss, grad, hess
+
+
+def intercept_only_start(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.ndarray, active: np.ndarray,
+                         l2: float, hessian_every: int) -> Start | None:
+    """Newton's and L-BFGS's :class:`~._solvers.Start`: :func:`intercept_only` with the ridge ``l2`` on the
+    Hessian, sampled where ``hessian_every > 1``; None without the co-moments."""
+    values = intercept_only(moments, theta0, rate=rate, inv_scale=inv_scale, active=active)
+    if values is None:
+        return None
+    loss, grad, hess = values
+    hess[np.diag_indices(hess.shape[0] - 1)] += l2
+    return Start(loss, grad, hess, sampled=hessian_every > 1)

@@ -123,7 +123,7 @@ class PathScores:
         return PathScores(self.weight + other.weight, self.loss + other.loss, self.loss_sq + other.loss_sq,
                           self.positives + other.positives, self.negatives + other.negatives)
 
-    def summary(self) -> list[dict]:
+    def per_point(self) -> list[dict]:
         """Per point: mean deviance, its standard error over rows, and the binned AUC."""
         mean = self.loss / self.weight
         spread = np.sqrt(np.maximum(self.loss_sq / self.weight - mean**2, 0.0) / max(self.weight - 1.0, 1.0))
@@ -195,15 +195,15 @@ class _Each(list):
 
 
 def fold_loss_sums(X, y, w, folds, *, requests, mean, inv_scale, chunk_rows=None):
-    """Block kernel: :func:`loss_sums` of each request ``(fold, coef, intercept, order, hessian_every)`` over the
+    """Block kernel: :func:`loss_sums` of each request ``(fold, coef, intercept, derivatives, hessian_every)`` over the
     rows outside ``fold`` (every row for fold -1)."""
     base = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
     extra = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
     out = _Each()
-    for fold, coef, intercept, order, every in requests:
+    for fold, coef, intercept, derivatives, every in requests:
         weight = base if fold < 0 else base * (folds != fold)
         out.append(loss_sums(X, y, weight, coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale,
-                             order=order, hessian_every=every, **extra))
+                             derivatives=derivatives, hessian_every=every, **extra))
     return out
 
 
@@ -270,10 +270,10 @@ class FoldEngine:
     def __init__(self, batch: _Batch, fold: int):
         self.batch, self.fold = batch, fold
 
-    def map_reduce(self, kernel, /, *, coef, intercept, mean, inv_scale, order, hessian_every=1, **rest):
+    def map_reduce(self, kernel, /, *, coef, intercept, mean, inv_scale, derivatives, hessian_every=1, **rest):
         if kernel is not loss_sums:
             raise TypeError("a fold engine evaluates loss_sums only")
-        request = (self.fold, coef, intercept, order, hessian_every)
+        request = (self.fold, coef, intercept, derivatives, hessian_every)
         return self.batch.ask(self.fold, request, {"mean": mean, "inv_scale": inv_scale, **rest})
 
 

@@ -1,4 +1,4 @@
-"""Solvers: they see only an oracle and a starting point.
+"""Solvers: they see only an oracle and a starting point (and, when known without a pass, the values there).
 
 The oracle (:class:`Oracle`) offers ``loss(theta)``, ``loss_grad(theta)``
 and ``loss_grad_hess(theta)``, each one pass over the data, ``passes``, a
@@ -20,14 +20,14 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from scipy import linalg
 
 from .exceptions import InputError
 
-__all__ = ["SOLVERS", "IterationRecord", "Oracle", "SolverResult", "lbfgs", "newton"]
+__all__ = ["SOLVERS", "IterationRecord", "Oracle", "SolverResult", "Start", "lbfgs", "newton"]
 
 logger = logging.getLogger("logreg_dist")
 
@@ -48,12 +48,27 @@ class Oracle(Protocol):
     hessian_every: int
     #: The passes made so far (``passes.total``), for the history.
     passes: Passes
+    #: The largest step in each parameter (see :func:`_within_limit`), or None for no limit.
+    step_limit: np.ndarray | None
 
     def loss(self, theta: np.ndarray) -> float: ...
 
     def loss_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]: ...
 
     def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False) -> tuple[float, np.ndarray, object]: ...
+
+
+class Start(NamedTuple):
+    """The oracle's values at ``theta0`` known without a pass (the intercept-only model, from the moments pass).
+
+    ``sampled`` says that ``hess`` is an estimate from a sample of the rows: :func:`newton` then uses it only where
+    it would have asked for a sampled Hessian, and otherwise sums the full one in its first pass.
+    """
+
+    loss: float
+    grad: np.ndarray
+    hess: np.ndarray | None = None
+    sampled: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,10 +172,14 @@ def newton(
     tol: float,
     max_iter: int,
     singular_tol: float = 1e-12,
+    start: Start | None = None,
     reuse_hessian: bool = True,
     callback=None,
 ) -> SolverResult:
     """Damped Newton's method with an Armijo backtracking line search.
+
+    ``start`` gives the loss, gradient and Hessian at ``theta0`` when they
+    are known without a pass (:class:`Start`); the first pass is then saved.
 
     Each iteration is one pass over the data returning the exact loss and
     gradient at the trial point. The gradient decides convergence, so the
@@ -197,7 +216,13 @@ def newton(
         return (*oracle.loss_grad_hess(point, sampled=sampled), "sampled" if sampled else "full")
 
     started = time.perf_counter()
-    loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
+    wanted = sampling and sampled_left > 0  # what the first pass would sum: a sampled Hessian or the full one
+    if start is not None and start.hess is not None and (wanted or not start.sampled):
+        sampled_left -= wanted
+        loss, grad, hess = start.loss, np.array(start.grad, dtype=np.float64), np.array(start.hess, dtype=np.float64)
+        hess_kind = "sampled" if wanted else "full"
+    else:
+        loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
     history = [IterationRecord(0, loss, float(np.max(np.abs(grad))), 0.0, 0.0, time.perf_counter() - started,
                                oracle.passes.total, True, hess_kind == "sampled")]
     _report(history[-1], "newton", theta, callback)
@@ -229,7 +254,7 @@ def newton(
         slope = float(grad @ step)
         if not slope < 0.0:  # not a descent direction: use the gradient
             step, slope = -grad, -float(grad @ grad)
-        step, slope = _within_limit(step, slope, grad, getattr(oracle, "step_limit", None))
+        step, slope = _within_limit(step, slope, grad, oracle.step_limit)
 
         step_size = 1.0
         trial = theta + step
@@ -386,8 +411,12 @@ def _wolfe_search(oracle, theta, loss, grad, direction, step_size, *, max_trials
     return None
 
 
-def lbfgs(oracle: Oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memory: int = 10, callback=None) -> SolverResult:
+def lbfgs(oracle: Oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memory: int = 10,
+          start: Start | None = None, callback=None) -> SolverResult:
     """Limited-memory BFGS on the driver, one data pass per loss-and-gradient evaluation.
+
+    ``start`` gives the loss and gradient at ``theta0`` when they are known
+    without a pass (its Hessian is not used); the first pass is then saved.
 
     Stops when ``max |grad| <= tol``. The line search (:func:`_wolfe_search`)
     works on directional derivatives where loss values run out of digits, so
@@ -396,7 +425,10 @@ def lbfgs(oracle: Oracle, theta0: np.ndarray, *, tol: float, max_iter: int, memo
     """
     theta = np.array(theta0, dtype=np.float64)
     started = time.perf_counter()
-    loss, grad = oracle.loss_grad(theta)
+    if start is not None:
+        loss, grad = start.loss, np.array(start.grad, dtype=np.float64)
+    else:
+        loss, grad = oracle.loss_grad(theta)
     history = [IterationRecord(0, loss, float(np.max(np.abs(grad))), 0.0, 0.0, time.perf_counter() - started, oracle.passes.total)]
     _report(history[-1], "lbfgs", theta, callback)
     pairs: deque = deque(maxlen=memory)

@@ -60,7 +60,7 @@ def _demo(args) -> int:
             data=str(base), target=TARGET, id_column=ID_COLUMN, out=str(workdir / "model"), l2=args.l2,
             cost_fp=1.0, cost_fn=40.0, scheduler=address,
         )
-        _print_summary(summary)
+        _print_headline(summary)
         version = register(summary["model_dir"], workdir / "registry")
         print(f"registered as version {version} in {workdir / 'registry'}")
         scored = rescore(model=str(workdir / "registry" / "latest"), data=str(base), out=str(workdir / "scores"),
@@ -160,11 +160,11 @@ def _train(args) -> int:
             top_k=args.top_k, cost_fp=args.cost_fp, cost_fn=args.cost_fn, contact_share=args.contact_share,
             seed=args.seed, scheduler=args.scheduler,
         )
-    _print_summary(summary)
+    _print_headline(summary)
     return 0
 
 
-def _print_summary(summary: dict) -> None:
+def _print_headline(summary: dict) -> None:
     print(f"model written to {summary['model_dir']}")
     penalty = summary.get("penalty") or {}
     over = f" over the path's {penalty['n_alphas']} penalties" if penalty.get("n_alphas") else ""

@@ -29,8 +29,8 @@ from .tables import count_rows
 from .training import TrainingRows
 
 __all__ = [
-    "TrainOptions", "check_score_inputs", "checkpoint_path", "client_for", "evaluate", "fit", "prepare", "profile", "read",
-    "run_summary", "score", "short_model", "validate", "write_model",
+    "TrainOptions", "check_score_inputs", "checkpoint_path", "client_for", "evaluate", "fit", "model_headline", "prepare",
+    "profile", "read", "score", "short_model", "validate", "write_model",
 ]
 
 
@@ -240,7 +240,7 @@ def write_model(out: str, model: dict, validation: dict | None, short: dict | No
         files["metrics.json"] = json.dumps(fitted.metrics, indent=2)
         files["report.html"] = render_report(
             title=f"{options.target} model",
-            summary=_summary(fitted, options),
+            summary=_report_header(fitted, options),
             metrics=fitted.metrics,
             coefficients=fitted.coefficient_table(),
             threshold=fitted.threshold,
@@ -251,7 +251,8 @@ def write_model(out: str, model: dict, validation: dict | None, short: dict | No
     return out
 
 
-def _summary(model: Model, options: TrainOptions) -> dict:
+def _report_header(model: Model, options: TrainOptions) -> dict:
+    """The facts at the head of ``report.html``: target, rows, features, penalty, solver, fit, version."""
     metrics = model.metrics or {}
     return {
         "target": options.target,
@@ -275,7 +276,7 @@ def _summary(model: Model, options: TrainOptions) -> dict:
 
 
 def _penalty(model: Model) -> dict:
-    """The penalty of a model as the run summary shows it; with a path, the chosen point and how it was chosen."""
+    """The penalty of a model as its headline shows it; with a path, the chosen point and how it was chosen."""
     penalty = {"alpha": model.l2 if model.alpha is None else model.alpha, "l1_ratio": model.l1_ratio,
                "nonzero": int(np.count_nonzero(model.coef))}
     if model.path:
@@ -297,13 +298,13 @@ def evaluate(model_dir: str, data: str, target: str, scheduler: str | None) -> d
         try:
             if target not in rows.dtypes:
                 raise InputError(f"{data} has no target column {target!r}; its columns are {list(rows.dtypes)}.")
-            summary = rows.rank_summary(model, side=0)
+            ranked = rows.ranked_scores(model, side=0)
         finally:
             rows.close()
-    return metrics_module.validation_metrics(summary)
+    return metrics_module.validation_metrics(ranked)
 
 
-def run_summary(model_dir: str) -> dict:
+def model_headline(model_dir: str) -> dict:
     """The headline of a written model: where it is, counts, fit, metrics and the coefficient table."""
     model = load_model(model_dir)
     metrics = model.metrics or {}

@@ -8,7 +8,7 @@ average precision, log-loss and Brier score equal scikit-learn's, and the ROC
 and precision-recall vertices, score deciles and optimal thresholds are those
 of the full sorted data.
 
-No row comes to the driver. :func:`rank_summary` makes three passes over the
+No row comes to the driver. :func:`rank_scores` makes three passes over the
 blocks, each a map and a sum:
 
 1. totals: rows, positives, log-loss and Brier sums, range checks, and a
@@ -39,8 +39,8 @@ ties (exact for continuous scores) and says so in a warning.
 
 A row is predicted positive when ``score >= threshold``.
 
-Usage: ``summary = rank_summary(engine)`` once, then
-``validation_metrics(summary)`` and ``choose_threshold(summary, cost_fp=...,
+Usage: ``ranked = rank_scores(engine)`` once, then
+``validation_metrics(ranked)`` and ``choose_threshold(ranked, cost_fp=...,
 cost_fn=...)`` make no further pass. Both also accept the engine itself.
 """
 
@@ -56,7 +56,7 @@ from scipy.special import digamma
 
 from .exceptions import InputError
 
-__all__ = ["RankSummary", "choose_threshold", "rank_summary", "validation_metrics"]
+__all__ = ["RankedScores", "choose_threshold", "rank_scores", "validation_metrics"]
 
 #: Bins of the score histograms that locate decile edges.
 GRID_BINS = 4096
@@ -299,11 +299,11 @@ def _interval_kernel(score, y, *, cuts, minority_label, edges, tie_cap) -> _Inte
     )
 
 
-# --------------------------------------------------------------------------- the summary
+# --------------------------------------------------------------------------- the ranked scores
 
 
 @dataclass(frozen=True, eq=False)
-class RankSummary:
+class RankedScores:
     """Everything the metrics need from the rows, reduced and picklable.
 
     Its size grows with the smaller class (at most ``k`` distinct scores of
@@ -442,8 +442,8 @@ def _narrow(engine: _Engine, n_rows: int, ranks, histogram: _Histogram):
     return found, pending
 
 
-def rank_summary(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> RankSummary:
-    """Reduce a scored data set to a :class:`RankSummary` in three passes over its blocks.
+def rank_scores(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> RankedScores:
+    """Reduce a scored data set to a :class:`RankedScores` in three passes over its blocks.
 
     Parameters
     ----------
@@ -454,7 +454,7 @@ def rank_summary(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> Ran
         Score bins for the gains table (10: deciles).
     contact_shares : sequence of float in (0, 1]
         Shares of rows for which :func:`choose_threshold` should be able to
-        answer from this summary (multiples of ``1 / n_bins`` always can).
+        answer from these ranked scores (multiples of ``1 / n_bins`` always can).
 
     Raises
     ------
@@ -486,7 +486,7 @@ def rank_summary(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> Ran
         _interval_kernel, cuts=cuts, minority_label=minority_label, edges=edges, tie_cap=max(n_minority, MIN_TIE_CAP)
     )
     ties = sums.gap_positive_ties
-    return RankSummary(
+    return RankedScores(
         n_rows=n,
         n_positives=totals.n_positives,
         log_loss_sum=totals.log_loss_sum,
@@ -509,10 +509,10 @@ def rank_summary(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> Ran
     )
 
 
-# --------------------------------------------------------------------------- metrics from the summary
+# --------------------------------------------------------------------------- metrics from the ranked scores
 
 
-def _steps(summary: RankSummary):
+def _steps(ranked: RankedScores):
     """Confusion counts at every distinct cut-off, threshold descending.
 
     Returns ``threshold``, ``tp``, ``fp`` (rows predicted positive at
@@ -520,27 +520,27 @@ def _steps(summary: RankSummary):
     ``(n_steps,)``; step 0 predicts nothing. A step at an open interval has
     that interval's lowest score as threshold.
     """
-    k = len(summary.cuts)
-    maj = summary.majority_counts
+    k = len(ranked.cuts)
+    maj = ranked.majority_counts
     mino = np.zeros(2 * k + 1, dtype=np.int64)
-    mino[1::2] = summary.minority_counts
+    mino[1::2] = ranked.minority_counts
     threshold = np.empty(2 * k + 1)
-    threshold[1::2] = summary.cuts
-    threshold[0::2] = summary.gap_min
+    threshold[1::2] = ranked.cuts
+    threshold[0::2] = ranked.gap_min
     at_cut = np.arange(2 * k + 1) % 2 == 1
     order = np.arange(2 * k, -1, -1)
     keep = (maj + mino)[order] > 0
     d_maj, d_min = maj[order][keep], mino[order][keep]
-    d_tp, d_fp = (d_min, d_maj) if summary.minority_label == 1 else (d_maj, d_min)
+    d_tp, d_fp = (d_min, d_maj) if ranked.minority_label == 1 else (d_maj, d_min)
     return (
-        np.concatenate([[summary.no_contact_threshold], threshold[order][keep]]),
+        np.concatenate([[ranked.no_contact_threshold], threshold[order][keep]]),
         np.concatenate([[0], np.cumsum(d_tp)]),
         np.concatenate([[0], np.cumsum(d_fp)]),
         np.concatenate([[False], at_cut[order][keep]]),
     )
 
 
-def _auc_delong(summary: RankSummary) -> tuple[float, float | None]:
+def _auc_delong(ranked: RankedScores) -> tuple[float, float | None]:
     """Exact AUC (ties count 1/2) and DeLong's standard error (None below two rows of a class).
 
     In the orientation where the smaller class "wins" against larger-class
@@ -549,8 +549,8 @@ def _auc_delong(summary: RankSummary) -> tuple[float, float | None]:
     ``(larger below + larger equal / 2) / n_larger`` and a larger-class row
     in an interval ``(smaller above + smaller equal / 2) / n_smaller``.
     """
-    c, g = summary.minority_counts, summary.majority_counts
-    if summary.minority_label == 0:
+    c, g = ranked.minority_counts, ranked.majority_counts
+    if ranked.minority_label == 0:
         c, g = c[::-1], g[::-1]
     n_min, n_maj = int(c.sum()), int(g.sum())
     below = np.cumsum(g)[0:-1:2]  # larger-class rows below each cut, (k,)
@@ -568,15 +568,15 @@ def _auc_delong(summary: RankSummary) -> tuple[float, float | None]:
     return auc, math.sqrt(s_min / n_min + s_maj / n_maj)
 
 
-def _average_precision(summary: RankSummary, tp: np.ndarray, fp: np.ndarray, at_cut: np.ndarray) -> float:
+def _average_precision(ranked: RankedScores, tp: np.ndarray, fp: np.ndarray, at_cut: np.ndarray) -> float:
     """scikit-learn's average precision: the sum over cut-offs of recall gained times precision."""
-    n_pos = summary.n_positives
+    n_pos = ranked.n_positives
     gain = np.diff(tp) * (tp[1:] / (tp[1:] + fp[1:]))
-    if summary.minority_label == 1:  # every positive sits at a cut: the steps are exact
+    if ranked.minority_label == 1:  # every positive sits at a cut: the steps are exact
         return float(gain.sum()) / n_pos
     total = float(gain[at_cut[1:]].sum())
-    cuts, g, c = summary.cuts, summary.majority_counts, summary.minority_counts
-    ties = summary.gap_positive_ties
+    cuts, g, c = ranked.cuts, ranked.majority_counts, ranked.minority_counts
+    ties = ranked.gap_positive_ties
     if ties is not None:
         # A positive score v strictly between cuts: positives >= v and negatives >= v.
         gap = np.searchsorted(cuts, ties.values)
@@ -607,23 +607,23 @@ def _thin(n_points: int, max_points: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_points - 1, max_points)).astype(np.int64))
 
 
-def _deciles(summary: RankSummary) -> list[dict]:
-    n, n_pos = summary.n_rows, summary.n_positives
+def _deciles(ranked: RankedScores) -> list[dict]:
+    n, n_pos = ranked.n_rows, ranked.n_positives
     rate = n_pos / n
-    cum_rows = np.cumsum(summary.bin_rows)
-    cum_pos = np.cumsum(summary.bin_positives)
+    cum_rows = np.cumsum(ranked.bin_rows)
+    cum_pos = np.cumsum(ranked.bin_positives)
     table = []
-    for b in range(summary.n_bins):
-        rows, positives = int(summary.bin_rows[b]), int(summary.bin_positives[b])
+    for b in range(ranked.n_bins):
+        rows, positives = int(ranked.bin_rows[b]), int(ranked.bin_positives[b])
         positive_rate = positives / rows if rows else None
         table.append(
             {
                 "bin": b + 1,
                 "rows": rows,
                 "positives": positives,
-                "min_score": float(summary.bin_min[b]) if rows else None,
-                "max_score": float(summary.bin_max[b]) if rows else None,
-                "mean_score": float(summary.bin_score_sum[b]) / rows if rows else None,
+                "min_score": float(ranked.bin_min[b]) if rows else None,
+                "max_score": float(ranked.bin_max[b]) if rows else None,
+                "mean_score": float(ranked.bin_score_sum[b]) / rows if rows else None,
                 "positive_rate": positive_rate,
                 "cumulative_share": int(cum_rows[b]) / n,
                 "cumulative_gain": int(cum_pos[b]) / n_pos,
@@ -634,19 +634,19 @@ def _deciles(summary: RankSummary) -> list[dict]:
     return table
 
 
-def _rank_summary_of(source, *, n_bins: int | None, contact_shares=()) -> RankSummary:
-    if isinstance(source, RankSummary):
+def _ranked_scores_of(source, *, n_bins: int | None, contact_shares=()) -> RankedScores:
+    if isinstance(source, RankedScores):
         if n_bins is not None and n_bins != source.n_bins:
             raise InputError(
-                f"n_bins={n_bins!r} differs from the n_bins={source.n_bins} this RankSummary was computed "
-                f"with; call rank_summary(engine, n_bins={n_bins!r}) or leave n_bins unset."
+                f"n_bins={n_bins!r} differs from the n_bins={source.n_bins} this RankedScores was computed "
+                f"with; call rank_scores(engine, n_bins={n_bins!r}) or leave n_bins unset."
             )
         return source
     if not callable(getattr(source, "map_reduce", None)):
         raise InputError(
-            f"expected an engine (LocalEngine, DaskEngine) or a RankSummary; got {type(source).__name__}."
+            f"expected an engine (LocalEngine, DaskEngine) or a RankedScores; got {type(source).__name__}."
         )
-    return rank_summary(source, n_bins=10 if n_bins is None else n_bins, contact_shares=contact_shares)
+    return rank_scores(source, n_bins=10 if n_bins is None else n_bins, contact_shares=contact_shares)
 
 
 def validation_metrics(source, *, max_curve_points: int = 1000, n_bins: int | None = None) -> dict:
@@ -654,13 +654,13 @@ def validation_metrics(source, *, max_curve_points: int = 1000, n_bins: int | No
 
     Parameters
     ----------
-    source : LocalEngine, DaskEngine or RankSummary
-        Blocks ``(score, y)`` (see :func:`rank_summary`), or their summary.
+    source : LocalEngine, DaskEngine or RankedScores
+        Blocks ``(score, y)`` (see :func:`rank_scores`), or their ranked.
     max_curve_points : int
         At most this many points per curve; vertices are dropped evenly, the
         two ends kept, none invented.
     n_bins : int, optional
-        Score bins of the gains table: 10 for an engine, the summary's own for a summary.
+        Score bins of the gains table: 10 for an engine, the ranked's own for a ranked.
 
     Returns
     -------
@@ -690,10 +690,10 @@ def validation_metrics(source, *, max_curve_points: int = 1000, n_bins: int | No
         its score fields then None).
     """
     max_curve_points = _check_int("max_curve_points", max_curve_points, 2)
-    summary = _rank_summary_of(source, n_bins=n_bins)
-    n, n_pos, n_neg = summary.n_rows, summary.n_positives, summary.n_negatives
-    threshold, tp, fp, at_cut = _steps(summary)
-    auc, se = _auc_delong(summary)
+    ranked = _ranked_scores_of(source, n_bins=n_bins)
+    n, n_pos, n_neg = ranked.n_rows, ranked.n_positives, ranked.n_negatives
+    threshold, tp, fp, at_cut = _steps(ranked)
+    auc, se = _auc_delong(ranked)
 
     cross = np.diff(fp)[:-1] * np.diff(tp)[1:] - np.diff(tp)[:-1] * np.diff(fp)[1:]
     corners = np.flatnonzero(np.concatenate([[True], cross != 0, [True]]))
@@ -705,9 +705,9 @@ def validation_metrics(source, *, max_curve_points: int = 1000, n_bins: int | No
         "auc": auc,
         "auc_se": se,
         "auc_ci": None if se is None else [max(0.0, auc - Z_95 * se), min(1.0, auc + Z_95 * se)],
-        "log_loss": summary.log_loss_sum / n,
-        "brier": summary.brier_sum / n,
-        "average_precision": _average_precision(summary, tp, fp, at_cut),
+        "log_loss": ranked.log_loss_sum / n,
+        "brier": ranked.brier_sum / n,
+        "average_precision": _average_precision(ranked, tp, fp, at_cut),
         "roc": {
             "fpr": (fp[corners] / n_neg).tolist(),
             "tpr": (tp[corners] / n_pos).tolist(),
@@ -718,37 +718,37 @@ def validation_metrics(source, *, max_curve_points: int = 1000, n_bins: int | No
             "precision": (tp[points] / (tp[points] + fp[points])).tolist(),
             "threshold": threshold[points].tolist(),
         },
-        "deciles": _deciles(summary),
+        "deciles": _deciles(ranked),
     }
 
 
-def _score_at_rank(summary: RankSummary, rank: int, share: float, threshold, tp, fp, at_cut) -> tuple[float, int]:
+def _score_at_rank(ranked: RankedScores, rank: int, share: float, threshold, tp, fp, at_cut) -> tuple[float, int]:
     """The score of the row ranked ``rank`` from the top and the number of rows at or above it."""
-    if rank in summary.order_statistics:
-        return summary.order_statistics[rank]
+    if rank in ranked.order_statistics:
+        return ranked.order_statistics[rank]
     n_cum = tp + fp
     s = int(np.searchsorted(n_cum, rank))
     if at_cut[s] or n_cum[s] == rank:
         return float(threshold[s]), int(n_cum[s])
     raise InputError(
-        f"contact_share={share!r} needs the score ranked {rank} of {summary.n_rows}, which this RankSummary "
-        f"does not hold; pass the engine instead, or compute rank_summary(engine, contact_shares=[{share!r}])."
+        f"contact_share={share!r} needs the score ranked {rank} of {ranked.n_rows}, which this RankedScores "
+        f"does not hold; pass the engine instead, or compute rank_scores(engine, contact_shares=[{share!r}])."
     )
 
 
-def _counts_at(summary: RankSummary, value: float, n_at_or_above: int) -> tuple[int, int]:
+def _counts_at(ranked: RankedScores, value: float, n_at_or_above: int) -> tuple[int, int]:
     """``(tp, fp)`` when rows with ``score >= value`` are predicted positive."""
-    k = len(summary.cuts)
-    maj = summary.majority_counts
+    k = len(ranked.cuts)
+    maj = ranked.majority_counts
     mino = np.zeros(2 * k + 1, dtype=np.int64)
-    mino[1::2] = summary.minority_counts
-    i = int(np.searchsorted(summary.cuts, value, side="left") + np.searchsorted(summary.cuts, value, side="right"))
+    mino[1::2] = ranked.minority_counts
+    i = int(np.searchsorted(ranked.cuts, value, side="left") + np.searchsorted(ranked.cuts, value, side="right"))
     maj_ge, min_ge = int(maj[i + 1 :].sum()), int(mino[i + 1 :].sum())
     if i % 2:  # value is a cut: the whole interval is in
         maj_ge, min_ge = maj_ge + int(maj[i]), min_ge + int(mino[i])
     else:  # value lies in an open interval, which holds larger-class rows only
         maj_ge = n_at_or_above - min_ge
-    return (min_ge, maj_ge) if summary.minority_label == 1 else (maj_ge, min_ge)
+    return (min_ge, maj_ge) if ranked.minority_label == 1 else (maj_ge, min_ge)
 
 
 def _check_cost(name: str, value) -> float:
@@ -774,10 +774,10 @@ def choose_threshold(source, *, cost_fp=None, cost_fn=None, contact_share=None) 
 
     Parameters
     ----------
-    source : LocalEngine, DaskEngine or RankSummary
-        With a summary no pass is made; a contact share then needs its score
-        held by the summary (any multiple of ``1 / n_bins`` is, or see
-        ``rank_summary(contact_shares=...)``).
+    source : LocalEngine, DaskEngine or RankedScores
+        With ranked scores no pass is made; a contact share then needs its score
+        held by them (any multiple of ``1 / n_bins`` is, or see
+        ``rank_scores(contact_shares=...)``).
 
     Returns
     -------
@@ -799,19 +799,19 @@ def choose_threshold(source, *, cost_fp=None, cost_fn=None, contact_share=None) 
         cost_fp, cost_fn = _check_cost("cost_fp", cost_fp), _check_cost("cost_fn", cost_fn)
         if cost_fp == 0 and cost_fn == 0:
             raise InputError("cost_fp and cost_fn are both 0; at least one must be positive.")
-        summary = _rank_summary_of(source, n_bins=None)
+        ranked = _ranked_scores_of(source, n_bins=None)
     else:
         contact_share = _check_share(contact_share)
-        summary = _rank_summary_of(source, n_bins=None, contact_shares=(contact_share,))
-    n, n_pos, n_neg = summary.n_rows, summary.n_positives, summary.n_negatives
-    threshold, tp, fp, at_cut = _steps(summary)
+        ranked = _ranked_scores_of(source, n_bins=None, contact_shares=(contact_share,))
+    n, n_pos, n_neg = ranked.n_rows, ranked.n_positives, ranked.n_negatives
+    threshold, tp, fp, at_cut = _steps(ranked)
     if by_cost:
         i = int(np.argmin(cost_fp * fp + cost_fn * (n_pos - tp)))  # first minimum: the highest threshold
         value, n_tp, n_fp = float(threshold[i]), int(tp[i]), int(fp[i])
     else:
         rank = _share_rank(contact_share, n)
-        value, n_at_or_above = _score_at_rank(summary, rank, contact_share, threshold, tp, fp, at_cut)
-        n_tp, n_fp = _counts_at(summary, value, n_at_or_above)
+        value, n_at_or_above = _score_at_rank(ranked, rank, contact_share, threshold, tp, fp, at_cut)
+        n_tp, n_fp = _counts_at(ranked, value, n_at_or_above)
     n_fn = n_pos - n_tp
     cost = cost_fp * n_fp + cost_fn * n_fn if by_cost else None
     return {

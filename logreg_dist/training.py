@@ -13,7 +13,7 @@ over those partitions and never a second read:
    columns, no float64 copy) and fitted by the estimator's engine;
 3. :meth:`TrainingRows.validate`: the held-out rows scored by
    :func:`~logreg_dist._predict.decision`, the scoring every command uses,
-   then the exact rank summary behind the metrics and the threshold;
+   then the exact ranked scores behind the metrics and the threshold;
 4. :meth:`TrainingRows.profile`: the training rows scored once; score
    quantiles and counts per bin of every input from those scores.
 """
@@ -221,8 +221,8 @@ class TrainingRows:
 
     def _dense(self, preparation: Preparation, side: int) -> bool:
         """Whether the design of ``side`` is held as one row-major float64 array, one column per level included:
-        in this process, when small enough that BLAS on the indicators beats summing by code (a pass over a few
-        thousand rows costs microseconds either way, but the sums by code cost their fixed overhead per column)."""
+        in this process, when small enough that BLAS on the indicators beats summing by code (on few rows the
+        sums by code cost mostly their fixed overhead per column)."""
         rows = self.n_train if side == 0 else self.n_valid
         return isinstance(self.parts, LocalEngine) and rows * len(preparation.feature_names) <= DENSE_DESIGN_CELLS
 
@@ -301,24 +301,24 @@ class TrainingRows:
 
     # 3) validation -------------------------------------------------------------------------
 
-    def validate(self, model: Model, *, contact_shares=()) -> metrics.RankSummary:
-        """The rank summary of the validation rows scored by ``model`` (exact metrics and thresholds follow)."""
+    def validate(self, model: Model, *, contact_shares=()) -> metrics.RankedScores:
+        """The ranked scores of the validation rows scored by ``model`` (exact metrics and thresholds follow)."""
         if self.valid_fraction == 0.0:
             raise InputError(f"{self.source} was read without a validation split (valid_fraction=0).")
         try:
-            return self.rank_summary(model, side=1, contact_shares=contact_shares)
+            return self.ranked_scores(model, side=1, contact_shares=contact_shares)
         except InputError as error:
             raise InputError(f"the validation split of {self.source}: {error}") from error
 
-    def rank_summary(self, model: Model, *, side: int, contact_shares=()) -> metrics.RankSummary:
-        """The rank summary of one side's rows (0 training, or every row when read without a split; 1 validation)
+    def ranked_scores(self, model: Model, *, side: int, contact_shares=()) -> metrics.RankedScores:
+        """The ranked scores of one side's rows (0 training, or every row when read without a split; 1 validation)
         scored by ``model``."""
         scored = self.designs(model.preparation, side).derive(
             scored_loaded_block, feature_names=model.features, coef=model.coef, intercept=model.intercept,
             classes=(0.0, 1.0),
         )
         try:
-            return metrics.rank_summary(scored, contact_shares=contact_shares)
+            return metrics.rank_scores(scored, contact_shares=contact_shares)
         finally:
             scored.close()
 

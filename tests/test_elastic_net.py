@@ -317,7 +317,7 @@ def test_a_failed_fold_stops_the_passes():
             return super().map_reduce(kernel, **params)
 
     engine = Counted([(X, y.astype(np.float64), None, np.arange(400) % 2)])
-    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), order=0)
+    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), derivatives=0)
 
     def work(fold, fold_engine):
         if fold == 0:  # fails once the two other folds wait on their pass (posting a request notifies no one)
@@ -377,7 +377,7 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
         finally:
             rows.close()
         out = jobs.write_model(str(tmp_path / name), model, validation, short, options, distribution)
-        cli._print_summary(jobs.run_summary(out))
+        cli._print_headline(jobs.model_headline(out))
         printed[name] = capsys.readouterr().out
         if name == "zero":
             assert short is None
@@ -410,7 +410,7 @@ def test_a_pass_that_fails_when_a_fold_leaves_is_raised_once():
             raise ConnectionError("worker lost")
 
     engine = Lost([(X, y.astype(np.float64), None, np.arange(200) % 2)])
-    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), order=0)
+    zeros = dict(coef=np.zeros(3), intercept=0.0, mean=np.zeros(3), inv_scale=np.ones(3), derivatives=0)
 
     def work(fold, fold_engine):
         if fold == 1:  # ends early, once the two other folds wait on their pass

@@ -187,9 +187,9 @@ def test_sampled_hessians_change_the_passes_not_the_answer(rare):
 def test_the_start_from_the_moments_equals_a_pass_there():
     """Loss, gradient and Hessian at the intercept-only start come from the moments pass, not a pass of their own."""
     from logreg_dist._engine import LocalEngine
-    from logreg_dist._estimator import _remember_start
     from logreg_dist._kernels import moment_sums
-    from logreg_dist._objective import Objective
+    from logreg_dist._objective import Objective, intercept_only_start
+    from logreg_dist._solvers import newton
 
     X, y = make_classification(n_rows=30_000, n_features=7, seed=3, rare=True)
     X[:, 2] += 1e4  # a column whose mean dwarfs its spread
@@ -202,15 +202,17 @@ def test_the_start_from_the_moments_equals_a_pass_there():
     theta0 = np.zeros(8)
     theta0[-1] = np.log(rate / (1 - rate))
     active = np.ones(7, bool)
-    remembered = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=1e-3)
-    _remember_start(remembered, moments, theta0, rate, inv_scale, active, 1e-3, 1)
-    loss, grad, hess = remembered.loss_grad_hess(theta0)
-    assert remembered.passes.total == 0
+    start = intercept_only_start(moments, theta0, rate=rate, inv_scale=inv_scale, active=active, l2=1e-3,
+                                 hessian_every=1)
+    loss, grad, hess, sampled = start
+    assert not sampled
     computed = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=1e-3)
     loss_pass, grad_pass, hess_pass = computed.loss_grad_hess(theta0)
     assert loss == pytest.approx(loss_pass, rel=1e-13)
     np.testing.assert_allclose(grad, grad_pass, rtol=1e-12, atol=1e-16)
     np.testing.assert_allclose(hess, hess_pass, rtol=1e-11, atol=1e-15)
-    # Only the first evaluation there is free.
-    remembered.loss_grad(theta0)
-    assert remembered.passes.total == 1
+    # Newton given the start makes no pass at theta0; a sampled start Hessian serves only a solver that samples.
+    free = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=1e-3)
+    assert newton(free, theta0, tol=1e-12, max_iter=0, start=start).history[0].passes == 0
+    paid = Objective(engine, mean=moments.mean, inv_scale=inv_scale, active=active, l2=1e-3)
+    assert newton(paid, theta0, tol=1e-12, max_iter=0, start=start._replace(sampled=True)).history[0].passes == 1

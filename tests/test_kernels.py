@@ -17,8 +17,8 @@ def _problem(seed=0, n=700, p=5, weights=True):
     return X, y, w, mean, inv_scale, coef
 
 
-def _sums(X, y, w, mean, inv_scale, theta, order=2, **kw):
-    return loss_sums(X, y, w, coef=theta[:-1], intercept=theta[-1], mean=mean, inv_scale=inv_scale, order=order, **kw)
+def _sums(X, y, w, mean, inv_scale, theta, derivatives=2, **kw):
+    return loss_sums(X, y, w, coef=theta[:-1], intercept=theta[-1], mean=mean, inv_scale=inv_scale, derivatives=derivatives, **kw)
 
 
 @pytest.mark.parametrize("weights", [False, True])
@@ -30,8 +30,8 @@ def test_gradient_and_hessian_match_central_differences(weights):
     for k in range(theta.size):
         e = np.zeros_like(theta)
         e[k] = h
-        plus = _sums(X, y, w, mean, inv_scale, theta + e, order=1)
-        minus = _sums(X, y, w, mean, inv_scale, theta - e, order=1)
+        plus = _sums(X, y, w, mean, inv_scale, theta + e, derivatives=1)
+        minus = _sums(X, y, w, mean, inv_scale, theta - e, derivatives=1)
         fd_grad = (plus.loss_sum - minus.loss_sum) / (2 * h)
         np.testing.assert_allclose(sums.grad_sum[k], fd_grad, rtol=1e-7, atol=1e-6)
         fd_hess_column = (plus.grad_sum - minus.grad_sum) / (2 * h)
@@ -44,7 +44,7 @@ def test_loss_matches_direct_formula():
     eta = ((X - mean) * inv_scale) @ coef + 0.2
     prob = 1 / (1 + np.exp(-eta))
     expected = -(w * (y * np.log(prob) + (1 - y) * np.log1p(-prob))).sum()
-    sums = loss_sums(X, y, w, coef=coef, intercept=0.2, mean=mean, inv_scale=inv_scale, order=0)
+    sums = loss_sums(X, y, w, coef=coef, intercept=0.2, mean=mean, inv_scale=inv_scale, derivatives=0)
     assert sums.loss_sum == pytest.approx(expected, rel=1e-12)
     assert sums.weight_sum == pytest.approx(w.sum(), rel=1e-15)
     assert sums.grad_sum is None and sums.hess_sum is None
@@ -151,8 +151,8 @@ def test_the_gradient_pass_keeps_its_digits_when_means_dwarf_the_spread():
     X = rng.standard_normal((5000, 3)) * [1.0, 2.0, 0.5] + [1e9, 2e7, 0.0]  # e.g. dates stored as integers
     y = (rng.uniform(size=5000) < 0.3).astype(float)
     params = dict(coef=np.array([0.3, -0.2, 0.1]), intercept=-0.8, mean=X.mean(0), inv_scale=1 / X.std(0))
-    gradient_only = loss_sums(X, y, None, order=1, **params)
-    with_hessian = loss_sums(X, y, None, order=2, **params)
+    gradient_only = loss_sums(X, y, None, derivatives=1, **params)
+    with_hessian = loss_sums(X, y, None, derivatives=2, **params)
     np.testing.assert_allclose(gradient_only.grad_sum, with_hessian.grad_sum, rtol=0, atol=1e-10)
 
 
@@ -279,7 +279,7 @@ def test_blocks_of_a_frame_are_its_own_columns_without_a_copy():
     rng = np.random.default_rng(4)
     params = dict(coef=rng.normal(size=5), intercept=-0.5, mean=dense.mean(0), inv_scale=1 / dense.std(0))
     for weights in (None, w):
-        for kernel, kwargs in ((loss_sums, dict(params, order=2, hessian_every=2, chunk_rows=512)),
+        for kernel, kwargs in ((loss_sums, dict(params, derivatives=2, hessian_every=2, chunk_rows=512)),
                                (moment_sums, dict(hessian_every=3, chunk_rows=256))):
             _assert_sums_close(kernel(X, y, weights, **kwargs), kernel(np.asfortranarray(dense), y, weights, **kwargs))
 
@@ -313,7 +313,7 @@ def test_runs_that_are_strided_views_give_what_contiguous_runs_give():
     X, y, dense, params = _frame_block(frame.iloc[700:])
     assert isinstance(X, ColumnRuns) and not all(run.flags.f_contiguous for run in X.runs)
     copy = ColumnRuns([np.asfortranarray(run) for run in X.runs])
-    for kernel, kwargs in ((loss_sums, dict(params, order=2, hessian_every=2, chunk_rows=512)),
+    for kernel, kwargs in ((loss_sums, dict(params, derivatives=2, hessian_every=2, chunk_rows=512)),
                            (moment_sums, dict(hessian_every=3, chunk_rows=256))):
         _assert_sums_close(kernel(X, y, None, **kwargs), kernel(copy, y, None, **kwargs))
 
@@ -328,7 +328,7 @@ def test_work_arrays_are_per_thread_and_no_result_refers_to_one():
 
     def sums(k):
         X, y, _, params = blocks[k]
-        return loss_sums(X, y, None, **params, order=2, hessian_every=2, chunk_rows=512), moment_sums(X, y, None)
+        return loss_sums(X, y, None, **params, derivatives=2, hessian_every=2, chunk_rows=512), moment_sums(X, y, None)
 
     sequential = [sums(k) for k in range(4)]
     kept = [(loss.grad_sum.copy(), loss.hess_sum.copy(), moments.mean.copy()) for loss, moments in sequential]

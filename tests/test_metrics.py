@@ -10,7 +10,7 @@ from sklearn import metrics as skm
 
 from logreg_dist import InputError, metrics
 from logreg_dist._engine import LocalEngine
-from logreg_dist.metrics import RankSummary, choose_threshold, rank_summary, validation_metrics
+from logreg_dist.metrics import RankedScores, choose_threshold, rank_scores, validation_metrics
 
 # name -> (rows, positive rate); "majority" has positives as the larger class.
 CASES = {"rare": (20_000, 0.01), "balanced": (6_000, 0.5), "majority": (6_000, 0.8)}
@@ -73,7 +73,7 @@ def assert_same(a, b, atol=1e-12, where="result"):
 
 
 def test_public_api():
-    assert metrics.__all__ == ["RankSummary", "choose_threshold", "rank_summary", "validation_metrics"]
+    assert metrics.__all__ == ["RankedScores", "choose_threshold", "rank_scores", "validation_metrics"]
     assert all(callable(getattr(metrics, name)) for name in metrics.__all__)
 
 
@@ -294,23 +294,23 @@ def test_contact_share_is_compared_as_a_float_share_of_rows():
     assert result["tp"] + result["fp"] == 7 and result["threshold"] == np.sort(score)[-7]
 
 
-def test_one_summary_serves_every_question_without_more_passes():
+def test_one_ranking_serves_every_question_without_more_passes():
     score, y = case("rare", None)
     counting = CountingEngine(split(score, y, 3))
-    summary = rank_summary(counting, contact_shares=[0.07])
-    assert isinstance(summary, RankSummary) and counting.passes == 3
-    metrics_from_summary = validation_metrics(summary)
-    by_cost = choose_threshold(summary, cost_fp=1.0, cost_fn=30.0)
-    by_share = choose_threshold(summary, contact_share=0.07)
-    by_decile_share = choose_threshold(summary, contact_share=0.3)
+    ranked = rank_scores(counting, contact_shares=[0.07])
+    assert isinstance(ranked, RankedScores) and counting.passes == 3
+    metrics_from_ranked = validation_metrics(ranked)
+    by_cost = choose_threshold(ranked, cost_fp=1.0, cost_fn=30.0)
+    by_share = choose_threshold(ranked, contact_share=0.07)
+    by_decile_share = choose_threshold(ranked, contact_share=0.3)
     assert counting.passes == 3
-    assert_same(metrics_from_summary, validation_metrics(engine(score, y)), atol=0.0)
+    assert_same(metrics_from_ranked, validation_metrics(engine(score, y)), atol=0.0)
     assert by_cost == choose_threshold(engine(score, y), cost_fp=1.0, cost_fn=30.0)
     assert by_share == choose_threshold(engine(score, y), contact_share=0.07)
     assert by_decile_share == choose_threshold(engine(score, y), contact_share=0.3)
     with pytest.raises(InputError, match=r"contact_share=0.0123 needs the score ranked 246 of 20000, which this "
-                                         r"RankSummary does not hold; pass the engine instead"):
-        choose_threshold(summary, contact_share=0.0123)
+                                         r"RankedScores does not hold; pass the engine instead"):
+        choose_threshold(ranked, contact_share=0.0123)
 
 
 # --------------------------------------------------------------------------- partitioning and cluster
@@ -421,9 +421,9 @@ def test_bad_metric_arguments_are_refused():
         validation_metrics(engine(score, y), n_bins=0)
     with pytest.raises(InputError, match=r"max_curve_points must be an integer >= 2; got 1"):
         validation_metrics(engine(score, y), max_curve_points=1)
-    with pytest.raises(InputError, match=r"expected an engine \(LocalEngine, DaskEngine\) or a RankSummary; got tuple"):
+    with pytest.raises(InputError, match=r"expected an engine \(LocalEngine, DaskEngine\) or a RankedScores; got tuple"):
         validation_metrics((score, y))
-    summary = rank_summary(engine(score, y), n_bins=5)
-    with pytest.raises(InputError, match=r"n_bins=10 differs from the n_bins=5 this RankSummary was computed with"):
-        validation_metrics(summary, n_bins=10)
-    assert len(validation_metrics(summary)["deciles"]) == 5
+    ranked = rank_scores(engine(score, y), n_bins=5)
+    with pytest.raises(InputError, match=r"n_bins=10 differs from the n_bins=5 this RankedScores was computed with"):
+        validation_metrics(ranked, n_bins=10)
+    assert len(validation_metrics(ranked)["deciles"]) == 5

@@ -14,7 +14,7 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 
 from logreg_dist._objective import PassCounter
-from logreg_dist._solvers import lbfgs, newton
+from logreg_dist._solvers import Start, lbfgs, newton
 
 
 class ArrayOracle:
@@ -32,6 +32,7 @@ class ArrayOracle:
         self.y = np.asarray(y, dtype=np.float64)
         self.l2 = l2
         self.hessian_every = hessian_every
+        self.step_limit = None
         self.penalized = np.append(np.ones(X.shape[1]), 0.0)
         self.passes = PassCounter()
         self.calls: list[tuple[str, np.ndarray, bool]] = []
@@ -131,6 +132,35 @@ def test_both_solvers_reach_scikit_learns_optimum_of_the_same_objective(solver):
     assert result.history[-1].passes == oracle.passes.total
     if solver is newton:  # the returned Hessian is the full one at the returned point (for standard errors)
         np.testing.assert_allclose(result.hess, oracle.hessian(result.theta), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", [newton, lbfgs])
+def test_a_start_known_without_a_pass_saves_the_first_pass_and_changes_nothing_else(solver):
+    X, y = _problem()
+    theta0 = np.zeros(4)
+    plain = solver(ArrayOracle(X, y, l2=1e-3), theta0, tol=1e-10, max_iter=100)
+    known = ArrayOracle(X, y, l2=1e-3)
+    start = Start(known.objective(theta0), known.gradient(theta0), known.hessian(theta0))
+    started = solver(known, theta0, tol=1e-10, max_iter=100, start=start)
+    assert np.array_equal(started.theta, plain.theta) and started.n_iter == plain.n_iter
+    assert started.history[0].passes == 0 and not any(np.array_equal(theta, theta0) for _, theta, _ in known.calls)
+    assert [r.passes + 1 for r in started.history[1:]] == [r.passes for r in plain.history[1:]]
+
+
+def test_newton_takes_a_sampled_start_only_where_it_would_sample():
+    """A start Hessian from a sample of the rows serves a first pass that would be sampled; with sampling off
+    (``reuse_hessian=False``) Newton sums the full Hessian at the start instead."""
+    X, y = _problem()
+    oracle = ArrayOracle(X, y, l2=1e-3, hessian_every=2)
+    theta0 = np.zeros(4)
+    start = Start(oracle.objective(theta0), oracle.gradient(theta0), oracle.hessian(theta0, slice(None, None, 2)),
+                  sampled=True)
+    used = newton(oracle, theta0, tol=1e-10, max_iter=0, start=start)
+    assert used.history[0].passes == 0 and used.history[0].hessian_sampled
+    refused = newton(oracle, theta0, tol=1e-10, max_iter=0, start=start, reuse_hessian=False)
+    assert refused.history[0].passes == 1 and not refused.history[0].hessian_sampled
+    assert [(kind, sampled) for kind, _, sampled in oracle.calls] == [("loss_grad_hess", False)]  # one full pass
+    assert np.array_equal(oracle.calls[0][1], theta0)
 
 
 def test_newton_takes_a_fresh_hessian_when_the_kept_one_overshoots():

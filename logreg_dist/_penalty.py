@@ -1,0 +1,205 @@
+"""The elastic-net fit: one penalty, or the path of ``alpha='auto'`` and the penalty chosen on held-out rows.
+
+It decides where the fit starts (the intercept-only model, from the moments
+pass where the co-moments allow), which penalties the path visits (glmnet's
+grid from ``alpha_max``), how each point is scored (held-out deviance, or
+k-fold cross-validated deviance) and which point is chosen (the lowest, or
+with ``alpha_rule='1se'`` the largest penalty within one standard error of
+it). It returns a record; the estimator copies it into its attributes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checkpoint import _Checkpoint
+from ._enet import kkt_gap, prox_newton
+from ._objective import Objective, intercept_only
+from ._path import RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, path_scores, run_folds, run_path
+from ._solvers import SolverResult
+from ._standardization import Standardization, coefficients
+from .exceptions import ConvergenceWarning, InputError
+
+__all__ = ["ChosenPath", "ElasticNetFit", "fit_elastic_net"]
+
+
+@dataclass(frozen=True, eq=False)
+class ChosenPath:
+    """The path of ``alpha='auto'``: its penalties, each point's fit and scores, and the one chosen."""
+
+    alphas: np.ndarray
+    alpha_rule: str
+    points: list[dict]
+    chosen: int
+    coef_path_standardized: np.ndarray  # (n_alphas, n_features)
+
+
+@dataclass(frozen=True, eq=False)
+class ElasticNetFit:
+    """The solution at the chosen penalty, the oracle it was solved with, and how it was reached."""
+
+    result: SolverResult
+    objective: Objective
+    solver: str  # "prox-newton" or "owl-qn"
+    alpha: float
+    l1_ratio: float
+    n_passes: int  # the moments pass included
+    path: ChosenPath | None
+    resumed_from = None  # an elastic net keeps no checkpoint
+    checkpoint = None
+
+
+def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1_ratio: float, tol: float,
+                    max_iter: int, hessian_every: int, n_alphas: int, min_alpha_ratio: float | None,
+                    n_folds: int | None, alpha_rule: str, callback=None) -> ElasticNetFit:
+    """Fit ``alpha`` (a float, or ``"auto"`` for the path and its choice on ``rows.validation`` or ``rows.folds``)
+    with ``solve`` (:func:`~._enet.prox_newton` or :func:`~._enet.owlqn`); warns when the fit did not converge."""
+    levels = rows.levels
+    active, inv_scale = scaling.active, scaling.inv_scale
+    n_active = int(active.sum())
+    penalized = np.append(np.ones(n_active), 0.0)
+
+    def make_objective(l2, on=rows.engine):
+        return Objective(on, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2,
+                         hessian_every=hessian_every)
+
+    # 1. The start: the intercept-only model, its values from the moments pass where the co-moments allow.
+    theta0 = np.zeros(n_active + 1)
+    rate = moments.y_sum / moments.weight_sum
+    if 0.0 < rate < 1.0:
+        theta0[-1] = np.log(rate) - np.log1p(-rate)
+    start = None
+    if 0.0 < rate < 1.0 and solve is prox_newton:
+        start = intercept_only(moments, theta0, rate=rate, inv_scale=inv_scale, active=active)
+    passes = 1  # the moments
+    if start is None and 0.0 < rate < 1.0:  # no co-moments (categorical codes), or OWL-QN's: one pass
+        first = make_objective(0.0)
+        start = first.loss_grad_hess(theta0) if solve is prox_newton else (*first.loss_grad(theta0), None)
+        passes += first.passes.total
+    saver = _Checkpoint(None, {}, callback)
+    path = None
+    if alpha == "auto":
+        # 2. The path: every penalty fitted and scored; the chosen point's exact Hessian for the standard errors.
+        points, path, passes_path = _path(
+            make_objective, rows, theta0, start, moments, scaling, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter,
+            n_alphas=n_alphas, min_alpha_ratio=min_alpha_ratio, n_folds=n_folds, alpha_rule=alpha_rule,
+            callback=saver, solve=solve)
+        passes += passes_path
+        point = points[path.chosen]
+        alpha, theta = point.alpha, point.theta
+        objective = make_objective(alpha * (1.0 - l1_ratio))
+        if solve is prox_newton or levels:  # the exact Hessian of the standard errors
+            loss, grad, hess = objective.loss_grad_hess(theta)
+        else:  # p x p numbers per partition is what OWL-QN is there to avoid: no standard errors
+            (loss, grad), hess = objective.loss_grad(theta), None
+        result = SolverResult(theta, loss, grad, point.converged, point.n_iter, saver.history, point.message,
+                              [], hess)
+    else:
+        # 2. One penalty, from the start.
+        alpha = float(alpha)
+        objective = make_objective(alpha * (1.0 - l1_ratio))
+        known = None
+        if start is not None and solve is prox_newton:
+            loss0, grad0, hess0 = start
+            known = (loss0, grad0, hess0 + np.diag(alpha * (1.0 - l1_ratio) * penalized))
+        result = solve(objective, theta0, l1=alpha * l1_ratio * penalized, tol=tol, max_iter=max_iter,
+                       start=known, callback=saver)
+        result.history = saver.history
+        if result.hess is None and (solve is prox_newton or levels):
+            _, _, result.hess = objective.loss_grad_hess(result.theta)
+    passes += objective.passes.total
+    # 3. Convergence, judged on the optimality conditions.
+    if not result.converged:
+        warnings.warn(
+            f"proximal Newton did not converge at alpha={alpha:.6g} after {result.n_iter} iterations "
+            f"({result.message}): the optimality conditions are off by {kkt_gap(result.theta, result.grad, alpha * l1_ratio * penalized):.3e} "
+            f"> tol {tol:.1e}. Increase max_iter.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return ElasticNetFit(result, objective, "prox-newton" if solve is prox_newton else "owl-qn", float(alpha),
+                         l1_ratio, passes, path)
+
+
+def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, tol, max_iter, n_alphas,
+          min_alpha_ratio, n_folds, alpha_rule, callback, solve):
+    """Fit the path, score it on the held-out rows or folds, choose; returns (points, :class:`ChosenPath`, passes)."""
+    active = scaling.active
+    if start is None:
+        raise InputError("the path cannot start: the training rows hold one label only.")
+    gradient = np.abs(start[1][:-1])
+    alpha_max = float(gradient.max(initial=0.0)) / max(l1_ratio, RIDGE_SPAN_RATIO)
+    if not alpha_max > 0.0:
+        raise InputError(
+            "the path cannot start: no feature's gradient is nonzero at the intercept-only model (every feature "
+            "is constant, or unrelated to the label in the training rows); there is no penalty to choose."
+        )
+    min_ratio = min_alpha_ratio
+    if min_ratio is None:  # glmnet's default: a shorter span where features outnumber rows
+        min_ratio = 1e-4 if moments.n_rows > active.sum() else 1e-2
+        if l1_ratio == 0.0:
+            # A ridge path starts 1/RIDGE_SPAN_RATIO above the lasso's alpha_max; it ends as low as the lasso's
+            # would, or its best penalty lies below its end on most data (wa_churn chose its last point).
+            min_ratio *= RIDGE_SPAN_RATIO
+    alphas = alpha_grid(alpha_max, n_alphas=n_alphas, min_ratio=min_ratio)
+    index = np.flatnonzero(active)
+    settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter, solve=solve)
+
+    def original(points):
+        """The points' original-scale coefficients ``(n_points, n_features)`` and intercepts ``(n_points,)``."""
+        solutions = [coefficients(p.theta, scaling) for p in points]
+        return np.array([s.coef for s in solutions]), np.array([s.intercept for s in solutions])
+
+    if rows.folds is not None:
+        def work(fold, fold_engine):
+            fold_start = start if fold < 0 and solve is prox_newton else None
+            return run_path(lambda l2: make_objective(l2, fold_engine), theta0, fold_start,
+                            callback=callback if fold < 0 else None, **settings)
+
+        paths, passes = run_folds(rows.folds, n_folds, work)
+        points = paths[-1]
+        coefs, intercepts = zip(*[original(path) for path in paths[:-1]])
+        per_fold = [scores.per_point() for scores in rows.folds.map_reduce(
+            fold_path_scores, coefs=list(coefs), intercepts=list(intercepts))]
+        passes += 1
+        for k, point in enumerate(points):
+            deviance = np.array([fold[k]["deviance"] for fold in per_fold])
+            auc = np.array([fold[k]["auc"] for fold in per_fold])
+            point.scores = {
+                "cv_deviance": float(deviance.mean()),
+                "cv_deviance_se": float(deviance.std(ddof=1) / np.sqrt(n_folds)),
+                "cv_auc": float(np.nanmean(auc)), "cv_auc_sd": float(np.nanstd(auc, ddof=1)),
+                "fold_converged": bool(all(path[k].converged for path in paths[:-1])),
+            }
+        key = "cv_deviance"
+    elif rows.validation is not None:
+        points = run_path(make_objective, theta0, start if solve is prox_newton else None, callback=callback,
+                          **settings)
+        passes = sum(p.passes for p in points)
+        coefs, intercepts = original(points)
+        scores = rows.validation.map_reduce(path_scores, coefs=coefs, intercepts=intercepts)
+        passes += 1
+        for point, score in zip(points, scores.per_point()):
+            point.scores = {"valid_deviance": score["deviance"], "valid_deviance_se": score["deviance_se"],
+                            "valid_auc": score["auc"]}
+        key = "valid_deviance"
+    else:
+        raise InputError(
+            "alpha='auto' chooses the penalty on held-out rows: pass validation=(X_valid, y_valid) to fit, or "
+            "n_folds=k for k-fold cross-validation."
+        )
+    usable = [k for k, p in enumerate(points) if p.converged and p.scores.get("fold_converged", True)]
+    if not usable:
+        raise InputError(f"no point of the penalty path converged within max_iter={max_iter}; increase max_iter.")
+    best = min(usable, key=lambda k: points[k].scores[key])
+    chosen = best
+    if alpha_rule == "1se":  # the largest penalty within one standard error of the best
+        limit = points[best].scores[key] + points[best].scores[key + "_se"]
+        chosen = min(k for k in usable if points[k].scores[key] <= limit)
+    coef_path = np.zeros((len(points), active.size))
+    for k, point in enumerate(points):
+        coef_path[k, index] = point.theta[:-1]
+    return points, ChosenPath(alphas, alpha_rule, [p.as_dict() for p in points], chosen, coef_path), passes
