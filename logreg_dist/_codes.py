@@ -269,7 +269,11 @@ class CodedHessian:
         out = self.uncentred()
         a = -self.shift
         row = out[-1].copy()
-        out += np.outer(a, row) + np.outer(row, a) + row[-1] * np.outer(a, a)
+        # a row^T + row a^T + row[-1] a a^T as one rank-2 term u a^T + a u^T, summed with its transpose so the
+        # result stays symmetric to the last bit.
+        term = np.outer(a, row + 0.5 * row[-1] * a)
+        term += term.T.copy()
+        out += term
         return out
 
 

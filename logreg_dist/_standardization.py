@@ -90,22 +90,36 @@ def uncertainty(hess, *, weight_sum: float, scaling: Standardization, singular: 
     covariance = np.full((n_features + 1, n_features + 1), np.nan)
     if hess is not None and not singular:
         keep = np.ones(hess.shape[0], dtype=bool) if zero is None else ~zero
-        try:
-            factor = linalg.cho_factor(hess[np.ix_(keep, keep)] * weight_sum)
-            cov_std = linalg.cho_solve(factor, np.eye(int(keep.sum())))
-        except linalg.LinAlgError:
-            cov_std = None
+        cov_std = _inverse(hess[np.ix_(keep, keep)] * weight_sum)
         if cov_std is not None:
-            # theta = (standardized active coefs, standardized intercept) -> original scale.
+            # theta = (standardized active coefs, standardized intercept) -> original scale: the Jacobian is
+            # diag(d) + e_intercept v^T, so J C J^T = D C D plus the intercept's row and column, in O(p^2).
             index = np.flatnonzero(active)[keep[:-1]]
-            jac = np.zeros((index.size + 1, index.size + 1))
-            jac[np.arange(index.size), np.arange(index.size)] = inv_scale[index]
-            jac[-1, :-1] = -mean[index] * inv_scale[index]
-            jac[-1, -1] = 1.0
+            d = np.append(inv_scale[index], 1.0)
+            v = np.append(-mean[index] * inv_scale[index], 0.0)
+            c_v = cov_std @ v
+            out = cov_std * np.outer(d, d)  # d_i d_j, not (c_ij d_i) d_j: symmetric to the last bit
+            out[:, -1] += d * c_v
+            out[-1, :] += c_v * d
+            out[-1, -1] += float(v @ c_v)
             full = np.append(index, n_features)
-            covariance[np.ix_(full, full)] = jac @ cov_std @ jac.T
+            covariance[np.ix_(full, full)] = out
     variances = np.diag(covariance)
     return Uncertainty(covariance, np.sqrt(variances[:-1])[None, :], np.sqrt(variances[-1:]))
+
+
+def _inverse(matrix: np.ndarray) -> np.ndarray | None:
+    """The inverse of a symmetric positive definite matrix from its Cholesky factor (LAPACK ``potri``); None
+    when it is not positive definite."""
+    try:
+        factor, lower = linalg.cho_factor(matrix)
+    except linalg.LinAlgError:
+        return None
+    inverse, info = linalg.lapack.dpotri(factor, lower=lower)
+    if info != 0:
+        return None
+    # potri fills one triangle: mirror it, so the covariance is symmetric to the last bit.
+    return np.tril(inverse) + np.tril(inverse, -1).T if lower else np.triu(inverse) + np.triu(inverse, 1).T
 
 
 def _structured_std_errors(hess: SchurHessian, weight_sum: float, scaling: Standardization) -> Uncertainty:

@@ -83,6 +83,11 @@ def test_unpenalized_fit_matches_statsmodels_logit(wa_churn):
     reference = sm.Logit(y, sm.add_constant(X.to_numpy(dtype=float))).fit(method="newton", tol=1e-12, disp=False)
     np.testing.assert_allclose(model.intercept_[0], reference.params[0], rtol=1e-7)
     np.testing.assert_allclose(model.coef_[0], reference.params[1:], rtol=1e-7)
+    # The covariance on the original scale (coefficients, intercept last) is statsmodels' (constant first).
+    order = np.r_[1:X.shape[1] + 1, 0]
+    expected = np.asarray(reference.cov_params())[np.ix_(order, order)]
+    np.testing.assert_allclose(model.covariance_, expected, rtol=1e-6, atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_array_equal(model.covariance_, model.covariance_.T)
 
 
 def test_newton_and_lbfgs_agree_and_newton_history_is_monotone():
