@@ -190,7 +190,9 @@ def _print_headline(summary: dict) -> None:
               "lets features in)")
     separation = summary.get("separation")
     if separation:
-        print(f"separation: {'; '.join(separation['rules'])}; their standard errors are not meaningful (set --l2 > 0)")
+        from ._separation import rules_text
+
+        print(f"separation: {rules_text(separation)}; their standard errors are not meaningful (set --l2 > 0)")
     metrics = summary.get("metrics")
     if metrics:
         low, high = metrics["auc_ci"]
@@ -217,7 +219,7 @@ def _print_headline(summary: dict) -> None:
     print("strongest features:" if strongest else "strongest features: none (every coefficient is zero)")
     for row in strongest:
         ratio = row["odds_ratio_per_sd"]
-        print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio per SD {ratio if ratio is None else f'{ratio:.3f}'}")
+        print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio per SD {ratio if ratio is None else f'{ratio:.4g}'}")
     if summary.get("report"):
         print(f"report: {summary['report']}")
 
