@@ -215,7 +215,10 @@ def _print_headline(summary: dict) -> None:
             f"threshold {threshold['threshold']:.4g}: contacts {threshold['share_contacted']:.2%} of customers, "
             f"precision {threshold['precision']:.3f}, recall {threshold['recall']:.3f}"
         )
-    strongest = [row for row in summary["coefficients"] if row["coef"] != 0.0][:5]  # an L1 penalty's zeros rank nothing
+    # An L1 penalty's zeros rank nothing; a separated coefficient is only where the solver stopped (all of them are,
+    # after a perfect prediction: then they are listed).
+    nonzero = [row for row in summary["coefficients"] if row["coef"] != 0.0]
+    strongest = ([row for row in nonzero if not row.get("separated")] or nonzero)[:5]
     print("strongest features:" if strongest else "strongest features: none (every coefficient is zero)")
     for row in strongest:
         ratio = row["odds_ratio_per_sd"]

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import re
 
 import numpy as np
@@ -67,3 +68,23 @@ def test_collinear_groups_are_named_once_each_and_apart():
         LogisticRegression(l2=0.0).fit(X, y)
     message = str(next(w.message for w in caught if issubclass(w.category, CollinearityWarning)))
     assert "columns [['a', 'a_copy'], ['b', 'b_copy', 'b_again']] are collinear" in message, message
+
+
+@pytest.mark.cluster
+def test_separated_features_are_not_called_strongest_nor_chosen_for_the_short_model(prefect_harness, local_client,
+                                                                                   tmp_path):
+    frame = _many_separating_levels()
+    frame["visits"] = np.random.default_rng(2).poisson(3, len(frame))
+    frame.loc[frame["visits"] >= 6, "converted"] = 1  # a strong, identified effect beside the separated levels
+    path = tmp_path / "customers.parquet"
+    frame.to_parquet(path)
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+        status = main(["train", str(path), "--target", "converted", "--id-column", "customer_id", "--top-k", "2",
+                       "--out", str(tmp_path / "model"), "--scheduler", local_client.scheduler.address])
+    assert status == 0
+    model = json.loads((tmp_path / "model" / "model.json").read_text())
+    separated = set(model["separation"]["features"])
+    assert any(f.startswith("shop=") for f in separated)
+    listed = re.findall(r"^\s+\d+\. (\S+)\s+coef", out.getvalue(), flags=re.MULTILINE)
+    assert listed and not separated & set(listed), listed
+    assert "visits" in model["short_model"]["features"], model["short_model"]
