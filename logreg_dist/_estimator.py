@@ -17,7 +17,7 @@ from ._loading import LoadedRows, load_dask, load_local, selection_rows, validat
 from ._penalty import fit_elastic_net
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
 from ._ridge import fit_ridge
-from ._separation import find_separation
+from ._separation import RULES_SHOWN, find_separation, rules_text
 from ._solvers import SOLVERS
 from ._solver_choice import AUTO_NEWTON_MAX_FEATURES, elastic_net_solver, hessian_every, ridge_solver
 from ._standardization import Coefficients, Standardization, coefficients, uncertainty
@@ -413,8 +413,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if self.separation_ is not None:
             warnings.warn(
                 f"{'Perfect separation or prediction detected' if self.separation_['perfect_prediction'] else 'Separation detected'}: "
-                f"{'; '.join(self.separation_['rules'])}. The maximum-likelihood coefficients of "
-                f"{self.separation_['features']} are infinite: the values reported are where the solver stopped, and "
+                f"{rules_text(self.separation_)}. The maximum-likelihood coefficients of "
+                f"{'these features' if len(self.separation_['features']) > RULES_SHOWN else self.separation_['features']} are infinite: the values reported are where the solver stopped, and "
                 "their standard errors, z, p and intervals are not meaningful. Set l2 > 0, or drop or merge the feature.",
                 SeparationWarning,
                 stacklevel=3,

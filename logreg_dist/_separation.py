@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PERFECT_LOSS", "SEPARATION_MARGIN", "find_separation"]
+__all__ = ["PERFECT_LOSS", "SEPARATION_MARGIN", "find_separation", "rules_text"]
 
 #: A mean log-loss below this says every row is predicted (all but) perfectly.
 PERFECT_LOSS = 1e-6
@@ -26,6 +26,18 @@ PERFECT_LOSS = 1e-6
 SEPARATION_MARGIN = 15.0
 #: How many standard deviations a continuous feature's values typically span on each side of the mean.
 TYPICAL_SPREAD = 3.0
+#: Rules named in a message; a column of thousands of levels can separate on most of them, and the full list is
+#: in model.json, so a message names the strongest few and counts the rest.
+RULES_SHOWN = 5
+
+
+def rules_text(separation: dict) -> str:
+    """The separation's strongest rules as one sentence fragment, the rest counted."""
+    rules = separation["rules"]
+    text = "; ".join(rules[:RULES_SHOWN])
+    if len(rules) > RULES_SHOWN:
+        text += f"; and {len(rules) - RULES_SHOWN:,} more features (model.json 'separation')"
+    return text
 
 
 def find_separation(

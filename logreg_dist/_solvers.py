@@ -132,11 +132,29 @@ def _null_space_groups(hess: np.ndarray, rel_tol: float) -> list[list[int]]:
     """Groups of parameters that span each (numerical) null direction of ``hess``."""
     values, vectors = linalg.eigh(hess)
     cutoff = rel_tol * max(values[-1], 0.0)
-    groups = []
-    for k in np.flatnonzero(values <= cutoff):
-        vector = np.abs(vectors[:, k])
-        groups.append(sorted(np.flatnonzero(vector > 1e-3 * vector.max()).tolist()))
-    return groups
+    basis = vectors[:, values <= cutoff].T.copy()
+    # Eigenvectors of a repeated (zero) eigenvalue mix every dependency, so each one would name all the columns
+    # of all of them; the reduced row-echelon form of the null basis gives one sparse dependency per row.
+    row = 0
+    for col in range(basis.shape[1]):
+        if row == len(basis):
+            break
+        pivot = row + int(np.argmax(np.abs(basis[row:, col])))
+        if abs(basis[pivot, col]) <= 1e-8:
+            continue
+        basis[[row, pivot]] = basis[[pivot, row]]
+        basis[row] /= basis[row, col]
+        others = np.arange(len(basis)) != row
+        basis[others] -= np.outer(basis[others, col], basis[row])
+        row += 1
+    groups: list[set[int]] = []
+    for vector in np.abs(basis):
+        members = set(np.flatnonzero(vector > 1e-3 * vector.max()).tolist())
+        for group in [g for g in groups if g & members]:  # dependencies that share a column are one group
+            members |= group
+            groups.remove(group)
+        groups.append(members)
+    return [sorted(group) for group in groups]
 
 
 def _newton_step(hess: np.ndarray, grad: np.ndarray, rel_tol: float) -> tuple[np.ndarray, bool]:

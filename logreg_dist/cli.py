@@ -190,7 +190,9 @@ def _print_headline(summary: dict) -> None:
               "lets features in)")
     separation = summary.get("separation")
     if separation:
-        print(f"separation: {'; '.join(separation['rules'])}; their standard errors are not meaningful (set --l2 > 0)")
+        from ._separation import rules_text
+
+        print(f"separation: {rules_text(separation)}; their standard errors are not meaningful (set --l2 > 0)")
     metrics = summary.get("metrics")
     if metrics:
         low, high = metrics["auc_ci"]
@@ -213,11 +215,14 @@ def _print_headline(summary: dict) -> None:
             f"threshold {threshold['threshold']:.4g}: contacts {threshold['share_contacted']:.2%} of customers, "
             f"precision {threshold['precision']:.3f}, recall {threshold['recall']:.3f}"
         )
-    strongest = [row for row in summary["coefficients"] if row["coef"] != 0.0][:5]  # an L1 penalty's zeros rank nothing
+    # An L1 penalty's zeros rank nothing; a separated coefficient is only where the solver stopped (all of them are,
+    # after a perfect prediction: then they are listed).
+    nonzero = [row for row in summary["coefficients"] if row["coef"] != 0.0]
+    strongest = ([row for row in nonzero if not row.get("separated")] or nonzero)[:5]
     print("strongest features:" if strongest else "strongest features: none (every coefficient is zero)")
     for row in strongest:
         ratio = row["odds_ratio_per_sd"]
-        print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio per SD {ratio if ratio is None else f'{ratio:.3f}'}")
+        print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio per SD {ratio if ratio is None else f'{ratio:.4g}'}")
     if summary.get("report"):
         print(f"report: {summary['report']}")
 

@@ -164,8 +164,11 @@ class Model:
         return set(self.features) if self.separation.get("perfect_prediction") else set(self.separation["features"])
 
     def strongest(self, k: int) -> list[str]:
-        """The ``k`` raw input columns whose encoded features rank highest by |standardized coefficient|."""
-        return self._first_inputs([row["feature"] for row in self.coefficient_table()], k)
+        """The ``k`` raw input columns whose encoded features rank highest by |standardized coefficient|; separated
+        features rank last, as their coefficients are only where the solver stopped."""
+        rows = self.coefficient_table()
+        return self._first_inputs([row["feature"] for row in rows if not row["separated"]]
+                                  + [row["feature"] for row in rows if row["separated"]], k)
 
     def first_to_enter(self, k: int) -> list[str]:
         """The ``k`` raw input columns whose encoded features enter the lasso path first (largest penalty first; of

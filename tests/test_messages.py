@@ -1,0 +1,90 @@
+"""What ``train`` tells a user stays readable when the data has many levels or near-duplicate columns."""
+
+import contextlib
+import io
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from logreg_dist.cli import main
+
+
+def _many_separating_levels(n=3000, seed=0) -> pd.DataFrame:
+    """A shop column of 400 levels, most of them a few rows that are all negative: each separates on its own."""
+    rng = np.random.default_rng(seed)
+    shop = np.where(rng.uniform(size=n) < 0.5, "big", np.array([f"s{k}" for k in rng.integers(0, 400, size=n)]))
+    spend = rng.normal(size=n)
+    converted = ((shop == "big") & (rng.uniform(size=n) < 1 / (1 + np.exp(-spend)))).astype(np.int64)
+    return pd.DataFrame({"customer_id": np.arange(n, dtype=np.int64), "spend": spend, "shop": shop,
+                         "converted": converted})
+
+
+def test_a_separation_on_hundreds_of_levels_names_a_few_and_counts_the_rest():
+    from logreg_dist import LogisticRegression
+    from logreg_dist.exceptions import SeparationWarning
+
+    frame = _many_separating_levels()
+    X = pd.get_dummies(frame[["spend", "shop"]], columns=["shop"], dtype=float).drop(columns="shop_big")
+    with pytest.warns(SeparationWarning) as caught:
+        fit = LogisticRegression(l2=0.0).fit(X, frame["converted"])
+    assert len(fit.separation_["rules"]) > 100  # the model keeps every rule
+    message = str(next(w.message for w in caught if issubclass(w.category, SeparationWarning)))
+    assert len(message) < 1000, message[:300]
+    assert f"and {len(fit.separation_['rules']) - 5:,} more features" in message
+
+
+@pytest.mark.cluster
+def test_train_prints_a_short_separation_line_and_odds_ratios_a_reader_can_read(prefect_harness, local_client,
+                                                                                 tmp_path):
+    frame = _many_separating_levels()
+    # A charge that is the minutes times a tariff, rounded: the two coefficients grow large and opposite.
+    frame["minutes"] = np.random.default_rng(1).gamma(4.0, 40.0, len(frame))
+    frame["charge"] = (frame["minutes"] * 0.17).round(2)
+    frame.loc[frame["minutes"] > 200, "converted"] = (frame["shop"] == "big").astype(np.int64)
+    path = tmp_path / "customers.parquet"
+    frame.to_parquet(path)
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+        status = main(["train", str(path), "--target", "converted", "--id-column", "customer_id",
+                       "--out", str(tmp_path / "model"), "--scheduler", local_client.scheduler.address])
+    assert status == 0
+    text = out.getvalue()
+    line = next(line for line in text.splitlines() if line.startswith("separation: "))
+    assert len(line) < 1000 and "more features (model.json 'separation')" in line, line[:300]
+    ratios = re.findall(r"odds ratio per SD (\S+)", text)
+    assert ratios and all(len(r) <= 10 for r in ratios), ratios
+
+
+def test_collinear_groups_are_named_once_each_and_apart():
+    from logreg_dist import CollinearityWarning, LogisticRegression
+
+    rng = np.random.default_rng(4)
+    a, b, c = rng.normal(size=(3, 2000))
+    X = pd.DataFrame({"a": a, "a_copy": 2 * a + 1, "b": b, "b_copy": -b, "b_again": 3 * b, "c": c})
+    y = (rng.uniform(size=2000) < 1 / (1 + np.exp(-(a + b)))).astype(int)
+    with pytest.warns(CollinearityWarning) as caught:
+        LogisticRegression(l2=0.0).fit(X, y)
+    message = str(next(w.message for w in caught if issubclass(w.category, CollinearityWarning)))
+    assert "columns [['a', 'a_copy'], ['b', 'b_copy', 'b_again']] are collinear" in message, message
+
+
+@pytest.mark.cluster
+def test_separated_features_are_not_called_strongest_nor_chosen_for_the_short_model(prefect_harness, local_client,
+                                                                                   tmp_path):
+    frame = _many_separating_levels()
+    frame["visits"] = np.random.default_rng(2).poisson(3, len(frame))
+    frame.loc[frame["visits"] >= 6, "converted"] = 1  # a strong, identified effect beside the separated levels
+    path = tmp_path / "customers.parquet"
+    frame.to_parquet(path)
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+        status = main(["train", str(path), "--target", "converted", "--id-column", "customer_id", "--top-k", "2",
+                       "--out", str(tmp_path / "model"), "--scheduler", local_client.scheduler.address])
+    assert status == 0
+    model = json.loads((tmp_path / "model" / "model.json").read_text())
+    separated = set(model["separation"]["features"])
+    assert any(f.startswith("shop=") for f in separated)
+    listed = re.findall(r"^\s+\d+\. (\S+)\s+coef", out.getvalue(), flags=re.MULTILINE)
+    assert listed and not separated & set(listed), listed
+    assert "visits" in model["short_model"]["features"], model["short_model"]
