@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -132,6 +133,26 @@ def median_of(fn: Callable[[], object], repeats: int) -> float:
 def caught(record) -> list[str]:
     """The distinct warnings of a ``warnings.catch_warnings(record=True)`` block, one line each."""
     return sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}" for w in record})
+
+
+@contextlib.contextmanager
+def timed_fit(out: dict, key: str = "fit_s"):
+    """Time the block into ``out[key]`` and add the distinct warnings it raised to ``out["warnings"]``: what every
+    peer reports of its fit."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        started = time.perf_counter()
+        yield
+        out[key] = time.perf_counter() - started
+    out["warnings"] = sorted(set(out.get("warnings", [])) | set(caught(record)))
+
+
+def warn_if_openblas_tuned() -> None:
+    """Print a warning when this machine's OpenBLAS settings for old builds, which slow a current NumPy, are set."""
+    unset = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
+    if unset:
+        print(f"warning: {', '.join(unset)} set; they slow a current NumPy (run with env -u {' -u '.join(unset)})",
+              flush=True)
 
 
 def local_cluster():

@@ -421,9 +421,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:
         return _run_child(args.child, args.params, args.result)
-    unset = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
-    if unset:
-        print(f"warning: {', '.join(unset)} set; they slow a current NumPy (run with env -u {' -u '.join(unset)})", flush=True)
+    harness.warn_if_openblas_tuned()
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
     if unknown:

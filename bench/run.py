@@ -101,9 +101,7 @@ def main(argv=None) -> int:
         return harness.run_child(CHILDREN[args.child], args.spec, args.result)
 
     command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
-    unset = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
-    if unset:
-        print(f"warning: {', '.join(unset)} set; they slow a current NumPy (run with env -u {' -u '.join(unset)})", flush=True)
+    harness.warn_if_openblas_tuned()
     positives = args.positives or problem.default_positives(args.rows)
     data = (args.data or HERE / "data" / f"lookalike-{args.rows}").resolve()
     rows, generate_s = problem.ensure_data(data, args.rows, positives)

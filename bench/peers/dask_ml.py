@@ -6,9 +6,8 @@ penalty altogether (bench/README.md, "How each peer is mapped")."""
 from __future__ import annotations
 
 import time
-import warnings
 
-from bench.harness import TreeMemory, caught, local_cluster
+from bench.harness import TreeMemory, local_cluster, timed_fit
 from bench.problem import Spec, inverse_c, roc_auc
 
 
@@ -47,11 +46,8 @@ def _fit(spec: Spec, memory: TreeMemory, *, solver: str) -> dict:
             wait([X, y])
             n_train = int(X.shape[0])
             estimator = LogisticRegression(penalty="l2", C=inverse_c(spec.l2, n_train), solver=solver)
-            with memory.phase("fit"), warnings.catch_warnings(record=True) as record:
-                warnings.simplefilter("always")
-                fit_started = time.perf_counter()
+            with memory.phase("fit"), timed_fit(out):
                 estimator.fit(X, y)
-                out["fit_s"] = time.perf_counter() - fit_started
             del X, y
             both_valid = valid[columns].astype("float64").to_dask_array(lengths=True)
             proba = estimator.predict_proba(both_valid[:, :-1])
@@ -67,6 +63,5 @@ def _fit(spec: Spec, memory: TreeMemory, *, solver: str) -> dict:
         intercept=float(estimator.intercept_),
         iterations=None,  # dask-ml reports no iteration count (dask-ml #77)
         n_train=n_train,
-        warnings=caught(record),
     )
     return out

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import time
-import warnings
 
-from bench.harness import TreeMemory, caught
+from bench.harness import TreeMemory, timed_fit
 from bench.problem import Spec, load_arrays, load_categorical_frame, roc_auc
 
 
@@ -23,16 +22,13 @@ def lookalike(spec: Spec, memory: TreeMemory) -> dict:
         estimator = GeneralizedLinearRegressor(family="binomial", alpha=spec.l2, l1_ratio=0.0, fit_intercept=True,
                                                scale_predictors=True)
         out["load_s"] = time.perf_counter() - started
-        with memory.phase("fit"), warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            fit_started = time.perf_counter()
+        with memory.phase("fit"), timed_fit(out):
             estimator.fit(X_train, y_train)
-            out["fit_s"] = time.perf_counter() - fit_started
         score = estimator.predict(X_valid)
         out["auc"] = roc_auc(y_valid, score)
         out["e2e_s"] = time.perf_counter() - started
     out.update(coef=np.asarray(estimator.coef_, dtype=float).tolist(), intercept=float(estimator.intercept_),
-               iterations=int(estimator.n_iter_), n_train=n_train, warnings=caught(record))
+               iterations=int(estimator.n_iter_), n_train=n_train)
     return out
 
 

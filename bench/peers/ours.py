@@ -4,9 +4,8 @@ and (on the categorical data set) the preparation and fit that `logreg-dist trai
 from __future__ import annotations
 
 import time
-import warnings
 
-from bench.harness import TreeMemory, caught, local_cluster
+from bench.harness import TreeMemory, local_cluster, timed_fit
 from bench.problem import Spec
 
 
@@ -55,11 +54,8 @@ def _fit(spec: Spec, memory: TreeMemory, *, solver: str) -> dict:
             persisted = client.persist(train[[*features, TARGET]])
             with client.as_current():
                 wait(persisted)
-            with warnings.catch_warnings(record=True) as record:
-                warnings.simplefilter("always")
-                started = time.perf_counter()
+            with timed_fit(out):
                 again = LogisticRegression(l2=spec.l2, solver=solver).fit(persisted[features], persisted[TARGET], client=client)
-                out["fit_s"] = time.perf_counter() - started
             del persisted
         out.update(_fitted(model, again))
         if not spec.skip_scoring:
@@ -75,7 +71,6 @@ def _fit(spec: Spec, memory: TreeMemory, *, solver: str) -> dict:
         scoring["ratio"] = scoring["ours_rows_per_s"] / scoring["pyarrow_rows_per_s"]
         scoring["reasons_ratio"] = scoring["score_s"] / scoring["score_reasons_s"]  # rows/s with reasons / without
         scoring["ok"] = True
-    out["warnings"] = caught(record)
     return out
 
 

@@ -4,9 +4,8 @@ in one process. ``C = 1 / (l2 * n_train)`` maps our penalty exactly."""
 from __future__ import annotations
 
 import time
-import warnings
 
-from bench.harness import TreeMemory, caught
+from bench.harness import TreeMemory, timed_fit
 from bench.problem import Spec, column_moments, inverse_c, load_arrays, roc_auc, standardize_inplace
 
 
@@ -31,17 +30,13 @@ def _fit(spec: Spec, memory: TreeMemory, *, solver: str) -> dict:
         standardize_inplace(X_train, mean, std)
         estimator = LogisticRegression(solver=solver, C=inverse_c(spec.l2, n_train))
         out["load_s"] = time.perf_counter() - started
-        with memory.phase("fit"), warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            fit_started = time.perf_counter()
+        with memory.phase("fit"), timed_fit(out):
             estimator.fit(X_train, y_train)
-            out["fit_s"] = time.perf_counter() - fit_started
         standardize_inplace(X_valid, mean, std)
         score = estimator.predict_proba(X_valid)[:, 1]
         coef = estimator.coef_[0] / std
         intercept = float(estimator.intercept_[0]) - float(mean @ coef)
         out["auc"] = roc_auc(y_valid, score)
         out["e2e_s"] = time.perf_counter() - started
-    out.update(coef=coef.tolist(), intercept=intercept, iterations=int(estimator.n_iter_[0]), n_train=n_train,
-               warnings=caught(record))
+    out.update(coef=coef.tolist(), intercept=intercept, iterations=int(estimator.n_iter_[0]), n_train=n_train)
     return out
