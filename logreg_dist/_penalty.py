@@ -114,7 +114,7 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
     # 3. Convergence, judged on the optimality conditions.
     if not result.converged:
         warnings.warn(
-            f"proximal Newton did not converge at alpha={alpha:.6g} after {result.n_iter} iterations "
+            f"{'proximal Newton' if solve is prox_newton else 'OWL-QN'} did not converge at alpha={alpha:.6g} after {result.n_iter} iterations "
             f"({result.message}): the optimality conditions are off by {kkt_gap(result.theta, result.grad, alpha * l1_ratio * penalized):.3e} "
             f"> tol {tol:.1e}. Increase max_iter.",
             ConvergenceWarning,
