@@ -35,7 +35,7 @@ import urllib.request
 from ._interrupts import die_with_parent
 from .exceptions import LogregDistError
 
-__all__ = ["LocalPrefectServer"]
+__all__ = ["LocalPrefectServer", "drain_prefect"]
 
 logger = logging.getLogger("logreg_dist")
 
@@ -87,6 +87,12 @@ class LocalPrefectServer:
             return
         os.environ["PREFECT_API_URL"] = self.api_url
         prefect.context.refresh_global_settings_context()  # the settings Prefect read at import, again
+        # Heartbeats let a lasting server find runs whose process died; this one dies with the process, and a flow
+        # run's end waits for its heartbeat thread's one-second sleep (half a second on average).
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        self._settings = temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        self._settings.__enter__()
         self.connected = True
         deadline = time.monotonic() + timeout
         while not self._answers():
@@ -105,11 +111,8 @@ class LocalPrefectServer:
         if self.connected:
             # Prefect's log and event workers send what they hold at interpreter exit, and retry a server that is
             # gone before they give up: they send it now, while it is up.
-            from prefect.events.worker import EventsWorker
-            from prefect.logging.handlers import APILogWorker
-
-            APILogWorker.drain_all(timeout=5)
-            EventsWorker.drain_all(timeout=5)
+            drain_prefect()
+            self._settings.__exit__(None, None, None)
             os.environ.pop("PREFECT_API_URL", None)
             import prefect.context
 
@@ -140,6 +143,17 @@ class LocalPrefectServer:
             return "(shown above)"
         self._output.seek(0)
         return self._output.read().decode(errors="replace").strip()[-600:]
+
+
+def drain_prefect() -> None:
+    """Send what Prefect's log and event workers hold (they would at interpreter exit), if Prefect was used."""
+    if "prefect.logging.handlers" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)
+    EventsWorker.drain_all(timeout=5)
 
 
 def _free_port() -> int:

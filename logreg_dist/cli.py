@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from ._interrupts import Interrupted, raise_on_signals
-from ._local_prefect import LocalPrefectServer
+from ._local_prefect import LocalPrefectServer, drain_prefect
 from .exceptions import LogregDistError
 from .outputs import check_output
 
@@ -120,7 +120,8 @@ def _check_columns(args) -> None:
 
 
 def _train_options(args):
-    """The run's options, checked before Prefect and the cluster start (a bad choice costs a second, not ten)."""
+    """The run's options, checked while Prefect's server starts and before the cluster does (a bad choice costs a
+    second, not ten)."""
     from .jobs import TrainOptions
 
     return TrainOptions(
@@ -144,9 +145,11 @@ def _alpha(text: str):
 
 
 def _train(args) -> int:
-    _train_options(args)
-    check_output(args.out, kind="model", inputs=[args.data])  # before Prefect and the cluster start
     with _prefect() as server:
+        # While the server starts: the options, the output folder and the data's columns are checked (a bad choice
+        # stops the server it started and costs a second).
+        _train_options(args)
+        check_output(args.out, kind="model", inputs=[args.data])
         _check_columns(args)
         from flows.train import train
 
@@ -474,12 +477,20 @@ _console_filter = _ConsoleFilter()
 
 
 def console() -> int:
-    """The ``logreg-dist`` script: :func:`main` with log lines on stderr."""
+    """The ``logreg-dist`` script: :func:`main` with log lines on stderr; the process ends as soon as it returns."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     handler.addFilter(_console_filter)
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    return main()
+    status = main()
+    # What is left once a command has returned is the interpreter's teardown of Prefect, Dask, pandas and numba
+    # (about a second): Prefect's run log and events are sent and our output flushed, then the process ends at once.
+    drain_prefect()
+    logging.shutdown()
+    with contextlib.suppress(OSError):  # a reader that closed the pipe early (`| head`) has what it wanted
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
