@@ -129,9 +129,11 @@ class Model:
         """Per feature, ranked by |standardized coefficient|: coefficient, standard error, z, p,
         95% CI, odds ratio per unit and per standard deviation (with its CI). Standard errors come
         from the Hessian at the optimum; with ``l2 > 0`` they are approximate. A feature that separates the
-        classes (``separated``; every feature after a perfect prediction) has none of them."""
-        order = np.argsort(-np.abs(self.coef_standardized), kind="stable")
+        classes (``separated``; every feature after a perfect prediction) has none of them, and ranks after
+        the others: its coefficient is only where the solver stopped."""
         separated = self._separated()
+        last = np.array([feature in separated for feature in self.features], dtype=bool)
+        order = np.lexsort((-np.abs(self.coef_standardized), last))  # by |standardized coefficient| within each
         rows = []
         for rank, j in enumerate(order, start=1):
             coef, se, scale = float(self.coef[j]), float(self.std_errors[j]), float(self.feature_scale[j])
@@ -166,9 +168,7 @@ class Model:
     def strongest(self, k: int) -> list[str]:
         """The ``k`` raw input columns whose encoded features rank highest by |standardized coefficient|; separated
         features rank last, as their coefficients are only where the solver stopped."""
-        rows = self.coefficient_table()
-        return self._first_inputs([row["feature"] for row in rows if not row["separated"]]
-                                  + [row["feature"] for row in rows if row["separated"]], k)
+        return self._first_inputs([row["feature"] for row in self.coefficient_table()], k)
 
     def first_to_enter(self, k: int) -> list[str]:
         """The ``k`` raw input columns whose encoded features enter the lasso path first (largest penalty first; of

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from logreg_dist.cli import main
+from logreg_dist.model import load_model
 
 
 def _many_separating_levels(n=3000, seed=0) -> pd.DataFrame:
@@ -85,6 +86,9 @@ def test_separated_features_are_not_called_strongest_nor_chosen_for_the_short_mo
     model = json.loads((tmp_path / "model" / "model.json").read_text())
     separated = set(model["separation"]["features"])
     assert any(f.startswith("shop=") for f in separated)
-    listed = re.findall(r"^\s+\d+\. (\S+)\s+coef", out.getvalue(), flags=re.MULTILINE)
-    assert listed and not separated & set(listed), listed
+    listed = re.findall(r"^\s+(\d+)\. (\S+)\s+coef", out.getvalue(), flags=re.MULTILINE)
+    assert listed and not separated & {name for _, name in listed}, listed
+    assert [int(rank) for rank, _ in listed] == list(range(1, len(listed) + 1)), listed  # no gaps where they were
+    table = load_model(tmp_path / "model").coefficient_table()  # the report's table: the separated rows come last
+    assert [row["separated"] for row in table] == sorted(row["separated"] for row in table)
     assert "visits" in model["short_model"]["features"], model["short_model"]
