@@ -11,11 +11,13 @@ the data is large enough to need one.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
 
 from logreg_dist import jobs
 from logreg_dist.outputs import check_output
@@ -96,23 +98,31 @@ def train(
         cost_fp=cost_fp, cost_fn=cost_fn, contact_share=contact_share, seed=seed,
     )
     logger = get_run_logger()
-    with jobs.client_for(data, scheduler) as client:
+    with contextlib.ExitStack() as cluster:  # closed at once after an error or an interrupt
+        client = cluster.enter_context(jobs.client_for(data, scheduler))
         logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")
         rows = read(options, client)
         try:
             preparation = prepare(rows, options)
             # A retry (or a rerun of the same command) resumes from the last completed iteration.
             model = fit(rows, options, preparation, jobs.checkpoint_path(out))
-            validation = short = None
+            # Validation, the short model and the profile need only the model and the rows: run side by side, one's
+            # passes fill the cores while another ranks or sorts in this process.
+            after = {"profile": profile.submit(rows, model)}
             if valid_fraction > 0:
-                validation = validate(rows, options, model)
-                short = short_model(rows, options, model)
-            distribution = profile(rows, model)
+                after.update(validation=validate.submit(rows, options, model),
+                             short=short_model.submit(rows, options, model))
+            wait(list(after.values()))  # all of them, before the rows go
+            results = {name: future.result() for name, future in after.items()}
         finally:
             rows.close()
-    path = write_model(out, model, validation, short, options, distribution)
-    headline = jobs.model_headline(path)
-    _artifacts(headline)
+        closing = jobs.close_in_background(cluster.pop_all())  # while the model is written
+    try:
+        path = write_model(out, model, results.get("validation"), results.get("short"), options, results["profile"])
+        headline = jobs.model_headline(path)
+        _artifacts(headline)
+    finally:
+        closing.join()
     return headline
 
 

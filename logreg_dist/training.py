@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -131,6 +132,7 @@ class TrainingRows:
         self.n_train, self.n_valid = (int(n) for n in parts.map_reduce(_row_counts))
         self._numeric_edges: dict[str, list[float]] = {}
         self._designs: dict = {}
+        self._designs_lock = threading.Lock()  # validation, the short model and the profile may run side by side
 
     @classmethod
     def read(cls, data: str, *, client=None, id_column: str | None = None, valid_fraction: float = 0.2,
@@ -213,11 +215,12 @@ class TrainingRows:
         """The engine of ``(X, y, None)`` blocks of one side (0 training, 1 validation), built where the rows lie
         once per preparation."""
         key = repr(preparation.to_dict())
-        engines = self._designs.setdefault(key, {})
-        if side not in engines:
-            engines[side] = self.parts.derive(_design_side, preparation=preparation, side=side, source=self.source,
-                                              dense=self._dense(preparation, side))
-        return engines[side]
+        with self._designs_lock:
+            engines = self._designs.setdefault(key, {})
+            if side not in engines:
+                engines[side] = self.parts.derive(_design_side, preparation=preparation, side=side,
+                                                  source=self.source, dense=self._dense(preparation, side))
+            return engines[side]
 
     def _dense(self, preparation: Preparation, side: int) -> bool:
         """Whether the design of ``side`` is held as one row-major float64 array, one column per level included:
@@ -228,7 +231,9 @@ class TrainingRows:
 
     def release(self, preparation: Preparation) -> None:
         """Drop the designs of ``preparation`` (the rows stay)."""
-        for engine in self._designs.pop(repr(preparation.to_dict()), {}).values():
+        with self._designs_lock:
+            released = self._designs.pop(repr(preparation.to_dict()), {})
+        for engine in released.values():
             engine.close()
 
     def fit(self, preparation: Preparation, *, l2: float = 0.0, alpha=None, l1_ratio: float = 0.0,
