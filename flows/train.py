@@ -11,7 +11,6 @@ the data is large enough to need one.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
@@ -98,8 +97,7 @@ def train(
         cost_fp=cost_fp, cost_fn=cost_fn, contact_share=contact_share, seed=seed,
     )
     logger = get_run_logger()
-    with contextlib.ExitStack() as cluster:  # closed at once after an error or an interrupt
-        client = cluster.enter_context(jobs.client_for(data, scheduler))
+    with jobs.client_for(data, scheduler) as client:
         logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")
         rows = read(options, client)
         try:
@@ -116,13 +114,9 @@ def train(
             results = {name: future.result() for name, future in after.items()}
         finally:
             rows.close()
-        closing = jobs.close_in_background(cluster.pop_all())  # while the model is written
-    try:
-        path = write_model(out, model, results.get("validation"), results.get("short"), options, results["profile"])
-        headline = jobs.model_headline(path)
-        _artifacts(headline)
-    finally:
-        closing.join()
+    path = write_model(out, model, results.get("validation"), results.get("short"), options, results["profile"])
+    headline = jobs.model_headline(path)
+    _artifacts(headline)
     return headline
 
 

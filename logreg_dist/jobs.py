@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,31 +117,6 @@ def client_for(data: str, scheduler: str | None) -> Iterator:
             return
     with connect(scheduler) as client:
         yield client
-
-
-def close_in_background(stack: contextlib.ExitStack) -> _Closing:
-    """Close ``stack`` (a cluster and its client, say: half a second while the worker processes exit) in a thread;
-    the returned thread's ``join`` waits for it and raises what the close raised."""
-    closing = _Closing(stack)
-    closing.start()
-    return closing
-
-
-class _Closing(threading.Thread):
-    def __init__(self, stack: contextlib.ExitStack):
-        super().__init__(name="logreg-dist close", daemon=True)
-        self._stack, self._error = stack, None
-
-    def run(self) -> None:
-        try:
-            self._stack.close()
-        except BaseException as error:  # raised in the caller's thread, by join
-            self._error = error
-
-    def join(self, timeout: float | None = None) -> None:
-        super().join(timeout)
-        if self._error is not None:
-            raise self._error
 
 
 def read(options: TrainOptions, client) -> TrainingRows:
