@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 __all__ = [
-    "SPAN", "add_centred_products", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
+    "SPAN", "add_bin_counts", "add_centred_products", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
     "scaled_centred_rows", "scatter_scaled_rows",
 ]
 
@@ -219,6 +219,32 @@ def largest_per_row(C, sign, index, value):
                 index[i, s] = g
 
 
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)  # no fastmath: NaN is a value here
+def add_bin_counts(column, cuts, counts):
+    """``counts[b] +=`` the values of ``column`` in ``[cuts[b - 1], cuts[b])`` (below ``cuts[0]`` for ``b = 0``, at
+    or above ``cuts[-1]`` for ``b = len(cuts)``) and ``counts[-1] +=`` its NaNs, each value compared in float64.
+
+    A span of :data:`SPAN` values is counted against one cut at a time, while it is in the cache: each count is
+    a comparison the compiler runs in vector lanes, where finding each value's bin would not be.
+    """
+    n_cuts, n = cuts.shape[0], column.shape[0]
+    present = 0
+    for start in range(0, n, SPAN):
+        stop = min(start + SPAN, n)
+        for i in range(start, stop):
+            v = np.float64(column[i])
+            present += v == v
+        for k in range(n_cuts):
+            c = cuts[k]
+            above = 0
+            for i in range(start, stop):
+                above += np.float64(column[i]) >= c
+            counts[k] -= above
+            counts[k + 1] += above
+    counts[0] += present
+    counts[n_cuts + 1] += n - present
+
+
 #: Column dtypes the loops are compiled for ahead of use by :func:`warm`.
 COMMON_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
 
@@ -241,6 +267,7 @@ def warm(dtypes=COMMON_DTYPES) -> None:
         scaled_centred_rows(X, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
         group = np.zeros(2, dtype=np.intp)
         add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))
+        add_bin_counts(np.ones(3, dtype=dtype), np.zeros(2), np.zeros(4, dtype=np.int64))
     largest_per_row(np.zeros((3, 2), order="F"), 1.0, np.zeros((3, 1), dtype=np.intp), np.zeros((3, 1)))
     scatter_scaled_rows(np.zeros((3, 2), order="F"), rows, np.zeros((3, 1), dtype=np.int32), np.zeros((1, 2)))
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._loops import add_bin_counts
 from .design import level_codes
 from .prepare import MISSING_LEVEL, CategoricalColumn, NumericColumn, Preparation
 
@@ -83,14 +84,14 @@ def profile_partition(part: pd.DataFrame, score: np.ndarray, *, preparation: Pre
 def _binned(values: pd.Series, cuts) -> np.ndarray:
     """Rows below ``cuts[0]``, in ``[cuts[b - 1], cuts[b])``, at or above ``cuts[-1]``, then missing.
 
-    One comparison per cut on the column as it is (a float32 column against a float64 cut compares exactly): a
-    search per value needs a float64 copy of the column and costs more than the comparisons.
+    One compiled pass over the column as it is (each value compared in float64, as NumPy compares a float32 or
+    integer column with a float64 cut): a comparison per cut with NumPy read the column once per cut.
     """
     x = values.to_numpy() if isinstance(values.dtype, np.dtype) else values.to_numpy(dtype=np.float64, na_value=np.nan)
-    missing = int(np.isnan(x).sum()) if x.dtype.kind == "f" else 0
-    at_or_above = [int(np.count_nonzero(x >= cut)) for cut in np.asarray(cuts, dtype=np.float64)]
-    bounds = [len(x) - missing, *at_or_above, 0]
-    return np.array([bounds[b] - bounds[b + 1] for b in range(len(bounds) - 1)] + [missing], dtype=np.int64)
+    cuts = np.asarray(cuts, dtype=np.float64)
+    counts = np.zeros(cuts.size + 2, dtype=np.int64)
+    add_bin_counts(x, cuts, counts)
+    return counts
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:

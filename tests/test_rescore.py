@@ -228,3 +228,28 @@ def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_c
         if served is not None:
             stop(served)
         stop(server)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool", "Float64", "Int64"])
+def test_drift_bins_count_each_value_once_as_a_search_of_the_cuts_would(dtype):
+    """The compiled bin counts (spans of rows against one cut at a time) equal a search per value, with NaN and
+    pandas' missing values counted apart, for every column dtype and for no, one and several cuts."""
+    from logreg_dist.drift import _binned
+
+    rng = np.random.default_rng(3)
+    raw = rng.normal(size=10_001) * 5  # more than two spans of the compiled loop
+    if dtype == "bool":
+        column = pd.Series(raw > 0)
+    elif dtype in ("Float64", "Int64"):
+        column = pd.Series(np.round(raw), dtype=dtype)
+        column[::5] = pd.NA
+    else:
+        column = pd.Series(np.round(raw).astype(dtype) if dtype.startswith("int") else raw.astype(dtype))
+        if dtype.startswith("float"):
+            column[::7] = np.nan
+    for cuts in ([], [0.0], [0.5], sorted(set(np.quantile(raw, np.linspace(0.1, 0.9, 9)).round(1)))):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = values[~np.isnan(values)]
+        expected = np.bincount(np.searchsorted(np.asarray(cuts, dtype=float), present, side="right"),
+                               minlength=len(cuts) + 1)
+        np.testing.assert_array_equal(_binned(column, cuts), [*expected, np.isnan(values).sum()])
