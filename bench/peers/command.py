@@ -19,8 +19,6 @@ from bench.harness import GB, ROOT, TreeMemory
 from bench.problem import Spec, parquet_rows
 
 COMMAND = "logreg-dist train"
-#: The flow's tasks in the order they finish (flows/train.py); without validation rows the middle two do not run.
-TRAIN_TASKS = ("read data", "discover preparation", "fit", "validate", "short model", "training profile", "write model")
 _LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\S+) (.*)$")
 
 
@@ -184,15 +182,18 @@ def command_phases(log: str, started_at: float, ended_at: float, *, valid: bool)
     working = first("prefect.flow_runs", "working ")
     tasks = [t for t, name, message in events if name == "prefect.task_runs" and message.startswith("Finished in state")]
     flow_end = next((t for t, name, message in events if name == "prefect.flow_runs" and message.startswith("Finished in state")), None)
-    names = list(TRAIN_TASKS) if valid else [n for n in TRAIN_TASKS if n not in ("validate", "short model")]
-    if len(tasks) != len(names):  # a retried or failed task: name them by position
-        names = [f"task {i + 1}" for i in range(len(tasks))]
+    # Validation, the short model and the profile run side by side after the fit: one step, up to the last of them.
+    side = ["validate", "short model", "training profile"] if valid else ["training profile"]
+    names = ["read data", "discover preparation", "fit", " + ".join(side) + " (side by side)",
+             "cluster close, write model"]
+    ends = tasks[:3] + tasks[3 + len(side) - 1:]  # each step's end: a task's, the side-by-side ones' last
+    if len(tasks) != 4 + len(side):  # a retried or failed task: name them by position
+        names, ends = [f"task {i + 1}" for i in range(len(tasks))], tasks
     # The server starts first thing; our imports (and the column check) run alongside it, up to "ready".
     marks = [("process start", started_at), ("Prefect temporary server start", server),
              ("flow run creation", ready), ("flow start: output check, row count, cluster start", flow_start)]
-    labels = {"write model": "cluster close, write model"}  # the flow leaves the cluster before writing
-    marks += [(labels.get(name, name), stamp) for name, stamp in zip(names, [working, *tasks[:-1]])] if working and tasks else []
-    marks += [("flow end: summary, artifacts", tasks[-1] if tasks else None),
+    marks += [(name, stamp) for name, stamp in zip(names, [working, *ends[:-1]])] if working and ends else []
+    marks += [("flow end: summary, artifacts", ends[-1] if ends else None),
               ("server stop, process exit", flow_end)]
     phases = []
     stamps = [stamp for _, stamp in marks] + [ended_at]
