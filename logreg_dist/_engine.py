@@ -63,6 +63,19 @@ def _apply(kernel: Callable, block: tuple, params: dict):
     return kernel(*block, **params)
 
 
+def _await_all(futures) -> None:
+    """Wait until each of ``futures`` has finished, without fetching its result.
+
+    ``Future.exception`` waits on the future's own client. ``distributed.wait``
+    needs a default client, and ``Client.as_current`` sets dask's global
+    config while it waits: callers in several threads (the train flow's
+    side-by-side tasks) restore it out of order and leave
+    ``scheduler='dask.distributed'`` set for the whole process.
+    """
+    for future in futures:
+        future.exception()
+
+
 def _move_block(block):
     """The block, on this worker. Arrays that arrive unaligned from the network are copied:
     NumPy's BLAS calls refuse unaligned memory and fall back to much slower loops."""
@@ -153,13 +166,12 @@ class DaskEngine:
 
     def wait(self) -> None:
         """Wait until every block is loaded; re-raise the first loading error."""
-        from distributed import futures_of, wait
+        from distributed import futures_of
 
         futures = futures_of(self.blocks)
-        with self.client.as_current():
-            wait(futures)
+        _await_all(futures)
         for future in futures:
-            if future.status == "error":
+            if future.status in ("error", "cancelled"):
                 future.result()  # raises the worker's exception, with its message
 
     def transform(self, fn: Callable, /, **params: Any) -> None:
@@ -202,8 +214,6 @@ class DaskEngine:
         while a move shortens the busiest worker's share by more than
         ``tolerance``. Returns the number of blocks moved.
         """
-        from distributed import wait
-
         futures = [block for block in self.blocks if hasattr(block, "key")]
         if len(futures) < 2:
             return 0
@@ -234,8 +244,7 @@ class DaskEngine:
             if getattr(future, "key", None) in moves:
                 # A loose restriction: should that worker go, the block is rebuilt anywhere from its lineage.
                 moved[index] = self.client.submit(_move_block, future, workers=[moves[future.key]], allow_other_workers=True, pure=False)
-        with self.client.as_current():
-            wait(list(moved.values()))
+        _await_all(list(moved.values()))
         old = [self.blocks[index] for index in moved]
         for index, future in moved.items():
             self.blocks[index] = future

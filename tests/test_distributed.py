@@ -246,6 +246,38 @@ def test_blocks_piled_on_one_worker_are_evened_out(local_client):
     engine.close()
 
 
+def test_waits_in_several_threads_leave_dasks_global_config_alone(local_client, monkeypatch):
+    """The train flow's side-by-side tasks wait for blocks in three threads. A wait that set dask's global
+    ``scheduler`` for its duration (``Client.as_current``) was restored out of order by them, and left every later
+    ``.compute()`` of the process asking for a distributed client."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import dask
+
+    from logreg_dist._engine import DaskEngine
+
+    changed = []
+    real_set = dask.config.set
+
+    def recording_set(*args, **kwargs):
+        changed.append((args, kwargs))
+        return real_set(*args, **kwargs)
+
+    monkeypatch.setattr(dask.config, "set", recording_set)
+    workers = sorted(local_client.scheduler_info()["workers"])
+    engines = []
+    for _ in range(3):
+        engine = DaskEngine(local_client, [], persist=False)
+        engine.blocks = [local_client.submit(_block, seed, workers=[workers[seed % 2]], pure=False) for seed in range(4)]
+        engines.append(engine)
+    with ThreadPoolExecutor(3) as threads:
+        list(threads.map(lambda engine: (engine.wait(), engine.balance()), engines))
+    assert changed == []
+    assert dask.config.get("scheduler", None) is None
+    for engine in engines:
+        engine.close()
+
+
 def _block_sum(X, y, w):
     return X.sum(axis=0)
 
