@@ -60,7 +60,8 @@ def test_bench_script_runs_on_tiny_data(tmp_path):
     assert command["coef_err"] < 1e-6 and abs(command["auc"] - reference["auc"]) < 1e-6
     assert 0 < command["fit_s"] < command["wall_s"] and command["peak_bytes"]["e2e"] > 0
     steps = dict(command["phases"])
-    assert {"Prefect temporary server start", "read data", "fit", "validate", "cluster close, write model"} <= set(steps)
+    assert {"Prefect temporary server start", "read data", "fit", "validate + short model + training profile (side by side)",
+            "cluster close, write model"} <= set(steps)
     assert abs(sum(steps.values()) - command["wall_s"]) < 0.5  # the steps cover the wall time
     assert "| logreg-dist train |" in result["markdown"]
     assert "| `logreg-dist train` wall / ours from Parquet <= 2 | n/a |" not in result["markdown"]
