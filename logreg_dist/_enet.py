@@ -165,6 +165,8 @@ def prox_newton(
     eligible: np.ndarray | None = None,
     reuse_hessian: bool = True,
     final_hessian: bool = True,
+    first_hessian: str = "sampled",
+    first_trial: str = "sampled",
     callback=None,
 ) -> SolverResult:
     """Proximal Newton for ``F = f + sum_j l1_j |theta_j|``: one pass per iteration, exact at convergence.
@@ -186,6 +188,15 @@ def prox_newton(
         Whether the pass expected to converge sums the full Hessian (the
         standard errors' Hessian); a path's points, which need none, keep
         taking gradient passes there.
+    first_hessian : {"sampled", "full"}, default="sampled"
+        The Hessian of the first pass when there is no ``start``.
+    first_trial : {"sampled", "full", "none"}, default="sampled"
+        What the pass at the first step's point sums besides the loss and
+        gradient. A path's point starts from the previous point's Hessian,
+        which stays near enough to take a gradient pass (``"none"``) and
+        update it; a point solved to a path's tolerance and then made exact
+        starts with ``"full"`` twice (a full Hessian's step from there
+        converges, and its pass brings the standard errors' Hessian).
 
     The history records ``F`` as ``loss`` and the largest entry of
     :func:`subgradient` as ``grad_max``. The result's ``grad`` is the smooth
@@ -209,7 +220,7 @@ def prox_newton(
         loss, grad, hess = start
         grad, hess, hess_kind = np.array(grad, dtype=np.float64), np.array(hess, dtype=np.float64), "kept"
     else:
-        loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
+        loss, grad, hess, hess_kind = hessian_pass(theta, first_hessian)
     summed = hess  # the last Hessian a pass summed (or the start's): what a warm start passes on
     violation = kkt_gap(theta, grad, l1)
     history = [IterationRecord(0, composite(loss, theta, l1), violation, 0.0, 0.0, time.perf_counter() - started,
@@ -217,7 +228,7 @@ def prox_newton(
     _report(history[-1], "prox-newton", theta, callback)
     message, converged = "max_iter reached", False
     fresh = start is None
-    next_kind = "sampled"
+    next_kind = first_trial
     for _ in range(max_iter):
         if history[-1].grad_max <= tol:
             converged = True

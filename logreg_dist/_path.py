@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._enet import prox_newton
+from ._enet import kkt_gap, prox_newton
 from ._kernels import loss_sums
-from ._predict import decision
+from ._predict import decisions
 
 __all__ = ["FoldEngine", "PathPoint", "alpha_grid", "fold_loss_sums", "path_scores", "run_path"]
 
@@ -40,7 +40,7 @@ AUC_LOGIT_RANGE = 20.0
 
 @dataclass
 class PathPoint:
-    """One exact fit on the path."""
+    """One fit on the path, solved to the path's tolerance (``gap`` is how close it came)."""
 
     alpha: float
     theta: np.ndarray
@@ -50,14 +50,16 @@ class PathPoint:
     n_iter: int
     passes: int
     screened: int  # coefficients the strong rule left out of the first model
+    gap: float  # the largest entry of the minimum-norm subgradient at theta (0 at the exact optimum)
     message: str = ""
     scores: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
-            "alpha": self.alpha, "n_nonzero": self.n_nonzero, "train_deviance": 2.0 * self.loss,
-            "converged": self.converged, "n_iter": self.n_iter, "passes": self.passes, "screened": self.screened,
-            **({} if self.converged else {"message": self.message}), **self.scores,
+            "alpha": self.alpha, "n_nonzero": self.n_nonzero, "intercept_standardized": float(self.theta[-1]),
+            "train_deviance": 2.0 * self.loss,
+            "converged": self.converged, "max_subgradient": self.gap, "n_iter": self.n_iter, "passes": self.passes,
+            "screened": self.screened, **({} if self.converged else {"message": self.message}), **self.scores,
         }
 
 
@@ -93,15 +95,17 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
             eligible = (theta != 0.0) | (penalized == 0.0) | (np.abs(grad) >= l1_ratio * (2.0 * alpha - previous))
             ridge = 0.5 * l2 * float(theta[:-1] @ theta[:-1])
             known = (loss + ridge, grad + l2 * penalized * theta, hess + np.diag(l2 * penalized))
+        # From the previous point's Hessian the first step's pass is a gradient pass; the Hessian is updated from it.
         result = solve(objective, theta, l1=l1, tol=tol, max_iter=max_iter, start=known, eligible=eligible,
-                       final_hessian=False, callback=callback)
+                       final_hessian=False, first_trial="sampled" if known is None else "none", callback=callback)
         theta = result.theta
         loss = result.loss - 0.5 * l2 * float(theta[:-1] @ theta[:-1])
         start = None if result.last_hess is None else (
             loss, result.grad - l2 * penalized * theta, result.last_hess - np.diag(l2 * penalized))
         screened = 0 if eligible is None else int(np.count_nonzero(~eligible))
         points.append(PathPoint(alpha, theta.copy(), loss, int(np.count_nonzero(theta[:-1])), result.converged,
-                                result.n_iter, objective.passes.total, screened, result.message))
+                                result.n_iter, objective.passes.total, screened, kkt_gap(theta, result.grad, l1),
+                                result.message))
         previous = alpha
     return points
 
@@ -160,8 +164,9 @@ def _scores_of(X, y, w, coefs, intercepts, rows=None) -> PathScores:
     y = np.asarray(y, dtype=np.float64)
     loss, loss_sq = np.zeros(n_points), np.zeros(n_points)
     positives, negatives = np.zeros((n_points, AUC_BINS)), np.zeros((n_points, AUC_BINS))
+    etas = decisions(X, coefs, intercepts).T  # one read of X for every point
     for k in range(n_points):
-        eta = decision(X, coefs[k], intercepts[k])
+        eta = np.ascontiguousarray(etas[k])
         row_loss = _row_losses(eta, y)
         loss[k] = weight @ row_loss
         loss_sq[k] = weight @ row_loss**2

@@ -637,7 +637,11 @@ def _path_section(path: dict, features: Sequence[str]) -> str:
     held_out = (f"in {path.get('selected_on') or 'cross-validation'} (the deviance is the mean over the folds, its "
                 "SE that of that mean)" if key == "cv_deviance" else
                 "on the validation rows (the SE is that of the mean over the rows)")
-    note = (f"Each penalty was fitted exactly, warm-started from the one before; the choice is {rule} {held_out}. "
+    tolerance = _float(path.get("point_tol"))
+    solved = ("Each penalty was fitted, warm-started from the one before, until its optimality conditions held to "
+              f"{tolerance:.1e} (the largest subgradient entry); the chosen one was then solved exactly"
+              if tolerance is not None else "Each penalty was fitted exactly, warm-started from the one before")
+    note = (f"{solved}; the choice is {rule} {held_out}. "
             "The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
     return _section("path", "Regularization path", f'<p class="note">{_e(note)}</p>', *charts,
                     f'<div class="scroll">{table}</div>')

@@ -275,6 +275,7 @@ class TrainingRows:
                 "chosen": int(estimator.path_chosen_),
                 "rule": estimator.alpha_rule_,
                 "selected_on": "validation" if cv is None else f"{int(cv)}-fold cross-validation",
+                "point_tol": float(estimator.path_tol_),
                 "coef_standardized": estimator.coef_path_standardized_.tolist(),
             }
         return Model(
