@@ -31,6 +31,8 @@ from ._predict import decisions
 
 __all__ = ["FoldEngine", "PathPoint", "alpha_grid", "fold_loss_sums", "path_scores", "run_path"]
 
+#: A path's point is solved until its violation is at most this fraction of its warm start's (see :func:`run_path`).
+MIN_CUT = 0.25
 #: ``l1_ratio`` used to size a ridge path (glmnet's and glum's convention).
 RIDGE_SPAN_RATIO = 1e-3
 #: Logit bins of the path's AUC estimate (the chosen model's AUC is exact, from the validation metrics).
@@ -51,6 +53,7 @@ class PathPoint:
     passes: int
     screened: int  # coefficients the strong rule left out of the first model
     gap: float  # the largest entry of the minimum-norm subgradient at theta (0 at the exact optimum)
+    tol: float  # what the gap had to reach
     message: str = ""
     scores: dict = field(default_factory=dict)
 
@@ -58,8 +61,8 @@ class PathPoint:
         return {
             "alpha": self.alpha, "n_nonzero": self.n_nonzero, "intercept_standardized": float(self.theta[-1]),
             "train_deviance": 2.0 * self.loss,
-            "converged": self.converged, "max_subgradient": self.gap, "n_iter": self.n_iter, "passes": self.passes,
-            "screened": self.screened, **({} if self.converged else {"message": self.message}), **self.scores,
+            "converged": self.converged, "max_subgradient": self.gap, "tol": self.tol, "n_iter": self.n_iter,
+            "passes": self.passes, "screened": self.screened, **({} if self.converged else {"message": self.message}), **self.scores,
         }
 
 
@@ -69,9 +72,12 @@ def alpha_grid(alpha_max: float, *, n_alphas: int, min_ratio: float) -> np.ndarr
 
 
 def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas, l1_ratio: float, tol: float,
-             max_iter: int, callback=None, solve=prox_newton) -> list[PathPoint]:
+             tol_floor: float, max_iter: int, callback=None, solve=prox_newton) -> list[PathPoint]:
     """Fit every penalty of ``alphas`` in turn, warm-started; ``start`` is ``(loss, grad, hess)`` of the
     unpenalized mean log-loss at ``theta0`` (the intercept-only model), or None to compute them in the first pass.
+
+    A point is solved until the largest entry of its subgradient is at most ``tol`` and at most
+    :data:`MIN_CUT` times what it was at the warm start (never below ``tol_floor``, the exact fit's tolerance).
 
     ``make_objective(l2)`` gives the oracle of the mean log-loss with ridge
     ``l2`` (the intercept last, never penalized). ``solve`` is
@@ -82,10 +88,18 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
     penalized = np.append(np.ones(theta.size - 1), 0.0)
     points: list[PathPoint] = []
     previous = float(alphas[0])
+    unpenalized = None if start is None else start[1]  # the gradient of the mean log-loss at theta, when known
     for alpha in alphas:
         alpha = float(alpha)
         l2, l1 = alpha * (1.0 - l1_ratio), alpha * l1_ratio * penalized
         objective = make_objective(l2)
+        point_tol = tol
+        if unpenalized is not None:
+            # The warm start violates the new penalty's conditions by what the penalty's change did; near the path's
+            # end, where the penalties approach tol, that is below tol, and the point would be a copy of the one
+            # before: it is solved until that violation is down to MIN_CUT of itself (three quarters undone).
+            moved = kkt_gap(theta, unpenalized + l2 * penalized * theta, l1)
+            point_tol = max(tol_floor, min(tol, MIN_CUT * moved))
         if start is None:
             known, eligible = None, None
         else:
@@ -96,16 +110,17 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
             ridge = 0.5 * l2 * float(theta[:-1] @ theta[:-1])
             known = (loss + ridge, grad + l2 * penalized * theta, hess + np.diag(l2 * penalized))
         # From the previous point's Hessian the first step's pass is a gradient pass; the Hessian is updated from it.
-        result = solve(objective, theta, l1=l1, tol=tol, max_iter=max_iter, start=known, eligible=eligible,
+        result = solve(objective, theta, l1=l1, tol=point_tol, max_iter=max_iter, start=known, eligible=eligible,
                        final_hessian=False, first_trial="sampled" if known is None else "none", callback=callback)
         theta = result.theta
         loss = result.loss - 0.5 * l2 * float(theta[:-1] @ theta[:-1])
+        unpenalized = result.grad - l2 * penalized * theta
         start = None if result.last_hess is None else (
             loss, result.grad - l2 * penalized * theta, result.last_hess - np.diag(l2 * penalized))
         screened = 0 if eligible is None else int(np.count_nonzero(~eligible))
         points.append(PathPoint(alpha, theta.copy(), loss, int(np.count_nonzero(theta[:-1])), result.converged,
                                 result.n_iter, objective.passes.total, screened, kkt_gap(theta, result.grad, l1),
-                                result.message))
+                                point_tol, result.message))
         previous = alpha
     return points
 

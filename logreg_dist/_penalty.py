@@ -39,7 +39,8 @@ class ChosenPath:
     points: list[dict]
     chosen: int
     coef_path_standardized: np.ndarray  # (n_alphas, n_features)
-    point_tol: float  # the tolerance every point was solved to; the chosen one is then solved to ``tol``
+    point_tol: float  # the largest tolerance a point was solved to; the chosen one is then solved to ``exact_tol``
+    exact_tol: float
     active: np.ndarray  # the features whose coefficients the solver fits
 
     def made_exact(self, result: SolverResult, *, loss: float, gap: float, passes: int) -> None:
@@ -51,7 +52,8 @@ class ChosenPath:
         self.coef_path_standardized[self.chosen, self.active] = result.theta[:-1]
         point.update(n_nonzero=int(np.count_nonzero(result.theta[:-1])),
                      intercept_standardized=float(result.theta[-1]), train_deviance=2.0 * loss,
-                     converged=bool(result.converged), max_subgradient=gap, n_iter=point["n_iter"] + result.n_iter,
+                     converged=bool(result.converged), max_subgradient=gap, tol=self.exact_tol,
+                     n_iter=point["n_iter"] + result.n_iter,
                      passes=point["passes"] + passes, made_exact=True)
         if result.converged:
             point.pop("message", None)
@@ -173,11 +175,12 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
             min_ratio *= RIDGE_SPAN_RATIO
     alphas = alpha_grid(alpha_max, n_alphas=n_alphas, min_ratio=min_ratio)
     index = np.flatnonzero(active)
-    # The points are solved to a tolerance relative to the gradient's scale at the intercept-only model: enough to
-    # rank their held-out deviance (its error is far below its standard error), at a pass or two each where
-    # tol itself takes four to six; the chosen point is then solved to tol.
+    # The points are solved to a tolerance relative to the gradient's scale at the intercept-only model (tighter
+    # near the path's end, see run_path): enough to rank their held-out deviance (its error is far below its
+    # standard error), at a pass or two each where tol itself takes four to six; the chosen point is then solved
+    # to tol.
     point_tol = max(tol, PATH_RTOL * float(gradient.max()))
-    settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol=point_tol, max_iter=max_iter, solve=solve)
+    settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol=point_tol, tol_floor=tol, max_iter=max_iter, solve=solve)
 
     def original(points):
         """The points' original-scale coefficients ``(n_points, n_features)`` and intercepts ``(n_points,)``."""
@@ -234,4 +237,4 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     for k, point in enumerate(points):
         coef_path[k, index] = point.theta[:-1]
     return points, ChosenPath(alphas, alpha_rule, [p.as_dict() for p in points], chosen, coef_path, point_tol,
-                              active.copy()), passes
+                              tol, active.copy()), passes

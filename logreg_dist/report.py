@@ -639,7 +639,8 @@ def _path_section(path: dict, features: Sequence[str]) -> str:
                 "on the validation rows (the SE is that of the mean over the rows)")
     tolerance = _float(path.get("point_tol"))
     solved = ("Each penalty was fitted, warm-started from the one before, until its optimality conditions held to "
-              f"{tolerance:.1e} (the largest subgradient entry); the chosen one was then solved exactly"
+              f"{tolerance:.1e} (the largest subgradient entry; near the path's end, until three quarters of what "
+              "the penalty's change did to them was undone); the chosen one was then solved exactly"
               if tolerance is not None else "Each penalty was fitted exactly, warm-started from the one before")
     note = (f"{solved}; the choice is {rule} {held_out}. "
             "The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
