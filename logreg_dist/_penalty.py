@@ -14,14 +14,15 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg
 
 from ._checkpoint import _Checkpoint
 from ._enet import kkt_gap, prox_newton
 from ._objective import Objective, intercept_only
 from ._path import RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, path_scores, run_folds, run_path
-from ._solvers import SolverResult
+from ._solvers import SolverResult, _null_space_groups
 from ._standardization import Standardization, coefficients
-from .exceptions import ConvergenceWarning, InputError
+from .exceptions import CollinearityWarning, ConvergenceWarning, InputError
 
 __all__ = ["ChosenPath", "ElasticNetFit", "PATH_RTOL", "fit_elastic_net"]
 
@@ -140,7 +141,26 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         if result.hess is None and (solve is prox_newton or levels):
             _, _, result.hess = objective.loss_grad_hess(result.theta)
     passes += objective.passes.total
-    # 3. Convergence, judged on the optimality conditions.
+    # 3. Collinear columns among the nonzero coefficients: an L1 penalty alone does not settle how their weight is
+    #    split, and their Hessian has no inverse, so there are no standard errors (as for Newton without a penalty).
+    if l1_ratio > 0 and isinstance(result.hess, np.ndarray):
+        keep = np.append(result.theta[:-1] != 0.0, True)
+        kept = result.hess[np.ix_(keep, keep)]
+        try:
+            linalg.cho_factor(kept, check_finite=False)
+        except linalg.LinAlgError:
+            index = np.flatnonzero(keep)
+            result.singular_groups = [[int(index[k]) for k in group] for group in _null_space_groups(kept, 1e-12)]
+            names = [rows.feature_names[j] for j in np.flatnonzero(active)] + ["intercept"]
+            warnings.warn(
+                f"the Hessian of the nonzero coefficients is singular: columns "
+                f"{[[names[k] for k in group] for group in result.singular_groups]} are collinear. The L1 penalty "
+                "does not settle how their weight is split, and no coefficient has a standard error. Drop one column "
+                "of each group, or add a ridge part (l1_ratio < 1).",
+                CollinearityWarning,
+                stacklevel=4,
+            )
+    # 4. Convergence, judged on the optimality conditions.
     if not result.converged:
         warnings.warn(
             f"{'proximal Newton' if solve is prox_newton else 'OWL-QN'} did not converge at alpha={alpha:.6g} after {result.n_iter} iterations "

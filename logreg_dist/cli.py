@@ -430,6 +430,17 @@ def main(argv: list[str] | None = None) -> int:
 
         dask.config.set({"logging.distributed": "warning"})  # read when distributed is first imported
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    shown = warnings.showwarning
+    if not args.verbose:
+        warnings.showwarning = _one_line_warnings(args.command, shown)
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args) -> int:
+    """:func:`main` once the arguments are parsed and the console set up."""
     with raise_on_signals() as received:
         _console_filter.received = received
         try:
@@ -451,6 +462,19 @@ def main(argv: list[str] | None = None) -> int:
         return status
     print(f"logreg-dist {args.command}: interrupted by {signal.Signals(received.signum).name}", file=sys.stderr)
     return 128 + received.signum
+
+
+def _one_line_warnings(command: str, show):
+    """``warnings.showwarning`` that prints ours as one line naming the command (what the data or options caused, not
+    where the library noticed it); other libraries' warnings as Python shows them."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if category.__module__ != "logreg_dist.exceptions":
+            return show(message, category, filename, lineno, file, line)
+        # Written, not printed: a flow with log_prints would take a print for its log.
+        (sys.stderr if file is None else file).write(f"logreg-dist {command}: warning: {message}\n")
+
+    return show_warning
 
 
 class _ConsoleFilter(logging.Filter):

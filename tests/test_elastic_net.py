@@ -16,7 +16,7 @@ import pytest
 
 from logreg_dist import LogisticRegression
 from logreg_dist._penalty import PATH_RTOL
-from logreg_dist.exceptions import InputError
+from logreg_dist.exceptions import CollinearityWarning, InputError
 
 from .conftest import make_classification
 
@@ -460,3 +460,21 @@ def test_the_report_says_how_the_path_chose():
             "selected_on": "3-fold cross-validation", "coef_standardized": model.coef_path_standardized_.tolist()}
     html = _path_section(path, [f"x{j}" for j in range(4)])
     assert "the choice is the least deviance in 3-fold cross-validation (the deviance is the mean over the folds" in html
+
+
+def test_collinear_nonzero_coefficients_are_named_and_get_no_standard_errors(wa_churn):
+    """wa_churn's one-hot columns repeat ("No internet service" in six columns): the lasso keeps several of a repeated
+    column nonzero, their Hessian is singular, and the fit says which columns, rather than NaN standard errors alone."""
+    X = wa_churn.drop(columns=["churn"])
+    text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    X = pd.get_dummies(X, columns=text, drop_first=True, dtype=float).fillna(0.0)
+    y = (wa_churn["churn"] == "Yes").to_numpy().astype(np.int64)
+    with pytest.warns(CollinearityWarning, match=r"No internet service.*are collinear") as record:
+        model = LogisticRegression(alpha=4.5e-4, l1_ratio=1.0).fit(X, y)
+    assert len([w for w in record if issubclass(w.category, CollinearityWarning)]) == 1
+    assert np.isnan(model.std_errors_).all() and np.count_nonzero(model.coef_) > 20
+    # With a ridge part the Hessian is definite again: standard errors for every nonzero coefficient.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollinearityWarning)
+        ridged = LogisticRegression(alpha=4.5e-4, l1_ratio=0.5).fit(X, y)
+    assert np.isfinite(ridged.std_errors_[ridged.coef_ != 0]).all()

@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,3 +93,18 @@ def test_separated_features_are_not_called_strongest_nor_chosen_for_the_short_mo
     table = load_model(tmp_path / "model").coefficient_table()  # the report's table: the separated rows come last
     assert [row["separated"] for row in table] == sorted(row["separated"] for row in table)
     assert "visits" in model["short_model"]["features"], model["short_model"]
+
+
+def test_our_warnings_are_one_line_naming_the_command(prefect_harness, tmp_path):
+    """The lasso on wa_churn's repeated one-hot columns: the collinear groups are named in one line on stderr, not as
+    Python's two-line warning with the library's file and source line."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+        status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn", "--out", str(tmp_path / "model"),
+                       "--alpha", "auto", "--l1-ratio", "1"])
+    assert status == 0
+    lines = err.getvalue().splitlines()
+    warned = [line for line in lines if line.startswith("logreg-dist train: warning: the Hessian of the nonzero")]
+    assert len(warned) == 1 and "No internet service" in warned[0], lines
+    assert not any("Warning:" in line or line.startswith("  ") for line in lines), lines
+    report = (tmp_path / "model" / "report.html").read_text()
+    assert "No coefficient has a standard error" in report

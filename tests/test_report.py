@@ -309,3 +309,15 @@ def test_chromium_renders_the_page_without_console_errors(page_file, page, tmp_p
     keep = os.environ.get("LOGREG_REPORT_SCREENSHOT")  # e.g. /tmp/report-screenshot.png, for a person to look at
     if keep:
         shutil.copyfile(shot, keep)
+
+
+def test_a_model_whose_nonzero_coefficients_have_no_standard_errors_says_why():
+    from logreg_dist.report import _coefficients_section
+
+    rows = [{"feature": "(intercept)", "coef": -1.0, "std_error": None},
+            {"feature": "a", "coef": 0.5, "std_error": None, "rank": 1},
+            {"feature": "b", "coef": 0.0, "std_error": None, "rank": 2}]
+    summary = {"target": "churn", "alpha": 1e-3, "l1_ratio": 1.0}
+    assert "No coefficient has a standard error" in _coefficients_section(rows, summary)
+    rows[1]["std_error"] = 0.1  # a nonzero coefficient with one: the zeroed one's missing error needs no note
+    assert "No coefficient has a standard error" not in _coefficients_section(rows, summary)
