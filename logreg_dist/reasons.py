@@ -38,23 +38,38 @@ import pyarrow.compute as pc
 from .exceptions import InputError
 from .prepare import MISSING_LEVEL, CategoricalColumn, _as_text
 
-__all__ = ["Contributions", "Reasons", "check_reason_counts"]
+__all__ = ["Contributions", "Reasons", "check_reason_counts", "used_inputs"]
 
 #: Rows per chunk of the contribution matrix: this many rows by the number of inputs in float64 stays in the
 #: processor's cache for the second loop (a few MB for 85 inputs), whatever the partition's size.
 CHUNK_ROWS = 4096
 
 
-def check_reason_counts(*, top: int | None, down: int | None, n_inputs: int, source: str = "the model") -> None:
-    """Raise, naming the option, unless ``top`` and ``down`` are each None or an integer from 1 to ``n_inputs``."""
+def used_inputs(model) -> np.ndarray:
+    """Per input column of ``model`` (a :class:`~logreg_dist.model.Model`), whether any of its encoded features has
+    a nonzero coefficient: an input an L1 penalty dropped contributes nothing to any row, and is no reason."""
+    sizes = [len(column.encoded) for column in model.preparation.columns]
+    nonzero = np.asarray(model.coef, dtype=np.float64) != 0.0
+    starts = np.cumsum([0, *sizes[:-1]])
+    return np.array([bool(nonzero[start:start + size].any()) for start, size in zip(starts, sizes)], dtype=bool)
+
+
+def check_reason_counts(*, top: int | None, down: int | None, n_inputs: int, source: str = "the model",
+                        n_used: int | None = None) -> None:
+    """Raise, naming the option, unless ``top`` and ``down`` are each None or an integer from 1 to ``n_used`` (the
+    input columns with a nonzero coefficient; ``n_inputs`` when not given)."""
+    n_used = n_inputs if n_used is None else n_used
     for value, name in ((top, "reasons (--reasons)"), (down, "reasons_down (--reasons-down)")):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= n_inputs:
-            raise InputError(
-                f"{name} must be an integer from 1 to {n_inputs}, the number of input columns of {source}; "
-                f"got {value!r}."
-            )
+        if n_used == 0:
+            raise InputError(f"{source} has no input column with a nonzero coefficient: there are no reasons to give "
+                             f"({name}).")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= n_used:
+            used = (f"the number of input columns of {source}" if n_used == n_inputs else
+                    f"the number of input columns of {source} with a nonzero coefficient ({n_inputs - n_used} of "
+                    f"its {n_inputs} have none)")
+            raise InputError(f"{name} must be an integer from 1 to {n_used}, {used}; got {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,7 @@ class Contributions:
     mean: np.ndarray  # (n_features,)
     group: np.ndarray  # (n_features,)
     intercept_at_mean: float
+    used: np.ndarray  # (n_inputs,) bool: inputs with a nonzero coefficient, the only ones named as reasons
 
     @classmethod
     def of(cls, model, *, source: str = "the model") -> Contributions:
@@ -85,7 +101,7 @@ class Contributions:
             )
         sizes = [len(column.encoded) for column in model.preparation.columns]
         group = np.repeat(np.arange(len(sizes), dtype=np.intp), sizes)
-        return cls(tuple(model.preparation.columns), coef, mean, group, model.intercept_at_mean)
+        return cls(tuple(model.preparation.columns), coef, mean, group, model.intercept_at_mean, used_inputs(model))
 
     @property
     def inputs(self) -> list[str]:
@@ -137,10 +153,15 @@ class Contributions:
             if buffer.shape[0] != stop - start:  # the last chunk: a buffer of its own, column-major as the others
                 buffer = np.empty((stop - start, len(self.columns)), order="F")
             matrix = self.matrix(X, start, stop, out=buffer)
+            if not self.used.all():  # the inputs an L1 penalty dropped are left out of the ranking
+                matrix = np.asfortranarray(matrix[:, self.used])
             if top:
                 largest_per_row(matrix, 1.0, up_index[start:stop], up_value[start:stop])
             if down:
                 largest_per_row(matrix, -1.0, down_index[start:stop], down_value[start:stop])
+        if not self.used.all():
+            kept = np.flatnonzero(self.used)
+            up_index, down_index = kept[up_index], kept[down_index]
         return Reasons(self.columns, up_index, up_value, down_index, -down_value)
 
 

@@ -32,7 +32,7 @@ from .exceptions import InputError
 from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
-from .reasons import Contributions, check_reason_counts
+from .reasons import Contributions, check_reason_counts, used_inputs
 from .storage import discard, filesystem, is_url, join, make_staging, move_into_place, new_run, publish
 from .tables import read_table
 
@@ -108,7 +108,8 @@ def _write_part(table: pa.Table, path: str, storage_options: dict | None, option
 
 def check_reasons(model: Model, *, reasons: int | None, reasons_down: int | None, source: str = "the model") -> None:
     """Raise unless ``model`` (named ``source`` in the error) can give ``reasons`` / ``reasons_down`` per row."""
-    check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns), source=source)
+    check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns), source=source,
+                        n_used=int(used_inputs(model).sum()))
     if reasons or reasons_down:
         Contributions.of(model, source=source)  # a model without training means is refused before any row is read
 

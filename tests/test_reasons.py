@@ -189,5 +189,25 @@ def test_a_model_without_training_means_is_refused_when_reasons_are_asked(churn,
 def test_the_public_names_of_the_reasons_module():
     from logreg_dist import reasons
 
-    assert reasons.__all__ == ["Contributions", "Reasons", "check_reason_counts"]
+    assert reasons.__all__ == ["Contributions", "Reasons", "check_reason_counts", "used_inputs"]
     assert all(hasattr(reasons, name) for name in reasons.__all__)
+
+
+def test_inputs_without_a_nonzero_coefficient_are_never_reasons(churn):
+    """An input an L1 penalty dropped contributes 0 to every row: it is left out of the ranking (not named with a
+    contribution of 0 where fewer inputs raise a row), and the reasons asked for are capped at the inputs in use."""
+    root, frame = churn
+    model = load_model(root / "model")
+    dropped = ["female", "contract", "tenure"]  # a 0/1 input, a three-level categorical and a numeric one
+    for name in dropped:
+        model.coef[[model._input_of(f) == name for f in model.features]] = 0.0
+    _, _, expected = _independent_contributions(model, frame)
+    used = [c for c in expected.columns if c not in dropped]
+    reasons = model.reasons(frame, top=3, down=2)
+    named = set(np.concatenate([reasons[f"reason_{k}"].to_numpy() for k in (1, 2, 3)]
+                               + [reasons[f"reason_down_{k}"].to_numpy() for k in (1, 2)]))
+    assert not named & set(dropped)
+    _check_ranked(reasons, expected[used], "reason", 3, descending=True)
+    _check_ranked(reasons, expected[used], "reason_down", 2, descending=False)
+    with pytest.raises(InputError, match=rf"from 1 to {len(used)}, .* with a nonzero coefficient \(3 of its"):
+        model.reasons(frame, top=len(used) + 1)
