@@ -260,11 +260,21 @@ def _score(args) -> int:
     return 0
 
 
+def _share_text(count: int, total: int) -> str:
+    """``count / total`` as a percentage a reader can tell from zero: 2 decimals, or '<0.01%' for a few rows."""
+    share = count / max(total, 1)
+    return "<0.01%" if 0 < share < 5e-5 else f"{share:.2%}"
+
+
 def _print_rescore(summary: dict) -> None:
     print(f"scored {summary['rows']:,} customers with model version {summary['model_version']} into {summary['out']}")
     if summary["above_threshold"] is not None:
-        share = summary["above_threshold"] / max(summary["rows"], 1)
-        print(f"{summary['above_threshold']:,} ({share:.2%}) are at or above the model's threshold {summary['threshold']:.4g}")
+        above = f"{summary['above_threshold']:,} ({_share_text(summary['above_threshold'], summary['rows'])})"
+        if summary.get("contacts_nobody"):
+            print(f"threshold: at the model's costs contacting nobody was cheapest; {above} score above every "
+                  f"validation score (above {summary['threshold']:.4g})")
+        else:
+            print(f"{above} are at or above the model's threshold {summary['threshold']:.4g}")
     print("rows per training score decile: " + ", ".join(f"{d['decile']}: {d['rows']:,}" for d in summary["deciles"]))
     if summary["score_psi"] is not None:
         print(f"PSI of the score {summary['score_psi']:.4f}; inputs with PSI > 0.2: {', '.join(summary['flagged']) or 'none'}")

@@ -227,6 +227,8 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
         "deciles": [{"decile": d + 1, "rows": int(n)} for d, n in enumerate(decile_counts)],
         "threshold": threshold,
         "above_threshold": tally.above if threshold is not None else None,
+        # At the model's costs contacting nobody was cheapest: its threshold lies just above every validation score.
+        "contacts_nobody": bool((model.threshold or {}).get("contacts_nobody")),
         "score_psi": drift.get(SCORE, {}).get("psi"),
         "psi": {name: value for name, value in drift.items() if name != SCORE},
         "flagged": sorted(name for name, value in drift.items() if value["flagged"]),

@@ -141,6 +141,21 @@ def test_contacting_nobody_is_a_reported_answer_not_a_crash(prefect_harness, loc
     assert document["threshold"]["contacts_nobody"] is True and document["threshold"]["tp"] == 0
     assert document["positive_label"] == 1
     assert "contacting nobody has the lowest expected cost" in (tmp_path / "m" / "report.html").read_text()
+    # Scoring says the same, instead of a count of rows 'at or above the model's threshold' as if it were a policy.
+    status = main(["score", str(tmp_path / "m"), str(tmp_path / "rare"), "--id-column", "customer_id",
+                   "--out", str(tmp_path / "scores"), "--scheduler", local_client.scheduler.address])
+    out = capsys.readouterr().out
+    assert status == 0
+    line = next(line for line in out.splitlines() if line.startswith("threshold: "))
+    assert "contacting nobody was cheapest" in line and "score above every validation score" in line, line
+    assert "at or above the model's threshold" not in out
+
+
+def test_a_few_rows_of_many_are_not_shown_as_zero_percent():
+    from logreg_dist.cli import _share_text
+
+    assert _share_text(1, 50_000) == "<0.01%" and _share_text(0, 50_000) == "0.00%"
+    assert _share_text(3, 50_000) == "0.01%" and _share_text(1, 3) == "33.33%"
 
 
 def test_duplicate_ids_across_the_split_and_files_are_found(customers, local_client, tmp_path):
