@@ -184,6 +184,10 @@ def _print_headline(summary: dict) -> None:
         if penalty.get("smallest"):
             print("the chosen penalty is the path's smallest: a smaller one may fit the held-out rows better "
                   "(give it with --alpha)")
+        if penalty.get("largest") and penalty.get("nonzero"):
+            other = " (or --alpha-rule min)" if "standard-error" in penalty.get("chosen_by", "") else ""
+            print("the chosen penalty is the path's largest: every coefficient is shrunk nearly to zero and the "
+                  f"model scores everyone close to the base rate; the held-out rows support no smaller penalty{other}")
     elif penalty.get("l1_ratio"):
         print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}): "
               f"{penalty['nonzero']} nonzero coefficients")
@@ -337,8 +341,17 @@ def _reason_options(command: argparse.ArgumentParser) -> None:
                          help="with each reason, the customer's value of that input as text (reason_1_value, ...)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad argument is one line, as every other bad input is; the usage is one ``--help`` away."""
+
+    def error(self, message):
+        if message.startswith("the following arguments are required: command"):
+            self.print_help(sys.stderr)  # no command at all: what there is to run
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="logreg-dist", description="Distributed logistic regression on Dask.")
+    parser = _Parser(prog="logreg-dist", description="Distributed logistic regression on Dask.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each solver iteration")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -361,11 +374,13 @@ def _parser() -> argparse.ArgumentParser:
                        "shorthand for --alpha X --l1-ratio 0")
     train.add_argument("--alpha", type=_alpha, default=None,
                        help="elastic-net penalty strength, or 'auto': the path, chosen on the validation rows (or --cv)")
-    train.add_argument("--l1-ratio", type=float, default=0.0, help="share of the penalty that is L1 (0 ridge, 1 lasso)")
+    train.add_argument("--l1-ratio", type=float, default=0.0,
+                       help="share of the penalty that is L1: 0 ridge (default, as glum's), 1 lasso (selects inputs)")
     train.add_argument("--cv", type=int, default=None, help="with --alpha auto: choose by K-fold cross-validation")
     train.add_argument("--n-alphas", type=int, default=20, help="penalties on the path (default 20)")
     train.add_argument("--alpha-rule", choices=["min", "1se"], default="min",
-                       help="the path's choice: least held-out deviance, or the largest penalty within 1 SE of it")
+                       help="the path's choice: least held-out deviance (default), or the largest penalty within "
+                            "1 SE of it")
     train.add_argument("--short-model", choices=["strongest", "lasso"], default="strongest",
                        help="short model's inputs: largest |standardized coef|, or first to enter the lasso path")
     train.add_argument("--solver", choices=["auto", "newton", "lbfgs"], default="auto")

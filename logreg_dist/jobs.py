@@ -284,6 +284,7 @@ def _penalty(model: Model) -> dict:
         rule = "the one-standard-error rule on the" if model.path["rule"] == "1se" else "the least"
         penalty.update(chosen_by=f"{rule} {model.path['selected_on']} deviance", n_alphas=len(model.path["points"]),
                        smallest=model.path["chosen"] == len(model.path["points"]) - 1,
+                       largest=model.path["chosen"] == 0,
                        **{k: chosen[k] for k in ("valid_deviance", "valid_auc", "cv_deviance", "cv_auc") if k in chosen})
     return penalty
 

@@ -108,3 +108,28 @@ def test_our_warnings_are_one_line_naming_the_command(prefect_harness, tmp_path)
     assert not any("Warning:" in line or line.startswith("  ") for line in lines), lines
     report = (tmp_path / "model" / "report.html").read_text()
     assert "No coefficient has a standard error" in report
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "data.parquet", "--target", "y", "--out", "m", "--cv", "2.5"], "argument --cv: invalid int value: '2.5'"),
+    (["train", "data.parquet", "--target", "y", "--out", "m", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_a_mistyped_argument_is_one_line(argv, message):
+    with contextlib.redirect_stderr(io.StringIO()) as err, pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].endswith("--help)"), lines
+
+
+def test_a_path_that_chooses_its_largest_penalty_says_the_model_is_near_the_base_rate(capsys):
+    from logreg_dist.cli import _print_headline
+
+    summary = {"model_dir": "m", "rows": 50_000, "positives": 59, "target": "y", "positive_label": 1,
+               "solver": "prox-newton", "n_iter": 30, "converged": True, "fit_seconds": 1.0, "coefficients": [],
+               "penalty": {"alpha": 6.3, "l1_ratio": 0.0, "nonzero": 12, "n_alphas": 20, "smallest": False,
+                           "largest": True, "valid_deviance": 0.08,
+                           "chosen_by": "the one-standard-error rule on the validation deviance"}}
+    _print_headline(summary)
+    out = capsys.readouterr().out
+    assert "the chosen penalty is the path's largest" in out and "--alpha-rule min" in out
