@@ -455,13 +455,14 @@ def main(argv: list[str] | None = None) -> int:
 
         dask.config.set({"logging.distributed": "warning"})  # read when distributed is first imported
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
-    shown = warnings.showwarning
+    # The text of a shown warning, not how it is shown: a caller recording warnings (pytest.warns) still gets them.
+    formatted = warnings.formatwarning
     if not args.verbose:
-        warnings.showwarning = _one_line_warnings(args.command, shown)
+        warnings.formatwarning = _one_line_warnings(args.command, formatted)
     try:
         return _run(args)
     finally:
-        warnings.showwarning = shown
+        warnings.formatwarning = formatted
 
 
 def _run(args) -> int:
@@ -489,17 +490,16 @@ def _run(args) -> int:
     return 128 + received.signum
 
 
-def _one_line_warnings(command: str, show):
-    """``warnings.showwarning`` that prints ours as one line naming the command (what the data or options caused, not
-    where the library noticed it); other libraries' warnings as Python shows them."""
+def _one_line_warnings(command: str, format_warning):
+    """``warnings.formatwarning`` that writes ours as one line naming the command (what the data or options caused,
+    not where the library noticed it); other libraries' warnings as Python writes them."""
 
-    def show_warning(message, category, filename, lineno, file=None, line=None):
+    def one_line(message, category, filename, lineno, line=None):
         if category.__module__ != "logreg_dist.exceptions":
-            return show(message, category, filename, lineno, file, line)
-        # Written, not printed: a flow with log_prints would take a print for its log.
-        (sys.stderr if file is None else file).write(f"logreg-dist {command}: warning: {message}\n")
+            return format_warning(message, category, filename, lineno, line)
+        return f"logreg-dist {command}: warning: {message}\n"
 
-    return show_warning
+    return one_line
 
 
 class _ConsoleFilter(logging.Filter):

@@ -4,6 +4,8 @@ import contextlib
 import io
 import json
 import re
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +100,13 @@ def test_separated_features_are_not_called_strongest_nor_chosen_for_the_short_mo
 def test_our_warnings_are_one_line_naming_the_command(prefect_harness, tmp_path):
     """The lasso on wa_churn's repeated one-hot columns: the collinear groups are named in one line on stderr, not as
     Python's two-line warning with the library's file and source line."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+    def shown_as_python_shows_it(message, category, filename, lineno, file=None, line=None):  # pytest records instead
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err, \
+            warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = shown_as_python_shows_it
         status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn", "--out", str(tmp_path / "model"),
                        "--alpha", "auto", "--l1-ratio", "1"])
     assert status == 0
