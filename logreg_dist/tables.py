@@ -135,7 +135,7 @@ def _pieces(files: list[str], fs=None) -> tuple[list, _Layout]:
             metadata = pq.read_metadata(file) if fs is None else pq.read_metadata(fs._strip_protocol(file), filesystem=fs)
             schemas.append(metadata.schema.to_arrow_schema())
         except (OSError, ValueError, pa.ArrowException) as error:  # a damaged footer, or not Parquet at all
-            raise InputError(f"cannot read Parquet file {file}: {error}") from error
+            raise InputError(f"cannot read Parquet file {file}: {error}{_text_hint(file)}") from error
         if metadata.num_rows <= PARTITION_ROWS or metadata.num_row_groups <= 1:
             pieces.append((file, None))
             continue
@@ -269,3 +269,13 @@ def count_rows(path: str | os.PathLike, *, storage_options: dict | None = None) 
         return sum(pq.read_metadata(file).num_rows for file in files)
     except (OSError, ValueError):
         return None
+
+
+def _text_hint(file: str) -> str:
+    """What to do with a text table given where Parquet is read: convert it once (its column types are then
+    fixed, not guessed again on each read)."""
+    if str(file).lower().endswith((".csv", ".csv.gz", ".tsv", ".txt")):
+        return (" (logreg-dist reads Parquet; convert the text file once, e.g. "
+                "pandas.read_csv(path).to_parquet('customers.parquet'))")
+    return ""
+

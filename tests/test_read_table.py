@@ -105,3 +105,13 @@ def test_a_corrupt_file_is_named(tmp_path):
         frame.compute()
     with pytest.raises(InputError, match="no Parquet data"):
         read_table(tmp_path / "missing")
+
+
+def test_a_csv_given_for_parquet_is_told_how_to_convert(tmp_path):
+    _frame(10).to_csv(tmp_path / "customers.csv", index=False)
+    with pytest.raises(InputError, match=r"customers\.csv: .*logreg-dist reads Parquet; convert the text file once"):
+        read_table(tmp_path / "customers.csv")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(InputError) as refused:  # a damaged Parquet file gets no such advice
+        read_table(tmp_path / "bad.parquet")
+    assert "convert" not in str(refused.value)
