@@ -399,6 +399,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             self.path_tol_ = fit.path.point_tol  # what every point was solved to; the chosen one then to tol
         self.resumed_from_ = fit.resumed_from
         self.converged_ = bool(fit.result.converged)
+        # The groups of collinear columns the solver found (their Hessian has no inverse: no standard errors).
+        params = [names[j] for j in np.flatnonzero(scaling.active)] + ["intercept"]
+        self.collinear_groups_ = [[params[k] for k in group] for group in fit.result.singular_groups]
         self.history_ = fit.result.history
         self.solver_ = fit.solver
         self.alpha_, self.l1_ratio_ = fit.alpha, fit.l1_ratio

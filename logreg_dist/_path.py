@@ -1,4 +1,4 @@
-"""The regularization path and its choice: every point exact, the folds' sums in the same passes.
+"""The regularization path and its choice: points solved to the path's tolerance, the folds' sums in the same passes.
 
 A path is a log-spaced sequence of penalties ``alpha`` from ``alpha_max``
 down. With ``l1_ratio > 0``, ``alpha_max`` is the smallest penalty at which
@@ -27,7 +27,7 @@ import pandas as pd
 
 from ._enet import kkt_gap, prox_newton
 from ._kernels import loss_sums
-from ._predict import decisions
+from ._predict import decision
 
 __all__ = ["FoldEngine", "PathPoint", "alpha_grid", "fold_loss_sums", "path_scores", "run_path"]
 
@@ -179,9 +179,8 @@ def _scores_of(X, y, w, coefs, intercepts, rows=None) -> PathScores:
     y = np.asarray(y, dtype=np.float64)
     loss, loss_sq = np.zeros(n_points), np.zeros(n_points)
     positives, negatives = np.zeros((n_points, AUC_BINS)), np.zeros((n_points, AUC_BINS))
-    etas = decisions(X, coefs, intercepts).T  # one read of X for every point
-    for k in range(n_points):
-        eta = np.ascontiguousarray(etas[k])
+    for k in range(n_points):  # a point at a time: a block's rows x points would be held at once otherwise
+        eta = decision(X, coefs[k], intercepts[k])
         row_loss = _row_losses(eta, y)
         loss[k] = weight @ row_loss
         loss_sq[k] = weight @ row_loss**2

@@ -10,6 +10,7 @@ it). It returns a record; the estimator copies it into its attributes.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from ._checkpoint import _Checkpoint
 from ._enet import kkt_gap, prox_newton
 from ._objective import Objective, intercept_only
 from ._path import RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, path_scores, run_folds, run_path
+from ._solver_choice import AUTO_NEWTON_MAX_FEATURES
 from ._solvers import SolverResult, _null_space_groups
 from ._standardization import Standardization, coefficients
 from .exceptions import CollinearityWarning, ConvergenceWarning, InputError
@@ -43,6 +45,15 @@ class ChosenPath:
     point_tol: float  # the largest tolerance a point was solved to; the chosen one is then solved to ``exact_tol``
     exact_tol: float
     active: np.ndarray  # the features whose coefficients the solver fits
+    key: str  # the held-out deviance the choice ranks: "valid_deviance" or "cv_deviance"
+
+    def not_exact(self, result: SolverResult, passes: int) -> None:
+        """Flag the chosen point: its fit to ``exact_tol`` did not converge, so it is not chosen (as a point that
+        did not converge on the path is not)."""
+        point = self.points[self.chosen]
+        point.update(converged=False, passes=point["passes"] + passes,
+                     message=f"solved to the path's tolerance, but not to {self.exact_tol:.1e} from there "
+                             f"({result.message})")
 
     def made_exact(self, result: SolverResult, *, loss: float, gap: float, passes: int) -> None:
         """Record the chosen point solved to ``tol``: its coefficients, training deviance (``loss`` without the
@@ -106,6 +117,9 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         passes += first.passes.total
     saver = _Checkpoint(None, {}, callback)
     path = None
+    # The Hessian at the optimum (standard errors, and the collinearity check below) where p x p is affordable: the
+    # estimator would take the same pass otherwise; OWL-QN on a wide problem is there to avoid it.
+    hessian_affordable = solve is prox_newton or bool(levels) or n_active <= AUTO_NEWTON_MAX_FEATURES
     if alpha == "auto":
         # 2. The path: every penalty fitted to the path's tolerance and scored, then the chosen point made exact.
         points, path, passes_path = _path(
@@ -113,15 +127,27 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
             n_alphas=n_alphas, min_alpha_ratio=min_alpha_ratio, n_folds=n_folds, alpha_rule=alpha_rule,
             callback=saver, solve=solve)
         passes += passes_path
-        point = points[path.chosen]
-        alpha = point.alpha
-        objective = make_objective(alpha * (1.0 - l1_ratio))
-        # Its first two passes sum the full Hessian: the point is near the optimum, where a full Hessian's step
-        # keeps Newton's quadratic rate, and the pass that converges brings the standard errors' Hessian.
-        result = solve(objective, point.theta, l1=alpha * l1_ratio * penalized, tol=tol, max_iter=max_iter,
-                       first_hessian="full", first_trial="full", callback=saver)
-        result.history = saver.history
-        if result.hess is None and (solve is prox_newton or levels):
+        while True:
+            point = points[path.chosen]
+            alpha = point.alpha
+            objective = make_objective(alpha * (1.0 - l1_ratio))
+            # Its first two passes sum the full Hessian: the point is near the optimum, where a full Hessian's step
+            # keeps Newton's quadratic rate, and the pass that converges brings the standard errors' Hessian.
+            result = solve(objective, point.theta, l1=alpha * l1_ratio * penalized, tol=tol, max_iter=max_iter,
+                           first_hessian="full", first_trial="full", callback=saver)
+            result.history = saver.history
+            if result.converged:
+                break
+            # Not exact within max_iter from there: the point is flagged and the next choice tried, so that the model
+            # is never a point short of tol while another converges.
+            point.converged = False
+            following = _choose(points, path.key, alpha_rule)
+            if following is None:
+                break  # the last attempt stands, flagged, with the warning below
+            path.not_exact(result, objective.passes.total)
+            passes += objective.passes.total
+            path = dataclasses.replace(path, chosen=following)
+        if result.hess is None and hessian_affordable:
             _, _, result.hess = objective.loss_grad_hess(result.theta)
         l2 = alpha * (1.0 - l1_ratio)
         path.made_exact(result, loss=result.loss - 0.5 * l2 * float(result.theta[:-1] @ result.theta[:-1]),
@@ -138,7 +164,7 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         result = solve(objective, theta0, l1=alpha * l1_ratio * penalized, tol=tol, max_iter=max_iter,
                        start=known, callback=saver)
         result.history = saver.history
-        if result.hess is None and (solve is prox_newton or levels):
+        if result.hess is None and hessian_affordable:
             _, _, result.hess = objective.loss_grad_hess(result.theta)
     passes += objective.passes.total
     # 3. Collinear columns among the nonzero coefficients: an L1 penalty alone does not settle how their weight is
@@ -245,16 +271,24 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
             "alpha='auto' chooses the penalty on held-out rows: pass validation=(X_valid, y_valid) to fit, or "
             "n_folds=k for k-fold cross-validation."
         )
-    usable = [k for k, p in enumerate(points) if p.converged and p.scores.get("fold_converged", True)]
-    if not usable:
+    chosen = _choose(points, key, alpha_rule)
+    if chosen is None:
         raise InputError(f"no point of the penalty path converged within max_iter={max_iter}; increase max_iter.")
-    best = min(usable, key=lambda k: points[k].scores[key])
-    chosen = best
-    if alpha_rule == "1se":  # the largest penalty within one standard error of the best
-        limit = points[best].scores[key] + points[best].scores[key + "_se"]
-        chosen = min(k for k in usable if points[k].scores[key] <= limit)
     coef_path = np.zeros((len(points), active.size))
     for k, point in enumerate(points):
         coef_path[k, index] = point.theta[:-1]
     return points, ChosenPath(alphas, alpha_rule, [p.as_dict() for p in points], chosen, coef_path, point_tol,
-                              tol, active.copy()), passes
+                              tol, active.copy(), key), passes
+
+
+def _choose(points, key: str, alpha_rule: str) -> int | None:
+    """The index of the chosen point among those that converged (in every fold too): the least held-out deviance
+    ``key``, or with ``alpha_rule='1se'`` the largest penalty within one standard error of it; None if none did."""
+    usable = [k for k, p in enumerate(points) if p.converged and p.scores.get("fold_converged", True)]
+    if not usable:
+        return None
+    best = min(usable, key=lambda k: points[k].scores[key])
+    if alpha_rule != "1se":
+        return best
+    limit = points[best].scores[key] + points[best].scores[key + "_se"]
+    return min(k for k in usable if points[k].scores[key] <= limit)

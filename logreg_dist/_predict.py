@@ -53,38 +53,6 @@ def decision(X, coef, intercept):
     return np.asarray(X, dtype=np.float64) @ coef + intercept
 
 
-#: Rows per chunk of :func:`decisions`: a chunk's float64 copy stays a small work array, reused chunk after chunk.
-DECISION_CHUNK_ROWS = 4096
-
-
-def decisions(X, coefs, intercepts):
-    """``intercepts + X @ coefs.T``: several models' decisions, ``(n_rows, n_models)`` in float64, from one read of
-    ``X`` (a path's points scored together), as one matrix product per chunk of rows converted to float64."""
-    from ._codes import CodedBlock
-    from ._kernels import ColumnRuns
-
-    coefs = np.atleast_2d(np.asarray(coefs, dtype=np.float64))
-    intercepts = np.asarray(intercepts, dtype=np.float64)
-    if isinstance(X, CodedBlock):
-        layout = X.layout
-        out = decisions(X.numeric, coefs[:, layout.numeric_index], intercepts)
-        for c, codes in enumerate(X.codes):
-            table = np.concatenate([np.zeros((coefs.shape[0], 1)), coefs[:, layout.level_index(c)]], axis=1)
-            out += table.T[codes]  # (n_rows, n_models): each row's level, 0 for the reference and an unseen one
-        return out
-    n_rows = X.shape[0]
-    out = np.empty((n_rows, coefs.shape[0]))
-    out[:] = intercepts
-    if not isinstance(X, ColumnRuns):
-        out += np.asarray(X, dtype=np.float64) @ coefs.T
-        return out
-    buffer = np.empty((min(DECISION_CHUNK_ROWS, n_rows), X.shape[1]))
-    for start in range(0, n_rows, DECISION_CHUNK_ROWS):
-        stop = min(start + DECISION_CHUNK_ROWS, n_rows)
-        out[start:stop] += X.rows_into(start, stop, buffer[: stop - start]) @ coefs.T
-    return out
-
-
 def proba(X, coef, intercept):
     """Probabilities of the two classes, ``(n_rows, 2)``."""
     prob = expit(decision(X, coef, intercept))

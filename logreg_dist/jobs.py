@@ -269,6 +269,7 @@ def _report_header(model: Model, options: TrainOptions) -> dict:
         "solver": model.solver,
         "n_iter": model.n_iter,
         "converged": model.converged,
+        "collinear": model.training.get("collinear"),
         "fit_seconds": model.training.get("fit_seconds"),
         "model_version": model.version,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -497,11 +497,12 @@ def _coefficients_section(coefficients, summary) -> str:
                    "coefficients the L1 part set to zero have no standard error. The others' standard errors, z, "
                    "p-values and intervals are those of the model with the zeroed features left out, at the same "
                    "penalty: they take the selection as given, so they are too small (as glum and H2O warn).</p>")
-    nonzero = [c for c in rows if c.get("feature") != "(intercept)" and _float(c.get("coef"))]
-    if nonzero and all(_float(c.get("std_error")) is None for c in nonzero):
-        penalty += ('<p class="note warn-soft">No coefficient has a standard error: the Hessian of the nonzero '
-                    "coefficients is singular, because some of their columns are collinear (the training command "
-                    "named them). Drop one column of each collinear group, or fit with a ridge part.</p>")
+    groups = _list(summary.get("collinear"))
+    if groups:  # the fit found them: its Hessian has no inverse
+        named = "; ".join(", ".join(str(name) for name in _list(group)) for group in groups)
+        penalty += ('<p class="note warn-soft">No coefficient has a standard error: the Hessian of the '
+                    f"{'nonzero ' if l1_ratio else ''}coefficients is singular, because these columns are collinear: "
+                    f"{_e(named)}. Drop one column of each group, or fit with a ridge part.</p>")
     return _section("coefficients", "Coefficients", f'<p class="note">{_e(note)}</p>', penalty,
                     f'<div class="scroll">{table}</div>')
 

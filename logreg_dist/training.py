@@ -302,6 +302,7 @@ class TrainingRows:
                 "fit_seconds": round(seconds, 3),
                 "history": estimator.history_,
                 "resumed_from": estimator.resumed_from_,
+                **({"collinear": estimator.collinear_groups_} if estimator.collinear_groups_ else {}),
             },
         )
 

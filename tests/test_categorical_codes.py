@@ -12,7 +12,7 @@ from logreg_dist._codes import CodedBlock
 from logreg_dist._engine import LocalEngine
 from logreg_dist._estimator import LogisticRegression
 from logreg_dist._kernels import ColumnRuns, loss_sums, moment_sums
-from logreg_dist._predict import decision, decisions
+from logreg_dist._predict import decision
 from logreg_dist._schur import SchurHessian
 from logreg_dist.design import design_block
 from logreg_dist.prepare import CategoricalColumn
@@ -192,13 +192,6 @@ def test_kernel_sums_by_code_equal_the_sums_of_the_indicator_columns():
         np.testing.assert_allclose(got.hess_sum.dense(), want.hess_sum, rtol=1e-9,
                                    atol=1e-12 * np.abs(want.hess_sum).max())
         np.testing.assert_allclose(decision(X, coef, 0.3), dense @ coef + 0.3, rtol=1e-12, atol=1e-12)
-        # Several models at once (a path's points scored together), on the coded block and on its numeric part.
-        coefs = np.vstack([coef, -coef, np.zeros_like(coef)])
-        np.testing.assert_allclose(decisions(X, coefs, [0.3, 0.0, -1.0]), dense @ coefs.T + [0.3, 0.0, -1.0],
-                                   rtol=1e-12, atol=1e-12)
-        numeric = X.layout.numeric_index
-        np.testing.assert_allclose(decisions(X.numeric, coefs[:, numeric], [0.1, 0.2, 0.3]),
-                                   dense[:, numeric] @ coefs[:, numeric].T + [0.1, 0.2, 0.3], rtol=1e-12, atol=1e-12)
         empty = loss_sums(_rows(X, 0, 0), y[:0], None, **kwargs)  # a partition with no training rows adds nothing
         assert empty.loss_sum == 0.0 and not np.any(empty.grad_sum) and not np.any(empty.hess_sum.dense())
 
@@ -235,7 +228,6 @@ def test_unseen_and_folded_levels_score_as_the_reference(mlc_churn):
     assert unseen == {"state": 5}
     coef = np.linspace(-1, 1, X.shape[1])
     np.testing.assert_allclose(decision(X, coef, 0.1), np.asarray(X) @ coef + 0.1, rtol=1e-12)
-    np.testing.assert_allclose(decisions(X, [coef, 2 * coef], [0.1, 0.0])[:, 1], np.asarray(X) @ (2 * coef), rtol=1e-12)
 
 
 def test_a_text_column_with_a_value_per_row_is_refused_naming_it():

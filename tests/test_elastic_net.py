@@ -16,7 +16,7 @@ import pytest
 
 from logreg_dist import LogisticRegression
 from logreg_dist._penalty import PATH_RTOL
-from logreg_dist.exceptions import CollinearityWarning, InputError
+from logreg_dist.exceptions import CollinearityWarning, ConvergenceWarning, InputError
 
 from .conftest import make_classification
 
@@ -456,13 +456,16 @@ def test_the_report_says_how_the_path_chose():
 
     X, y = make_classification(600, 4, seed=7)
     model = LogisticRegression(alpha="auto", l1_ratio=1.0, n_folds=3, n_alphas=4).fit(X, y)
-    path = {"points": model.path_, "chosen": model.path_chosen_, "rule": "min",
+    path = {"points": model.path_, "chosen": model.path_chosen_, "rule": "min", "point_tol": model.path_tol_,
             "selected_on": "3-fold cross-validation", "coef_standardized": model.coef_path_standardized_.tolist()}
     html = _path_section(path, [f"x{j}" for j in range(4)])
     assert "the choice is the least deviance in 3-fold cross-validation (the deviance is the mean over the folds" in html
+    assert f"until its optimality conditions held to {model.path_tol_:.1e}" in html
+    assert "the chosen one was then solved exactly" in html
 
 
-def test_collinear_nonzero_coefficients_are_named_and_get_no_standard_errors(wa_churn):
+@pytest.mark.parametrize("solver", ["auto", "lbfgs"])  # proximal Newton, and OWL-QN (which keeps no Hessian)
+def test_collinear_nonzero_coefficients_are_named_and_get_no_standard_errors(wa_churn, solver):
     """wa_churn's one-hot columns repeat ("No internet service" in six columns): the lasso keeps several of a repeated
     column nonzero, their Hessian is singular, and the fit says which columns, rather than NaN standard errors alone."""
     X = wa_churn.drop(columns=["churn"])
@@ -470,11 +473,32 @@ def test_collinear_nonzero_coefficients_are_named_and_get_no_standard_errors(wa_
     X = pd.get_dummies(X, columns=text, drop_first=True, dtype=float).fillna(0.0)
     y = (wa_churn["churn"] == "Yes").to_numpy().astype(np.int64)
     with pytest.warns(CollinearityWarning, match=r"No internet service.*are collinear") as record:
-        model = LogisticRegression(alpha=4.5e-4, l1_ratio=1.0).fit(X, y)
+        model = LogisticRegression(alpha=4.5e-4, l1_ratio=1.0, solver=solver).fit(X, y)
     assert len([w for w in record if issubclass(w.category, CollinearityWarning)]) == 1
     assert np.isnan(model.std_errors_).all() and np.count_nonzero(model.coef_) > 20
+    assert any("No internet service" in name for group in model.collinear_groups_ for name in group)
     # With a ridge part the Hessian is definite again: standard errors for every nonzero coefficient.
     with warnings.catch_warnings():
         warnings.simplefilter("error", CollinearityWarning)
         ridged = LogisticRegression(alpha=4.5e-4, l1_ratio=0.5).fit(X, y)
     assert np.isfinite(ridged.std_errors_[ridged.coef_ != 0]).all()
+
+
+def test_a_chosen_point_that_cannot_be_made_exact_is_flagged_and_the_next_choice_is_taken():
+    """OWL-QN on a wide problem: a point that met the path's tolerance but does not reach tol within max_iter from
+    there is not the model; it is flagged as a point that did not converge, and the next choice is made exact."""
+    rng = np.random.default_rng(0)
+    n, p = 3000, 520
+    X = rng.standard_normal((n, 40)) @ rng.standard_normal((40, p)) * 0.3 + rng.standard_normal((n, p))
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-X[:, :10].sum(1) * 0.3))).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = LogisticRegression(alpha="auto", l1_ratio=1.0, n_alphas=10).fit(
+            X[:2400], y[:2400], validation=(X[2400:], y[2400:]))
+    assert model.solver_ == "owl-qn" and model.converged_
+    chosen = model.path_[model.path_chosen_]
+    assert chosen["made_exact"] and chosen["converged"] and chosen["max_subgradient"] <= 1e-12
+    refused = [q for q in model.path_ if "but not to" in q.get("message", "")]
+    assert refused and not any(q["converged"] for q in refused)
+    deviance = {k: q["valid_deviance"] for k, q in enumerate(model.path_) if q["converged"]}
+    assert any(q["valid_deviance"] < min(deviance.values()) for q in refused)  # they ranked first, and were passed

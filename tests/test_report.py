@@ -317,7 +317,8 @@ def test_a_model_whose_nonzero_coefficients_have_no_standard_errors_says_why():
     rows = [{"feature": "(intercept)", "coef": -1.0, "std_error": None},
             {"feature": "a", "coef": 0.5, "std_error": None, "rank": 1},
             {"feature": "b", "coef": 0.0, "std_error": None, "rank": 2}]
-    summary = {"target": "churn", "alpha": 1e-3, "l1_ratio": 1.0}
-    assert "No coefficient has a standard error" in _coefficients_section(rows, summary)
-    rows[1]["std_error"] = 0.1  # a nonzero coefficient with one: the zeroed one's missing error needs no note
-    assert "No coefficient has a standard error" not in _coefficients_section(rows, summary)
+    summary = {"target": "churn", "alpha": 1e-3, "l1_ratio": 1.0, "collinear": [["a", "c"]]}
+    section = _coefficients_section(rows, summary)
+    assert "No coefficient has a standard error" in section and "collinear: a, c." in section
+    # Without standard errors for another reason (a wide fit takes no Hessian), nothing is said of collinearity.
+    assert "collinear" not in _coefficients_section(rows, {**summary, "collinear": None})
