@@ -265,9 +265,11 @@ def _score(args) -> int:
 
 
 def _share_text(count: int, total: int) -> str:
-    """``count / total`` as a percentage a reader can tell from zero: 2 decimals, or '<0.01%' for a few rows."""
+    """``count / total`` as a percentage a reader can tell from 0 and 100: 2 decimals, '<0.01%' or '>99.99%'."""
     share = count / max(total, 1)
-    return "<0.01%" if 0 < share < 5e-5 else f"{share:.2%}"
+    if 0 < share < 5e-5:
+        return "<0.01%"
+    return ">99.99%" if 1 - 5e-5 < share < 1 else f"{share:.2%}"
 
 
 def _print_rescore(summary: dict) -> None:

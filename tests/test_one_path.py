@@ -151,11 +151,12 @@ def test_contacting_nobody_is_a_reported_answer_not_a_crash(prefect_harness, loc
     assert "at or above the model's threshold" not in out
 
 
-def test_a_few_rows_of_many_are_not_shown_as_zero_percent():
+def test_a_few_rows_of_many_are_not_shown_as_zero_percent_nor_all_as_a_hundred():
     from logreg_dist.cli import _share_text
 
     assert _share_text(1, 50_000) == "<0.01%" and _share_text(0, 50_000) == "0.00%"
     assert _share_text(3, 50_000) == "0.01%" and _share_text(1, 3) == "33.33%"
+    assert _share_text(49_999, 50_000) == ">99.99%" and _share_text(50_000, 50_000) == "100.00%"
 
 
 def test_duplicate_ids_across_the_split_and_files_are_found(customers, local_client, tmp_path):
