@@ -60,9 +60,9 @@ class PathPoint:
     def as_dict(self) -> dict:
         return {
             "alpha": self.alpha, "n_nonzero": self.n_nonzero, "intercept_standardized": float(self.theta[-1]),
-            "train_deviance": 2.0 * self.loss,
-            "converged": self.converged, "max_subgradient": self.gap, "tol": self.tol, "n_iter": self.n_iter,
-            "passes": self.passes, "screened": self.screened, **({} if self.converged else {"message": self.message}), **self.scores,
+            "train_deviance": 2.0 * self.loss, "converged": self.converged, "max_subgradient": self.gap,
+            "tol": self.tol, "n_iter": self.n_iter, "passes": self.passes, "screened": self.screened,
+            **({} if self.converged else {"message": self.message}), **self.scores,
         }
 
 
@@ -115,8 +115,7 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
         theta = result.theta
         loss = result.loss - 0.5 * l2 * float(theta[:-1] @ theta[:-1])
         unpenalized = result.grad - l2 * penalized * theta
-        start = None if result.last_hess is None else (
-            loss, result.grad - l2 * penalized * theta, result.last_hess - np.diag(l2 * penalized))
+        start = None if result.last_hess is None else (loss, unpenalized, result.last_hess - np.diag(l2 * penalized))
         screened = 0 if eligible is None else int(np.count_nonzero(~eligible))
         points.append(PathPoint(alpha, theta.copy(), loss, int(np.count_nonzero(theta[:-1])), result.converged,
                                 result.n_iter, objective.passes.total, screened, kkt_gap(theta, result.grad, l1),

@@ -170,13 +170,8 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
     # 3. Collinear columns among the nonzero coefficients: an L1 penalty alone does not settle how their weight is
     #    split, and their Hessian has no inverse, so there are no standard errors (as for Newton without a penalty).
     if l1_ratio > 0 and isinstance(result.hess, np.ndarray):
-        keep = np.append(result.theta[:-1] != 0.0, True)
-        kept = result.hess[np.ix_(keep, keep)]
-        try:
-            linalg.cho_factor(kept, check_finite=False)
-        except linalg.LinAlgError:
-            index = np.flatnonzero(keep)
-            result.singular_groups = [[int(index[k]) for k in group] for group in _null_space_groups(kept, 1e-12)]
+        result.singular_groups = _collinear_nonzero(result.hess, result.theta)
+        if result.singular_groups:
             names = [rows.feature_names[j] for j in np.flatnonzero(active)] + ["intercept"]
             warnings.warn(
                 f"the Hessian of the nonzero coefficients is singular: columns "
@@ -279,6 +274,18 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
         coef_path[k, index] = point.theta[:-1]
     return points, ChosenPath(alphas, alpha_rule, [p.as_dict() for p in points], chosen, coef_path, point_tol,
                               tol, active.copy(), key), passes
+
+
+def _collinear_nonzero(hess: np.ndarray, theta: np.ndarray) -> list[list[int]]:
+    """Groups of collinear parameters (indices into ``theta``) among the nonzero coefficients and the intercept:
+    none when their Hessian has a Cholesky factor."""
+    keep = np.flatnonzero(np.append(theta[:-1] != 0.0, True))
+    kept = hess[np.ix_(keep, keep)]
+    try:
+        linalg.cho_factor(kept, check_finite=False)
+        return []
+    except linalg.LinAlgError:
+        return [[int(keep[k]) for k in group] for group in _null_space_groups(kept, 1e-12)]
 
 
 def _choose(points, key: str, alpha_rule: str) -> int | None:

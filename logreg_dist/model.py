@@ -95,8 +95,7 @@ class Model:
         from .design import design_block
         from .reasons import Contributions, check_reason_counts, used_inputs
 
-        check_reason_counts(top=top, down=down, n_inputs=len(self.preparation.columns),
-                            n_used=int(used_inputs(self).sum()))
+        check_reason_counts(top=top, down=down, used=used_inputs(self))
         X, _, _ = design_block(part, self.preparation, where=where, target=False)
         return decision(X, self.coef, self.intercept), Contributions.of(self).ranked(X, top=top, down=down)
 

@@ -49,16 +49,14 @@ def used_inputs(model) -> np.ndarray:
     """Per input column of ``model`` (a :class:`~logreg_dist.model.Model`), whether any of its encoded features has
     a nonzero coefficient: an input an L1 penalty dropped contributes nothing to any row, and is no reason."""
     sizes = [len(column.encoded) for column in model.preparation.columns]
-    nonzero = np.asarray(model.coef, dtype=np.float64) != 0.0
-    starts = np.cumsum([0, *sizes[:-1]])
-    return np.array([bool(nonzero[start:start + size].any()) for start, size in zip(starts, sizes)], dtype=bool)
+    owner = np.repeat(np.arange(len(sizes)), sizes)  # the input of each encoded feature
+    return np.bincount(owner[np.asarray(model.coef) != 0.0], minlength=len(sizes)) > 0
 
 
-def check_reason_counts(*, top: int | None, down: int | None, n_inputs: int, source: str = "the model",
-                        n_used: int | None = None) -> None:
-    """Raise, naming the option, unless ``top`` and ``down`` are each None or an integer from 1 to ``n_used`` (the
-    input columns with a nonzero coefficient; ``n_inputs`` when not given)."""
-    n_used = n_inputs if n_used is None else n_used
+def check_reason_counts(*, top: int | None, down: int | None, used: np.ndarray, source: str = "the model") -> None:
+    """Raise, naming the option, unless ``top`` and ``down`` are each None or an integer from 1 to the number of
+    inputs in use (``used``, from :func:`used_inputs`)."""
+    n_inputs, n_used = len(used), int(np.count_nonzero(used))
     for value, name in ((top, "reasons (--reasons)"), (down, "reasons_down (--reasons-down)")):
         if value is None:
             continue
@@ -66,10 +64,10 @@ def check_reason_counts(*, top: int | None, down: int | None, n_inputs: int, sou
             raise InputError(f"{source} has no input column with a nonzero coefficient: there are no reasons to give "
                              f"({name}).")
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= n_used:
-            used = (f"the number of input columns of {source}" if n_used == n_inputs else
-                    f"the number of input columns of {source} with a nonzero coefficient ({n_inputs - n_used} of "
-                    f"its {n_inputs} have none)")
-            raise InputError(f"{name} must be an integer from 1 to {n_used}, {used}; got {value!r}.")
+            counted = (f"the number of input columns of {source}" if n_used == n_inputs else
+                       f"the number of input columns of {source} with a nonzero coefficient ({n_inputs - n_used} of "
+                       f"its {n_inputs} have none)")
+            raise InputError(f"{name} must be an integer from 1 to {n_used}, {counted}; got {value!r}.")
 
 
 @dataclass(frozen=True)

@@ -108,8 +108,7 @@ def _write_part(table: pa.Table, path: str, storage_options: dict | None, option
 
 def check_reasons(model: Model, *, reasons: int | None, reasons_down: int | None, source: str = "the model") -> None:
     """Raise unless ``model`` (named ``source`` in the error) can give ``reasons`` / ``reasons_down`` per row."""
-    check_reason_counts(top=reasons, down=reasons_down, n_inputs=len(model.preparation.columns), source=source,
-                        n_used=int(used_inputs(model).sum()))
+    check_reason_counts(top=reasons, down=reasons_down, used=used_inputs(model), source=source)
     if reasons or reasons_down:
         Contributions.of(model, source=source)  # a model without training means is refused before any row is read
 
