@@ -100,6 +100,12 @@ class CodedBlock:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def take(self, index: np.ndarray) -> CodedBlock:
+        """The rows ``index`` (a copy: the numeric columns in their form, the codes as they are)."""
+        from ._kernels import take_rows
+
+        return CodedBlock(take_rows(self.numeric, index), [codes[index] for codes in self.codes], self.layout)
+
     def __array__(self, dtype=None, copy=None):
         """The indicator design (one column per level) as one row-major array: small data in one process is
         fitted on it (``training.DENSE_DESIGN_CELLS``), and tests inspect it; the kernels never build it."""

@@ -78,6 +78,10 @@ class ColumnRuns:
             np.copyto(out[:, first:last], run[start:stop], casting="unsafe")
         return out
 
+    def take(self, index: np.ndarray) -> ColumnRuns:
+        """The rows ``index`` (a copy, each run column-major in its own dtype)."""
+        return ColumnRuns([np.asfortranarray(run[index]) for run in self.runs])
+
     def aligned(self) -> ColumnRuns:
         """Itself, or a copy whose runs are aligned (arrays arriving from the network may not be)."""
         if all(run.flags.aligned for run in self.runs):
@@ -557,6 +561,14 @@ def _runs(X) -> list:
     if isinstance(X, ColumnRuns):
         return list(zip(X.spans, X.runs))
     return [((0, X.shape[1]), X)]
+
+
+def take_rows(X, index: np.ndarray):
+    """The rows ``index`` of a block's features, in the block's own form (a copy): an array keeps its memory order,
+    :class:`ColumnRuns` and :class:`~._codes.CodedBlock` their dtypes."""
+    if isinstance(X, np.ndarray):
+        return np.asfortranarray(X[index]) if _layout(X) == "F" else X[index]
+    return X.take(index)
 
 
 def _aligned(X):

@@ -502,3 +502,35 @@ def test_a_chosen_point_that_cannot_be_made_exact_is_flagged_and_the_next_choice
     assert refused and not any(q["converged"] for q in refused)
     deviance = {k: q["valid_deviance"] for k, q in enumerate(model.path_) if q["converged"]}
     assert any(q["valid_deviance"] < min(deviance.values()) for q in refused)  # they ranked first, and were passed
+
+
+def test_fold_scores_score_each_fold_on_its_own_rows():
+    """Each fold's path is scored on that fold's rows alone: the held-out log-loss sums and label counts equal NumPy's
+    on those rows, for a block of mixed-dtype columns and for one with a categorical column as codes."""
+    from logreg_dist._codes import CodedBlock, CodedLayout
+    from logreg_dist._kernels import ColumnRuns
+    from logreg_dist._path import fold_path_scores
+
+    rng = np.random.default_rng(3)
+    n = 3_000
+    runs = [rng.normal(size=(n, 3)).astype(np.float32), rng.integers(0, 5, size=(n, 2)).astype(np.int32),
+            rng.random((n, 1)) < 0.3]
+    numeric = ColumnRuns([np.asfortranarray(run) for run in runs])
+    codes = rng.integers(0, 4, size=n).astype(np.int16)  # 0 the reference level, 1..3 three more
+    layout = CodedLayout(n_features=9, numeric_index=np.arange(6), starts=(6,), n_levels=(3,))
+    y = (rng.random(n) < 0.2).astype(np.float64)
+    folds = rng.integers(0, 3, size=n).astype(np.int8)
+    for X in (numeric, CodedBlock(numeric, [codes], layout)):
+        dense = np.asarray(X, dtype=np.float64)
+        coefs = [rng.normal(scale=0.3, size=(4, dense.shape[1])) for _ in range(3)]
+        intercepts = [rng.normal(size=4) for _ in range(3)]
+        scores = fold_path_scores(X, y, None, folds, coefs=coefs, intercepts=intercepts)
+        for g, fold in enumerate(scores):
+            rows = folds == g
+            eta = dense[rows] @ coefs[g].T + intercepts[g]
+            losses = np.logaddexp(0.0, eta) - y[rows, None] * eta
+            assert fold.weight == rows.sum()
+            np.testing.assert_allclose(fold.loss, losses.sum(axis=0), rtol=1e-12)
+            np.testing.assert_allclose(fold.loss_sq, (losses**2).sum(axis=0), rtol=1e-12)
+            np.testing.assert_array_equal(fold.positives.sum(axis=1), y[rows].sum())
+            np.testing.assert_array_equal(fold.negatives.sum(axis=1), (1 - y[rows]).sum())
