@@ -38,8 +38,9 @@ class LocalEngine:
     def n_blocks(self) -> int:
         return len(self.blocks)
 
-    def map_reduce(self, kernel: Callable, /, *, finish: Callable | None = None, **params: Any):
-        total = functools.reduce(operator.add, (kernel(*block, **params) for block in self.blocks))
+    def map_reduce(self, kernel: Callable, /, *others: LocalEngine, finish: Callable | None = None, **params: Any):
+        blocks = _joined(self.blocks, others)
+        total = functools.reduce(operator.add, (kernel(*block, **params) for block in blocks))
         return total if finish is None else finish(total)
 
     def transform(self, fn: Callable, /, **params: Any) -> None:
@@ -61,6 +62,14 @@ class LocalEngine:
 
 def _apply(kernel: Callable, block: tuple, params: dict):
     return kernel(*block, **params)
+
+
+def _joined(blocks: list, others) -> list:
+    """Block ``i`` of each engine joined into one tuple (an engine derived from another lies where it does)."""
+    if not others:
+        return blocks
+    return [tuple(part for engine_block in joined for part in engine_block)
+            for joined in zip(blocks, *[other.blocks for other in others])]
 
 
 def _await_all(futures) -> None:
@@ -109,8 +118,13 @@ def tree_sum(layer: list, *, split_every: int):
 
 
 def _apply_group(kernel: Callable, params: dict, *blocks):
-    """The kernel over the blocks one worker thread holds, added in the order given."""
-    return functools.reduce(operator.add, (kernel(*block, **params) for block in blocks))
+    """The kernel over the blocks one worker thread holds, added in the order given (a block of several engines
+    arrives as a list of their blocks, joined here)."""
+    return functools.reduce(operator.add, (kernel(*_join(block), **params) for block in blocks))
+
+
+def _join(block):
+    return tuple(part for engine_block in block for part in engine_block) if isinstance(block, list) else block
 
 
 def _thread_groups(indices: Sequence[int], sizes: Sequence[int], n_threads: int) -> list[list[int]]:
@@ -251,8 +265,10 @@ class DaskEngine:
         self._release(old)  # so that the passes start with each block in memory once
         return len(moved)
 
-    def map_reduce(self, kernel: Callable, /, *, finish: Callable | None = None, **params: Any):
-        """The sum of ``kernel(*block, **params)`` over every block (``finish`` of it, when given).
+    def map_reduce(self, kernel: Callable, /, *others: DaskEngine, finish: Callable | None = None, **params: Any):
+        """The sum of ``kernel(*block, **params)`` over every block (``finish`` of it, when given); with ``others``
+        (engines derived from this one, whose block ``i`` lies with block ``i``), ``kernel(*block, *other's block,
+        **params)``.
 
         ``finish`` runs on the cluster, at the root of the tree: only its result travels to this process (for
         sums as long as the rows, such as the set of ids, of which only the duplicates are wanted).
@@ -269,16 +285,19 @@ class DaskEngine:
         from distributed import Future
 
         if self.blocks and all(isinstance(block, Future) for block in self.blocks):
-            return self._map_reduce_grouped(kernel, params, finish)
+            return self._map_reduce_grouped(kernel, params, finish, others)
+        if others:
+            raise ValueError("map_reduce over several engines needs their blocks persisted.")
         shared = delayed(params, pure=True)  # one task holds the parameters; every map task refers to it
         return self._reduce([delayed(_apply, pure=True)(kernel, block, shared) for block in self.blocks], finish)
 
-    def _map_reduce_grouped(self, kernel: Callable, params: dict, finish: Callable | None = None):
+    def _map_reduce_grouped(self, kernel: Callable, params: dict, finish: Callable | None = None, others=()):
         self.wait()  # the groups follow where the blocks lie, so they must be there (a loading error is raised here)
         name = getattr(kernel, "__name__", "kernel")
         partials = [
             self.client.submit(
-                _apply_group, kernel, params, *[self.blocks[i] for i in indices],
+                _apply_group, kernel, params,
+                *[[self.blocks[i], *[other.blocks[i] for other in others]] if others else self.blocks[i] for i in indices],
                 key=f"{name}-{uuid.uuid4().hex}", pure=False,
                 # A loose restriction: should that worker go, the task runs where the blocks are rebuilt.
                 workers=None if address is None else [address], allow_other_workers=address is not None,

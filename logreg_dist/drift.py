@@ -67,8 +67,9 @@ def _levels(column: CategoricalColumn) -> list[str]:
     return [column.reference, *column.levels]
 
 
-def profile_partition(part: pd.DataFrame, score: np.ndarray, *, preparation: Preparation, edges: dict) -> Profile:
-    """Counts per bin of the raw inputs of ``part`` and of its ``score`` (a block kernel)."""
+def profile_partition(part: pd.DataFrame, score: np.ndarray | None, *, preparation: Preparation, edges: dict) -> Profile:
+    """Counts per bin of the raw inputs of ``part`` and of its ``score`` (a block kernel; the inputs alone without
+    ``score``)."""
     counts = {}
     for column in preparation.columns:
         values = part[column.name]
@@ -76,8 +77,9 @@ def profile_partition(part: pd.DataFrame, score: np.ndarray, *, preparation: Pre
             counts[column.name] = _binned(values, edges[column.name])
         else:
             counts[column.name] = np.bincount(level_codes(values, column), minlength=len(column.levels) + 2)
-    cuts = np.asarray(edges[SCORE], dtype=float)
-    counts[SCORE] = np.bincount(np.searchsorted(cuts, score, side="right"), minlength=cuts.size + 1)
+    if score is not None:
+        cuts = np.asarray(edges[SCORE], dtype=float)
+        counts[SCORE] = np.bincount(np.searchsorted(cuts, score, side="right"), minlength=cuts.size + 1)
     return Profile(counts)
 
 

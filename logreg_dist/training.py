@@ -34,7 +34,7 @@ from ._data import partition_where
 from ._engine import DaskEngine, LocalEngine
 from ._predict import decision, scored_loaded_block
 from .design import design_block
-from .drift import SCORE, bin_labels, profile_partition
+from .drift import SCORE, Profile, bin_labels, profile_partition
 from .exceptions import InputError
 from .model import Model
 from .prepare import NumericColumn, PartitionStats, Preparation, discover, plan_columns, summarize_partition
@@ -320,10 +320,14 @@ class TrainingRows:
     def ranked_scores(self, model: Model, *, side: int, contact_shares=()) -> metrics.RankedScores:
         """The ranked scores of one side's rows (0 training, or every row when read without a split; 1 validation)
         scored by ``model``."""
-        scored = self.designs(model.preparation, side).derive(
-            scored_loaded_block, feature_names=model.features, coef=model.coef, intercept=model.intercept,
-            classes=(0.0, 1.0),
-        )
+        score = dict(feature_names=model.features, coef=model.coef, intercept=model.intercept, classes=(0.0, 1.0))
+        with self._designs_lock:
+            held = self._designs.get(repr(model.preparation.to_dict()), {}).get(side)
+        if held is not None:  # the path's validation rows: their design is there already
+            scored = held.derive(scored_loaded_block, **score)
+        else:  # the design is made, scored and dropped in one task: a side scored once keeps no design
+            scored = self.parts.derive(_scored_side, preparation=model.preparation, side=side, source=self.source,
+                                       **score)
         try:
             return metrics.rank_scores(scored, contact_shares=contact_shares)
         finally:
@@ -333,22 +337,18 @@ class TrainingRows:
 
     def profile(self, model: Model) -> dict:
         """The training distributions of the inputs and of the score, for drift checks at rescoring: bin edges at
-        the deciles (the score's exact, the inputs' from the discovery sample) and exact counts per bin."""
-        scores = self.designs(model.preparation, 0).derive(_probabilities, coef=model.coef,
-                                                           intercept=model.intercept)
-        paired = None
-        try:
-            edges = {
-                column.name: np.unique(self._numeric_edges.get(column.name, [])).tolist()
-                for column in model.preparation.columns if isinstance(column, NumericColumn)
-            }
-            edges[SCORE] = np.unique(scores.map_reduce(_score_values, finish=_deciles)).tolist()
-            paired = self.parts.derive(_with_scores, scores)
-            profile = paired.map_reduce(_profile_of, preparation=model.preparation, edges=edges)
-        finally:
-            scores.close()
-            if paired is not None:
-                paired.close()
+        the deciles (the score's exact, the inputs' from the discovery sample) and exact counts per bin.
+
+        One pass over the rows and their design: each block counts its inputs per bin and scores its rows; the
+        scores are gathered up the tree, and at its root (on the cluster) become the score's deciles and the counts
+        per score bin. No score is held between passes."""
+        edges = {
+            column.name: np.unique(self._numeric_edges.get(column.name, [])).tolist()
+            for column in model.preparation.columns if isinstance(column, NumericColumn)
+        }
+        profile, edges[SCORE] = self.parts.map_reduce(
+            _profile_block, self.designs(model.preparation, 0), finish=_profile_scores, preparation=model.preparation,
+            edges=edges, coef=model.coef, intercept=model.intercept)
         return {**profile.to_dict(edges), "labels": bin_labels(model.preparation, edges)}
 
 
@@ -381,18 +381,21 @@ def _design_side(block: tuple, *, preparation: Preparation, side: int, source: s
     return X, y, w
 
 
-def _probabilities(block: tuple, *, coef, intercept, partition: int, n_partitions: int) -> tuple:
+def _scored_side(block: tuple, *, preparation: Preparation, side: int, source: str, partition: int,
+                 n_partitions: int, **score) -> tuple:
+    """``(probability, y)`` of the training (0) or validation (1) rows of one partition, from a design made here."""
+    design = _design_side(block, preparation=preparation, side=side, source=source, dense=False, partition=partition,
+                          n_partitions=n_partitions)
+    return scored_loaded_block(design, partition=partition, n_partitions=n_partitions, **score)
+
+
+def _profile_block(train: pd.DataFrame, valid, X, y, w, *, preparation: Preparation, edges: dict, coef,
+                   intercept) -> _Profiled:
+    """One partition's counts per input bin and the probabilities of its training rows."""
     from scipy.special import expit
 
-    return (expit(decision(block[0], coef, intercept)),)
-
-
-def _with_scores(rows: tuple, scores: tuple, *, partition: int, n_partitions: int) -> tuple:
-    return rows[0], scores[0]
-
-
-def _profile_of(rows: pd.DataFrame, score: np.ndarray, *, preparation: Preparation, edges: dict):
-    return profile_partition(rows, score, preparation=preparation, edges=edges)
+    return _Profiled(profile_partition(train, None, preparation=preparation, edges=edges),
+                     _Values([expit(decision(X, coef, intercept))]))
 
 
 @dataclass
@@ -405,14 +408,24 @@ class _Values:
         return _Values(self.arrays + other.arrays)
 
 
-def _score_values(score: np.ndarray) -> _Values:
-    return _Values([score])
+@dataclass
+class _Profiled:
+    """The training profile's sums: counts per input bin, and the scores gathered for the root."""
+
+    profile: Profile
+    scores: _Values
+
+    def __add__(self, other: _Profiled) -> _Profiled:
+        return _Profiled(self.profile + other.profile, self.scores + other.scores)
 
 
-def _deciles(values: _Values) -> list[float]:
-    """The exact deciles of the gathered values (computed at the tree's root, on the cluster)."""
-    joined = np.concatenate(values.arrays) if values.arrays else np.empty(0)
-    return np.quantile(joined, PROFILE_LEVELS).tolist() if joined.size else []
+def _profile_scores(total: _Profiled) -> tuple[Profile, list[float]]:
+    """At the root of the profile's pass: the scores' exact deciles (the score's bin edges) and the counts per score
+    bin; only these travel to the driver."""
+    scores = np.concatenate(total.scores.arrays) if total.scores.arrays else np.empty(0)
+    cuts = np.unique(np.quantile(scores, PROFILE_LEVELS)) if scores.size else np.empty(0)
+    counts = np.bincount(np.searchsorted(cuts, scores, side="right"), minlength=cuts.size + 1)
+    return total.profile + Profile({SCORE: counts}), cuts.tolist()
 
 
 @dataclass

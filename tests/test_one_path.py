@@ -6,11 +6,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from logreg_dist import jobs, synth
 from logreg_dist.design import design_block
-from logreg_dist.model import load_model
+from logreg_dist._predict import decision
+from logreg_dist.model import Model, load_model
 from logreg_dist.training import TrainingRows, _validation_rows
 
 from .test_prepare import _prepare_in_memory, _reference_design, _sklearn_coef
@@ -96,6 +98,32 @@ def test_any_partitioning_and_in_process_or_on_the_cluster_give_the_same_model(c
         assert validation["threshold"]["tp"] == reference_validation["threshold"]["tp"]
         # The score's profile bins are the exact deciles of the training scores.
         assert profile["counts"] == reference_profile["counts"]
+
+
+def test_the_training_profile_counts_what_numpy_counts(customers, local_client):
+    """The training profile from its one pass over three partitions: the score's edges are the exact deciles of
+    the training rows' probabilities, and every count per bin (the score's, a numeric input's with its gaps, a
+    categorical's) is NumPy's on the training rows."""
+    from logreg_dist.drift import SCORE
+
+    frame, layouts = customers
+    model, _, profile = _train(_options(layouts["three"]), local_client)
+    train = frame[~_validation_rows(frame, "customer_id", 0.2, 0)]
+    # The rows' scores from one design of all training rows in this process: what the pass must gather and rank.
+    fitted = Model.from_dict(model)
+    X, _, _ = design_block(train, fitted.preparation)
+    score = expit(decision(X, fitted.coef, fitted.intercept))
+    assert profile["edges"][SCORE] == np.unique(np.quantile(score, np.linspace(0.1, 0.9, 9))).tolist()
+    cuts = np.array(profile["edges"][SCORE])
+    assert profile["counts"][SCORE] == np.bincount(np.searchsorted(cuts, score, side="right"),
+                                                   minlength=cuts.size + 1).tolist()
+    spend = train["spend_02"].to_numpy(dtype=float)
+    cuts = np.array(profile["edges"]["spend_02"])
+    present = spend[~np.isnan(spend)]
+    expected = np.bincount(np.searchsorted(cuts, present, side="right"), minlength=cuts.size + 1).tolist()
+    assert profile["counts"]["spend_02"] == [*expected, int(np.isnan(spend).sum())]
+    plan = train["plan"].fillna("(missing)")
+    assert profile["counts"]["plan"] == [int((plan == label).sum()) for label in profile["labels"]["plan"]]
 
 
 _READS = collections.Counter()
