@@ -226,6 +226,15 @@ def run_markdown(*, started_at, machine: dict, command: str, rows: int, l2: floa
             "covers the short model, the training profile and writing the model; its fit is model.json's "
             "`training.fit_seconds`; its peak memory is its process tree's (the server and the workers included).",
         ]
+    runs = [results.get(name, {}).get("e2e_runs") for name in ("logreg-dist", COMMAND)]
+    if all(runs) and len(runs[0]) > 1:
+        pairs = ", ".join(f"{c / l:.2f}x" if c and l else "n/a" for l, c in zip(*runs))
+        sections += [
+            "",
+            f"From Parquet, each timed {len(runs[0])} times, alternately: the library call "
+            f"{', '.join(_fmt(w) for w in runs[0])} s, `{COMMAND}` {', '.join(_fmt(w) for w in runs[1])} s; "
+            f"pair by pair {pairs}. The tables use each one's median.",
+        ]
     sections += ["", targets_table(results, scoring, small)]
     commands = command_tables(results.get(COMMAND), small)
     if commands:

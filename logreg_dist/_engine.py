@@ -2,7 +2,9 @@
 
 An engine knows where the blocks are and nothing about what the kernel
 computes. ``map_reduce(kernel, **params)`` calls ``kernel(*block, **params)``
-on every block and returns the sum of the results (anything with ``+``).
+on every block and returns the sum of the results (anything with ``+``);
+``map_reduce(kernel, other, **params)`` joins block ``i`` of an engine
+derived from this one (``derive``), which lies where block ``i`` does.
 
 - :class:`LocalEngine` holds NumPy blocks in this process.
 - :class:`DaskEngine` holds blocks persisted on the workers of a Dask
@@ -64,10 +66,17 @@ def _apply(kernel: Callable, block: tuple, params: dict):
     return kernel(*block, **params)
 
 
+def _check_aligned(blocks: list, others) -> None:
+    if any(len(other.blocks) != len(blocks) for other in others):
+        raise ValueError(f"map_reduce over engines of {[len(blocks), *[len(o.blocks) for o in others]]} blocks: "
+                         "they must hold the same partitions.")
+
+
 def _joined(blocks: list, others) -> list:
     """Block ``i`` of each engine joined into one tuple (an engine derived from another lies where it does)."""
     if not others:
         return blocks
+    _check_aligned(blocks, others)
     return [tuple(part for engine_block in joined for part in engine_block)
             for joined in zip(blocks, *[other.blocks for other in others])]
 
@@ -117,14 +126,11 @@ def tree_sum(layer: list, *, split_every: int):
     return layer[0]
 
 
-def _apply_group(kernel: Callable, params: dict, *blocks):
-    """The kernel over the blocks one worker thread holds, added in the order given (a block of several engines
-    arrives as a list of their blocks, joined here)."""
-    return functools.reduce(operator.add, (kernel(*_join(block), **params) for block in blocks))
-
-
-def _join(block):
-    return tuple(part for engine_block in block for part in engine_block) if isinstance(block, list) else block
+def _apply_group(kernel: Callable, params: dict, width: int, *blocks):
+    """The kernel over the blocks one worker thread holds, added in the order given; with ``width`` engines, every
+    ``width`` consecutive blocks are one partition's, joined into one tuple."""
+    joined = [tuple(part for block in blocks[i : i + width] for part in block) for i in range(0, len(blocks), width)]
+    return functools.reduce(operator.add, (kernel(*block, **params) for block in joined))
 
 
 def _thread_groups(indices: Sequence[int], sizes: Sequence[int], n_threads: int) -> list[list[int]]:
@@ -285,6 +291,9 @@ class DaskEngine:
         from distributed import Future
 
         if self.blocks and all(isinstance(block, Future) for block in self.blocks):
+            if not all(isinstance(block, Future) for other in others for block in other.blocks):
+                raise ValueError("map_reduce over several engines needs every engine's blocks persisted.")
+            _check_aligned(self.blocks, others)
             return self._map_reduce_grouped(kernel, params, finish, others)
         if others:
             raise ValueError("map_reduce over several engines needs their blocks persisted.")
@@ -296,8 +305,8 @@ class DaskEngine:
         name = getattr(kernel, "__name__", "kernel")
         partials = [
             self.client.submit(
-                _apply_group, kernel, params,
-                *[[self.blocks[i], *[other.blocks[i] for other in others]] if others else self.blocks[i] for i in indices],
+                _apply_group, kernel, params, 1 + len(others),
+                *[block for i in indices for block in (self.blocks[i], *[other.blocks[i] for other in others])],
                 key=f"{name}-{uuid.uuid4().hex}", pure=False,
                 # A loose restriction: should that worker go, the task runs where the blocks are rebuilt.
                 workers=None if address is None else [address], allow_other_workers=address is not None,

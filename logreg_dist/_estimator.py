@@ -396,7 +396,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if fit.path is not None:
             self.alphas_, self.alpha_rule_ = fit.path.alphas, fit.path.alpha_rule
             self.path_chosen_, self.coef_path_standardized_ = fit.path.chosen, fit.path.coef_path_standardized
-            self.path_tol_ = fit.path.point_tol  # what every point was solved to; the chosen one then to tol
+            self.path_tol_ = fit.path.point_tol  # what the path's points were solved to; the chosen one then to tol
+            self.path_fold_tol_ = fit.path.fold_tol  # under cross-validation, what the folds' points were solved to
         self.resumed_from_ = fit.resumed_from
         self.converged_ = bool(fit.result.converged)
         # The groups of collinear columns the solver found (their Hessian has no inverse: no standard errors).

@@ -80,7 +80,7 @@ class ColumnRuns:
 
     def take(self, index: np.ndarray) -> ColumnRuns:
         """The rows ``index`` (a copy, each run column-major in its own dtype)."""
-        return ColumnRuns([np.asfortranarray(run[index]) for run in self.runs])
+        return ColumnRuns([_take_columns(run, index) for run in self.runs])
 
     def aligned(self) -> ColumnRuns:
         """Itself, or a copy whose runs are aligned (arrays arriving from the network may not be)."""
@@ -567,8 +567,15 @@ def take_rows(X, index: np.ndarray):
     """The rows ``index`` of a block's features, in the block's own form (a copy): an array keeps its memory order,
     :class:`ColumnRuns` and :class:`~._codes.CodedBlock` their dtypes."""
     if isinstance(X, np.ndarray):
-        return np.asfortranarray(X[index]) if _layout(X) == "F" else X[index]
+        return _take_columns(X, index) if _layout(X) == "F" else X[index]
     return X.take(index)
+
+
+def _take_columns(X: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Rows ``index`` of a column-major ``X``, written once into a column-major copy (``X[index]`` is row-major)."""
+    out = np.empty((len(index), *X.shape[1:]), dtype=X.dtype, order="F")
+    np.take(X, index, axis=0, out=out)
+    return out
 
 
 def _aligned(X):

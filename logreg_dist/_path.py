@@ -196,7 +196,7 @@ def fold_path_scores(X, y, w, folds, *, coefs, intercepts) -> list[PathScores]:
     """Block kernel: for fold ``g``, the path of fold ``g``'s model scored on fold ``g``'s rows.
 
     Each fold's rows are taken out first, so every row is scored by its own fold's points only (scoring every row
-    by every fold's points, weighted 0 outside the fold, made five times the products).
+    by every fold's points, weighted 0 outside the fold, made k times the products for k folds).
     """
     y, w = np.asarray(y), None if w is None else np.asarray(w)
     out = _Each()

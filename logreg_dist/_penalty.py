@@ -32,8 +32,8 @@ __all__ = ["ChosenPath", "ElasticNetFit", "PATH_RTOL", "fit_elastic_net"]
 #: largest gradient at the intercept-only model (the chosen point then to ``tol``).
 PATH_RTOL = 1e-4
 
-#: A fold's path gives only its held-out deviance, so its points are solved to this looser fraction (see
-#: bench/README.md: the 5-fold CV deviance moved by at most 1e-6, against a standard error of 2.7e-4).
+#: A fold's path gives only its held-out deviance, so its points are solved to this looser fraction (bench/README.md,
+#: "The penalty path": on the 4.2M lookalike the 5-fold CV deviance moved by at most 1e-6, its standard error 2.7e-4).
 FOLD_RTOL = 1e-3
 
 
@@ -48,6 +48,7 @@ class ChosenPath:
     coef_path_standardized: np.ndarray  # (n_alphas, n_features)
     point_tol: float  # the largest tolerance a point was solved to; the chosen one is then solved to ``exact_tol``
     exact_tol: float
+    fold_tol: float | None  # the folds' points' tolerance under cross-validation (they only score the path)
     active: np.ndarray  # the features whose coefficients the solver fits
     key: str  # the held-out deviance the choice ranks: "valid_deviance" or "cv_deviance"
 
@@ -225,6 +226,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     # standard error), at a pass or two each where tol itself takes four to six; the chosen point is then solved
     # to tol.
     point_tol = max(tol, PATH_RTOL * float(gradient.max()))
+    fold_tol = max(tol, FOLD_RTOL * float(gradient.max())) if rows.folds is not None else None
     settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol_floor=tol, max_iter=max_iter, solve=solve)
 
     def original(points):
@@ -235,8 +237,8 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     if rows.folds is not None:
         def work(fold, fold_engine):
             fold_start = start if fold < 0 and solve is prox_newton else None
-            fold_tol = point_tol if fold < 0 else max(tol, FOLD_RTOL * float(gradient.max()))
-            return run_path(lambda l2: make_objective(l2, fold_engine), theta0, fold_start, tol=fold_tol,
+            return run_path(lambda l2: make_objective(l2, fold_engine), theta0, fold_start,
+                            tol=point_tol if fold < 0 else fold_tol,
                             callback=callback if fold < 0 else None, **settings)
 
         paths, passes = run_folds(rows.folds, n_folds, work)
@@ -278,7 +280,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     for k, point in enumerate(points):
         coef_path[k, index] = point.theta[:-1]
     return points, ChosenPath(alphas, alpha_rule, [p.as_dict() for p in points], chosen, coef_path, point_tol,
-                              tol, active.copy(), key), passes
+                              tol, fold_tol, active.copy(), key), passes
 
 
 def _collinear_nonzero(hess: np.ndarray, theta: np.ndarray) -> list[list[int]]:

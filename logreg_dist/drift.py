@@ -39,7 +39,7 @@ class Profile:
     counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __add__(self, other: Profile) -> Profile:
-        names = self.counts.keys() | other.counts.keys()
+        names = [*self.counts, *(n for n in other.counts if n not in self.counts)]  # in order: model.json keeps it
         return Profile({n: self.counts.get(n, 0) + other.counts.get(n, 0) for n in names})
 
     def shares(self, name: str) -> np.ndarray:

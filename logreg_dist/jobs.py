@@ -191,7 +191,10 @@ def short_model(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
             small = rows.fit(preparation, alpha=full.alpha, l1_ratio=full.l1_ratio, solver=options.solver)
         summary = rows.validate(small)
     finally:
-        rows.release(preparation)
+        # With top_k covering every input the design is the full model's, which validation and the profile may be
+        # reading now: it stays.
+        if preparation.to_dict() != full.preparation.to_dict():
+            rows.release(preparation)
     metrics = metrics_module.validation_metrics(summary, max_curve_points=2)
     return {"features": keep, "ranked_by": options.short_model, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"],
             "coef": dict(zip(small.features, small.coef.tolist()))}

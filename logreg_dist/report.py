@@ -648,6 +648,10 @@ def _path_section(path: dict, features: Sequence[str]) -> str:
               f"{tolerance:.1e} (the largest subgradient entry; near the path's end, until three quarters of what "
               "the penalty's change did to them was undone); the chosen one was then solved exactly"
               if tolerance is not None else "Each penalty was fitted exactly, warm-started from the one before")
+    fold_tolerance = _float(path.get("fold_tol"))
+    if fold_tolerance is not None:
+        solved += (f"; each fold's fits, which only give its held-out deviance, held them to {fold_tolerance:.1e}, "
+                   "which moves that deviance by far less than its standard error")
     note = (f"{solved}; the choice is {rule} {held_out}. "
             "The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
     return _section("path", "Regularization path", f'<p class="note">{_e(note)}</p>', *charts,

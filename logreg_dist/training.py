@@ -276,6 +276,7 @@ class TrainingRows:
                 "rule": estimator.alpha_rule_,
                 "selected_on": "validation" if cv is None else f"{int(cv)}-fold cross-validation",
                 "point_tol": float(estimator.path_tol_),
+                **({} if cv is None else {"fold_tol": float(estimator.path_fold_tol_)}),
                 "coef_standardized": estimator.coef_path_standardized_.tolist(),
             }
         return Model(
@@ -339,9 +340,9 @@ class TrainingRows:
         """The training distributions of the inputs and of the score, for drift checks at rescoring: bin edges at
         the deciles (the score's exact, the inputs' from the discovery sample) and exact counts per bin.
 
-        One pass over the rows and their design: each block counts its inputs per bin and scores its rows; the
-        scores are gathered up the tree, and at its root (on the cluster) become the score's deciles and the counts
-        per score bin. No score is held between passes."""
+        One pass over the rows and the training design (the fit's, or made here and kept like it): each block
+        counts its inputs per bin and scores its rows; the scores are gathered up the tree, and at its root (on the
+        cluster) become the score's deciles and the counts per score bin. No score is held between passes."""
         edges = {
             column.name: np.unique(self._numeric_edges.get(column.name, [])).tolist()
             for column in model.preparation.columns if isinstance(column, NumericColumn)

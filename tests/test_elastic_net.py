@@ -180,6 +180,7 @@ def test_cross_validation_shares_passes(problems):
     path = model.path_
     assert all("cv_deviance" in p and p["cv_deviance_se"] > 0 for p in path)
     assert model.path_chosen_ == int(np.argmin([p["cv_deviance"] for p in path]))
+    assert model.path_fold_tol_ >= model.path_tol_  # the folds' points only give their held-out deviance
     full_path_passes = sum(p["passes"] for p in path)
     assert model.n_passes_ < 2 * full_path_passes  # the folds' passes ride along with the full path's
     # The final model is the full path's point at the chosen penalty: the fit of that penalty alone.
@@ -504,33 +505,59 @@ def test_a_chosen_point_that_cannot_be_made_exact_is_flagged_and_the_next_choice
     assert any(q["valid_deviance"] < min(deviance.values()) for q in refused)  # they ranked first, and were passed
 
 
-def test_fold_scores_score_each_fold_on_its_own_rows():
-    """Each fold's path is scored on that fold's rows alone: the held-out log-loss sums and label counts equal NumPy's
-    on those rows, for a block of mixed-dtype columns and for one with a categorical column as codes."""
+def _mixed_blocks(n, rng):
+    """The same features as each kind of block the kernels take: column runs of mixed dtypes, F- and C-ordered float64
+    arrays, and column runs beside a categorical column as codes."""
     from logreg_dist._codes import CodedBlock, CodedLayout
     from logreg_dist._kernels import ColumnRuns
+
+    runs = [rng.normal(size=(n, 3)).astype(np.float32), rng.integers(0, 5, size=(n, 2)).astype(np.int32),
+            rng.random((n, 1)) < 0.3]
+    numeric = ColumnRuns([np.asfortranarray(run) for run in runs])
+    dense = np.asarray(numeric, dtype=np.float64)
+    codes = rng.integers(0, 4, size=n).astype(np.int16)  # 0 the reference level, 1..3 three more
+    layout = CodedLayout(n_features=9, numeric_index=np.arange(6), starts=(6,), n_levels=(3,))
+    return {"runs": numeric, "F": np.asfortranarray(dense), "C": np.ascontiguousarray(dense),
+            "codes": CodedBlock(numeric, [codes], layout)}
+
+
+@pytest.mark.parametrize("kind", ["runs", "F", "C", "codes"])
+def test_fold_scores_score_each_fold_on_its_own_rows(kind):
+    """Each fold's path is scored on that fold's rows alone: the held-out log-loss sums and label counts equal NumPy's
+    on those rows, with row weights, for every kind of block; a fold with no rows in the block adds nothing."""
     from logreg_dist._path import fold_path_scores
 
     rng = np.random.default_rng(3)
     n = 3_000
-    runs = [rng.normal(size=(n, 3)).astype(np.float32), rng.integers(0, 5, size=(n, 2)).astype(np.int32),
-            rng.random((n, 1)) < 0.3]
-    numeric = ColumnRuns([np.asfortranarray(run) for run in runs])
-    codes = rng.integers(0, 4, size=n).astype(np.int16)  # 0 the reference level, 1..3 three more
-    layout = CodedLayout(n_features=9, numeric_index=np.arange(6), starts=(6,), n_levels=(3,))
+    X = _mixed_blocks(n, rng)[kind]
     y = (rng.random(n) < 0.2).astype(np.float64)
-    folds = rng.integers(0, 3, size=n).astype(np.int8)
-    for X in (numeric, CodedBlock(numeric, [codes], layout)):
-        dense = np.asarray(X, dtype=np.float64)
-        coefs = [rng.normal(scale=0.3, size=(4, dense.shape[1])) for _ in range(3)]
-        intercepts = [rng.normal(size=4) for _ in range(3)]
-        scores = fold_path_scores(X, y, None, folds, coefs=coefs, intercepts=intercepts)
-        for g, fold in enumerate(scores):
-            rows = folds == g
-            eta = dense[rows] @ coefs[g].T + intercepts[g]
-            losses = np.logaddexp(0.0, eta) - y[rows, None] * eta
-            assert fold.weight == rows.sum()
-            np.testing.assert_allclose(fold.loss, losses.sum(axis=0), rtol=1e-12)
-            np.testing.assert_allclose(fold.loss_sq, (losses**2).sum(axis=0), rtol=1e-12)
-            np.testing.assert_array_equal(fold.positives.sum(axis=1), y[rows].sum())
-            np.testing.assert_array_equal(fold.negatives.sum(axis=1), (1 - y[rows]).sum())
+    w = rng.uniform(0.5, 2.0, size=n)
+    folds = rng.integers(0, 3, size=n).astype(np.int8)  # fold 3 of 4 holds no row of this block
+    dense = np.asarray(X, dtype=np.float64)
+    coefs = [rng.normal(scale=0.3, size=(4, dense.shape[1])) for _ in range(4)]
+    intercepts = [rng.normal(size=4) for _ in range(4)]
+    scores = fold_path_scores(X, y, w, folds, coefs=coefs, intercepts=intercepts)
+    for g, fold in enumerate(scores):
+        rows = folds == g
+        eta = dense[rows] @ coefs[g].T + intercepts[g]
+        losses = np.logaddexp(0.0, eta) - y[rows, None] * eta
+        assert fold.weight == pytest.approx(w[rows].sum(), rel=1e-12)
+        np.testing.assert_allclose(fold.loss, w[rows] @ losses, rtol=1e-12, atol=0 if rows.any() else 1e-300)
+        np.testing.assert_allclose(fold.loss_sq, w[rows] @ losses**2, rtol=1e-12, atol=0 if rows.any() else 1e-300)
+        np.testing.assert_allclose(fold.positives.sum(axis=1), (w * y)[rows].sum(), rtol=1e-12)
+        np.testing.assert_allclose(fold.negatives.sum(axis=1), (w * (1 - y))[rows].sum(), rtol=1e-12)
+
+
+def test_take_rows_keeps_each_kind_of_block():
+    from logreg_dist._kernels import take_rows
+
+    rng = np.random.default_rng(4)
+    index = np.flatnonzero(rng.random(500) < 0.4)
+    for kind, X in _mixed_blocks(500, rng).items():
+        taken = take_rows(X, index)
+        np.testing.assert_array_equal(np.asarray(taken), np.asarray(X)[index])
+        assert type(taken) is type(X), kind
+        if kind == "F":
+            assert taken.flags.f_contiguous
+        if kind == "runs":
+            assert [r.dtype for r in taken.runs] == [r.dtype for r in X.runs] and all(r.flags.f_contiguous for r in taken.runs)
