@@ -181,6 +181,9 @@ def _print_headline(summary: dict) -> None:
                          if penalty.get(k) is not None), "")
         print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}), one of {penalty['n_alphas']} "
               f"on the path, chosen by {penalty['chosen_by']} ({held_out}); {penalty['nonzero']} nonzero coefficients")
+        if penalty.get("not_converged"):
+            print(f"{penalty['not_converged']} of the path's {penalty['n_alphas']} penalties did not converge (on every "
+                  "training row, or in a fold): the report marks them, and none of them could be chosen")
         if penalty.get("smallest"):
             print("the chosen penalty is the path's smallest: a smaller one may fit the held-out rows better "
                   "(give it with --alpha)")

@@ -25,6 +25,7 @@ __all__ = [
     "ConvergenceWarning",
     "InputError",
     "LogregDistError",
+    "MissingValuesWarning",
     "SeparationWarning",
 ]
 
@@ -43,6 +44,10 @@ class CollinearityWarning(UserWarning):
 
 class ConstantColumnWarning(UserWarning):
     """Some feature columns have zero variance in training; their coefficients are fixed at 0."""
+
+
+class MissingValuesWarning(UserWarning):
+    """Scored rows had gaps in columns that had none in training: they were scored with the training mean."""
 
 
 class SeparationWarning(UserWarning):

@@ -83,8 +83,11 @@ class TrainOptions:
             (self.missing in ("impute", "error"), "missing must be 'impute' or 'error'"),
             (self.top_k >= 1, "top_k must be an integer >= 1"),
             (self.min_frequency is None or self.min_frequency > 0, "min_frequency must be > 0"),
+            (self.cost_fp is None or 0 <= self.cost_fp < np.inf, "cost_fp must be a finite number >= 0"),
+            (self.cost_fn is None or 0 <= self.cost_fn < np.inf, "cost_fn must be a finite number >= 0"),
             ((self.cost_fp is None) == (self.cost_fn is None), "give both cost_fp and cost_fn, or neither"),
-            (self.cost_fp is None or (self.cost_fp >= 0 and self.cost_fn >= 0), "costs must be >= 0"),
+            (self.cost_fp is None or self.cost_fn is None or self.cost_fp > 0 or self.cost_fn > 0,
+             "cost_fp and cost_fn are both 0: at least one must be positive"),
             (self.contact_share is None or 0 < self.contact_share <= 1, "contact_share must be in (0, 1]"),
             (self.contact_share is None or self.cost_fp is None, "give costs or contact_share, not both"),
         ]
@@ -287,6 +290,8 @@ def _penalty(model: Model) -> dict:
         chosen = model.path["points"][model.path["chosen"]]
         rule = "the one-standard-error rule on the" if model.path["rule"] == "1se" else "the least"
         penalty.update(chosen_by=f"{rule} {model.path['selected_on']} deviance", n_alphas=len(model.path["points"]),
+                       not_converged=sum(not (point.get("converged", True) and point.get("fold_converged", True))
+                                         for point in model.path["points"]),
                        smallest=model.path["chosen"] == len(model.path["points"]) - 1,
                        largest=model.path["chosen"] == 0,
                        **{k: chosen[k] for k in ("valid_deviance", "valid_auc", "cv_deviance", "cv_auc") if k in chosen})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from scipy.special import expit
 
 from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
-from .exceptions import InputError
+from .exceptions import InputError, MissingValuesWarning
 from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
@@ -192,7 +193,17 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         raise
     if fs is not None:
         publish(fs, root, staging)  # after the try: the run it names must not be discarded
+    if summary["imputed"]:
+        warnings.warn(imputed_text(summary["imputed"]), MissingValuesWarning, stacklevel=2)
     return summary
+
+
+def imputed_text(imputed: dict) -> str:
+    """The warning for gaps in columns that had none in training (``_summary.json``'s ``imputed``): their rows were
+    scored with the training mean, which a user should know before trusting those scores."""
+    counts = ", ".join(f"{name} {rows:,}" for name, rows in imputed.items())
+    return (f"values missing in columns that had none in training were scored as the training mean "
+            f"(rows per column: {counts}); check the data, or retrain on data with such gaps")
 
 
 def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:

@@ -373,6 +373,11 @@ def test_train_options_refuse_before_the_data_is_read():
         TrainOptions(data="d", target="t", alpha=float("inf"), l1_ratio=1.0)
     with pytest.raises(ValueError, match=r"l2 must be a finite number >= 0; got l2=inf\.$"):
         TrainOptions(data="d", target="t", l2=float("inf"))
+    # Costs are checked one by one, then together, before anything is read (a trial found 0 and 0 refused after the fit).
+    with pytest.raises(ValueError, match=r"cost_fp must be a finite number >= 0; got cost_fp=-1\.0\.$"):
+        TrainOptions(data="d", target="t", cost_fp=-1.0)
+    with pytest.raises(ValueError, match=r"cost_fp and cost_fn are both 0: at least one must be positive"):
+        TrainOptions(data="d", target="t", cost_fp=0.0, cost_fn=0.0)
     TrainOptions(data="d", target="t", alpha="auto", solver="lbfgs")  # OWL-QN runs the path
     TrainOptions(data="d", target="t", alpha=0.1, solver="lbfgs")  # a single ridge penalty: L-BFGS fits it
 
@@ -407,6 +412,11 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
             assert short["ranked_by"] == "strongest"
             assert "Its features, the inputs of largest |standardized coefficient|:" in (
                 tmp_path / name / "report.html").read_text()
+    headline = jobs.model_headline(str(tmp_path / "1se"))
+    assert headline["penalty"]["not_converged"] == 0 and "did not converge" not in printed["1se"]
+    headline["penalty"]["not_converged"] = 2  # the line a path with unconverged points adds under "converged=True"
+    cli._print_headline(headline)
+    assert "2 of the path's 6 penalties did not converge (on every training row, or in a fold)" in capsys.readouterr().out
     assert "chosen by the one-standard-error rule on the validation deviance" in printed["1se"]
     assert "iterations over the path's 6 penalties" in printed["1se"]
     assert "every coefficient is zero: the model gives every customer the base rate (a smaller --alpha lets" \
