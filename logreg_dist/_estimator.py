@@ -18,11 +18,11 @@ from ._penalty import fit_elastic_net
 from ._predict import decision, frame_rows, log_proba, pick, proba, scored_block, scored_frame_block, scored_loaded_block
 from ._ridge import fit_ridge
 from ._separation import RULES_SHOWN, find_separation, rules_text
-from ._solvers import SOLVERS
+from ._solvers import SOLVERS, nearly_collinear_groups
 from ._solver_choice import AUTO_NEWTON_MAX_FEATURES, elastic_net_solver, hessian_every, ridge_solver
 from ._standardization import Coefficients, Standardization, coefficients, uncertainty
 from .cluster import resolve_client
-from .exceptions import ConstantColumnWarning, InputError, SeparationWarning
+from .exceptions import CollinearityWarning, ConstantColumnWarning, InputError, SeparationWarning
 
 __all__ = ["LogisticRegression"]
 
@@ -390,7 +390,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # 4. Back to the original scale, with the covariance from the Hessian at the optimum; coefficients an L1
         #    penalty holds at 0 get no standard error.
         zero = np.append(fit.result.theta[:-1] == 0.0, False) if fit.l1_ratio > 0 else None
-        solution = self._set_solution(fit.objective, fit.result, scaling, levels, zero=zero)
+        solution, hess = self._set_solution(fit.objective, fit.result, scaling, levels, zero=zero)
         # 5. What the fit did.
         self.path_ = None if fit.path is None else fit.path.points
         if fit.path is not None:
@@ -403,6 +403,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # The groups of collinear columns the solver found (their Hessian has no inverse: no standard errors).
         params = [names[j] for j in np.flatnonzero(scaling.active)] + ["intercept"]
         self.collinear_groups_ = [[params[k] for k in group] for group in fit.result.singular_groups]
+        # Unpenalized, columns that are copies of each other up to noise (a charge that is a rate times the minutes)
+        # get huge opposite coefficients with huge standard errors, which read like separation: say what they are.
+        near = [] if fit.alpha > 0 or fit.result.singular_groups else nearly_collinear_groups(hess)
+        if near:
+            self.collinear_groups_ = [[params[k] for k in group] for group in near]
+            warnings.warn(
+                f"columns {self.collinear_groups_} are nearly collinear (each group is almost a copy of one column): "
+                "their coefficients are large, of opposite signs and with huge standard errors, and mean little on "
+                "their own. Drop all but one column of each group, or set l2 > 0.",
+                CollinearityWarning,
+                stacklevel=3,
+            )
+        in_near = np.zeros(scaling.active.size, dtype=bool)
+        in_near[np.flatnonzero(scaling.active)[[k for group in near for k in group if k < scaling.active.sum()]]] = True
         self.history_ = fit.result.history
         self.solver_ = fit.solver
         self.alpha_, self.l1_ratio_ = fit.alpha, fit.l1_ratio
@@ -413,7 +427,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # 6. Separation: only an unpenalized fit can separate (any penalty keeps every coefficient finite).
         self.separation_ = None if fit.alpha > 0 else find_separation(
             names=names, coef=solution.coef, std_errors=self.std_errors_[0], mean=moments.mean, scale=scaling.scale,
-            active=scaling.active, intercept_standardized=solution.intercept_standardized, loss=fit.result.loss,
+            active=scaling.active & ~in_near, intercept_standardized=solution.intercept_standardized, loss=fit.result.loss,
         )
         if self.separation_ is not None:
             warnings.warn(
@@ -428,10 +442,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             fit.checkpoint.remove()  # only now: a failure before this point resumes from the checkpoint
         return self
 
-    def _set_solution(self, objective, result, scaling, levels, *, zero=None) -> Coefficients:
+    def _set_solution(self, objective, result, scaling, levels, *, zero=None) -> tuple[Coefficients, object]:
         """Copy the solution on both scales, its covariance and standard errors, the standardization and ``n_iter_``
-        into the attributes; the Hessian at the optimum takes a pass if the solver left none and p x p is
-        affordable (or held by structure)."""
+        into the attributes, and return it with the Hessian at the optimum (None if unaffordable); that Hessian takes
+        a pass if the solver left none and p x p is affordable (or held by structure)."""
         hess = result.hess
         if hess is None and (scaling.active.sum() <= AUTO_NEWTON_MAX_FEATURES or levels):
             _, _, hess = objective.loss_grad_hess(result.theta)
@@ -447,7 +461,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.feature_mean_ = scaling.mean
         self.feature_scale_ = scaling.scale
         self.n_iter_ = len(result.history) - 1
-        return solution
+        return solution, hess
 
     # -- predict ----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ __all__ = [
     "LogregDistError",
     "MissingValuesWarning",
     "SeparationWarning",
+    "SingularHessianError",
 ]
 
 
@@ -36,6 +37,11 @@ class LogregDistError(Exception):
 
 class InputError(LogregDistError, ValueError):
     """Input data that cannot be used as given (message says what, where and what was expected)."""
+
+
+class SingularHessianError(InputError):
+    """The Hessian is singular and too large for a minimum-norm step: collinear columns, or rare levels whose rows
+    all have one label (their coefficients have no finite optimum without a penalty)."""
 
 
 class CollinearityWarning(UserWarning):

@@ -130,9 +130,13 @@ class Model:
         95% CI, odds ratio per unit and per standard deviation (with its CI). Standard errors come
         from the Hessian at the optimum; with ``l2 > 0`` they are approximate. A feature that separates the
         classes (``separated``; every feature after a perfect prediction) has none of them, and ranks after
-        the others: its coefficient is only where the solver stopped."""
+        the others: its coefficient is only where the solver stopped. Without a penalty, the columns of a
+        (nearly) collinear group (``training.collinear``) rank after the others as well."""
         separated = self._separated()
-        last = np.array([feature in separated for feature in self.features], dtype=bool)
+        # Unpenalized, a nearly collinear group's coefficients are huge and of opposite signs: they rank last too.
+        unpenalized = not self.l2 and not self.alpha
+        collinear = {f for group in (self.training or {}).get("collinear", []) for f in group} if unpenalized else set()
+        last = np.array([feature in separated or feature in collinear for feature in self.features], dtype=bool)
         order = np.lexsort((-np.abs(self.coef_standardized), last))  # by |standardized coefficient| within each
         rows = []
         for rank, j in enumerate(order, start=1):
@@ -167,7 +171,8 @@ class Model:
 
     def strongest(self, k: int) -> list[str]:
         """The ``k`` raw input columns whose encoded features rank highest by |standardized coefficient|; separated
-        features rank last, as their coefficients are only where the solver stopped."""
+        features rank last, as their coefficients are only where the solver stopped, and so do the columns of a
+        collinear group of an unpenalized fit."""
         return self._first_inputs([row["feature"] for row in self.coefficient_table()], k)
 
     def first_to_enter(self, k: int) -> list[str]:

@@ -35,7 +35,7 @@ from ._engine import DaskEngine, LocalEngine
 from ._predict import decision, scored_loaded_block
 from .design import design_block
 from .drift import SCORE, Profile, bin_labels, profile_partition
-from .exceptions import InputError
+from .exceptions import InputError, SingularHessianError
 from .model import Model
 from .prepare import NumericColumn, PartitionStats, Preparation, discover, plan_columns, summarize_partition
 from .tables import read_table
@@ -264,6 +264,8 @@ class TrainingRows:
         try:
             estimator.fit_loaded(design, feature_names=preparation.feature_names, n_rows=self.n_train,
                                  levels=levels, validation=validation, folds=folds)
+        except SingularHessianError as error:
+            raise SingularHessianError(f"{error}{_many_levels_hint(preparation)}") from error
         finally:
             if folds is not None:
                 folds.close()
@@ -354,6 +356,18 @@ class TrainingRows:
 
 
 # -- block functions (run where the rows lie) ---------------------------------------------
+
+
+def _many_levels_hint(preparation: Preparation) -> str:
+    """What a singular Hessian most often comes from in the data users bring, when it has categorical columns: rare
+    levels whose rows all have one label (with rare positives, most levels of a column with many)."""
+    columns = sorted((c for c in preparation.columns if not isinstance(c, NumericColumn)), key=lambda c: -len(c.levels))
+    if not columns:
+        return ""
+    named = ", ".join(f"{c.name!r} ({len(c.levels) + 1:,} levels)" for c in columns[:3])
+    return (f" The categorical columns with the most levels are {named}: a level whose training rows all have one "
+            "label has no finite coefficient without a penalty, and merging rare levels (min_frequency, e.g. 0.001) "
+            "also helps.")
 
 
 def _finite_or_none(value):

@@ -275,3 +275,24 @@ def test_only_zero_one_columns_have_a_step_limit():
     reach = np.abs(columns - mean).max(0) * inv_scale  # the largest |z| of each column
     assert limit[0] * reach[0] == pytest.approx(objective_module.MAX_INDICATOR_STEP, rel=1e-12)
     assert np.isinf(limit[1:]).all()  # a numeric column, a column in [0, 1] that is not 0/1, a 0/2 flag, the intercept
+
+
+def test_a_singular_hessian_of_many_levels_names_the_categorical_columns(tmp_path, monkeypatch):
+    """The structured (Schur) Hessian has no minimum-norm step: the error says which categorical columns hold the most
+    levels and that merging rare levels helps, as a trial with a 3,000-level column and rare positives needed."""
+    import logreg_dist.training as training
+    from logreg_dist.exceptions import SingularHessianError
+
+    frame = _generated(6_000, [40], seed=2)
+    frame["cat0_again"] = frame["cat0"]  # the same levels twice: every level's column has a copy
+    frame.to_parquet(tmp_path / "data.parquet")
+    monkeypatch.setattr(training, "DENSE_DESIGN_CELLS", 0)  # codes in this process, as on a cluster
+    monkeypatch.setattr(objective_module, "DENSE_HESSIAN_MAX_FEATURES", 0)  # the Schur solve
+    rows = training.TrainingRows.read(str(tmp_path / "data.parquet"), valid_fraction=0.0)
+    try:
+        preparation = rows.discover(target="y")
+        with pytest.raises(SingularHessianError, match=r"most levels are 'cat0' \(40 levels\), 'cat0_again' "
+                                                      r"\(40 levels\).*min_frequency"):
+            rows.fit(preparation, l2=0.0)
+    finally:
+        rows.close()

@@ -141,3 +141,42 @@ def test_a_path_that_chooses_its_largest_penalty_says_the_model_is_near_the_base
     _print_headline(summary)
     out = capsys.readouterr().out
     assert "the chosen penalty is the path's largest" in out and "--alpha-rule min" in out
+
+
+def test_nearly_collinear_columns_are_named_as_such_not_as_separation(mlc_churn, tmp_path):
+    """mlc_churn's charges are its minutes times a tariff, rounded (correlation 0.99999): unpenalized, each pair gets
+    huge opposite coefficients. A trial found them reported as separation and ranked strongest; they are named as
+    nearly collinear, pair by pair, not separated, and rank after the identified inputs."""
+    import warnings
+
+    from logreg_dist import CollinearityWarning, LogisticRegression, jobs
+    from logreg_dist.model import Model
+    from logreg_dist.training import TrainingRows
+
+    from .conftest import numeric_problem
+
+    X, y = numeric_problem(mlc_churn, "churn", "yes")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = LogisticRegression(l2=0.0).fit(X, y)
+    messages = [str(w.message) for w in caught if issubclass(w.category, CollinearityWarning)]
+    pairs = [[f"total_{part}_minutes", f"total_{part}_charge"] for part in ("day", "eve", "night", "intl")]
+    assert len(messages) == 1 and f"columns {pairs} are nearly collinear" in messages[0], messages
+    assert fit.separation_ is None and fit.collinear_groups_ == pairs
+    # Penalized, the same columns are left alone: the penalty keeps their coefficients finite and meaningful.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollinearityWarning)
+        LogisticRegression(l2=1e-3).fit(X, y)
+    # The command's ranking: the pairs rank after the identified inputs, so the short model is not made of them.
+    mlc_churn.to_parquet(tmp_path / "mlc.parquet")
+    options = jobs.TrainOptions(data=str(tmp_path / "mlc.parquet"), target="churn")
+    rows = TrainingRows.read(options.data, valid_fraction=0.2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CollinearityWarning)
+            model = Model.from_dict(jobs.fit(rows, options, jobs.prepare(rows, options)))
+    finally:
+        rows.close()
+    paired = {name for pair in pairs for name in pair}
+    ranked = [row["feature"] for row in model.coefficient_table()]
+    assert set(ranked[-len(paired):]) == paired and not paired & set(model.strongest(3))
