@@ -390,7 +390,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # 4. Back to the original scale, with the covariance from the Hessian at the optimum; coefficients an L1
         #    penalty holds at 0 get no standard error.
         zero = np.append(fit.result.theta[:-1] == 0.0, False) if fit.l1_ratio > 0 else None
-        solution, hess = self._set_solution(fit.objective, fit.result, scaling, levels, zero=zero)
+        solution = self._set_solution(fit.objective, fit.result, scaling, levels, zero=zero)
         # 5. What the fit did.
         self.path_ = None if fit.path is None else fit.path.points
         if fit.path is not None:
@@ -405,7 +405,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.collinear_groups_ = [[params[k] for k in group] for group in fit.result.singular_groups]
         # Unpenalized, columns that are copies of each other up to noise (a charge that is a rate times the minutes)
         # get huge opposite coefficients with huge standard errors, which read like separation: say what they are.
-        near = [] if fit.alpha > 0 or fit.result.singular_groups else nearly_collinear_groups(hess)
+        # Judged on the columns' co-moments (the Hessian at the start, up to a constant), not the Hessian at the
+        # optimum, which separation degenerates too.
+        near = []
+        comoment = moments.sample_comoment
+        if (not (fit.alpha > 0 or fit.result.singular_groups) and isinstance(comoment, np.ndarray)
+                and comoment.shape == (scaling.active.size,) * 2):  # a block of codes keeps its numeric columns' only
+            near = nearly_collinear_groups(comoment[np.ix_(scaling.active, scaling.active)])
         if near:
             self.collinear_groups_ = [[params[k] for k in group] for group in near]
             warnings.warn(
@@ -442,10 +448,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             fit.checkpoint.remove()  # only now: a failure before this point resumes from the checkpoint
         return self
 
-    def _set_solution(self, objective, result, scaling, levels, *, zero=None) -> tuple[Coefficients, object]:
+    def _set_solution(self, objective, result, scaling, levels, *, zero=None) -> Coefficients:
         """Copy the solution on both scales, its covariance and standard errors, the standardization and ``n_iter_``
-        into the attributes, and return it with the Hessian at the optimum (None if unaffordable); that Hessian takes
-        a pass if the solver left none and p x p is affordable (or held by structure)."""
+        into the attributes; the Hessian at the optimum takes a pass if the solver left none and p x p is
+        affordable (or held by structure)."""
         hess = result.hess
         if hess is None and (scaling.active.sum() <= AUTO_NEWTON_MAX_FEATURES or levels):
             _, _, hess = objective.loss_grad_hess(result.theta)
@@ -461,7 +467,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.feature_mean_ = scaling.mean
         self.feature_scale_ = scaling.scale
         self.n_iter_ = len(result.history) - 1
-        return solution, hess
+        return solution
 
     # -- predict ----------------------------------------------------------------------
 

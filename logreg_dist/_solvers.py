@@ -128,15 +128,15 @@ def _log(record: IterationRecord, solver: str) -> None:
     )
 
 
-#: Columns are nearly collinear when the Hessian scaled to unit diagonal has an eigenvalue below this fraction of its
-#: largest (a variance inflation near 1 / NEAR_COLLINEAR_RTOL). mlc_churn's charge and minutes columns (correlation
-#: 0.99999) give 1.8e-8 to 2.9e-6, its next eigenvalue 1.3e-2.
+#: Columns are nearly collinear when their co-moment matrix scaled to unit diagonal (their correlations) has an
+#: eigenvalue below this fraction of its largest (a variance inflation near 1 / NEAR_COLLINEAR_RTOL). mlc_churn's
+#: charge and minutes columns (correlation 0.99999) give 1.8e-8 to 2.9e-6 in the Hessian so scaled, the next 1.3e-2.
 NEAR_COLLINEAR_RTOL = 1e-4
 
 
 def nearly_collinear_groups(hess) -> list[list[int]]:
-    """Groups of parameters (indices into the Hessian's rows) that are nearly collinear; none for a Hessian held by
-    structure or not computed (too large)."""
+    """Groups of columns (indices into the rows of ``hess``, a co-moment matrix or a Hessian) that are nearly
+    collinear; none for a matrix held by structure or not computed (too large)."""
     if not isinstance(hess, np.ndarray) or hess.size == 0:
         return []
     scale = np.sqrt(np.clip(np.diag(hess), np.finfo(float).tiny, None))
