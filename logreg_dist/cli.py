@@ -212,7 +212,9 @@ def _print_headline(summary: dict) -> None:
         )
     short = summary.get("short_model")
     if short and short.get("auc") is not None:
-        print(f"short model on {', '.join(short['features'])}: validation AUC {short['auc']:.4f}")
+        every = (f" (--top-k {short['top_k']} is more than the {len(short['features'])} inputs the model uses: all "
+                 "of them)" if short.get("top_k") else "")
+        print(f"short model on {', '.join(short['features'])}{every}: validation AUC {short['auc']:.4f}")
     threshold = summary.get("threshold")
     if threshold and threshold.get("contacts_nobody"):
         print(

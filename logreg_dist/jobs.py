@@ -200,7 +200,9 @@ def short_model(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
             rows.release(preparation)
     metrics = metrics_module.validation_metrics(summary, max_curve_points=2)
     return {"features": keep, "ranked_by": options.short_model, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"],
-            "coef": dict(zip(small.features, small.coef.tolist()))}
+            "coef": dict(zip(small.features, small.coef.tolist())),
+            # top_k beyond the inputs the model uses: the short model is all of them, which the user should be told
+            **({"top_k": options.top_k} if len(keep) < options.top_k else {})}
 
 
 def profile(rows: TrainingRows, model: dict) -> dict:

@@ -7,6 +7,7 @@ intercept free. glum minimizes exactly that; scikit-learn's ``C`` is ``1 / (alph
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -399,6 +400,9 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
             model = jobs.fit(rows, options, jobs.prepare(rows, options))
             validation = jobs.validate(rows, options, model)
             short = jobs.short_model(rows, options, model)
+            if name == "1se":  # --top-k beyond the inputs: the short model is every input in use, and says so
+                every = jobs.short_model(rows, dataclasses.replace(options, top_k=50), model)
+                assert every["top_k"] == 50 and 3 < len(every["features"]) < 50 and "top_k" not in short
             distribution = jobs.profile(rows, model)
         finally:
             rows.close()
@@ -412,6 +416,12 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
             assert short["ranked_by"] == "strongest"
             assert "Its features, the inputs of largest |standardized coefficient|:" in (
                 tmp_path / name / "report.html").read_text()
+    assert "--top-k" not in printed["1se"]
+    headline = jobs.model_headline(str(tmp_path / "1se"))
+    headline["short_model"] = {**headline["short_model"], "top_k": 50}  # what a --top-k beyond the inputs records
+    cli._print_headline(headline)
+    assert f"(--top-k 50 is more than the {len(headline['short_model']['features'])} inputs the model uses: all of them)" \
+        in capsys.readouterr().out
     headline = jobs.model_headline(str(tmp_path / "1se"))
     assert headline["penalty"]["not_converged"] == 0 and "did not converge" not in printed["1se"]
     headline["penalty"]["not_converged"] = 2  # the line a path with unconverged points adds under "converged=True"
