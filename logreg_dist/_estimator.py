@@ -403,15 +403,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # The groups of collinear columns the solver found (their Hessian has no inverse: no standard errors).
         params = [names[j] for j in np.flatnonzero(scaling.active)] + ["intercept"]
         self.collinear_groups_ = [[params[k] for k in group] for group in fit.result.singular_groups]
-        # Unpenalized, columns that are copies of each other up to noise (a charge that is a rate times the minutes)
-        # get huge opposite coefficients with huge standard errors, which read like separation: say what they are.
-        # Judged on the columns' co-moments (the Hessian at the start, up to a constant), not the Hessian at the
-        # optimum, which separation degenerates too.
-        near = []
-        comoment = moments.sample_comoment
-        if (not (fit.alpha > 0 or fit.result.singular_groups) and isinstance(comoment, np.ndarray)
-                and comoment.shape == (scaling.active.size,) * 2):  # a block of codes keeps its numeric columns' only
-            near = nearly_collinear_groups(comoment[np.ix_(scaling.active, scaling.active)])
+        near = self._nearly_collinear(fit, moments, scaling)
         if near:
             self.collinear_groups_ = [[params[k] for k in group] for group in near]
             warnings.warn(
@@ -422,7 +414,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
         in_near = np.zeros(scaling.active.size, dtype=bool)
-        in_near[np.flatnonzero(scaling.active)[[k for group in near for k in group if k < scaling.active.sum()]]] = True
+        in_near[np.flatnonzero(scaling.active)[[k for group in near for k in group]]] = True
         self.history_ = fit.result.history
         self.solver_ = fit.solver
         self.alpha_, self.l1_ratio_ = fit.alpha, fit.l1_ratio
@@ -447,6 +439,19 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if fit.checkpoint is not None:
             fit.checkpoint.remove()  # only now: a failure before this point resumes from the checkpoint
         return self
+
+    @staticmethod
+    def _nearly_collinear(fit, moments, scaling) -> list[list[int]]:
+        """Groups of active columns (indices among them) that are copies of each other up to noise, for an
+        unpenalized fit: a charge that is a rate times the minutes gets a huge coefficient of the opposite sign to
+        the minutes', which reads like separation. Judged on the columns' sampled co-moments (the Hessian at the
+        start, up to a constant), not on the Hessian at the optimum, which separation degenerates too; a block of
+        codes keeps its numeric columns' co-moments only, and is not judged."""
+        comoment, active = moments.sample_comoment, scaling.active
+        if fit.alpha > 0 or fit.result.singular_groups or not isinstance(comoment, np.ndarray) \
+                or comoment.shape != (active.size, active.size):
+            return []
+        return nearly_collinear_groups(comoment[np.ix_(active, active)])
 
     def _set_solution(self, objective, result, scaling, levels, *, zero=None) -> Coefficients:
         """Copy the solution on both scales, its covariance and standard errors, the standardization and ``n_iter_``

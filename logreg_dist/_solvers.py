@@ -129,18 +129,17 @@ def _log(record: IterationRecord, solver: str) -> None:
 
 
 #: Columns are nearly collinear when their co-moment matrix scaled to unit diagonal (their correlations) has an
-#: eigenvalue below this fraction of its largest (a variance inflation near 1 / NEAR_COLLINEAR_RTOL). mlc_churn's
-#: charge and minutes columns (correlation 0.99999) give 1.8e-8 to 2.9e-6 in the Hessian so scaled, the next 1.3e-2.
+#: eigenvalue below this fraction of its largest (a variance inflation near 1 / NEAR_COLLINEAR_RTOL). mlc_churn's four
+#: charge and minutes pairs (correlation 0.99999) give 2.3e-8 to 3.4e-6, its next eigenvalue 1.6e-2.
 NEAR_COLLINEAR_RTOL = 1e-4
 
 
-def nearly_collinear_groups(hess) -> list[list[int]]:
-    """Groups of columns (indices into the rows of ``hess``, a co-moment matrix or a Hessian) that are nearly
-    collinear; none for a matrix held by structure or not computed (too large)."""
-    if not isinstance(hess, np.ndarray) or hess.size == 0:
+def nearly_collinear_groups(comoment: np.ndarray) -> list[list[int]]:
+    """Groups of columns (indices into the rows of ``comoment``, their co-moment matrix) that are nearly collinear."""
+    if comoment.size == 0:
         return []
-    scale = np.sqrt(np.clip(np.diag(hess), np.finfo(float).tiny, None))
-    values, vectors = linalg.eigh(hess / np.outer(scale, scale))
+    scale = np.sqrt(np.clip(np.diag(comoment), np.finfo(float).tiny, None))
+    values, vectors = linalg.eigh(comoment / np.outer(scale, scale))
     # Each nearly null direction, as its eigenvector: the columns that carry it (a tenth of its largest loading; it
     # loads a little on others too, 0.7% on mlc_churn). The echelon form _null_space_groups uses for exact null
     # spaces would divide by those small loadings here.

@@ -78,9 +78,15 @@ def profile_partition(part: pd.DataFrame, score: np.ndarray | None, *, preparati
         else:
             counts[column.name] = np.bincount(level_codes(values, column), minlength=len(column.levels) + 2)
     if score is not None:
-        cuts = np.asarray(edges[SCORE], dtype=float)
-        counts[SCORE] = np.bincount(np.searchsorted(cuts, score, side="right"), minlength=cuts.size + 1)
+        counts[SCORE] = score_counts(score, edges[SCORE])
     return Profile(counts)
+
+
+def score_counts(score: np.ndarray, cuts) -> np.ndarray:
+    """Scores per bin of ``cuts``: below the first, between consecutive ones (a score at a cut in the bin above it),
+    at or above the last."""
+    cuts = np.asarray(cuts, dtype=float)
+    return np.bincount(np.searchsorted(cuts, score, side="right"), minlength=cuts.size + 1)
 
 
 def _binned(values: pd.Series, cuts) -> np.ndarray:

@@ -45,12 +45,17 @@ __all__ = ["Contributions", "Reasons", "check_reason_counts", "used_inputs"]
 CHUNK_ROWS = 4096
 
 
+def _input_of_feature(model) -> np.ndarray:
+    """Per encoded feature of ``model``, the index of the input column it encodes."""
+    sizes = [len(column.encoded) for column in model.preparation.columns]
+    return np.repeat(np.arange(len(sizes), dtype=np.intp), sizes)
+
+
 def used_inputs(model) -> np.ndarray:
     """Per input column of ``model`` (a :class:`~logreg_dist.model.Model`), whether any of its encoded features has
     a nonzero coefficient: an input an L1 penalty dropped contributes nothing to any row, and is no reason."""
-    sizes = [len(column.encoded) for column in model.preparation.columns]
-    owner = np.repeat(np.arange(len(sizes)), sizes)  # the input of each encoded feature
-    return np.bincount(owner[np.asarray(model.coef) != 0.0], minlength=len(sizes)) > 0
+    owner = _input_of_feature(model)
+    return np.bincount(owner[np.asarray(model.coef) != 0.0], minlength=len(model.preparation.columns)) > 0
 
 
 def check_reason_counts(*, top: int | None, down: int | None, used: np.ndarray, source: str = "the model") -> None:
@@ -97,9 +102,8 @@ class Contributions:
                 f"{source} has no training mean for the features {unknown or model.features} ('scaler.mean' in "
                 "model.json), which reasons are measured against; train the model again to score with reasons."
             )
-        sizes = [len(column.encoded) for column in model.preparation.columns]
-        group = np.repeat(np.arange(len(sizes), dtype=np.intp), sizes)
-        return cls(tuple(model.preparation.columns), coef, mean, group, model.intercept_at_mean, used_inputs(model))
+        return cls(tuple(model.preparation.columns), coef, mean, _input_of_feature(model), model.intercept_at_mean,
+                   used_inputs(model))
 
     @property
     def inputs(self) -> list[str]:

@@ -34,7 +34,7 @@ from ._data import partition_where
 from ._engine import DaskEngine, LocalEngine
 from ._predict import decision, scored_loaded_block
 from .design import design_block
-from .drift import SCORE, Profile, bin_labels, profile_partition
+from .drift import SCORE, Profile, bin_labels, profile_partition, score_counts
 from .exceptions import InputError, SingularHessianError
 from .model import Model
 from .prepare import NumericColumn, PartitionStats, Preparation, discover, plan_columns, summarize_partition
@@ -439,8 +439,7 @@ def _profile_scores(total: _Profiled) -> tuple[Profile, list[float]]:
     bin; only these travel to the driver."""
     scores = np.concatenate(total.scores.arrays) if total.scores.arrays else np.empty(0)
     cuts = np.unique(np.quantile(scores, PROFILE_LEVELS)) if scores.size else np.empty(0)
-    counts = np.bincount(np.searchsorted(cuts, scores, side="right"), minlength=cuts.size + 1)
-    return total.profile + Profile({SCORE: counts}), cuts.tolist()
+    return total.profile + Profile({SCORE: score_counts(scores, cuts)}), cuts.tolist()
 
 
 @dataclass
