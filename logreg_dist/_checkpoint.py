@@ -19,7 +19,7 @@ from .storage import write_file
 logger = logging.getLogger("logreg_dist")
 
 
-def _fingerprint(moments, names, l2, solver, active) -> dict:
+def _fingerprint(moments, names, l2, solver, active, penalty=None) -> dict:
     """What identifies the problem a checkpoint belongs to."""
     return {
         "n_rows": int(moments.n_rows),
@@ -30,6 +30,7 @@ def _fingerprint(moments, names, l2, solver, active) -> dict:
         "mean": [float(m) for m in moments.mean],
         "l2": float(l2),
         "solver": solver,
+        **({} if penalty is None or np.all(penalty == 1.0) else {"penalty": [float(v) for v in penalty]}),
     }
 
 

@@ -194,9 +194,10 @@ def prox_newton(
         What the pass at the first step's point sums besides the loss and
         gradient. A path's point starts from the previous point's Hessian,
         which stays near enough to take a gradient pass (``"none"``) and
-        update it; a point solved to a path's tolerance and then made exact
-        starts with ``"full"`` twice (a full Hessian's step from there
-        converges, and its pass brings the standard errors' Hessian).
+        update it, as does the chosen point made exact from the Hessian
+        the path kept for it; made exact without one, it starts with
+        ``"full"`` twice (a full Hessian's step from there converges, and
+        its pass brings the standard errors' Hessian).
 
     The history records ``F`` as ``loss`` and the largest entry of
     :func:`subgradient` as ``grad_max``. The result's ``grad`` is the smooth

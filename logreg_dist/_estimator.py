@@ -109,6 +109,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         The solver used.
     n_passes_ : int
         Passes over the data made by the fit, the standardization pass included.
+    penalty_weights_ : ndarray of shape (n_features,)
+        Each standardized coefficient's weight in the L1 term of the
+        penalty (its square in the ridge term): 1 for a numeric column,
+        ``1 / std`` for a level of a categorical column marked in
+        ``fit_loaded(level_features=...)``, whose own coefficient is then
+        what is penalized (glum's ``P1``; ``P2`` is its square).
     hessian_every_ : int
         Newton's sampled Hessians summed every ``hessian_every_``-th chunk of
         rows (1: every row; the fit aims at about 200,000 rows per sample).
@@ -282,8 +288,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.validation_metrics_ = scores
         return self
 
-    def fit_loaded(self, engine, *, feature_names, n_rows: int, levels=(), callback=None, validation=None,
-                   folds=None):
+    def fit_loaded(self, engine, *, feature_names, n_rows: int, levels=(), level_features=None, callback=None,
+                   validation=None, folds=None):
         """Fit on blocks already loaded where they lie (what :meth:`fit` does after loading).
 
         Parameters
@@ -300,6 +306,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             The number of levels of each categorical column held as codes
             (:class:`~logreg_dist._codes.CodedBlock`): ``solver="auto"``
             counts the largest column's levels as a diagonal block.
+        level_features : array-like of bool, shape (n_features,), optional
+            Marks the features that are levels of a categorical column (its
+            one-hot indicators, dense or held as codes). Their coefficients
+            are penalized on their own scale, each level's shift in log-odds
+            from the reference, as H2O does; a numeric column's on the
+            standardized scale (see ``penalty_weights_``).
         callback : callable, optional
             As in :meth:`fit`.
         validation : LocalEngine or DaskEngine, optional
@@ -318,7 +330,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 + ("pass folds= (the rows' folds)." if self.n_folds else "pass validation= (held-out blocks), or set n_folds=k.")
             )
         names = [str(name) for name in feature_names]
-        rows = LoadedRows(engine, n_rows, np.array([0, 1]), names, tuple(int(n) for n in levels),
+        marks = None if level_features is None else np.asarray(level_features, dtype=bool)
+        if marks is not None and marks.shape != (len(names),):
+            raise InputError(f"level_features has {marks.size} entries for {len(names)} features; they must match.")
+        rows = LoadedRows(engine, n_rows, np.array([0, 1]), names, tuple(int(n) for n in levels), marks,
                           validation=validation, folds=folds)
         self._adopt(rows, named=True)
         self._fit_engine(rows, callback)
@@ -366,7 +381,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if moments.weight_sum <= 0:
             raise InputError("the sample weights are all zero; at least one must be positive.")
         # 2. Standardization: a constant column's coefficient is held at 0, and the user is told.
-        scaling = Standardization.from_moments(moments)
+        scaling = Standardization.from_moments(moments, levels=rows.level_features)
         if not scaling.active.all():
             warnings.warn(
                 f"feature columns {[names[j] for j in np.flatnonzero(~scaling.active)]} are constant in the training "
@@ -420,6 +435,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.alpha_, self.l1_ratio_ = fit.alpha, fit.l1_ratio
         self.n_passes_ = fit.n_passes
         self.hessian_every_ = every
+        self.penalty_weights_ = scaling.penalty
         self.n_samples_fit_ = moments.n_rows
         self.loss_ = fit.result.loss
         # 6. Separation: only an unpenalized fit can separate (any penalty keeps every coefficient finite).

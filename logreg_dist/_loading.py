@@ -33,6 +33,8 @@ class LoadedRows:
     feature_names: list[str]
     #: The number of levels of each categorical column held as codes.
     levels: tuple[int, ...] = ()
+    #: Marks the features that are levels of a categorical column (penalized on their own scale), or None.
+    level_features: np.ndarray | None = None
     #: Dask validation rows loaded in the same graph as the training rows, labels as given (scored after the fit).
     held_out: DaskEngine | None = None
     #: ``alpha='auto'``: the held-out blocks ``(X, y, None)``, ``y`` 0.0/1.0, on which the penalty is chosen.

@@ -7,7 +7,7 @@ columns are held at 0 and never reach the solver.
 Objective, with ``z_i`` the standardized features of row ``i`` and weights ``w_i``::
 
     f(theta) = sum_i w_i * logloss(y_i, intercept + z_i . coef) / sum_i w_i
-               + (l2 / 2) * ||coef||^2
+               + (l2 / 2) * sum_j (penalty_j * coef_j)^2
 
 The intercept is not penalized. At the intercept-only model the loss,
 gradient and Hessian follow from the moments pass (:func:`intercept_only`):
@@ -80,6 +80,9 @@ class Objective:
         Columns whose coefficient is fitted.
     l2 : float
         Penalty on the standardized coefficients.
+    penalty : ndarray of shape (n_features,), optional
+        Each standardized coefficient's weight in the penalty (see
+        :class:`~._standardization.Standardization`); 1 for every one if None.
     hessian_every : int, default=1
         A sampled Hessian (``loss_grad_hess(theta, sampled=True)``) sums the
         rows of every ``hessian_every``-th chunk of each block; 1 means the
@@ -90,8 +93,8 @@ class Objective:
     """
 
     def __init__(
-        self, engine, *, mean: np.ndarray, inv_scale: np.ndarray, active: np.ndarray, l2: float, hessian_every: int = 1,
-        weight_sum: float = float("nan"),
+        self, engine, *, mean: np.ndarray, inv_scale: np.ndarray, active: np.ndarray, l2: float,
+        penalty: np.ndarray | None = None, hessian_every: int = 1, weight_sum: float = float("nan"),
     ):
         self.engine = engine
         self.mean = np.asarray(mean, dtype=np.float64)
@@ -103,7 +106,8 @@ class Objective:
         self.weight_sum = float(weight_sum)  # of the last pass
         # Indices of theta within the full (coef, intercept) vector.
         self._index = np.append(np.flatnonzero(self.active), self.active.size)
-        self._penalized = np.append(np.ones(int(self.active.sum())), 0.0)
+        weights = np.ones(self.active.size) if penalty is None else np.asarray(penalty, dtype=np.float64)
+        self._penalized = np.append(weights[self.active] ** 2, 0.0)  # each parameter's weight in the ridge term
         self.step_limit = _step_limit(self.mean[self.active], self.inv_scale[self.active])
 
     @property
@@ -133,7 +137,7 @@ class Objective:
         return sums
 
     def _penalty(self, theta: np.ndarray) -> float:
-        return 0.5 * self.l2 * float(np.dot(theta[:-1], theta[:-1]))
+        return 0.5 * self.l2 * float(self._penalized @ (theta * theta))
 
     def loss(self, theta: np.ndarray) -> float:
         """Objective value only (the cheapest pass)."""
@@ -168,7 +172,9 @@ class Objective:
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
         loss = sums.loss_sum / sums.weight_sum + self._penalty(theta)
         if not isinstance(sums.hess_sum, np.ndarray) and self.active.size > DENSE_HESSIAN_MAX_FEATURES:
-            hess = SchurHessian(sums.hess_sum, weight_sum=sums.hess_weight_sum, l2=self.l2, active=self.active)
+            ridge = np.zeros(self.active.size)
+            ridge[self.active] = self.l2 * self._penalized[:-1]
+            hess = SchurHessian(sums.hess_sum, weight_sum=sums.hess_weight_sum, l2=ridge, active=self.active)
             return loss, grad, hess
         hess_sum = sums.hess_sum if isinstance(sums.hess_sum, np.ndarray) else sums.hess_sum.dense()
         hess = hess_sum[np.ix_(self._index, self._index)] / sums.hess_weight_sum
@@ -207,9 +213,9 @@ def intercept_only(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.nd
 
 
 def intercept_only_start(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.ndarray, active: np.ndarray,
-                         l2: float, hessian_every: int) -> Start | None:
-    """Newton's and L-BFGS's :class:`~._solvers.Start`: :func:`intercept_only` with the ridge ``l2`` on the
-    Hessian, sampled where ``hessian_every > 1``; None without the co-moments."""
+                         l2, hessian_every: int) -> Start | None:
+    """Newton's and L-BFGS's :class:`~._solvers.Start`: :func:`intercept_only` with the ridge ``l2`` (a number, or
+    one per active feature) on the Hessian, sampled where ``hessian_every > 1``; None without the co-moments."""
     values = intercept_only(moments, theta0, rate=rate, inv_scale=inv_scale, active=active)
     if values is None:
         return None

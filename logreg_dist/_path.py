@@ -26,13 +26,15 @@ import numpy as np
 import pandas as pd
 
 from ._enet import kkt_gap, prox_newton
-from ._kernels import loss_sums, take_rows
-from ._predict import decision
+from ._kernels import ColumnRuns, _link, _work, loss_sums, take_rows
+from ._predict import decisions
 
 __all__ = ["FoldEngine", "PathPoint", "alpha_grid", "fold_loss_sums", "path_scores", "run_path"]
 
 #: A path's point is solved until its violation is at most this fraction of its warm start's (see :func:`run_path`).
 MIN_CUT = 0.25
+#: The path keeps each point's Hessian for the chosen point's exact fit while all of them hold at most this many values.
+KEEP_HESSIAN_VALUES = 1 << 23
 #: ``l1_ratio`` used to size a ridge path (glmnet's and glum's convention).
 RIDGE_SPAN_RATIO = 1e-3
 #: Logit bins of the path's AUC estimate (the chosen model's AUC is exact, from the validation metrics).
@@ -56,6 +58,9 @@ class PathPoint:
     tol: float  # what the gap had to reach
     message: str = ""
     scores: dict = field(default_factory=dict)
+    #: ``(loss, grad, hess)`` of the unpenalized mean log-loss at ``theta`` (the Hessian the last pass summed), what
+    #: the chosen point's exact fit starts from; None where the path's Hessians would take too much memory.
+    start: tuple | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
         return {
@@ -72,7 +77,8 @@ def alpha_grid(alpha_max: float, *, n_alphas: int, min_ratio: float) -> np.ndarr
 
 
 def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas, l1_ratio: float, tol: float,
-             tol_floor: float, max_iter: int, callback=None, solve=prox_newton) -> list[PathPoint]:
+             tol_floor: float, max_iter: int, penalty: np.ndarray | None = None, callback=None,
+             solve=prox_newton) -> list[PathPoint]:
     """Fit every penalty of ``alphas`` in turn, warm-started; ``start`` is ``(loss, grad, hess)`` of the
     unpenalized mean log-loss at ``theta0`` (the intercept-only model), or None to compute them in the first pass.
 
@@ -80,12 +86,15 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
     :data:`MIN_CUT` times what it was at the warm start (never below ``tol_floor``, the exact fit's tolerance).
 
     ``make_objective(l2)`` gives the oracle of the mean log-loss with ridge
-    ``l2`` (the intercept last, never penalized). ``solve`` is
+    ``l2`` (the intercept last, never penalized). ``penalty`` is each
+    parameter's weight in the L1 term (its square in the ridge term; 0 for
+    the intercept), all ones for the features if None. ``solve`` is
     :func:`~._enet.prox_newton`, or :func:`~._enet.owlqn` (warm-started from
     the coefficients alone: it keeps no Hessian to pass on).
     """
     theta = np.array(theta0, dtype=np.float64)
-    penalized = np.append(np.ones(theta.size - 1), 0.0)
+    penalized = np.append(np.ones(theta.size - 1), 0.0) if penalty is None else np.asarray(penalty, dtype=np.float64)
+    ridged = penalized**2
     points: list[PathPoint] = []
     previous = float(alphas[0])
     unpenalized = None if start is None else start[1]  # the gradient of the mean log-loss at theta, when known
@@ -98,28 +107,32 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
             # The warm start violates the new penalty's conditions by what the penalty's change did; near the path's
             # end, where the penalties approach tol, that is below tol, and the point would be a copy of the one
             # before: it is solved until that violation is down to MIN_CUT of itself (three quarters undone).
-            moved = kkt_gap(theta, unpenalized + l2 * penalized * theta, l1)
+            moved = kkt_gap(theta, unpenalized + l2 * ridged * theta, l1)
             point_tol = max(tol_floor, min(tol, MIN_CUT * moved))
         if start is None:
             known, eligible = None, None
         else:
             loss, grad, hess = start  # of the unpenalized mean log-loss at theta
-            # The sequential strong rule (Tibshirani et al. 2012): a zero coefficient whose gradient is below
-            # l1_ratio * (2 alpha - previous alpha) is expected to stay zero; the solver still checks it every pass.
-            eligible = (theta != 0.0) | (penalized == 0.0) | (np.abs(grad) >= l1_ratio * (2.0 * alpha - previous))
-            ridge = 0.5 * l2 * float(theta[:-1] @ theta[:-1])
-            known = (loss + ridge, grad + l2 * penalized * theta, hess + np.diag(l2 * penalized))
+            # The sequential strong rule (Tibshirani et al. 2012): a zero coefficient whose gradient is below its
+            # weight times l1_ratio * (2 alpha - previous alpha) is expected to stay zero; the solver still checks it
+            # every pass.
+            strong = penalized * l1_ratio * (2.0 * alpha - previous)
+            eligible = (theta != 0.0) | (penalized == 0.0) | (np.abs(grad) >= strong)
+            ridge = 0.5 * l2 * float(ridged @ theta**2)
+            known = (loss + ridge, grad + l2 * ridged * theta, hess + np.diag(l2 * ridged))
         # From the previous point's Hessian the first step's pass is a gradient pass; the Hessian is updated from it.
         result = solve(objective, theta, l1=l1, tol=point_tol, max_iter=max_iter, start=known, eligible=eligible,
                        final_hessian=False, first_trial="sampled" if known is None else "none", callback=callback)
         theta = result.theta
-        loss = result.loss - 0.5 * l2 * float(theta[:-1] @ theta[:-1])
-        unpenalized = result.grad - l2 * penalized * theta
-        start = None if result.last_hess is None else (loss, unpenalized, result.last_hess - np.diag(l2 * penalized))
+        loss = result.loss - 0.5 * l2 * float(ridged @ theta**2)
+        unpenalized = result.grad - l2 * ridged * theta
+        start = None if result.last_hess is None else (loss, unpenalized, result.last_hess - np.diag(l2 * ridged))
         screened = 0 if eligible is None else int(np.count_nonzero(~eligible))
+        kept = start is not None and isinstance(start[2], np.ndarray)
+        kept = kept and start[2].size * len(alphas) <= KEEP_HESSIAN_VALUES
         points.append(PathPoint(alpha, theta.copy(), loss, int(np.count_nonzero(theta[:-1])), result.converged,
                                 result.n_iter, objective.passes.total, screened, kkt_gap(theta, result.grad, l1),
-                                point_tol, result.message))
+                                point_tol, result.message, start=start if kept else None))
         previous = alpha
     return points
 
@@ -161,29 +174,45 @@ def _binned_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     return float((positives @ below + 0.5 * positives @ negatives) / pairs)
 
 
-def _row_losses(eta: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, eta) - y * eta
-
-
 def _bins(eta: np.ndarray) -> np.ndarray:
     unit = (np.clip(eta, -AUC_LOGIT_RANGE, AUC_LOGIT_RANGE) + AUC_LOGIT_RANGE) / (2.0 * AUC_LOGIT_RANGE)
     return np.minimum((unit * AUC_BINS).astype(np.int64), AUC_BINS - 1)
+
+
+#: Rows whose scores by every path point are held at once (the points' products read each value once).
+SCORE_ROWS = 1 << 16
+
+
+def _row_range(X, start: int, stop: int):
+    """Rows ``start:stop`` of a block: views of an array's or :class:`ColumnRuns`'s memory, a copy of codes."""
+    if isinstance(X, ColumnRuns):
+        return ColumnRuns([run[start:stop] for run in X.runs])
+    if isinstance(X, np.ndarray):
+        return X[start:stop]
+    return X.take(np.arange(start, stop))
 
 
 def _scores_of(X, y, w, coefs, intercepts) -> PathScores:
     n_points = len(intercepts)
     weight = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    positive, negative = weight * y, weight * (1.0 - y)
     loss, loss_sq = np.zeros(n_points), np.zeros(n_points)
     positives, negatives = np.zeros((n_points, AUC_BINS)), np.zeros((n_points, AUC_BINS))
-    for k in range(n_points):  # a point at a time: a block's rows x points would be held at once otherwise
-        eta = decision(X, coefs[k], intercepts[k])
-        row_loss = _row_losses(eta, y)
-        loss[k] = weight @ row_loss
-        loss_sq[k] = weight @ row_loss**2
-        bins = _bins(eta)
-        positives[k] = np.bincount(bins, weights=weight * y, minlength=AUC_BINS)
-        negatives[k] = np.bincount(bins, weights=weight * (1.0 - y), minlength=AUC_BINS)
+    offsets = (np.arange(n_points) * AUC_BINS)[:, None]  # point k's histogram is bins k * AUC_BINS onwards
+    # Every point scores a span of rows from one read of it; spans keep points x rows held at once small.
+    for start in range(0, len(y), SCORE_ROWS):
+        stop = min(start + SCORE_ROWS, len(y))
+        etas = decisions(_row_range(X, start, stop), coefs, intercepts)
+        shape = etas.shape
+        _, losses = _link(etas, y[None, start:stop], _work("score_tail", shape), _work("score_loss", shape))
+        loss += losses @ weight[start:stop]
+        loss_sq += np.square(losses, out=losses) @ weight[start:stop]
+        bins = _bins(etas)
+        bins += offsets
+        for counts, labels in ((positives, positive), (negatives, negative)):
+            counts += np.bincount(bins.ravel(), weights=np.broadcast_to(labels[start:stop], shape).ravel(),
+                                  minlength=n_points * AUC_BINS).reshape(n_points, AUC_BINS)
     return PathScores(float(weight.sum()), loss, loss_sq, positives, negatives)
 
 

@@ -101,10 +101,12 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
     levels = rows.levels
     active, inv_scale = scaling.active, scaling.inv_scale
     n_active = int(active.sum())
-    penalized = np.append(np.ones(n_active), 0.0)
+    # Each parameter's weight in the L1 term, and its square in the ridge term (0 for the intercept).
+    penalized = np.append(scaling.penalty[active], 0.0)
+    ridged = penalized**2
 
     def make_objective(l2, on=rows.engine):
-        return Objective(on, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2,
+        return Objective(on, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2, penalty=scaling.penalty,
                          hessian_every=hessian_every)
 
     # 1. The start: the intercept-only model, its values from the moments pass where the co-moments allow.
@@ -135,11 +137,20 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         while True:
             point = points[path.chosen]
             alpha = point.alpha
-            objective = make_objective(alpha * (1.0 - l1_ratio))
-            # Its first two passes sum the full Hessian: the point is near the optimum, where a full Hessian's step
-            # keeps Newton's quadratic rate, and the pass that converges brings the standard errors' Hessian.
+            l2 = alpha * (1.0 - l1_ratio)
+            objective = make_objective(l2)
+            # From the Hessian the path's point kept, its first passes are gradient passes (a full Hessian costs
+            # several of them) until the next is expected to converge, which sums the standard errors' Hessian.
+            # Without one, its first two passes sum the full Hessian: near the optimum a full Hessian's step keeps
+            # Newton's quadratic rate.
+            known = None
+            if point.start is not None and solve is prox_newton:
+                loss0, grad0, hess0 = point.start
+                ridge = 0.5 * l2 * float(ridged @ point.theta**2)
+                known = (loss0 + ridge, grad0 + l2 * ridged * point.theta, hess0 + np.diag(l2 * ridged))
             result = solve(objective, point.theta, l1=alpha * l1_ratio * penalized, tol=tol, max_iter=max_iter,
-                           first_hessian="full", first_trial="full", callback=saver)
+                           start=known, first_hessian="full", first_trial="full" if known is None else "none",
+                           callback=saver)
             result.history = saver.history
             if result.converged:
                 break
@@ -155,7 +166,7 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         if result.hess is None and hessian_affordable:
             _, _, result.hess = objective.loss_grad_hess(result.theta)
         l2 = alpha * (1.0 - l1_ratio)
-        path.made_exact(result, loss=result.loss - 0.5 * l2 * float(result.theta[:-1] @ result.theta[:-1]),
+        path.made_exact(result, loss=result.loss - 0.5 * l2 * float(ridged @ result.theta**2),
                         gap=kkt_gap(result.theta, result.grad, alpha * l1_ratio * penalized),
                         passes=objective.passes.total)
     else:
@@ -165,7 +176,7 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         known = None
         if start is not None and solve is prox_newton:
             loss0, grad0, hess0 = start
-            known = (loss0, grad0, hess0 + np.diag(alpha * (1.0 - l1_ratio) * penalized))
+            known = (loss0, grad0, hess0 + np.diag(alpha * (1.0 - l1_ratio) * ridged))
         result = solve(objective, theta0, l1=alpha * l1_ratio * penalized, tol=tol, max_iter=max_iter,
                        start=known, callback=saver)
         result.history = saver.history
@@ -206,7 +217,8 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     if start is None:
         raise InputError("the path cannot start: the training rows hold one label only.")
     gradient = np.abs(start[1][:-1])
-    alpha_max = float(gradient.max(initial=0.0)) / max(l1_ratio, RIDGE_SPAN_RATIO)
+    # The smallest penalty that zeroes every coefficient: each one's gradient against its weight in the L1 term.
+    alpha_max = float((gradient / scaling.penalty[active]).max(initial=0.0)) / max(l1_ratio, RIDGE_SPAN_RATIO)
     if not alpha_max > 0.0:
         raise InputError(
             "the path cannot start: no feature's gradient is nonzero at the intercept-only model (every feature "
@@ -227,7 +239,8 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     # to tol.
     point_tol = max(tol, PATH_RTOL * float(gradient.max()))
     fold_tol = max(tol, FOLD_RTOL * float(gradient.max())) if rows.folds is not None else None
-    settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol_floor=tol, max_iter=max_iter, solve=solve)
+    settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol_floor=tol, max_iter=max_iter, solve=solve,
+                    penalty=np.append(scaling.penalty[active], 0.0))
 
     def original(points):
         """The points' original-scale coefficients ``(n_points, n_features)`` and intercepts ``(n_points,)``."""

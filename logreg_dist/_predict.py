@@ -53,6 +53,30 @@ def decision(X, coef, intercept):
     return np.asarray(X, dtype=np.float64) @ coef + intercept
 
 
+def decisions(X, coefs, intercepts):
+    """:func:`decision` of several models at once, ``(n_models, n_rows)``: ``coefs`` is ``(n_models, n_features)``.
+
+    A large numeric block is read once for all the models: a chunk of rows at a time is copied into a float64
+    buffer that stays in cache and multiplied by every model's coefficients in one matrix product (a model at a
+    time would read the block once each).
+    """
+    from ._codes import CodedBlock
+    from ._kernels import CHUNK_ROWS, _rows_into, _work
+
+    coefs = np.asarray(coefs, dtype=np.float64).reshape(len(intercepts), -1)
+    intercepts = np.asarray(intercepts, dtype=np.float64)
+    if isinstance(X, CodedBlock) or X.shape[0] * X.shape[1] <= SMALL_BLOCK_CELLS:
+        return np.stack([decision(X, coef, b) for coef, b in zip(coefs, intercepts)]).reshape(len(intercepts), -1)
+    n_rows, n_features = X.shape
+    out = np.empty((len(intercepts), n_rows))
+    for start in range(0, n_rows, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, n_rows)
+        rows = _rows_into(X, start, stop, _work("chunk", (stop - start, n_features), order="F"))
+        out[:, start:stop] = np.matmul(rows, coefs.T, out=_work("scores", (stop - start, len(intercepts)))).T
+    out += intercepts[:, None]
+    return out
+
+
 def proba(X, coef, intercept):
     """Probabilities of the two classes, ``(n_rows, 2)``."""
     prob = expit(decision(X, coef, intercept))

@@ -57,7 +57,7 @@ def fit_ridge(rows, moments, scaling: Standardization, *, l2: float, solver: str
     """Solve with ``solver`` (``"newton"`` or ``"lbfgs"``); warns about collinear columns and no convergence."""
     names, active = rows.feature_names, scaling.active
     objective = Objective(rows.engine, mean=moments.mean, inv_scale=scaling.inv_scale, active=active, l2=l2,
-                          hessian_every=hessian_every, weight_sum=moments.weight_sum)
+                          penalty=scaling.penalty, hessian_every=hessian_every, weight_sum=moments.weight_sum)
     # 1. The start: the checkpoint's last iterate, or the intercept-only optimum, logit of the (weighted) positive
     #    rate, with its values from the moments pass; it saves the first iterations on rare-event data, where the
     #    intercept travels furthest.
@@ -65,14 +65,14 @@ def fit_ridge(rows, moments, scaling: Standardization, *, l2: float, solver: str
     rate = moments.y_sum / moments.weight_sum
     if 0.0 < rate < 1.0:
         theta0[-1] = np.log(rate) - np.log1p(-rate)
-    saver = _Checkpoint(checkpoint, _fingerprint(moments, names, l2, solver, active), callback)
+    saver = _Checkpoint(checkpoint, _fingerprint(moments, names, l2, solver, active, scaling.penalty), callback)
     start = None
     if saver.resumed is not None:
         theta0 = saver.resumed
         logger.info("resuming from the checkpoint %s at iteration %d", checkpoint, saver.offset)
     elif 0.0 < rate < 1.0:
-        start = intercept_only_start(moments, theta0, rate=rate, inv_scale=scaling.inv_scale, active=active, l2=l2,
-                                     hessian_every=hessian_every)
+        start = intercept_only_start(moments, theta0, rate=rate, inv_scale=scaling.inv_scale, active=active,
+                                     l2=l2 * scaling.penalty[active] ** 2, hessian_every=hessian_every)
     # 2. Solve; after a crash the checkpoint stays for a rerun.
     try:
         result = SOLVERS[solver](objective, theta0, tol=tol, max_iter=max_iter, start=start, callback=saver)

@@ -37,20 +37,20 @@ class SchurHessian:
         The reduced Hessian sums.
     weight_sum : float
         The weight of the rows the sums cover (the mean divides by it).
-    l2 : float
-        The penalty on the active standardized coefficients.
+    l2 : float or ndarray of shape (n_features,)
+        The ridge term's curvature on each active standardized coefficient.
     active : ndarray of bool, shape (n_features,)
         The fitted features; the solver's parameters are these and the intercept.
     """
 
-    def __init__(self, coded: CodedHessian, *, weight_sum: float, l2: float, active: np.ndarray):
+    def __init__(self, coded: CodedHessian, *, weight_sum: float, l2, active: np.ndarray):
         layout, p = coded.layout, coded.layout.n_features
         self.shape = (int(active.sum()) + 1,) * 2
         self.index = np.append(np.flatnonzero(active), p)
         self.n_coords = p + 1
         big = int(np.argmax(layout.n_levels))
         self.big_index, self.rest_index, diagonal, cross, rest = coded.blocks(big)
-        penalty = np.append(np.where(active, float(l2), 0.0), 0.0)
+        penalty = np.append(np.where(active, np.asarray(l2, dtype=np.float64), 0.0), 0.0)
         fitted = np.append(active, True)
         self.shift = np.where(fitted, coded.shift, 0.0)  # restricted to the parameters, as a dense Hessian would be
         diagonal = diagonal / weight_sum + penalty[self.big_index]

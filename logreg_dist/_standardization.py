@@ -21,22 +21,34 @@ __all__ = ["Coefficients", "Standardization", "Uncertainty", "coefficients", "un
 
 @dataclass(frozen=True, eq=False)
 class Standardization:
-    """Each feature's mean and scale from the moments pass, and which columns are fitted.
+    """Each feature's mean and scale from the moments pass, which columns are fitted, and how each is penalized.
 
-    ``scale`` is 1 and ``inv_scale`` 0 where a column is constant (not ``active``).
+    ``scale`` is 1 and ``inv_scale`` 0 where a column is constant (not ``active``). ``penalty`` weighs each
+    standardized coefficient in the L1 term (its square in the ridge term): 1 for a numeric column, whose
+    standardized coefficient is penalized; ``inv_scale`` for a level of a categorical column, whose own
+    coefficient (the level's shift in log-odds from the reference) is penalized, as H2O does. A level's
+    indicator of frequency ``f`` has a standard deviation of ``sqrt(f (1 - f))``: penalized on the standardized
+    scale, a level seen once in 900 rows would be penalized 30 times less than a common one, and the noise of
+    rare levels would enter the model before the real features' full effects (bench/README.md, "noise").
     """
 
     mean: np.ndarray
     scale: np.ndarray
     inv_scale: np.ndarray
     active: np.ndarray
+    penalty: np.ndarray
 
     @classmethod
-    def from_moments(cls, moments) -> Standardization:
+    def from_moments(cls, moments, *, levels: np.ndarray | None = None) -> Standardization:
+        """``levels`` marks the features that are levels of a categorical column (one-hot indicators)."""
         scale = np.sqrt(moments.variance)
         constant = (scale == 0) | (scale <= 1e-12 * np.abs(moments.mean))
         scale = np.where(constant, 1.0, scale)
-        return cls(moments.mean, scale, np.where(constant, 0.0, 1.0 / scale), ~constant)
+        inv_scale = np.where(constant, 0.0, 1.0 / scale)
+        penalty = np.ones(scale.size)
+        if levels is not None:
+            penalty = np.where(np.asarray(levels, dtype=bool) & ~constant, inv_scale, 1.0)
+        return cls(moments.mean, scale, inv_scale, ~constant, penalty)
 
 
 @dataclass(frozen=True, eq=False)

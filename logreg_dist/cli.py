@@ -377,8 +377,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--id-column", default=None, help="never a feature; hashed to split train/validation")
     train.add_argument("--features", default=None, help="comma-separated columns to use (default: all others)")
     train.add_argument("--exclude", default=None, help="comma-separated columns to leave out")
-    train.add_argument("--l2", type=float, default=0.0, help="ridge penalty on standardized coefficients (default 0); "
-                       "shorthand for --alpha X --l1-ratio 0")
+    train.add_argument("--l2", type=float, default=0.0, help="ridge penalty on standardized coefficients, a "
+                       "categorical level's on its own (default 0); shorthand for --alpha X --l1-ratio 0")
     train.add_argument("--alpha", type=_alpha, default=None,
                        help="elastic-net penalty strength, or 'auto': the path, chosen on the validation rows (or --cv)")
     train.add_argument("--l1-ratio", type=float, default=0.0,

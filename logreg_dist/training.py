@@ -261,9 +261,12 @@ class TrainingRows:
             validation = self.designs(preparation, 1)
         elif alpha == "auto":
             folds = design.derive(_with_folds, self.parts, id_column=id_column, n_folds=int(cv), seed=seed)
+        # A categorical column's levels are penalized on their own scale (see Standardization), dense or as codes.
+        level_features = np.concatenate([np.full(len(c.encoded), not isinstance(c, NumericColumn))
+                                         for c in preparation.columns]) if preparation.columns else None
         try:
             estimator.fit_loaded(design, feature_names=preparation.feature_names, n_rows=self.n_train,
-                                 levels=levels, validation=validation, folds=folds)
+                                 levels=levels, level_features=level_features, validation=validation, folds=folds)
         except SingularHessianError as error:
             raise SingularHessianError(f"{error}{_many_levels_hint(preparation)}") from error
         finally:
@@ -305,6 +308,9 @@ class TrainingRows:
                 "fit_seconds": round(seconds, 3),
                 "history": estimator.history_,
                 "resumed_from": estimator.resumed_from_,
+                # What the penalty weighs, for a reader of model.json who compares with another tool.
+                "penalized": ("the standardized coefficients of numeric columns; each categorical level's own "
+                              "coefficient (its shift in log-odds from the reference level)"),
                 **({"collinear": estimator.collinear_groups_} if estimator.collinear_groups_ else {}),
             },
         )

@@ -79,6 +79,40 @@ def test_agrees_with_glum_and_zero_pattern(problems, name, l1_ratio):
     assert (ours.coef_[0] == 0.0).any(), "the penalty should zero some coefficient here"
 
 
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
+def test_levels_are_penalized_on_their_own_scale_as_glum_with_penalty_weights(l1_ratio):
+    """A categorical column's levels are penalized on their own scale (each level's shift in log-odds), a numeric
+    column on the standardized scale: glum's P1 = 1 / std for the levels (P2 its square) on the standardized problem
+    gives the same coefficients and zeros; coded or dense, the answer is one."""
+    from logreg_dist._engine import LocalEngine
+
+    from .test_categorical_codes import _design as coded_design, _generated, _levels
+
+    frame = _generated(6000, [40])
+    preparation, X, y = coded_design(frame, "y")
+    marks = np.concatenate([np.full(len(c.encoded), hasattr(c, "levels")) for c in preparation.columns])
+    dense = np.asarray(X, dtype=np.float64)
+    std = dense.std(0)
+    alpha = 2e-3
+    fits = {}
+    for name, block, levels in (("coded", X, _levels(preparation)), ("dense", np.asfortranarray(dense), ())):
+        fits[name] = LogisticRegression(alpha=alpha, l1_ratio=l1_ratio).fit_loaded(
+            LocalEngine([(block, y, None)]), feature_names=preparation.feature_names, n_rows=len(y), levels=levels,
+            level_features=marks)
+    ours = fits["coded"]
+    weights = np.where(marks, 1.0 / std, 1.0)
+    np.testing.assert_allclose(ours.penalty_weights_, weights, rtol=1e-12)
+    np.testing.assert_allclose(fits["dense"].coef_, ours.coef_, rtol=0, atol=1e-9)
+    from glum import GeneralizedLinearRegressor
+
+    reference = GeneralizedLinearRegressor(family="binomial", alpha=alpha, l1_ratio=l1_ratio, P1=weights,
+                                           P2=weights**2, gradient_tol=1e-10, max_iter=1000).fit(_standardized(dense), y)
+    np.testing.assert_allclose(ours.coef_standardized_[0], reference.coef_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ours.coef_[0] == 0.0, reference.coef_ == 0.0)
+    if l1_ratio == 1.0:  # rare levels are no longer the cheapest to let in: the lasso drops levels before numbers
+        assert (ours.coef_[0][marks] == 0.0).any()
+
+
 @pytest.mark.parametrize("l1_ratio", [0.5, 1.0])
 def test_agrees_with_saga(problems, l1_ratio):
     from sklearn.linear_model import LogisticRegression as Saga

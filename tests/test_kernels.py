@@ -390,3 +390,21 @@ def test_labels_as_numbers_or_booleans_fit_alike_and_mixed_frames_score_alike(lo
     proba = model.predict_proba(ddf[columns]).compute(scheduler=local_client.get)
     assert proba.dtype == np.float64
     np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=1e-13, atol=1e-15)
+
+
+def test_decisions_of_many_models_equal_each_models_decision():
+    from logreg_dist._kernels import ColumnRuns
+    from logreg_dist._predict import SMALL_BLOCK_CELLS, decision, decisions
+
+    rng = np.random.default_rng(12)
+    n = SMALL_BLOCK_CELLS // 3 + 5  # large enough for the compiled loop
+    block = ColumnRuns([np.asfortranarray(rng.normal(size=(n, 2)).astype(np.float32)),
+                        np.asfortranarray(rng.integers(0, 9, (n, 2)).astype(np.int8))])
+    coefs = rng.normal(size=(3, 4))
+    coefs[:, 1] = 0.0
+    intercepts = np.array([0.5, -1.0, 2.0])
+    many = decisions(block, coefs, intercepts)
+    for k in range(3):
+        np.testing.assert_allclose(many[k], decision(block, coefs[k], intercepts[k]), rtol=1e-13, atol=1e-13)
+    small = np.asfortranarray(np.asarray(block)[:50], dtype=np.float64)
+    np.testing.assert_allclose(decisions(small, coefs, intercepts), (small @ coefs.T + intercepts).T, rtol=1e-13)
