@@ -274,6 +274,7 @@ def _report_header(model: Model, options: TrainOptions) -> dict:
         "l2": model.l2,
         "alpha": model.alpha,
         "l1_ratio": model.l1_ratio,
+        "penalized": model.training.get("penalized"),
         "solver": model.solver,
         "n_iter": model.n_iter,
         "converged": model.converged,

@@ -497,6 +497,8 @@ def _coefficients_section(coefficients, summary) -> str:
                    "coefficients the L1 part set to zero have no standard error. The others' standard errors, z, "
                    "p-values and intervals are those of the model with the zeroed features left out, at the same "
                    "penalty: they take the selection as given, so they are too small (as glum and H2O warn).</p>")
+    if penalty and summary.get("penalized"):  # with categorical levels: what the penalty weighs differs by column
+        penalty += f'<p class="note">The penalty weighs {_e(summary["penalized"])}.</p>'
     groups = _list(summary.get("collinear"))
     if groups:  # the fit found them: its Hessian has no inverse
         named = "; ".join(", ".join(str(name) for name in _list(group)) for group in groups)

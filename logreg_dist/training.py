@@ -309,8 +309,10 @@ class TrainingRows:
                 "history": estimator.history_,
                 "resumed_from": estimator.resumed_from_,
                 # What the penalty weighs, for a reader of model.json who compares with another tool.
-                "penalized": ("the standardized coefficients of numeric columns; each categorical level's own "
-                              "coefficient (its shift in log-odds from the reference level)"),
+                "penalized": ("the standardized coefficients of numeric columns and each categorical level's own "
+                              "coefficient (its shift in log-odds from the reference level)"
+                              if level_features is not None and level_features.any()
+                              else "the standardized coefficients"),
                 **({"collinear": estimator.collinear_groups_} if estimator.collinear_groups_ else {}),
             },
         )

@@ -309,6 +309,9 @@ def test_cli_alpha_auto_cv_and_lasso_short_model(prefect_harness, tmp_path, loca
     assert model["short_model"]["ranked_by"] == "lasso"
     report = (out / "report.html").read_text()
     assert "Regularization path" in report
+    # wa_churn has text columns: the reader is told that their levels are penalized on their own scale.
+    assert "each categorical level's own coefficient" in model["training"]["penalized"]
+    assert "The penalty weighs the standardized coefficients of numeric columns and each categorical level" in report
     for bad, message in ((["--l1-ratio", "2", "--alpha", "0.1"], "l1_ratio must be in [0, 1]"),
                          (["--alpha", "auto", "--cv", "1"], "cv must be an integer >= 2")):
         status, _, error = run("--out", str(tmp_path / "bad"), *bad)
