@@ -51,6 +51,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     ``coef_standardized_`` and ``intercept_standardized_``. Columns with zero
     variance get a coefficient of 0 and a :class:`ConstantColumnWarning`.
 
+    The levels of a categorical column marked in
+    ``fit_loaded(level_features=...)`` (what ``logreg-dist train`` passes)
+    are penalized on their own scale, as H2O does: the term of a level's
+    :math:`\beta_j` is weighted by :math:`1 / s_j^2` in the ridge part and
+    :math:`1 / s_j` in the L1 part (glum's ``P2`` and ``P1``), so that what
+    is penalized is :math:`\beta_j / s_j`, the level's shift in log-odds
+    from the reference level. ``penalty_weights_`` holds the weights.
+
     Parameters
     ----------
     l2 : float, default=0.0

@@ -683,7 +683,8 @@ def _work(name: str, shape: tuple, *, order: str = "C", dtype=np.float64) -> np.
     (bench/README.md). Work arrays are written without new pages after the first pass.
     No result refers to one. They stay with the thread for later fits: six
     float64 vectors and a boolean one as long as the largest block it has seen,
-    and one chunk of rows.
+    one chunk of rows, and the path's scores of a span of rows (a few MB, see
+    :data:`~._path.SCORE_CELLS`).
     """
     size = int(np.prod(shape))
     key = (name, np.dtype(dtype).str)

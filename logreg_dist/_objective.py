@@ -79,7 +79,7 @@ class Objective:
     active : ndarray of bool, shape (n_features,)
         Columns whose coefficient is fitted.
     l2 : float
-        Penalty on the standardized coefficients.
+        Penalty on the standardized coefficients (each weighted by ``penalty``).
     penalty : ndarray of shape (n_features,), optional
         Each standardized coefficient's weight in the penalty (see
         :class:`~._standardization.Standardization`); 1 for every one if None.
@@ -107,7 +107,7 @@ class Objective:
         # Indices of theta within the full (coef, intercept) vector.
         self._index = np.append(np.flatnonzero(self.active), self.active.size)
         weights = np.ones(self.active.size) if penalty is None else np.asarray(penalty, dtype=np.float64)
-        self._penalized = np.append(weights[self.active] ** 2, 0.0)  # each parameter's weight in the ridge term
+        self._ridge_weights = np.append(weights[self.active] ** 2, 0.0)  # each parameter's weight in the ridge term
         self.step_limit = _step_limit(self.mean[self.active], self.inv_scale[self.active])
 
     @property
@@ -137,7 +137,7 @@ class Objective:
         return sums
 
     def _penalty(self, theta: np.ndarray) -> float:
-        return 0.5 * self.l2 * float(self._penalized @ (theta * theta))
+        return 0.5 * self.l2 * float(self._ridge_weights @ (theta * theta))
 
     def loss(self, theta: np.ndarray) -> float:
         """Objective value only (the cheapest pass)."""
@@ -149,7 +149,7 @@ class Objective:
         """Objective and gradient, shape (n_params,)."""
         self.passes.gradient += 1
         sums = self._sums(theta, 1)
-        grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
+        grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._ridge_weights * theta
         return sums.loss_sum / sums.weight_sum + self._penalty(theta), grad
 
     def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
@@ -169,16 +169,16 @@ class Objective:
         if every > 1 and sums.hess_weight_sum <= 0.0:  # the sampled chunks carry no weight: sum them all
             self.passes.sampled_hessian -= 1
             sums = self._sums(theta, 2)
-        grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._penalized * theta
+        grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._ridge_weights * theta
         loss = sums.loss_sum / sums.weight_sum + self._penalty(theta)
         if not isinstance(sums.hess_sum, np.ndarray) and self.active.size > DENSE_HESSIAN_MAX_FEATURES:
             ridge = np.zeros(self.active.size)
-            ridge[self.active] = self.l2 * self._penalized[:-1]
+            ridge[self.active] = self.l2 * self._ridge_weights[:-1]
             hess = SchurHessian(sums.hess_sum, weight_sum=sums.hess_weight_sum, l2=ridge, active=self.active)
             return loss, grad, hess
         hess_sum = sums.hess_sum if isinstance(sums.hess_sum, np.ndarray) else sums.hess_sum.dense()
         hess = hess_sum[np.ix_(self._index, self._index)] / sums.hess_weight_sum
-        hess[np.diag_indices_from(hess)] += self.l2 * self._penalized
+        hess[np.diag_indices_from(hess)] += self.l2 * self._ridge_weights
         return loss, grad, hess
 
 

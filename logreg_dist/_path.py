@@ -2,8 +2,9 @@
 
 A path is a log-spaced sequence of penalties ``alpha`` from ``alpha_max``
 down. With ``l1_ratio > 0``, ``alpha_max`` is the smallest penalty at which
-every coefficient is zero (``max_j |g_j| / l1_ratio`` at the intercept-only
-model, glmnet's ``lambda_max``); for ridge the same formula with an
+every coefficient is zero (``max_j |g_j| / w_j / l1_ratio`` at the
+intercept-only model, with ``w_j`` the coefficient's weight in the L1 term;
+glmnet's ``lambda_max``); for ridge the same formula with an
 ``l1_ratio`` of 0.001 fixes the span, as glmnet and glum do. Each point
 starts from the previous one's coefficients, gradient and Hessian, with the
 ridge part adjusted to the new penalty, so its first step costs no pass; the
@@ -26,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ._enet import kkt_gap, prox_newton
-from ._kernels import ColumnRuns, _link, _work, loss_sums, take_rows
+from ._codes import CodedBlock
+from ._kernels import CHUNK_ROWS, ColumnRuns, _link, _work, loss_sums, take_rows
 from ._predict import decisions
 
 __all__ = ["FoldEngine", "PathPoint", "alpha_grid", "fold_loss_sums", "path_scores", "run_path"]
@@ -77,8 +79,8 @@ def alpha_grid(alpha_max: float, *, n_alphas: int, min_ratio: float) -> np.ndarr
 
 
 def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas, l1_ratio: float, tol: float,
-             tol_floor: float, max_iter: int, penalty: np.ndarray | None = None, callback=None,
-             solve=prox_newton) -> list[PathPoint]:
+             tol_floor: float, max_iter: int, l1_weights: np.ndarray | None = None, keep_hessians: bool = True,
+             callback=None, solve=prox_newton) -> list[PathPoint]:
     """Fit every penalty of ``alphas`` in turn, warm-started; ``start`` is ``(loss, grad, hess)`` of the
     unpenalized mean log-loss at ``theta0`` (the intercept-only model), or None to compute them in the first pass.
 
@@ -86,28 +88,32 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
     :data:`MIN_CUT` times what it was at the warm start (never below ``tol_floor``, the exact fit's tolerance).
 
     ``make_objective(l2)`` gives the oracle of the mean log-loss with ridge
-    ``l2`` (the intercept last, never penalized). ``penalty`` is each
+    ``l2`` (the intercept last, never penalized). ``l1_weights`` is each
     parameter's weight in the L1 term (its square in the ridge term; 0 for
-    the intercept), all ones for the features if None. ``solve`` is
+    the intercept), all ones for the features if None. With
+    ``keep_hessians`` the points keep their Hessians for the chosen one's
+    exact fit (a fold's path is never made exact). ``solve`` is
     :func:`~._enet.prox_newton`, or :func:`~._enet.owlqn` (warm-started from
     the coefficients alone: it keeps no Hessian to pass on).
     """
     theta = np.array(theta0, dtype=np.float64)
-    penalized = np.append(np.ones(theta.size - 1), 0.0) if penalty is None else np.asarray(penalty, dtype=np.float64)
-    ridged = penalized**2
+    if l1_weights is None:
+        l1_weights = np.append(np.ones(theta.size - 1), 0.0)
+    l1_weights = np.asarray(l1_weights, dtype=np.float64)
+    ridge_weights = l1_weights**2
     points: list[PathPoint] = []
     previous = float(alphas[0])
     unpenalized = None if start is None else start[1]  # the gradient of the mean log-loss at theta, when known
     for alpha in alphas:
         alpha = float(alpha)
-        l2, l1 = alpha * (1.0 - l1_ratio), alpha * l1_ratio * penalized
+        l2, l1 = alpha * (1.0 - l1_ratio), alpha * l1_ratio * l1_weights
         objective = make_objective(l2)
         point_tol = tol
         if unpenalized is not None:
             # The warm start violates the new penalty's conditions by what the penalty's change did; near the path's
             # end, where the penalties approach tol, that is below tol, and the point would be a copy of the one
             # before: it is solved until that violation is down to MIN_CUT of itself (three quarters undone).
-            moved = kkt_gap(theta, unpenalized + l2 * ridged * theta, l1)
+            moved = kkt_gap(theta, unpenalized + l2 * ridge_weights * theta, l1)
             point_tol = max(tol_floor, min(tol, MIN_CUT * moved))
         if start is None:
             known, eligible = None, None
@@ -116,19 +122,20 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
             # The sequential strong rule (Tibshirani et al. 2012): a zero coefficient whose gradient is below its
             # weight times l1_ratio * (2 alpha - previous alpha) is expected to stay zero; the solver still checks it
             # every pass.
-            strong = penalized * l1_ratio * (2.0 * alpha - previous)
-            eligible = (theta != 0.0) | (penalized == 0.0) | (np.abs(grad) >= strong)
-            ridge = 0.5 * l2 * float(ridged @ theta**2)
-            known = (loss + ridge, grad + l2 * ridged * theta, hess + np.diag(l2 * ridged))
+            strong = l1_weights * l1_ratio * (2.0 * alpha - previous)
+            eligible = (theta != 0.0) | (l1_weights == 0.0) | (np.abs(grad) >= strong)
+            ridge = 0.5 * l2 * float(ridge_weights @ theta**2)
+            known = (loss + ridge, grad + l2 * ridge_weights * theta, hess + np.diag(l2 * ridge_weights))
         # From the previous point's Hessian the first step's pass is a gradient pass; the Hessian is updated from it.
         result = solve(objective, theta, l1=l1, tol=point_tol, max_iter=max_iter, start=known, eligible=eligible,
                        final_hessian=False, first_trial="sampled" if known is None else "none", callback=callback)
         theta = result.theta
-        loss = result.loss - 0.5 * l2 * float(ridged @ theta**2)
-        unpenalized = result.grad - l2 * ridged * theta
-        start = None if result.last_hess is None else (loss, unpenalized, result.last_hess - np.diag(l2 * ridged))
+        loss = result.loss - 0.5 * l2 * float(ridge_weights @ theta**2)
+        unpenalized = result.grad - l2 * ridge_weights * theta
+        start = None if result.last_hess is None else (
+            loss, unpenalized, result.last_hess - np.diag(l2 * ridge_weights))
         screened = 0 if eligible is None else int(np.count_nonzero(~eligible))
-        kept = start is not None and isinstance(start[2], np.ndarray)
+        kept = keep_hessians and start is not None and isinstance(start[2], np.ndarray)
         kept = kept and start[2].size * len(alphas) <= KEEP_HESSIAN_VALUES
         points.append(PathPoint(alpha, theta.copy(), loss, int(np.count_nonzero(theta[:-1])), result.converged,
                                 result.n_iter, objective.passes.total, screened, kkt_gap(theta, result.grad, l1),
@@ -179,17 +186,18 @@ def _bins(eta: np.ndarray) -> np.ndarray:
     return np.minimum((unit * AUC_BINS).astype(np.int64), AUC_BINS - 1)
 
 
-#: Rows whose scores by every path point are held at once (the points' products read each value once).
-SCORE_ROWS = 1 << 16
+#: Scores (rows x path points) held at once while a block is scored: each point's products read a span of rows once,
+#: and the span's arrays stay a few MB however many points the path has.
+SCORE_CELLS = 1 << 20
 
 
 def _row_range(X, start: int, stop: int):
-    """Rows ``start:stop`` of a block: views of an array's or :class:`ColumnRuns`'s memory, a copy of codes."""
+    """Rows ``start:stop`` of a block, as views of its memory."""
     if isinstance(X, ColumnRuns):
         return ColumnRuns([run[start:stop] for run in X.runs])
-    if isinstance(X, np.ndarray):
-        return X[start:stop]
-    return X.take(np.arange(start, stop))
+    if isinstance(X, CodedBlock):
+        return CodedBlock(_row_range(X.numeric, start, stop), [codes[start:stop] for codes in X.codes], X.layout)
+    return X[start:stop]
 
 
 def _scores_of(X, y, w, coefs, intercepts) -> PathScores:
@@ -199,20 +207,19 @@ def _scores_of(X, y, w, coefs, intercepts) -> PathScores:
     positive, negative = weight * y, weight * (1.0 - y)
     loss, loss_sq = np.zeros(n_points), np.zeros(n_points)
     positives, negatives = np.zeros((n_points, AUC_BINS)), np.zeros((n_points, AUC_BINS))
-    offsets = (np.arange(n_points) * AUC_BINS)[:, None]  # point k's histogram is bins k * AUC_BINS onwards
-    # Every point scores a span of rows from one read of it; spans keep points x rows held at once small.
-    for start in range(0, len(y), SCORE_ROWS):
-        stop = min(start + SCORE_ROWS, len(y))
+    span = max(CHUNK_ROWS, SCORE_CELLS // n_points)
+    # Every point scores a span of rows from one read of it.
+    for start in range(0, len(y), span):
+        stop = min(start + span, len(y))
         etas = decisions(_row_range(X, start, stop), coefs, intercepts)
         shape = etas.shape
         _, losses = _link(etas, y[None, start:stop], _work("score_tail", shape), _work("score_loss", shape))
         loss += losses @ weight[start:stop]
         loss_sq += np.square(losses, out=losses) @ weight[start:stop]
         bins = _bins(etas)
-        bins += offsets
-        for counts, labels in ((positives, positive), (negatives, negative)):
-            counts += np.bincount(bins.ravel(), weights=np.broadcast_to(labels[start:stop], shape).ravel(),
-                                  minlength=n_points * AUC_BINS).reshape(n_points, AUC_BINS)
+        for k in range(n_points):
+            positives[k] += np.bincount(bins[k], weights=positive[start:stop], minlength=AUC_BINS)
+            negatives[k] += np.bincount(bins[k], weights=negative[start:stop], minlength=AUC_BINS)
     return PathScores(float(weight.sum()), loss, loss_sq, positives, negatives)
 
 

@@ -35,6 +35,10 @@ PATH_RTOL = 1e-4
 #: A fold's path gives only its held-out deviance, so its points are solved to this looser fraction (bench/README.md,
 #: "The penalty path": on the 4.2M lookalike the 5-fold CV deviance moved by at most 1e-6, its standard error 2.7e-4).
 FOLD_RTOL = 1e-3
+#: From this many parameters the chosen point is made exact from the Hessian its path kept (gradient passes, then
+#: the full Hessian once): a full Hessian's arithmetic grows as their square, a gradient's as their number, and at
+#: 85 features the full pass took four to five gradient passes' time (bench/README.md). Below it, two full passes.
+KEPT_START_MIN_PARAMS = 50
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,8 +106,8 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
     active, inv_scale = scaling.active, scaling.inv_scale
     n_active = int(active.sum())
     # Each parameter's weight in the L1 term, and its square in the ridge term (0 for the intercept).
-    penalized = np.append(scaling.penalty[active], 0.0)
-    ridged = penalized**2
+    l1_weights = np.append(scaling.penalty[active], 0.0)
+    ridge_weights = l1_weights**2
 
     def make_objective(l2, on=rows.engine):
         return Objective(on, mean=moments.mean, inv_scale=inv_scale, active=active, l2=l2, penalty=scaling.penalty,
@@ -144,11 +148,12 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
             # Without one, its first two passes sum the full Hessian: near the optimum a full Hessian's step keeps
             # Newton's quadratic rate.
             known = None
-            if point.start is not None and solve is prox_newton:
+            if point.start is not None and solve is prox_newton and n_active + 1 >= KEPT_START_MIN_PARAMS:
                 loss0, grad0, hess0 = point.start
-                ridge = 0.5 * l2 * float(ridged @ point.theta**2)
-                known = (loss0 + ridge, grad0 + l2 * ridged * point.theta, hess0 + np.diag(l2 * ridged))
-            result = solve(objective, point.theta, l1=alpha * l1_ratio * penalized, tol=tol, max_iter=max_iter,
+                ridge = 0.5 * l2 * float(ridge_weights @ point.theta**2)
+                known = (loss0 + ridge, grad0 + l2 * ridge_weights * point.theta,
+                         hess0 + np.diag(l2 * ridge_weights))
+            result = solve(objective, point.theta, l1=alpha * l1_ratio * l1_weights, tol=tol, max_iter=max_iter,
                            start=known, first_hessian="full", first_trial="full" if known is None else "none",
                            callback=saver)
             result.history = saver.history
@@ -166,8 +171,8 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         if result.hess is None and hessian_affordable:
             _, _, result.hess = objective.loss_grad_hess(result.theta)
         l2 = alpha * (1.0 - l1_ratio)
-        path.made_exact(result, loss=result.loss - 0.5 * l2 * float(ridged @ result.theta**2),
-                        gap=kkt_gap(result.theta, result.grad, alpha * l1_ratio * penalized),
+        path.made_exact(result, loss=result.loss - 0.5 * l2 * float(ridge_weights @ result.theta**2),
+                        gap=kkt_gap(result.theta, result.grad, alpha * l1_ratio * l1_weights),
                         passes=objective.passes.total)
     else:
         # 2. One penalty, from the start.
@@ -176,8 +181,8 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         known = None
         if start is not None and solve is prox_newton:
             loss0, grad0, hess0 = start
-            known = (loss0, grad0, hess0 + np.diag(alpha * (1.0 - l1_ratio) * ridged))
-        result = solve(objective, theta0, l1=alpha * l1_ratio * penalized, tol=tol, max_iter=max_iter,
+            known = (loss0, grad0, hess0 + np.diag(alpha * (1.0 - l1_ratio) * ridge_weights))
+        result = solve(objective, theta0, l1=alpha * l1_ratio * l1_weights, tol=tol, max_iter=max_iter,
                        start=known, callback=saver)
         result.history = saver.history
         if result.hess is None and hessian_affordable:
@@ -201,7 +206,7 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
     if not result.converged:
         warnings.warn(
             f"{'proximal Newton' if solve is prox_newton else 'OWL-QN'} did not converge at alpha={alpha:.6g} after {result.n_iter} iterations "
-            f"({result.message}): the optimality conditions are off by {kkt_gap(result.theta, result.grad, alpha * l1_ratio * penalized):.3e} "
+            f"({result.message}): the optimality conditions are off by {kkt_gap(result.theta, result.grad, alpha * l1_ratio * l1_weights):.3e} "
             f"> tol {tol:.1e}. Increase max_iter.",
             ConvergenceWarning,
             stacklevel=4,
@@ -240,7 +245,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     point_tol = max(tol, PATH_RTOL * float(gradient.max()))
     fold_tol = max(tol, FOLD_RTOL * float(gradient.max())) if rows.folds is not None else None
     settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol_floor=tol, max_iter=max_iter, solve=solve,
-                    penalty=np.append(scaling.penalty[active], 0.0))
+                    l1_weights=np.append(scaling.penalty[active], 0.0))
 
     def original(points):
         """The points' original-scale coefficients ``(n_points, n_features)`` and intercepts ``(n_points,)``."""
@@ -251,7 +256,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
         def work(fold, fold_engine):
             fold_start = start if fold < 0 and solve is prox_newton else None
             return run_path(lambda l2: make_objective(l2, fold_engine), theta0, fold_start,
-                            tol=point_tol if fold < 0 else fold_tol,
+                            tol=point_tol if fold < 0 else fold_tol, keep_hessians=fold < 0,
                             callback=callback if fold < 0 else None, **settings)
 
         paths, passes = run_folds(rows.folds, n_folds, work)

@@ -65,8 +65,10 @@ def decisions(X, coefs, intercepts):
 
     coefs = np.asarray(coefs, dtype=np.float64).reshape(len(intercepts), -1)
     intercepts = np.asarray(intercepts, dtype=np.float64)
-    if isinstance(X, CodedBlock) or X.shape[0] * X.shape[1] <= SMALL_BLOCK_CELLS:
+    if isinstance(X, CodedBlock):
         return np.stack([decision(X, coef, b) for coef, b in zip(coefs, intercepts)]).reshape(len(intercepts), -1)
+    if X.shape[0] * X.shape[1] <= SMALL_BLOCK_CELLS:  # converted to float64 once for all the models
+        return (np.asarray(X, dtype=np.float64) @ coefs.T + intercepts).T
     n_rows, n_features = X.shape
     out = np.empty((len(intercepts), n_rows))
     for start in range(0, n_rows, CHUNK_ROWS):

@@ -28,8 +28,10 @@ class Standardization:
     standardized coefficient is penalized; ``inv_scale`` for a level of a categorical column, whose own
     coefficient (the level's shift in log-odds from the reference) is penalized, as H2O does. A level's
     indicator of frequency ``f`` has a standard deviation of ``sqrt(f (1 - f))``: penalized on the standardized
-    scale, a level seen once in 900 rows would be penalized 30 times less than a common one, and the noise of
-    rare levels would enter the model before the real features' full effects (bench/README.md, "noise").
+    scale, a level seen once in 900 rows would cost 30 times less in the L1 term than a unit-variance column (900
+    times less in the ridge term), and the noise of rare levels would enter the model before the real features'
+    full effects (bench/README.md, "noise"). Boolean inputs and ``__missing`` indicators are 0/1 columns too, but
+    inputs the user gave as numbers: they keep the standardized penalty, as H2O keeps it for numeric columns.
     """
 
     mean: np.ndarray

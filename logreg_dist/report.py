@@ -498,7 +498,8 @@ def _coefficients_section(coefficients, summary) -> str:
                    "p-values and intervals are those of the model with the zeroed features left out, at the same "
                    "penalty: they take the selection as given, so they are too small (as glum and H2O warn).</p>")
     if penalty and summary.get("penalized"):  # with categorical levels: what the penalty weighs differs by column
-        penalty += f'<p class="note">The penalty weighs {_e(summary["penalized"])}.</p>'
+        penalty += (f'<p class="note">The penalty weighs {_e(summary["penalized"])}: a rare level\'s coefficient is '
+                    "shrunk most, and its standard error says more about the penalty than about the data.</p>")
     groups = _list(summary.get("collinear"))
     if groups:  # the fit found them: its Hessian has no inverse
         named = "; ".join(", ".join(str(name) for name in _list(group)) for group in groups)

@@ -308,11 +308,10 @@ class TrainingRows:
                 "fit_seconds": round(seconds, 3),
                 "history": estimator.history_,
                 "resumed_from": estimator.resumed_from_,
-                # What the penalty weighs, for a reader of model.json who compares with another tool.
-                "penalized": ("the standardized coefficients of numeric columns and each categorical level's own "
-                              "coefficient (its shift in log-odds from the reference level)"
-                              if level_features is not None and level_features.any()
-                              else "the standardized coefficients"),
+                # What a penalty weighs where the model has levels, for a reader who compares with another tool.
+                **({"penalized": "the standardized coefficients of numeric columns and each categorical level's own "
+                                 "coefficient (its shift in log-odds from the reference level)"}
+                   if estimator.alpha_ > 0 and level_features is not None and level_features.any() else {}),
                 **({"collinear": estimator.collinear_groups_} if estimator.collinear_groups_ else {}),
             },
         )

@@ -618,3 +618,61 @@ def test_take_rows_keeps_each_kind_of_block():
             assert taken.flags.f_contiguous
         if kind == "runs":
             assert [r.dtype for r in taken.runs] == [r.dtype for r in X.runs] and all(r.flags.f_contiguous for r in taken.runs)
+
+
+def test_level_features_must_name_every_feature():
+    from logreg_dist._engine import LocalEngine
+
+    X, y = make_classification(200, 4, seed=1)
+    with pytest.raises(InputError, match="level_features has 3 entries for 4 features; they must match"):
+        LogisticRegression(alpha=0.01, l1_ratio=1.0).fit_loaded(
+            LocalEngine([(X, y.astype(np.float64), None)]), feature_names=[f"x{j}" for j in range(4)], n_rows=200,
+            level_features=[True, False, False])
+
+
+def test_the_chosen_point_made_exact_from_the_kept_hessian_is_the_same_point(problems, monkeypatch):
+    """From the Hessian the path kept (gradient passes first) or from two full Hessians: the same exact answer."""
+    import logreg_dist._path as path_module
+    import logreg_dist._penalty as penalty_module
+
+    X, y = problems["wa_churn"]
+    held = np.arange(len(y)) % 5 == 0
+    fits = []
+    for kept in (True, False):
+        monkeypatch.setattr(penalty_module, "KEPT_START_MIN_PARAMS", 0 if kept else 10**9)
+        monkeypatch.setattr(path_module, "KEEP_HESSIAN_VALUES", 1 << 23 if kept else 0)
+        fits.append(LogisticRegression(alpha="auto", l1_ratio=0.5, n_alphas=8).fit(
+            X[~held], y[~held], validation=(X[held], y[held])))
+    a, b = fits
+    assert a.path_chosen_ == b.path_chosen_ and a.converged_ and b.converged_
+    np.testing.assert_allclose(a.coef_standardized_, b.coef_standardized_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.std_errors_, b.std_errors_, rtol=1e-8)
+
+
+def test_path_scores_over_several_spans_equal_each_points_own(monkeypatch):
+    """Scored a span of rows at a time for every point at once, the held-out sums and every bin's counts equal those
+    of each point scored alone over the whole block."""
+    import logreg_dist._path as path_module
+    from logreg_dist._kernels import ColumnRuns
+
+    monkeypatch.setattr(path_module, "SCORE_CELLS", 1)  # spans of CHUNK_ROWS rows
+    rng = np.random.default_rng(5)
+    n = 10_000
+    dense = rng.normal(size=(n, 3))
+    X = ColumnRuns([np.asfortranarray(dense[:, :2].astype(np.float32)), np.asfortranarray(dense[:, 2:] > 0)])
+    values = np.asarray(X, dtype=np.float64)
+    y = (rng.random(n) < 0.1).astype(np.float64)
+    w = rng.uniform(0.5, 2.0, n)
+    coefs, intercepts = rng.normal(size=(5, 3)), rng.normal(size=5) - 2.0
+    scores = path_module.path_scores(X, y, w, coefs=coefs, intercepts=intercepts)
+    for k in range(5):
+        eta = values @ coefs[k] + intercepts[k]
+        losses = np.logaddexp(0.0, eta) - y * eta
+        np.testing.assert_allclose(scores.loss[k], w @ losses, rtol=1e-12)
+        np.testing.assert_allclose(scores.loss_sq[k], w @ losses**2, rtol=1e-12)
+        bins = path_module._bins(eta)
+        np.testing.assert_allclose(scores.positives[k], np.bincount(bins, weights=w * y, minlength=path_module.AUC_BINS),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(scores.negatives[k],
+                                   np.bincount(bins, weights=w * (1 - y), minlength=path_module.AUC_BINS),
+                                   rtol=1e-12, atol=1e-12)
