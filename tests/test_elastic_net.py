@@ -676,3 +676,24 @@ def test_path_scores_over_several_spans_equal_each_points_own(monkeypatch):
         np.testing.assert_allclose(scores.negatives[k],
                                    np.bincount(bins, weights=w * (1 - y), minlength=path_module.AUC_BINS),
                                    rtol=1e-12, atol=1e-12)
+
+
+def test_cross_validation_weighs_levels_as_the_fit_at_its_choice_does():
+    """Folds, full path and the exact fit at the chosen penalty all penalize the levels on their own scale: the
+    model equals the fit of that penalty alone with the same levels marked, and differs from one without them."""
+    from logreg_dist._engine import LocalEngine
+
+    from .test_categorical_codes import _design as coded_design, _generated, _levels
+
+    frame = _generated(6000, [40])
+    preparation, X, y = coded_design(frame, "y")
+    marks = np.concatenate([np.full(len(c.encoded), hasattr(c, "levels")) for c in preparation.columns])
+    folds = (np.arange(len(y)) % 3).astype(np.int8)
+    common = dict(feature_names=preparation.feature_names, n_rows=len(y), levels=_levels(preparation))
+    model = LogisticRegression(alpha="auto", l1_ratio=1.0, n_folds=3, n_alphas=8).fit_loaded(
+        LocalEngine([(X, y, None)]), level_features=marks, folds=LocalEngine([(X, y, None, folds)]), **common)
+    alone = LogisticRegression(alpha=model.alpha_, l1_ratio=1.0).fit_loaded(
+        LocalEngine([(X, y, None)]), level_features=marks, **common)
+    np.testing.assert_allclose(model.coef_, alone.coef_, rtol=0, atol=1e-9)
+    unmarked = LogisticRegression(alpha=model.alpha_, l1_ratio=1.0).fit_loaded(LocalEngine([(X, y, None)]), **common)
+    assert np.abs(unmarked.coef_ - alone.coef_).max() > 1e-3
