@@ -106,6 +106,13 @@ class CodedBlock:
 
         return CodedBlock(take_rows(self.numeric, index), [codes[index] for codes in self.codes], self.layout)
 
+    def rows(self, start: int, stop: int) -> CodedBlock:
+        """The rows ``start:stop`` (views of the numeric columns and the codes)."""
+        from ._kernels import slice_rows
+
+        return CodedBlock(slice_rows(self.numeric, start, stop), [codes[start:stop] for codes in self.codes],
+                          self.layout)
+
     def __array__(self, dtype=None, copy=None):
         """The indicator design (one column per level) as one row-major array: small data in one process is
         fitted on it (``training.DENSE_DESIGN_CELLS``), and tests inspect it; the kernels never build it."""

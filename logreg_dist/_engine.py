@@ -77,8 +77,12 @@ def _joined(blocks: list, others) -> list:
     if not others:
         return blocks
     _check_aligned(blocks, others)
-    return [tuple(part for engine_block in joined for part in engine_block)
-            for joined in zip(blocks, *[other.blocks for other in others])]
+    return [_concat(parts) for parts in zip(blocks, *[other.blocks for other in others])]
+
+
+def _concat(parts) -> tuple:
+    """One partition's blocks from several engines, as the one tuple the kernel takes."""
+    return tuple(part for block in parts for part in block)
 
 
 def _await_all(futures) -> None:
@@ -129,7 +133,7 @@ def tree_sum(layer: list, *, split_every: int):
 def _apply_group(kernel: Callable, params: dict, width: int, *blocks):
     """The kernel over the blocks one worker thread holds, added in the order given; with ``width`` engines, every
     ``width`` consecutive blocks are one partition's, joined into one tuple."""
-    joined = [tuple(part for block in blocks[i : i + width] for part in block) for i in range(0, len(blocks), width)]
+    joined = [_concat(blocks[i : i + width]) for i in range(0, len(blocks), width)]
     return functools.reduce(operator.add, (kernel(*block, **params) for block in joined))
 
 

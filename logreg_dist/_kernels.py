@@ -82,6 +82,10 @@ class ColumnRuns:
         """The rows ``index`` (a copy, each run column-major in its own dtype)."""
         return ColumnRuns([_take_columns(run, index) for run in self.runs])
 
+    def rows(self, start: int, stop: int) -> ColumnRuns:
+        """The rows ``start:stop`` (views of the runs)."""
+        return ColumnRuns([run[start:stop] for run in self.runs])
+
     def aligned(self) -> ColumnRuns:
         """Itself, or a copy whose runs are aligned (arrays arriving from the network may not be)."""
         if all(run.flags.aligned for run in self.runs):
@@ -569,6 +573,11 @@ def take_rows(X, index: np.ndarray):
     if isinstance(X, np.ndarray):
         return _take_columns(X, index) if _layout(X) == "F" else X[index]
     return X.take(index)
+
+
+def slice_rows(X, start: int, stop: int):
+    """The rows ``start:stop`` of a block's features, in the block's own form, as views of its memory."""
+    return X[start:stop] if isinstance(X, np.ndarray) else X.rows(start, stop)
 
 
 def _take_columns(X: np.ndarray, index: np.ndarray) -> np.ndarray:

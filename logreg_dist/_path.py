@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._enet import kkt_gap, prox_newton
-from ._codes import CodedBlock
-from ._kernels import CHUNK_ROWS, ColumnRuns, _link, _work, loss_sums, take_rows
+from ._kernels import CHUNK_ROWS, _link, _work, loss_sums, slice_rows, take_rows
 from ._predict import decisions
 
 __all__ = ["FoldEngine", "PathPoint", "alpha_grid", "fold_loss_sums", "path_scores", "run_path"]
@@ -191,15 +190,6 @@ def _bins(eta: np.ndarray) -> np.ndarray:
 SCORE_CELLS = 1 << 20
 
 
-def _row_range(X, start: int, stop: int):
-    """Rows ``start:stop`` of a block, as views of its memory."""
-    if isinstance(X, ColumnRuns):
-        return ColumnRuns([run[start:stop] for run in X.runs])
-    if isinstance(X, CodedBlock):
-        return CodedBlock(_row_range(X.numeric, start, stop), [codes[start:stop] for codes in X.codes], X.layout)
-    return X[start:stop]
-
-
 def _scores_of(X, y, w, coefs, intercepts) -> PathScores:
     n_points = len(intercepts)
     weight = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
@@ -211,7 +201,7 @@ def _scores_of(X, y, w, coefs, intercepts) -> PathScores:
     # Every point scores a span of rows from one read of it.
     for start in range(0, len(y), span):
         stop = min(start + span, len(y))
-        etas = decisions(_row_range(X, start, stop), coefs, intercepts)
+        etas = decisions(slice_rows(X, start, stop), coefs, intercepts)
         shape = etas.shape
         _, losses = _link(etas, y[None, start:stop], _work("score_tail", shape), _work("score_loss", shape))
         loss += losses @ weight[start:stop]

@@ -196,7 +196,7 @@ def short_model(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
     finally:
         # With top_k covering every input the design is the full model's, which validation and the profile may be
         # reading now: it stays.
-        if preparation.to_dict() != full.preparation.to_dict():
+        if preparation != full.preparation:
             rows.release(preparation)
     metrics = metrics_module.validation_metrics(summary, max_curve_points=2)
     return {"features": keep, "ranked_by": options.short_model, "auc": metrics["auc"], "auc_ci": metrics["auc_ci"],

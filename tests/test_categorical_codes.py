@@ -11,7 +11,7 @@ from logreg_dist import InputError
 from logreg_dist._codes import CodedBlock
 from logreg_dist._engine import LocalEngine
 from logreg_dist._estimator import LogisticRegression
-from logreg_dist._kernels import ColumnRuns, loss_sums, moment_sums
+from logreg_dist._kernels import loss_sums, moment_sums
 from logreg_dist._predict import decision
 from logreg_dist._schur import SchurHessian
 from logreg_dist.design import design_block
@@ -52,9 +52,7 @@ def _levels(preparation):
 
 def _rows(X, start, stop):
     """Rows ``start:stop`` of a coded block (views)."""
-    numeric = X.numeric
-    numeric = ColumnRuns([run[start:stop] for run in numeric.runs]) if isinstance(numeric, ColumnRuns) else numeric[start:stop]
-    return CodedBlock(numeric, [codes[start:stop] for codes in X.codes], X.layout)
+    return X.rows(start, stop)
 
 
 def _fit(preparation, X, y, *, l2, partitions=1, solver="newton"):

@@ -397,7 +397,7 @@ def test_decisions_of_many_models_equal_each_models_decision():
     from logreg_dist._predict import SMALL_BLOCK_CELLS, decision, decisions
 
     rng = np.random.default_rng(12)
-    n = SMALL_BLOCK_CELLS // 3 + 5  # large enough for the compiled loop
+    n = SMALL_BLOCK_CELLS // 3 + 5  # large enough to be multiplied a chunk of rows at a time
     block = ColumnRuns([np.asfortranarray(rng.normal(size=(n, 2)).astype(np.float32)),
                         np.asfortranarray(rng.integers(0, 9, (n, 2)).astype(np.int8))])
     coefs = rng.normal(size=(3, 4))
