@@ -131,6 +131,9 @@ def command_tables(command: dict | None, small: dict | None) -> str:
             f"{_fmt(small.get('iterations'), '{}')} | {_fmt(small.get('auc'), '{:.4f}')} |",
             "",
         ]
+        if len(small.get("wall_runs", [])) > 1:
+            walls = ", ".join(f"{wall:.2f}" for wall in small["wall_runs"])
+            lines += [f"The run of the median wall time of {len(small['wall_runs'])} (walls {walls} s).", ""]
     elif small and small.get("skipped"):
         lines += [f"`{COMMAND}` on small data: skipped ({small['skipped']}).", ""]
     elif small:

@@ -581,10 +581,11 @@ def slice_rows(X, start: int, stop: int):
 
 
 def _take_columns(X: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Rows ``index`` of a column-major ``X``, written once into a column-major copy (``X[index]`` is row-major)."""
-    out = np.empty((len(index), *X.shape[1:]), dtype=X.dtype, order="F")
-    np.take(X, index, axis=0, out=out)
-    return out
+    """Rows ``index`` of a column-major 2-D ``X``, written once into a column-major copy (``X[index]`` is row-major).
+
+    Taken from the transpose, whose rows are ``X``'s columns: each is gathered along its contiguous memory, about
+    nine times as fast as ``np.take`` along the strided axis into a column-major ``out`` (bench/README.md)."""
+    return np.take(X.T, index, axis=1).T
 
 
 def _aligned(X):

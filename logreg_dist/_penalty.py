@@ -253,15 +253,19 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
         return np.array([s.coef for s in solutions]), np.array([s.intercept for s in solutions])
 
     if rows.folds is not None:
-        def work(fold, fold_engine):
-            fold_start = start if fold < 0 and solve is prox_newton else None
-            return run_path(lambda l2: make_objective(l2, fold_engine), theta0, fold_start,
-                            tol=point_tol if fold < 0 else fold_tol, keep_hessians=fold < 0,
-                            callback=callback if fold < 0 else None, **settings)
+        # The path on all rows first: the folds' paths follow it where its points kept their Hessians (run_path).
+        points = run_path(make_objective, theta0, start if solve is prox_newton else None, tol=point_tol,
+                          callback=callback, **settings)
+        passes = sum(p.passes for p in points)
+        guide = points if all(p.start is not None for p in points) else None
 
-        paths, passes = run_folds(rows.folds, n_folds, work)
-        points = paths[-1]
-        coefs, intercepts = zip(*[original(path) for path in paths[:-1]])
+        def work(fold, fold_engine):
+            return run_path(lambda l2: make_objective(l2, fold_engine), theta0, None, tol=fold_tol,
+                            keep_hessians=False, guide=guide, **settings)
+
+        paths, fold_passes = run_folds(rows.folds, n_folds, work)
+        passes += fold_passes
+        coefs, intercepts = zip(*[original(path) for path in paths])
         per_fold = [scores.per_point() for scores in rows.folds.map_reduce(
             fold_path_scores, coefs=list(coefs), intercepts=list(intercepts))]
         passes += 1
@@ -272,7 +276,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
                 "cv_deviance": float(deviance.mean()),
                 "cv_deviance_se": float(deviance.std(ddof=1) / np.sqrt(n_folds)),
                 "cv_auc": float(np.nanmean(auc)), "cv_auc_sd": float(np.nanstd(auc, ddof=1)),
-                "fold_converged": bool(all(path[k].converged for path in paths[:-1])),
+                "fold_converged": bool(all(path[k].converged for path in paths)),
             }
         key = "cv_deviance"
     elif rows.validation is not None:
