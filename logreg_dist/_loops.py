@@ -35,14 +35,26 @@ _OPTIONS = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_
 
 @njit(**_OPTIONS)
 def add_centred_products(X, mean, beta, out):
-    """``out += (X - mean) @ beta`` for a column-major ``X``, column by column (columns with ``beta == 0`` skipped)."""
-    n_rows, n_cols = X.shape
-    for j in range(n_cols):
-        b = beta[j]
-        if b == 0.0:
-            continue
-        m = mean[j]
-        column = X[:, j]
+    """``out += (X - mean) @ beta`` for a column-major ``X`` (columns with ``beta == 0`` skipped).
+
+    Four columns per sweep: ``out`` is read and written once for four columns' products, where one column per sweep
+    spent most of its time on ``out`` (half the time on float32 and int32 columns, bench/README.md).
+    """
+    n_rows = X.shape[0]
+    columns = np.flatnonzero(beta != 0.0)
+    n_used = columns.shape[0]
+    first = 0
+    while first + 4 <= n_used:
+        j0, j1, j2, j3 = columns[first], columns[first + 1], columns[first + 2], columns[first + 3]
+        c0, c1, c2, c3 = X[:, j0], X[:, j1], X[:, j2], X[:, j3]
+        m0, m1, m2, m3 = mean[j0], mean[j1], mean[j2], mean[j3]
+        b0, b1, b2, b3 = beta[j0], beta[j1], beta[j2], beta[j3]
+        for i in range(n_rows):
+            out[i] += ((c0[i] - m0) * b0 + (c1[i] - m1) * b1) + ((c2[i] - m2) * b2 + (c3[i] - m3) * b3)
+        first += 4
+    for a in range(first, n_used):
+        j = columns[a]
+        column, m, b = X[:, j], mean[j], beta[j]
         for i in range(n_rows):
             out[i] += (column[i] - m) * b
 

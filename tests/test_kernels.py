@@ -408,3 +408,22 @@ def test_decisions_of_many_models_equal_each_models_decision():
         np.testing.assert_allclose(many[k], decision(block, coefs[k], intercepts[k]), rtol=1e-13, atol=1e-13)
     small = np.asfortranarray(np.asarray(block)[:50], dtype=np.float64)
     np.testing.assert_allclose(decisions(small, coefs, intercepts), (small @ coefs.T + intercepts).T, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32, np.bool_])
+def test_centred_products_four_columns_at_a_time_equal_the_direct_sum(dtype):
+    """``out += (X - mean) @ beta`` taken four columns per sweep, with zero coefficients skipped and the columns left
+    over one at a time, is the float64 product of the same values."""
+    from logreg_dist._loops import add_centred_products
+
+    rng = np.random.default_rng(3)
+    for n_cols in (1, 3, 4, 9, 13):
+        values = rng.normal(0.0, 30.0, (1000, n_cols))
+        X = np.asfortranarray(values > 0 if dtype is np.bool_ else values.astype(dtype))
+        mean = X.astype(np.float64).mean(axis=0)
+        beta = rng.normal(size=n_cols)
+        beta[rng.random(n_cols) < 0.3] = 0.0
+        out = np.full(1000, 0.5)
+        add_centred_products(X, mean, beta, out)
+        expected = 0.5 + (X.astype(np.float64) - mean) @ beta
+        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-12)
