@@ -15,7 +15,7 @@ import numpy as np
 
 from ._data import dask_inputs, encode_target, is_dask_collection, labels_seen, load_block
 from ._engine import DaskEngine, LocalEngine
-from ._path import hashed_folds
+from ._path import by_fold, hashed_folds
 from .exceptions import InputError
 
 __all__ = ["LoadedRows", "check_classes", "load_dask", "load_local", "selection_rows", "validation_pair"]
@@ -159,10 +159,18 @@ def validation_pair(validation) -> tuple:
 
 
 def with_row_folds(block: tuple, *, n_folds: int, partition: int, n_partitions: int) -> tuple:
-    """``(X, y, w, fold)``: each row's fold from a hash of its values and label, whatever the partitioning."""
+    """``(X, y, w, fold)`` in fold order (:func:`~._path.by_fold`): each row's fold from a hash of its values and
+    label, whatever the partitioning."""
     import pandas as pd
 
+    from ._kernels import ColumnRuns
+
     X, y, w = block
-    keys = pd.DataFrame(np.asarray(X, dtype=np.float64))
+    # Each column hashed in its own dtype: a float64 copy of the block cost three times the hashing.
+    if isinstance(X, ColumnRuns):
+        columns = [run[:, k] for run in X.runs for k in range(run.shape[1])]
+    else:
+        columns = list(np.asarray(X, dtype=np.float64).T)
+    keys = pd.DataFrame(dict(enumerate(columns)), copy=False)
     keys["label"] = np.asarray(y, dtype=np.float64)
-    return X, y, w, hashed_folds(keys, n_folds)
+    return by_fold(X, y, w, hashed_folds(keys, n_folds))

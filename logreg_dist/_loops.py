@@ -34,6 +34,16 @@ _OPTIONS = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_
 
 
 @njit(**_OPTIONS)
+def _column(X, j):
+    """Column ``j`` of ``X`` as a contiguous array: itself when it is one (a view), else a copy.
+
+    A row slice of a column-major block (a fold's span, a chunk) has contiguous columns but no contiguous layout as a
+    whole; indexed as it is, the compiled loops cannot assume unit strides and ran up to four times slower
+    (bench/README.md)."""
+    return np.ascontiguousarray(X[:, j])
+
+
+@njit(**_OPTIONS)
 def add_centred_products(X, mean, beta, out):
     """``out += (X - mean) @ beta`` for a column-major ``X`` (columns with ``beta == 0`` skipped).
 
@@ -46,7 +56,7 @@ def add_centred_products(X, mean, beta, out):
     first = 0
     while first + 4 <= n_used:
         j0, j1, j2, j3 = columns[first], columns[first + 1], columns[first + 2], columns[first + 3]
-        c0, c1, c2, c3 = X[:, j0], X[:, j1], X[:, j2], X[:, j3]
+        c0, c1, c2, c3 = _column(X, j0), _column(X, j1), _column(X, j2), _column(X, j3)
         m0, m1, m2, m3 = mean[j0], mean[j1], mean[j2], mean[j3]
         b0, b1, b2, b3 = beta[j0], beta[j1], beta[j2], beta[j3]
         for i in range(n_rows):
@@ -54,7 +64,7 @@ def add_centred_products(X, mean, beta, out):
         first += 4
     for a in range(first, n_used):
         j = columns[a]
-        column, m, b = X[:, j], mean[j], beta[j]
+        column, m, b = _column(X, j), mean[j], beta[j]
         for i in range(n_rows):
             out[i] += (column[i] - m) * b
 
@@ -63,7 +73,7 @@ def add_centred_products(X, mean, beta, out):
 def centred_dots(X, mean, r, out):
     """``out[j] = sum_i (X[i, j] - mean[j]) * r[i]`` for a column-major ``X``."""
     for j in range(X.shape[1]):
-        out[j] = _centred_dot(X[:, j], mean[j], r)
+        out[j] = _centred_dot(_column(X, j), mean[j], r)
 
 
 @njit(**_OPTIONS)
@@ -95,7 +105,7 @@ def scaled_centred_rows(X, start, mean, factors, out, first, cross):
     XT = X.T  # row j of the transpose is column j: its slices are contiguous
     OT = out.T
     for j in range(XT.shape[0]):
-        column = XT[j, start : start + n_rows]
+        column = np.ascontiguousarray(XT[j, start : start + n_rows])
         target = OT[first + j, :n_rows]
         m = mean[j]
         total = 0.0
@@ -179,7 +189,7 @@ def column_moments(X, weights, weight_sum, y_weight, mean, m2, y_dev):
     weighted = weights.shape[0] > 0
     labelled = y_weight.shape[0] > 0
     for j in range(n_cols):
-        column = X[:, j]
+        column = _column(X, j)
         m = (_centred_dot(column, 0.0, weights) if weighted else _column_sum(column)) / weight_sum
         mean[j] = m
         m2[j] = _centred_squares(column, m, weights, weighted)
@@ -198,7 +208,7 @@ def add_grouped_contributions(X, start, mean, coef, group, out):
     for j in range(XT.shape[0]):
         b = coef[j]
         m = mean[j]
-        column = XT[j, start : start + n_rows]
+        column = np.ascontiguousarray(XT[j, start : start + n_rows])
         target = OT[group[j], :n_rows]
         for i in range(n_rows):
             target[i] += (column[i] - m) * b

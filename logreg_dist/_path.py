@@ -37,7 +37,7 @@ from ._enet import _model_minimum, kkt_gap, prox_newton
 from ._kernels import CHUNK_ROWS, _link, _work, loss_sums, slice_rows, take_rows
 from ._predict import decisions
 
-__all__ = ["FoldEngine", "PathPoint", "alpha_grid", "fold_loss_sums", "path_scores", "run_path"]
+__all__ = ["FoldEngine", "PathPoint", "alpha_grid", "by_fold", "fold_loss_sums", "path_scores", "run_path"]
 
 #: A path's point is solved until its violation is at most this fraction of its warm start's (see :func:`run_path`).
 MIN_CUT = 0.25
@@ -256,14 +256,21 @@ def path_scores(X, y, w, *, coefs, intercepts) -> PathScores:
 def fold_path_scores(X, y, w, folds, *, coefs, intercepts) -> list[PathScores]:
     """Block kernel: for fold ``g``, the path of fold ``g``'s model scored on fold ``g``'s rows.
 
-    Each fold's rows are taken out first, so every row is scored by its own fold's points only (scoring every row
-    by every fold's points, weighted 0 outside the fold, made k times the products for k folds).
+    Each fold's rows are scored alone (a span of the block in fold order, see :func:`by_fold`; else taken out), so
+    every row is scored by its own fold's points only (scoring every row by every fold's points, weighted 0 outside
+    the fold, made k times the products for k folds).
     """
     y, w = np.asarray(y), None if w is None else np.asarray(w)
+    spans = _fold_spans(folds, len(coefs))
     out = _Each()
     for g in range(len(coefs)):
-        index = np.flatnonzero(folds == g)
-        out.append(_scores_of(take_rows(X, index), y[index], None if w is None else w[index], coefs[g], intercepts[g]))
+        if spans is not None:
+            start, stop = spans[g]
+            rows, index = slice_rows(X, start, stop), slice(start, stop)
+        else:
+            index = np.flatnonzero(folds == g)
+            rows = take_rows(X, index)
+        out.append(_scores_of(rows, y[index], None if w is None else w[index], coefs[g], intercepts[g]))
     return out
 
 
@@ -279,15 +286,49 @@ class _Each(list):
 
 def fold_loss_sums(X, y, w, folds, *, requests, mean, inv_scale, chunk_rows=None):
     """Block kernel: :func:`loss_sums` of each request ``(fold, coef, intercept, derivatives, hessian_every)`` over the
-    rows outside ``fold`` (every row for fold -1)."""
-    base = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
+    rows outside ``fold`` (every row for fold -1).
+
+    A block in fold order (:func:`by_fold`) sums the rows outside a fold as the two spans around it; otherwise the
+    fold's own rows are weighted 0, and cost as much as the others.
+    """
+    y = np.asarray(y)
+    w = None if w is None else np.asarray(w, dtype=np.float64)
+    spans = _fold_spans(folds, 1 + max((request[0] for request in requests), default=-1))
     extra = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
     out = _Each()
     for fold, coef, intercept, derivatives, every in requests:
-        weight = base if fold < 0 else base * (folds != fold)
-        out.append(loss_sums(X, y, weight, coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale,
-                             derivatives=derivatives, hessian_every=every, **extra))
+        params = dict(coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale, derivatives=derivatives,
+                      hessian_every=every, **extra)
+        if fold < 0:
+            out.append(loss_sums(X, y, w, **params))
+        elif spans is not None:
+            start, stop = spans[fold]
+            before, after = [loss_sums(slice_rows(X, a, b), y[a:b], None if w is None else w[a:b], **params)
+                             for a, b in ((0, start), (stop, len(y)))]
+            out.append(before + after)
+        else:
+            weight = (np.ones(len(y)) if w is None else w) * (folds != fold)
+            out.append(loss_sums(X, y, weight, **params))
     return out
+
+
+def by_fold(X, y, w, folds) -> tuple:
+    """``(X, y, w, folds)`` with the rows in fold order (a copy of the block, each fold's rows in their order): each
+    fold is then one span, so the folds' passes sum the rows outside a fold as two spans (they used to weight its
+    rows 0 at the full cost), and its scoring reads its span. The copy is what cross-validation holds in memory
+    besides the training rows, as the peers' per-fold copies do."""
+    order = np.argsort(folds, kind="stable")
+    return (take_rows(X, order), np.asarray(y)[order], None if w is None else np.asarray(w)[order],
+            np.asarray(folds)[order])
+
+
+def _fold_spans(folds, n_folds: int) -> list[tuple[int, int]] | None:
+    """``(start, stop)`` of each fold's rows when the block is in fold order (:func:`by_fold`), else None."""
+    folds = np.asarray(folds)
+    if folds.size > 1 and np.any(folds[1:] < folds[:-1]):
+        return None
+    bounds = np.searchsorted(folds, np.arange(n_folds + 1), side="left")
+    return [(int(bounds[g]), int(bounds[g + 1])) for g in range(n_folds)]
 
 
 class _Batch:

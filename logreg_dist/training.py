@@ -384,12 +384,12 @@ def _finite_or_none(value):
 
 def _with_folds(design: tuple, block: tuple, *, id_column: str | None, n_folds: int, seed: int, partition: int,
                 n_partitions: int) -> tuple:
-    """``(X, y, w, fold)`` of one partition's training rows: the fold from a hash of the id (the whole row without
-    one), so a customer's fold does not depend on the partitioning."""
-    from ._path import hashed_folds
+    """``(X, y, w, fold)`` of one partition's training rows in fold order (:func:`~._path.by_fold`): the fold from a
+    hash of the id (the whole row without one), so a customer's fold does not depend on the partitioning."""
+    from ._path import by_fold, hashed_folds
 
     train = block[0]
-    return (*design, hashed_folds(train[id_column] if id_column else train, n_folds, seed))
+    return by_fold(*design, hashed_folds(train[id_column] if id_column else train, n_folds, seed))
 
 
 def _design_side(block: tuple, *, preparation: Preparation, side: int, source: str, dense: bool, partition: int,

@@ -609,11 +609,13 @@ def _mixed_blocks(n, rng):
             "codes": CodedBlock(numeric, [codes], layout)}
 
 
+@pytest.mark.parametrize("in_fold_order", [False, True])
 @pytest.mark.parametrize("kind", ["runs", "F", "C", "codes"])
-def test_fold_scores_score_each_fold_on_its_own_rows(kind):
+def test_fold_scores_score_each_fold_on_its_own_rows(kind, in_fold_order):
     """Each fold's path is scored on that fold's rows alone: the held-out log-loss sums and label counts equal NumPy's
-    on those rows, with row weights, for every kind of block; a fold with no rows in the block adds nothing."""
-    from logreg_dist._path import fold_path_scores
+    on those rows, with row weights, for every kind of block, as it lies or in fold order (each fold a span); a fold
+    with no rows in the block adds nothing."""
+    from logreg_dist._path import by_fold, fold_path_scores
 
     rng = np.random.default_rng(3)
     n = 3_000
@@ -621,6 +623,8 @@ def test_fold_scores_score_each_fold_on_its_own_rows(kind):
     y = (rng.random(n) < 0.2).astype(np.float64)
     w = rng.uniform(0.5, 2.0, size=n)
     folds = rng.integers(0, 3, size=n).astype(np.int8)  # fold 3 of 4 holds no row of this block
+    if in_fold_order:
+        X, y, w, folds = by_fold(X, y, w, folds)
     dense = np.asarray(X, dtype=np.float64)
     coefs = [rng.normal(scale=0.3, size=(4, dense.shape[1])) for _ in range(4)]
     intercepts = [rng.normal(size=4) for _ in range(4)]
@@ -634,6 +638,32 @@ def test_fold_scores_score_each_fold_on_its_own_rows(kind):
         np.testing.assert_allclose(fold.loss_sq, w[rows] @ losses**2, rtol=1e-12, atol=0 if rows.any() else 1e-300)
         np.testing.assert_allclose(fold.positives.sum(axis=1), (w * y)[rows].sum(), rtol=1e-12)
         np.testing.assert_allclose(fold.negatives.sum(axis=1), (w * (1 - y))[rows].sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["runs", "F", "C", "codes"])
+def test_fold_sums_of_a_block_in_fold_order_are_those_of_the_block(kind):
+    """In fold order each fold's sums come from the two spans around its rows; they equal the sums with its rows
+    weighted 0, for every kind of block, loss, gradient and Hessian, with weights or without."""
+    from logreg_dist._path import by_fold, fold_loss_sums
+
+    rng = np.random.default_rng(5)
+    n = 2_000
+    X = _mixed_blocks(n, rng)[kind]
+    y = (rng.random(n) < 0.2).astype(np.float64)
+    folds = rng.integers(0, 4, size=n).astype(np.int8)
+    dense = np.asarray(X, dtype=np.float64)
+    p = dense.shape[1]
+    requests = [(g, rng.normal(scale=0.3, size=p), -1.0, 2, 1) for g in (-1, 0, 1, 2, 3)]
+    params = dict(requests=requests, mean=dense.mean(axis=0), inv_scale=1.0 / np.maximum(dense.std(axis=0), 1e-9))
+    for w in (None, rng.uniform(0.5, 2.0, size=n)):
+        as_is = fold_loss_sums(X, y, w, folds, **params)
+        ordered = fold_loss_sums(*by_fold(X, y, w, folds), **params)
+        for a, b in zip(as_is, ordered):
+            assert b.weight_sum == pytest.approx(a.weight_sum, rel=1e-12)
+            np.testing.assert_allclose(b.loss_sum, a.loss_sum, rtol=1e-12)
+            np.testing.assert_allclose(b.grad_sum, a.grad_sum, rtol=1e-10, atol=1e-9)
+            dense_hessian = [h if isinstance(h, np.ndarray) else h.dense() for h in (a.hess_sum, b.hess_sum)]
+            np.testing.assert_allclose(dense_hessian[1], dense_hessian[0], rtol=1e-10, atol=1e-9)
 
 
 def test_take_rows_keeps_each_kind_of_block():
