@@ -21,8 +21,11 @@ tolerance: one pass per point, where solving from the previous point took
 two or three (bench/README.md). Every fold's solver runs in its own thread
 over one :class:`FoldEngine` each: a pass waits until each live fold has
 asked for its sums, and one map over the blocks then computes all of them
-(:func:`fold_loss_sums`, rows of fold ``g`` weighted 0 for fold ``g``).
-Every point is still judged by its own fold's gradient at it.
+(:func:`fold_loss_sums`, over the rows outside fold ``g``). Every point is
+still judged by its own fold's gradient at it. Where the path keeps no
+Hessians to follow (categorical codes, OWL-QN, too many parameters), each
+fold solves its points from its own previous one, and the full path runs
+beside the folds in the same passes (``run_folds(with_all_rows=True)``).
 """
 
 from __future__ import annotations
@@ -401,10 +404,10 @@ class FoldEngine:
         return self.batch.ask(self.fold, request, {"mean": mean, "inv_scale": inv_scale, **rest})
 
 
-def run_folds(engine, n_folds: int, work) -> tuple[list, int]:
-    """``work(fold, fold_engine)`` for every fold in threads sharing each pass: their results in fold order, and the
-    passes made."""
-    folds = list(range(n_folds))
+def run_folds(engine, n_folds: int, work, *, with_all_rows: bool = False) -> tuple[list, int]:
+    """``work(fold, fold_engine)`` for every fold (and -1, all rows, ``with_all_rows``) in threads sharing each pass:
+    their results in fold order, -1 last, and the passes made."""
+    folds = [*range(n_folds), *([-1] if with_all_rows else [])]
     batch = _Batch(engine, len(folds))
     results: dict[int, object] = {}
     errors: list[BaseException] = []

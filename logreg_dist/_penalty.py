@@ -20,7 +20,9 @@ from scipy import linalg
 from ._checkpoint import _Checkpoint
 from ._enet import kkt_gap, prox_newton
 from ._objective import Objective, intercept_only
-from ._path import RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, path_scores, run_folds, run_path
+from ._path import (
+    KEEP_HESSIAN_VALUES, RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, path_scores, run_folds, run_path,
+)
 from ._solver_choice import AUTO_NEWTON_MAX_FEATURES
 from ._solvers import SolverResult, _null_space_groups
 from ._standardization import Standardization, coefficients
@@ -253,18 +255,28 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
         return np.array([s.coef for s in solutions]), np.array([s.intercept for s in solutions])
 
     if rows.folds is not None:
-        # The path on all rows first: the folds' paths follow it where its points kept their Hessians (run_path).
-        points = run_path(make_objective, theta0, start if solve is prox_newton else None, tol=point_tol,
-                          callback=callback, **settings)
-        passes = sum(p.passes for p in points)
-        guide = points if all(p.start is not None for p in points) else None
-
-        def work(fold, fold_engine):
+        def fold_path(fold, fold_engine, guide=None):
             return run_path(lambda l2: make_objective(l2, fold_engine), theta0, None, tol=fold_tol,
                             keep_hessians=False, guide=guide, **settings)
 
-        paths, fold_passes = run_folds(rows.folds, n_folds, work)
-        passes += fold_passes
+        if solve is prox_newton and not rows.levels and theta0.size**2 * len(alphas) <= KEEP_HESSIAN_VALUES:
+            # The path on all rows first, keeping its points' Hessians: the folds' paths then follow it (run_path).
+            points = run_path(make_objective, theta0, start, tol=point_tol, callback=callback, **settings)
+            guide = points if all(p.start is not None for p in points) else None
+            paths, passes = run_folds(rows.folds, n_folds, lambda fold, engine: fold_path(fold, engine, guide))
+            passes += sum(p.passes for p in points)
+        else:
+            # No Hessians to follow (codes, OWL-QN, or too many to keep): each fold solves its points from its own,
+            # and the full path shares the folds' passes.
+            def work(fold, fold_engine):
+                if fold >= 0:
+                    return fold_path(fold, fold_engine)
+                return run_path(lambda l2: make_objective(l2, fold_engine), theta0,
+                                start if solve is prox_newton else None, tol=point_tol, callback=callback,
+                                **settings)
+
+            results, passes = run_folds(rows.folds, n_folds, work, with_all_rows=True)
+            *paths, points = results
         coefs, intercepts = zip(*[original(path) for path in paths])
         per_fold = [scores.per_point() for scores in rows.folds.map_reduce(
             fold_path_scores, coefs=list(coefs), intercepts=list(intercepts))]
