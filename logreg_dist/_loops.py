@@ -283,10 +283,12 @@ def warm(dtypes=COMMON_DTYPES) -> None:
     rows = np.ones(3)
     for dtype in dtypes:
         X = np.ones((3, 2), dtype=dtype, order="F")
-        add_centred_products(X, np.zeros(2), np.ones(2), np.zeros(3))
-        centred_dots(X, np.zeros(2), rows, np.zeros(2))
+        # A row span of a block (a fold's rows, see _path.by_fold) is its own type to numba: compiled as well.
+        for block in (X, np.ones((4, 2), dtype=dtype, order="F")[1:]):
+            add_centred_products(block, np.zeros(2), np.ones(2), np.zeros(3))
+            centred_dots(block, np.zeros(2), rows, np.zeros(2))
+            scaled_centred_rows(block, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
         column_moments(X, rows, 3.0, rows, np.zeros(2), np.zeros(2), np.zeros(2))
-        scaled_centred_rows(X, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
         group = np.zeros(2, dtype=np.intp)
         add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))
         add_bin_counts(np.ones(3, dtype=dtype), np.zeros(2), np.zeros(4, dtype=np.int64))
