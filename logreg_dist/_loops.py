@@ -102,10 +102,9 @@ def scaled_centred_rows(X, start, mean, factors, out, first, cross):
     it again.
     """
     n_rows = factors.shape[0]
-    XT = X.T  # row j of the transpose is column j: its slices are contiguous
     OT = out.T
-    for j in range(XT.shape[0]):
-        column = np.ascontiguousarray(XT[j, start : start + n_rows])
+    for j in range(X.shape[1]):
+        column = _column(X, j)[start : start + n_rows]
         target = OT[first + j, :n_rows]
         m = mean[j]
         total = 0.0
@@ -203,12 +202,11 @@ def add_grouped_contributions(X, start, mean, coef, group, out):
     column-major ``X`` and a column-major float64 ``out``: each encoded feature's contribution to the log-odds,
     added into its input column's (:mod:`logreg_dist.reasons`)."""
     n_rows = out.shape[0]
-    XT = X.T
     OT = out.T
-    for j in range(XT.shape[0]):
+    for j in range(X.shape[1]):
         b = coef[j]
         m = mean[j]
-        column = np.ascontiguousarray(XT[j, start : start + n_rows])
+        column = _column(X, j)[start : start + n_rows]
         target = OT[group[j], :n_rows]
         for i in range(n_rows):
             target[i] += (column[i] - m) * b

@@ -152,12 +152,18 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
             loss, unpenalized, result.last_hess - np.diag(l2 * ridge_weights))
         screened = 0 if eligible is None else int(np.count_nonzero(~eligible))
         kept = keep_hessians and start is not None and isinstance(start[2], np.ndarray)
-        kept = kept and start[2].size * len(alphas) <= KEEP_HESSIAN_VALUES
+        kept = kept and keeps_hessians(theta.size, len(alphas))
         points.append(PathPoint(alpha, theta.copy(), loss, int(np.count_nonzero(theta[:-1])), result.converged,
                                 result.n_iter, objective.passes.total, screened, kkt_gap(theta, result.grad, l1),
                                 point_tol, result.message, start=start if kept else None))
         previous = alpha
     return points
+
+
+def keeps_hessians(n_params: int, n_alphas: int) -> bool:
+    """Whether a path of ``n_alphas`` points over ``n_params`` parameters keeps its points' dense Hessians (at most
+    :data:`KEEP_HESSIAN_VALUES` values in all)."""
+    return n_params * n_params * n_alphas <= KEEP_HESSIAN_VALUES
 
 
 def _follow(guide, k, theta, start, objective, l2, l1, ridge_weights, point_tol):
@@ -257,23 +263,15 @@ def path_scores(X, y, w, *, coefs, intercepts) -> PathScores:
 
 
 def fold_path_scores(X, y, w, folds, *, coefs, intercepts) -> list[PathScores]:
-    """Block kernel: for fold ``g``, the path of fold ``g``'s model scored on fold ``g``'s rows.
-
-    Each fold's rows are scored alone (a span of the block in fold order, see :func:`by_fold`; else taken out), so
-    every row is scored by its own fold's points only (scoring every row by every fold's points, weighted 0 outside
-    the fold, made k times the products for k folds).
+    """Block kernel: for fold ``g``, the path of fold ``g``'s model scored on fold ``g``'s rows, a span of the block
+    in fold order (:func:`by_fold`), so every row is scored by its own fold's points only (scoring every row by every
+    fold's points, weighted 0 outside the fold, made k times the products for k folds).
     """
-    y, w = np.asarray(y), None if w is None else np.asarray(w)
-    spans = _fold_spans(folds, len(coefs))
+    X, y, w, spans = _in_fold_order(X, y, w, folds, len(coefs))
     out = _Each()
-    for g in range(len(coefs)):
-        if spans is not None:
-            start, stop = spans[g]
-            rows, index = slice_rows(X, start, stop), slice(start, stop)
-        else:
-            index = np.flatnonzero(folds == g)
-            rows = take_rows(X, index)
-        out.append(_scores_of(rows, y[index], None if w is None else w[index], coefs[g], intercepts[g]))
+    for g, (start, stop) in enumerate(spans):
+        out.append(_scores_of(slice_rows(X, start, stop), y[start:stop], None if w is None else w[start:stop],
+                              coefs[g], intercepts[g]))
     return out
 
 
@@ -289,29 +287,17 @@ class _Each(list):
 
 def fold_loss_sums(X, y, w, folds, *, requests, mean, inv_scale, chunk_rows=None):
     """Block kernel: :func:`loss_sums` of each request ``(fold, coef, intercept, derivatives, hessian_every)`` over the
-    rows outside ``fold`` (every row for fold -1).
-
-    A block in fold order (:func:`by_fold`) sums the rows outside a fold as the two spans around it; otherwise the
-    fold's own rows are weighted 0, and cost as much as the others.
-    """
-    y = np.asarray(y)
-    w = None if w is None else np.asarray(w, dtype=np.float64)
-    spans = _fold_spans(folds, 1 + max((request[0] for request in requests), default=-1))
+    rows outside ``fold`` (every row for fold -1): in fold order (:func:`by_fold`), the two spans around its rows."""
+    X, y, w, spans = _in_fold_order(X, y, w, folds, 1 + max((request[0] for request in requests), default=-1))
     extra = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
     out = _Each()
     for fold, coef, intercept, derivatives, every in requests:
         params = dict(coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale, derivatives=derivatives,
                       hessian_every=every, **extra)
-        if fold < 0:
-            out.append(loss_sums(X, y, w, **params))
-        elif spans is not None:
-            start, stop = spans[fold]
-            before, after = [loss_sums(slice_rows(X, a, b), y[a:b], None if w is None else w[a:b], **params)
-                             for a, b in ((0, start), (stop, len(y)))]
-            out.append(before + after)
-        else:
-            weight = (np.ones(len(y)) if w is None else w) * (folds != fold)
-            out.append(loss_sums(X, y, weight, **params))
+        start, stop = spans[fold] if fold >= 0 else (0, 0)
+        before, after = [loss_sums(slice_rows(X, a, b), y[a:b], None if w is None else w[a:b], **params)
+                         for a, b in ((0, start), (stop, len(y)))]
+        out.append(before + after)
     return out
 
 
@@ -319,19 +305,21 @@ def by_fold(X, y, w, folds) -> tuple:
     """``(X, y, w, folds)`` with the rows in fold order (a copy of the block, each fold's rows in their order): each
     fold is then one span, so the folds' passes sum the rows outside a fold as two spans (they used to weight its
     rows 0 at the full cost), and its scoring reads its span. The copy is what cross-validation holds in memory
-    besides the training rows, as the peers' per-fold copies do."""
+    besides the training rows, as scikit-learn's cross-validation fits each fold on an indexed copy of its rows."""
     order = np.argsort(folds, kind="stable")
     return (take_rows(X, order), np.asarray(y)[order], None if w is None else np.asarray(w)[order],
             np.asarray(folds)[order])
 
 
-def _fold_spans(folds, n_folds: int) -> list[tuple[int, int]] | None:
-    """``(start, stop)`` of each fold's rows when the block is in fold order (:func:`by_fold`), else None."""
+def _in_fold_order(X, y, w, folds, n_folds: int) -> tuple:
+    """``(X, y, w, spans)``: the block in fold order, as the fold blocks are made (:func:`by_fold`; another order is
+    put in it here, a copy), and ``(start, stop)`` of each of ``n_folds`` folds' rows."""
     folds = np.asarray(folds)
     if folds.size > 1 and np.any(folds[1:] < folds[:-1]):
-        return None
+        X, y, w, folds = by_fold(X, y, w, folds)
     bounds = np.searchsorted(folds, np.arange(n_folds + 1), side="left")
-    return [(int(bounds[g]), int(bounds[g + 1])) for g in range(n_folds)]
+    spans = [(int(bounds[g]), int(bounds[g + 1])) for g in range(n_folds)]
+    return X, np.asarray(y), None if w is None else np.asarray(w, dtype=np.float64), spans
 
 
 class _Batch:

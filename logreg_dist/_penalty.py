@@ -20,9 +20,7 @@ from scipy import linalg
 from ._checkpoint import _Checkpoint
 from ._enet import kkt_gap, prox_newton
 from ._objective import Objective, intercept_only
-from ._path import (
-    KEEP_HESSIAN_VALUES, RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, path_scores, run_folds, run_path,
-)
+from ._path import RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, keeps_hessians, path_scores, run_folds, run_path
 from ._solver_choice import AUTO_NEWTON_MAX_FEATURES
 from ._solvers import SolverResult, _null_space_groups
 from ._standardization import Standardization, coefficients
@@ -138,7 +136,7 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         points, path, passes_path = _path(
             make_objective, rows, theta0, start, moments, scaling, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter,
             n_alphas=n_alphas, min_alpha_ratio=min_alpha_ratio, n_folds=n_folds, alpha_rule=alpha_rule,
-            callback=saver, solve=solve)
+            callback=saver, solve=solve, l1_weights=l1_weights)
         passes += passes_path
         while True:
             point = points[path.chosen]
@@ -218,14 +216,14 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
 
 
 def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, tol, max_iter, n_alphas,
-          min_alpha_ratio, n_folds, alpha_rule, callback, solve):
+          min_alpha_ratio, n_folds, alpha_rule, callback, solve, l1_weights):
     """Fit the path, score it on the held-out rows or folds, choose; returns (points, :class:`ChosenPath`, passes)."""
     active = scaling.active
     if start is None:
         raise InputError("the path cannot start: the training rows hold one label only.")
     gradient = np.abs(start[1][:-1])
     # The smallest penalty that zeroes every coefficient: each one's gradient against its weight in the L1 term.
-    alpha_max = float((gradient / scaling.penalty[active]).max(initial=0.0)) / max(l1_ratio, RIDGE_SPAN_RATIO)
+    alpha_max = float((gradient / l1_weights[:-1]).max(initial=0.0)) / max(l1_ratio, RIDGE_SPAN_RATIO)
     if not alpha_max > 0.0:
         raise InputError(
             "the path cannot start: no feature's gradient is nonzero at the intercept-only model (every feature "
@@ -247,7 +245,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     point_tol = max(tol, PATH_RTOL * float(gradient.max()))
     fold_tol = max(tol, FOLD_RTOL * float(gradient.max())) if rows.folds is not None else None
     settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol_floor=tol, max_iter=max_iter, solve=solve,
-                    l1_weights=np.append(scaling.penalty[active], 0.0))
+                    l1_weights=l1_weights)
 
     def original(points):
         """The points' original-scale coefficients ``(n_points, n_features)`` and intercepts ``(n_points,)``."""
@@ -259,7 +257,7 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
             return run_path(lambda l2: make_objective(l2, fold_engine), theta0, None, tol=fold_tol,
                             keep_hessians=False, guide=guide, **settings)
 
-        if solve is prox_newton and not rows.levels and theta0.size**2 * len(alphas) <= KEEP_HESSIAN_VALUES:
+        if solve is prox_newton and not rows.levels and keeps_hessians(theta0.size, len(alphas)):
             # The path on all rows first, keeping its points' Hessians: the folds' paths then follow it (run_path).
             points = run_path(make_objective, theta0, start, tol=point_tol, callback=callback, **settings)
             guide = points if all(p.start is not None for p in points) else None
