@@ -204,12 +204,15 @@ def test_a_structured_hessian_solves_and_inverts_exactly():
     active = np.ones(X.shape[1], dtype=bool)
     active[[1, 9]] = False  # as constant columns are: no parameters
     index = np.append(np.flatnonzero(active), X.shape[1])
-    dense = sums.hess_sum.dense()[np.ix_(index, index)] / sums.hess_weight_sum
-    dense[np.diag_indices(index.size - 1)] += 1e-3
-    structured = SchurHessian(sums.hess_sum, weight_sum=sums.hess_weight_sum, l2=1e-3, active=active)
     rhs = np.random.default_rng(5).normal(size=index.size)
-    np.testing.assert_allclose(structured.solve(rhs), np.linalg.solve(dense, rhs), rtol=1e-9)
-    np.testing.assert_allclose(structured.inverse_diagonal(), np.diag(np.linalg.inv(dense))[:-1], rtol=1e-9)
+    # One ridge for every coefficient, then one per coefficient (levels penalized on their own scale: each level's
+    # weight differs, and the eliminated block's diagonal and the Schur complement must each take their own).
+    for l2 in (1e-3, np.random.default_rng(6).uniform(1e-4, 1e-1, X.shape[1])):
+        dense = sums.hess_sum.dense()[np.ix_(index, index)] / sums.hess_weight_sum
+        dense[np.diag_indices(index.size - 1)] += np.broadcast_to(l2, active.shape)[active]
+        structured = SchurHessian(sums.hess_sum, weight_sum=sums.hess_weight_sum, l2=l2, active=active)
+        np.testing.assert_allclose(structured.solve(rhs), np.linalg.solve(dense, rhs), rtol=1e-9)
+        np.testing.assert_allclose(structured.inverse_diagonal(), np.diag(np.linalg.inv(dense))[:-1], rtol=1e-9)
 
 
 def test_unseen_and_folded_levels_score_as_the_reference(mlc_churn):
