@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 __all__ = [
-    "SPAN", "add_bin_counts", "add_centred_products", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
+    "SPAN", "add_bin_counts", "add_centred_products", "add_point_scores", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
     "scaled_centred_rows", "scatter_scaled_rows",
 ]
 
@@ -265,6 +265,40 @@ def add_bin_counts(column, cuts, counts):
     counts[n_cuts + 1] += n - present
 
 
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def add_point_scores(etas, y, w, logit_range, loss, loss_sq, positives, negatives):  # pragma: no cover - compiled
+    """For each model ``k`` (a row of ``etas``, its linear predictor on these rows): ``loss[k] +=`` the weighted
+    log-losses, ``loss_sq[k] +=`` their weighted squares, and each row's weight added to its label's count in the
+    bin of its linear predictor (``positives[k]`` or ``negatives[k]``; bins evenly over ``[-logit_range,
+    logit_range]``, the ends taking what lies beyond).
+
+    One loop per value, where NumPy made a temporary per step (the loss, then the bins, then a count per model and
+    label) and spent most of the path's scoring pass on them (bench/README.md). ``w`` holds the rows' weights.
+    The loss is ``log1p(exp(-|eta|)) + max((1 - 2 y) eta, 0)``, the softplus form of the fit's kernels.
+    """
+    n_models, n_rows = etas.shape
+    n_bins = positives.shape[1]
+    width = 2.0 * logit_range
+    for k in range(n_models):
+        total = 0.0
+        total_sq = 0.0
+        for i in range(n_rows):
+            eta = etas[k, i]
+            label = y[i]
+            weight = w[i]
+            value = np.log1p(np.exp(-abs(eta))) + max((1.0 - 2.0 * label) * eta, 0.0)
+            total += weight * value
+            total_sq += weight * value * value
+            unit = (min(max(eta, -logit_range), logit_range) + logit_range) / width
+            b = min(int(unit * n_bins), n_bins - 1)
+            if label != 0.0:
+                positives[k, b] += weight * label
+            if label != 1.0:
+                negatives[k, b] += weight * (1.0 - label)
+        loss[k] += total
+        loss_sq[k] += total_sq
+
+
 #: Column dtypes the loops are compiled for ahead of use by :func:`warm`.
 COMMON_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
 
@@ -291,6 +325,7 @@ def warm(dtypes=COMMON_DTYPES) -> None:
         add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))
         add_bin_counts(np.ones(3, dtype=dtype), np.zeros(2), np.zeros(4, dtype=np.int64))
     largest_per_row(np.zeros((3, 2), order="F"), 1.0, np.zeros((3, 1), dtype=np.intp), np.zeros((3, 1)))
+    add_point_scores(np.zeros((1, 3)), rows, rows, 1.0, np.zeros(1), np.zeros(1), np.zeros((1, 2)), np.zeros((1, 2)))
     scatter_scaled_rows(np.zeros((3, 2), order="F"), rows, np.zeros((3, 1), dtype=np.int32), np.zeros((1, 2)))
 
 

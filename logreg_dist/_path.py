@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from ._enet import _model_minimum, kkt_gap, prox_newton
-from ._kernels import CHUNK_ROWS, _link, _work, loss_sums, slice_rows, take_rows
+from ._kernels import CHUNK_ROWS, loss_sums, slice_rows, take_rows
+from ._loops import add_point_scores
 from ._predict import decisions
 
 __all__ = ["FoldEngine", "PathPoint", "alpha_grid", "by_fold", "fold_loss_sums", "path_scores", "run_path"]
@@ -224,11 +225,6 @@ def _binned_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     return float((positives @ below + 0.5 * positives @ negatives) / pairs)
 
 
-def _bins(eta: np.ndarray) -> np.ndarray:
-    unit = (np.clip(eta, -AUC_LOGIT_RANGE, AUC_LOGIT_RANGE) + AUC_LOGIT_RANGE) / (2.0 * AUC_LOGIT_RANGE)
-    return np.minimum((unit * AUC_BINS).astype(np.int64), AUC_BINS - 1)
-
-
 #: Scores (rows x path points) held at once while a block is scored: each point's products read a span of rows once,
 #: and the span's arrays stay a few MB however many points the path has.
 SCORE_CELLS = 1 << 20
@@ -238,22 +234,14 @@ def _scores_of(X, y, w, coefs, intercepts) -> PathScores:
     n_points = len(intercepts)
     weight = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    positive, negative = weight * y, weight * (1.0 - y)
     loss, loss_sq = np.zeros(n_points), np.zeros(n_points)
     positives, negatives = np.zeros((n_points, AUC_BINS)), np.zeros((n_points, AUC_BINS))
     span = max(CHUNK_ROWS, SCORE_CELLS // n_points)
     # Every point scores a span of rows from one read of it.
     for start in range(0, len(y), span):
         stop = min(start + span, len(y))
-        etas = decisions(slice_rows(X, start, stop), coefs, intercepts)
-        shape = etas.shape
-        _, losses = _link(etas, y[None, start:stop], _work("score_tail", shape), _work("score_loss", shape))
-        loss += losses @ weight[start:stop]
-        loss_sq += np.square(losses, out=losses) @ weight[start:stop]
-        bins = _bins(etas)
-        for k in range(n_points):
-            positives[k] += np.bincount(bins[k], weights=positive[start:stop], minlength=AUC_BINS)
-            negatives[k] += np.bincount(bins[k], weights=negative[start:stop], minlength=AUC_BINS)
+        etas = np.ascontiguousarray(decisions(slice_rows(X, start, stop), coefs, intercepts))
+        add_point_scores(etas, y[start:stop], weight[start:stop], AUC_LOGIT_RANGE, loss, loss_sq, positives, negatives)
     return PathScores(float(weight.sum()), loss, loss_sq, positives, negatives)
 
 

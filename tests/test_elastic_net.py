@@ -733,7 +733,10 @@ def test_path_scores_over_several_spans_equal_each_points_own(monkeypatch):
         losses = np.logaddexp(0.0, eta) - y * eta
         np.testing.assert_allclose(scores.loss[k], w @ losses, rtol=1e-12)
         np.testing.assert_allclose(scores.loss_sq[k], w @ losses**2, rtol=1e-12)
-        bins = path_module._bins(eta)
+        unit = (np.clip(eta, -path_module.AUC_LOGIT_RANGE, path_module.AUC_LOGIT_RANGE) + path_module.AUC_LOGIT_RANGE)
+        bins = np.minimum((unit / (2 * path_module.AUC_LOGIT_RANGE) * path_module.AUC_BINS).astype(int),
+                          path_module.AUC_BINS - 1)
+        assert len(np.unique(bins)) > 100  # the rows spread over many bins: the counts test each row's bin
         np.testing.assert_allclose(scores.positives[k], np.bincount(bins, weights=w * y, minlength=path_module.AUC_BINS),
                                    rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(scores.negatives[k],
