@@ -1,7 +1,8 @@
 """Scoring a customer base with a saved model: one pass that writes the scores and counts the drift.
 
 Each partition is read, prepared by the model's own preparation, scored, and
-written as ``part-NNNNN.parquet`` (the id column under its own name,
+written as ``part-NNNNN.parquet`` (the id column under its own name, or
+``row``, each row's position in the data, where no id column is known;
 ``probability``, ``decile``, ``model_version``, and with ``reasons`` the
 columns of :mod:`logreg_dist.reasons`) on the worker that read it; it returns
 only small counts (rows, rows above the model's threshold, bins of the inputs
@@ -63,7 +64,8 @@ def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None)
     wrong kind of type: checked on the schema, before any row is read."""
     model.preparation.check_columns(dtypes, source)
     if id_column and id_column not in dtypes:
-        raise InputError(f"{source} has no id column {id_column!r}; its columns are {list(dtypes)}.")
+        raise InputError(f"{source} has no id column {id_column!r}; its columns are {list(dtypes)}. Name the column "
+                         "that identifies each customer (--id-column).")
     for column in model.preparation.columns:
         if isinstance(column, NumericColumn) and not _is_numeric(dtypes[column.name]):
             raise InputError(
@@ -71,9 +73,13 @@ def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None)
             )
 
 
-def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges: dict, threshold: float | None,
+#: The output column that numbers the rows where the data has no id column.
+ROW_COLUMN = "row"
+
+
+def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str | None, edges: dict, threshold: float | None,
                      path: str, where: str, storage_options: dict | None = None, reasons: int | None = None,
-                     reasons_down: int | None = None, reason_values: bool = False) -> ScoreTally:
+                     reasons_down: int | None = None, reason_values: bool = False, first_row: int = 0) -> ScoreTally:
     explained = None
     if reasons or reasons_down:  # the reasons come from the design block that is scored
         eta, explained = model.explained(part, top=reasons, down=reasons_down, where=where)
@@ -82,7 +88,8 @@ def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str, edges:
         probability = model.predict_proba(part, where=where)
     table = pa.table(
         {
-            id_column: pa.Array.from_pandas(part[id_column]),
+            **({id_column: pa.Array.from_pandas(part[id_column])} if id_column else
+               {ROW_COLUMN: np.arange(first_row, first_row + len(part), dtype=np.int64)}),
             "probability": probability,
             "decile": score_decile(probability, edges[SCORE]),
             "model_version": pa.repeat(pa.scalar(str(model.version), type=pa.string()), len(part)),
@@ -119,13 +126,13 @@ def check_inputs(model: Model, data: str, *, id_column: str | None = None, reaso
                  source: str = "the model") -> tuple:
     """``(the lazy frame of data, the id column)`` once ``data`` can be scored by ``model`` with ``reasons``: every
     check that needs no row (the reasons asked for, the id column, each input's presence and kind), so that the
-    command reports a wrong argument before a cluster starts."""
+    command reports a wrong argument before a cluster starts. The id column is None where neither the caller nor
+    the model names one: the rows are then numbered in the data's order (:data:`ROW_COLUMN`), as scikit-learn's
+    and H2O's predictions come back in row order."""
     check_reasons(model, reasons=reasons, reasons_down=reasons_down, source=source)
     frame = read_table(data, storage_options=storage_options)
-    id_column = id_column or model.preparation.id_column
-    if not id_column:
-        raise InputError("the model has no id column; name the column that identifies each customer (--id-column).")
-    if (reasons or reasons_down) and id_column.startswith("reason_"):
+    id_column = id_column or model.preparation.id_column or None
+    if id_column and (reasons or reasons_down) and id_column.startswith("reason_"):
         raise InputError(f"the id column {id_column!r} would clash with the reason columns (reason_1, ...); rename it "
                          "to score with reasons.")
     check_schema(dict(frame.dtypes.items()), model, str(data), id_column)
@@ -168,14 +175,20 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         folder = str(staging)
     try:
         parts = frame.to_delayed()
+        first_rows = [0] * len(parts)
+        if id_column is None:
+            # Rows numbered across the partitions need each one's first row: their lengths, from one column's read.
+            lengths = compute(frame[frame.columns[0]].map_partitions(len), scheduler=client if client is not None
+                              else "threads")[0]
+            first_rows = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]]).tolist()
         layer = [
             delayed(_score_partition, pure=True)(
                 part, model=model, id_column=id_column, edges=edges, threshold=threshold,
                 path=join(folder, f"part-{i:05d}.parquet"), where=partition_where(i, len(parts), data),
                 storage_options=storage_options, reasons=reasons, reasons_down=reasons_down,
-                reason_values=reason_values,
+                reason_values=reason_values, first_row=first_row,
             )
-            for i, part in enumerate(parts)
+            for i, (part, first_row) in enumerate(zip(parts, first_rows))
         ]
         (tally,) = compute(tree_sum(layer, split_every=split_every), scheduler=client if client is not None else "threads")
         summary = _summary_document(model, tally, edges, threshold, str(data), str(out))

@@ -68,6 +68,30 @@ def test_probabilities_equal_the_formula_from_model_json_for_every_row(trained, 
     assert json.loads((tmp_path / "scores" / "_summary.json").read_text()) == summary
 
 
+def test_a_model_without_an_id_column_numbers_the_rows_in_the_datas_order(trained, local_client, tmp_path):
+    """Trained without an id column, a model scores data that has none: each row keeps its position in the data
+    (files in order, rows in order), across every partition, as scikit-learn's predictions do."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained / "model", model)
+    document = json.loads((model / "model.json").read_text())
+    document["preparation"]["id_column"] = None
+    (model / "model.json").write_text(json.dumps(document))
+    data = tmp_path / "base"
+    data.mkdir()
+    for k, path in enumerate(sorted((trained / "base").glob("*.parquet"))):  # three files of unequal length
+        pd.read_parquet(path).drop(columns="customer_id").iloc[: 10_000 - 1_000 * k].to_parquet(data / path.name)
+    summary = _rescore(trained, tmp_path / "scores", data=data, model=model, client=local_client)
+    base = pd.read_parquet(data)
+    scores = pd.read_parquet(tmp_path / "scores")
+    assert list(scores.columns) == ["row", "probability", "decile", "model_version"]
+    assert scores["row"].tolist() == list(range(len(base))) and summary["rows"] == len(base) == 27_000
+    X = base[document["features"]].to_numpy(dtype=float)
+    expected = 1.0 / (1.0 + np.exp(-(document["intercept"] + X @ np.array(document["coef"]))))
+    assert np.max(np.abs(scores["probability"].to_numpy() - expected)) < 1e-12
+
+
 def test_the_same_scoring_twice_gives_the_same_files(trained, local_client, tmp_path):
     _rescore(trained, tmp_path / "a", client=local_client)
     _rescore(trained, tmp_path / "b", client=local_client)
