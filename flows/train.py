@@ -86,6 +86,7 @@ def train(
     contact_share: float | None = None,
     seed: int = 0,
     scheduler: str | None = None,
+    max_iter: int = 100,
 ) -> dict:
     """Train a model on ``data`` (a Parquet file, folder or glob) and write it to ``out``; return its headline (:func:`~logreg_dist.jobs.model_headline`)."""
     check_output(out, kind="model", inputs=[data])  # before any work: out may hold only an earlier model
@@ -94,7 +95,7 @@ def train(
         exclude=tuple(exclude or ()), l2=l2, alpha=alpha, l1_ratio=l1_ratio, cv=cv, n_alphas=n_alphas,
         alpha_rule=alpha_rule, short_model=short_ranking, solver=solver, valid_fraction=valid_fraction,
         positive_label=positive_label, min_frequency=min_frequency, missing=missing, top_k=top_k,
-        cost_fp=cost_fp, cost_fn=cost_fn, contact_share=contact_share, seed=seed,
+        cost_fp=cost_fp, cost_fn=cost_fn, contact_share=contact_share, seed=seed, max_iter=max_iter,
     )
     logger = get_run_logger()
     with jobs.client_for(data, scheduler) as client:

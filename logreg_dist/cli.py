@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -121,17 +122,38 @@ def _check_columns(args) -> None:
 
 def _train_options(args):
     """The run's options, checked while Prefect's server starts and before the cluster does (a bad choice costs a
-    second, not ten)."""
+    second, not ten); a refusal names them as the command spells them."""
+    import dataclasses
+
     from .jobs import TrainOptions
 
-    return TrainOptions(
-        data=args.data, target=args.target, id_column=args.id_column, features=_names(args.features),
-        exclude=tuple(_names(args.exclude) or ()), l2=args.l2, alpha=args.alpha, l1_ratio=args.l1_ratio, cv=args.cv,
-        n_alphas=args.n_alphas, alpha_rule=args.alpha_rule, short_model=args.short_model, solver=args.solver,
-        valid_fraction=args.valid_fraction, positive_label=args.positive_label, min_frequency=args.min_frequency,
-        missing=args.missing, top_k=args.top_k, cost_fp=args.cost_fp, cost_fn=args.cost_fn,
-        contact_share=args.contact_share, seed=args.seed,
-    )
+    try:
+        return TrainOptions(
+            data=args.data, target=args.target, id_column=args.id_column, features=_names(args.features),
+            exclude=tuple(_names(args.exclude) or ()), l2=args.l2, alpha=args.alpha, l1_ratio=args.l1_ratio,
+            cv=args.cv, n_alphas=args.n_alphas, alpha_rule=args.alpha_rule, short_model=args.short_model,
+            solver=args.solver, valid_fraction=args.valid_fraction, positive_label=args.positive_label,
+            min_frequency=args.min_frequency, missing=args.missing, top_k=args.top_k, cost_fp=args.cost_fp,
+            cost_fn=args.cost_fn, contact_share=args.contact_share, seed=args.seed, max_iter=args.max_iter,
+        )
+    except ValueError as error:
+        raise ValueError(_as_options(str(error), [f.name for f in dataclasses.fields(TrainOptions)])) from None
+
+
+#: The parameters the library's warnings advise on, written as the train command's options in them; names that are
+#: also English words ("missing", "solver") are left alone in free text.
+OPTIONS_IN_ADVICE = ("l2", "l1_ratio", "max_iter", "min_frequency")
+
+
+def _as_options(message: str, names) -> str:
+    """``message`` with each of ``names`` (a Python name such as ``l1_ratio``) written as its option (``--l1-ratio``),
+    and ``name=value`` as ``--name value``: the words the user typed."""
+    for name in sorted(names, key=len, reverse=True):
+        option = "--" + name.replace("_", "-")
+        message = re.sub(rf"(?<![-\w]){name}=('[^']*'|[^,;\s]*?)(?=,|;|\.$|\s|$)",
+                         lambda m: f"{option} {m.group(1).strip(chr(39))}", message)
+        message = re.sub(rf"(?<![-\w]){name}(?![-\w])", option, message)
+    return message
 
 
 def _alpha(text: str):
@@ -161,7 +183,7 @@ def _train(args) -> int:
             valid_fraction=args.valid_fraction,
             positive_label=args.positive_label, min_frequency=args.min_frequency, missing=args.missing,
             top_k=args.top_k, cost_fp=args.cost_fp, cost_fn=args.cost_fn, contact_share=args.contact_share,
-            seed=args.seed, scheduler=args.scheduler,
+            seed=args.seed, scheduler=args.scheduler, max_iter=args.max_iter,
         )
     _print_headline(summary)
     return 0
@@ -400,6 +422,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--cost-fn", type=float, default=None, help="cost of missing a customer who would convert")
     train.add_argument("--contact-share", type=float, default=None, help="or: share of customers to contact")
     train.add_argument("--seed", type=int, default=0, help="of the train/validation hash")
+    train.add_argument("--max-iter", type=int, default=100,
+                       help="solver iterations per fit before it stops unconverged (default 100; each is a pass)")
     train.add_argument("--out", default="model", help="model directory to write")
     train.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster)")
     train.set_defaults(run=_train)
@@ -416,7 +440,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("model", help="model directory, registry folder, or registry/latest")
     score.add_argument("data", help="Parquet file, folder or glob")
     score.add_argument("--out", required=True, help="output folder, replaced whole when the run completes")
-    score.add_argument("--id-column", default=None, help="default: the model's id column")
+    score.add_argument("--id-column", default=None,
+                       help="default: the model's id column; without one, each row's position in the data ('row')")
     score.add_argument("--scheduler", default=None)
     _reason_options(score)
     score.set_defaults(run=_score)
@@ -504,6 +529,8 @@ def _one_line_warnings(command: str, format_warning):
     def one_line(message, category, filename, lineno, line=None):
         if category.__module__ != "logreg_dist.exceptions":
             return format_warning(message, category, filename, lineno, line)
+        if command == "train":  # the library's advice names its parameters; the command's user typed options
+            message = _as_options(str(message), OPTIONS_IN_ADVICE)
         return f"logreg-dist {command}: warning: {message}\n"
 
     return one_line

@@ -60,6 +60,7 @@ class TrainOptions:
     cost_fn: float | None = None
     contact_share: float | None = None
     seed: int = 0
+    max_iter: int = 100
 
     def __post_init__(self):
         checks = [
@@ -90,6 +91,7 @@ class TrainOptions:
              "cost_fp and cost_fn are both 0: at least one must be positive"),
             (self.contact_share is None or 0 < self.contact_share <= 1, "contact_share must be in (0, 1]"),
             (self.contact_share is None or self.cost_fp is None, "give costs or contact_share, not both"),
+            (self.max_iter >= 1, "max_iter must be an integer >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -101,7 +103,7 @@ class TrainOptions:
 
 #: The options a bad choice is reported with (data, target and columns are not what a check refuses).
 _PENALTY_FIELDS = ("l2", "alpha", "l1_ratio", "cv", "n_alphas", "alpha_rule", "short_model", "solver", "valid_fraction",
-                   "missing", "top_k", "min_frequency", "cost_fp", "cost_fn", "contact_share")
+                   "missing", "top_k", "min_frequency", "cost_fp", "cost_fn", "contact_share", "max_iter")
 
 
 #: Data of at most this many rows is trained (and evaluated) in this process when no scheduler is given: starting
@@ -159,7 +161,7 @@ def fit(rows: TrainingRows, options: TrainOptions, preparation: dict, checkpoint
     """The fitted model (no metrics yet), as a dict; resumes from ``checkpoint`` when it holds this problem."""
     model = rows.fit(Preparation.from_dict(preparation), l2=options.l2, alpha=options.alpha, l1_ratio=options.l1_ratio,
                      cv=options.cv, n_alphas=options.n_alphas, alpha_rule=options.alpha_rule, solver=options.solver,
-                     checkpoint=checkpoint, id_column=options.id_column, seed=options.seed)
+                     max_iter=options.max_iter, checkpoint=checkpoint, id_column=options.id_column, seed=options.seed)
     return model.to_dict()
 
 

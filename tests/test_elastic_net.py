@@ -343,10 +343,16 @@ def test_cli_alpha_auto_cv_and_lasso_short_model(prefect_harness, tmp_path, loca
     # wa_churn has text columns: the reader is told that their levels are penalized on their own scale.
     assert "each categorical level's own coefficient" in model["training"]["penalized"]
     assert "The penalty weighs the standardized coefficients of numeric columns and each categorical level" in report
-    for bad, message in ((["--l1-ratio", "2", "--alpha", "0.1"], "l1_ratio must be in [0, 1]"),
-                         (["--alpha", "auto", "--cv", "1"], "cv must be an integer >= 2")):
+    # A refusal names the options as the command spells them, with the values typed.
+    for bad, message in ((["--l1-ratio", "2", "--alpha", "0.1"], "--l1-ratio must be in [0, 1]; got --alpha 0.1, "
+                                                                 "--l1-ratio 2.0."),
+                         (["--alpha", "auto", "--cv", "1"], "--cv must be an integer >= 2 (--cv 1 leaves no rows to "
+                                                            "fit on); got --alpha auto, --cv 1."),
+                         (["--l1-ratio", "1"], "--l1-ratio > 0 needs --alpha (a number, or 'auto'); got --l1-ratio 1.0."),
+                         (["--cv", "5"], "--cv chooses the penalty: it needs --alpha auto; got --cv 5."),
+                         (["--max-iter", "0"], "--max-iter must be an integer >= 1; got --max-iter 0.")):
         status, _, error = run("--out", str(tmp_path / "bad"), *bad)
-        assert status == 2 and message in error and len(error.strip().splitlines()) == 1
+        assert status == 2 and message in error and len(error.strip().splitlines()) == 1, error
 
 
 @pytest.mark.parametrize("l1_ratio", [0.5, 1.0])

@@ -119,6 +119,24 @@ def test_our_warnings_are_one_line_naming_the_command(prefect_harness, tmp_path)
     assert "No coefficient has a standard error" in report
 
 
+def test_a_fit_stopped_by_max_iter_is_told_to_raise_the_option(prefect_harness, tmp_path):
+    """``--max-iter`` reaches the solver, and the warning of the fit it stopped advises the command's option, not
+    the library's parameter."""
+    def shown_as_python_shows_it(message, category, filename, lineno, file=None, line=None):  # pytest records instead
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err, \
+            warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = shown_as_python_shows_it
+        status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn",
+                       "--alpha", "0.001", "--l1-ratio", "1", "--max-iter", "1", "--out", str(tmp_path / "model")])
+    assert status == 0
+    warned = [line for line in err.getvalue().splitlines() if "did not converge" in line]
+    assert len(warned) == 1 and warned[0].endswith("Increase --max-iter.") and "max_iter" not in warned[0], warned
+    assert json.loads((tmp_path / "model" / "model.json").read_text())["converged"] is False
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "data.parquet", "--target", "y", "--out", "m", "--cv", "2.5"], "argument --cv: invalid int value: '2.5'"),
     (["train", "data.parquet", "--target", "y", "--out", "m", "--bogus"], "unrecognized arguments: --bogus"),
