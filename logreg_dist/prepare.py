@@ -444,7 +444,8 @@ def discover(
         if present == 0:
             raise InputError(f"feature column {name!r} is missing in every row; drop it or fill it.")
         if stats.missing and missing == "error":
-            raise InputError(f"feature column {name!r} has {stats.missing} missing values and missing='error'.")
+            raise InputError(f"feature column {name!r} has {stats.missing} missing values in the training rows and "
+                             "missing='error'.")
         largest = max((v for v in (stats.low, stats.high) if math.isfinite(v)), key=abs, default=0.0)
         if abs(largest) > MAX_ABS_VALUE:  # infinite values are refused later, with the partition that holds them
             raise InputError(
@@ -515,7 +516,8 @@ def _categorical(name: str, stats: ColumnStats, min_frequency) -> CategoricalCol
         # Whole numbers in a few levels may be codes (a store number), so those stay categories; fractions, or more
         # distinct numbers than a category has, are measurements stored as text.
         raise InputError(
-            f"column {name!r} holds numbers stored as text: all {stats.number_like} of its values read as numbers (such "
+            f"column {name!r} holds numbers stored as text: all {stats.number_like} of its values in the training rows read "
+            f"as numbers (such "
             f"as {stats.number_example!r}); convert it to a numeric column in the data (pandas.to_numeric, or CAST in "
             "SQL), name it as the id column if it is one, or exclude it."
         )
@@ -551,7 +553,8 @@ def _same_label(label, given) -> bool:
 
 def _target_labels(target: str, labels: dict, positive_label) -> tuple:
     if None in labels:
-        raise InputError(f"target column {target!r} has {labels[None]} missing values; every row needs a label.")
+        raise InputError(f"target column {target!r} has {labels[None]} missing values in the training rows (the "
+                         "validation rows are not counted); every row needs a label.")
     found = sorted(labels, key=str)
     if len(found) != 2:
         raise InputError(

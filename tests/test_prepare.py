@@ -132,7 +132,7 @@ def test_the_positive_label_rule(labels, rule, positive):
         (lambda f: f.assign(x=[" "] + [str(v / 2) for v in range(39)]), {},
          r"column 'x' holds numbers as text, but 1 of its values are not numbers \(such as ' '\)"),
         (lambda f: f, {"positive_label": "maybe"}, r"the positive label 'maybe' is not in target column 't'"),
-        (lambda f: f.assign(x=f["x"].where(f.index != 3)), {"missing": "error"}, r"'x' has 1 missing values and missing='error'"),
+        (lambda f: f.assign(x=f["x"].where(f.index != 3)), {"missing": "error"}, r"'x' has 1 missing values in the training rows and missing='error'"),
         (lambda f: f.assign(t=f["t"].where(f.index % 10 != 0)), {}, r"target column 't' has 4 missing values"),
     ],
 )
