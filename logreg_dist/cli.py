@@ -237,6 +237,13 @@ def _print_headline(summary: dict) -> None:
         every = (f" (--top-k {short['top_k']} is more than the {len(short['features'])} inputs the model uses: all "
                  "of them)" if short.get("top_k") else "")
         print(f"short model on {', '.join(short['features'])}{every}: validation AUC {short['auc']:.4f}")
+        if metrics and short["auc"] > metrics["auc_ci"][1]:
+            # Fewer inputs scoring the held-out rows better, beyond the full model's interval: the full model fits
+            # noise (many levels, or a weak penalty, against few positives).
+            advice = "fold rare levels (--min-frequency) or raise the penalty" if penalty.get("chosen_by") else \
+                "let the held-out rows choose a penalty (--alpha auto), or fold rare levels (--min-frequency)"
+            print(f"the short model scores the validation rows better than the full model (AUC {short['auc']:.4f} "
+                  f"against {metrics['auc']:.4f}): the full model fits noise in the training rows; {advice}")
     threshold = summary.get("threshold")
     if threshold and threshold.get("contacts_nobody"):
         print(

@@ -506,6 +506,18 @@ def test_the_summary_reads_right_for_a_path_and_for_every_coefficient_zero(tmp_p
     assert "every coefficient is zero: the model gives every customer the base rate (a smaller --alpha lets" \
         in printed["zero"]  # no --alpha-rule hint without a path
     assert "strongest features: none" in printed["zero"] and "coef +0 " not in printed["zero"]
+    # A short model scoring the held-out rows better than the full model's interval says the full one fits noise,
+    # and what to change: the penalty was chosen here, so raise it; without a path, let one be chosen.
+    assert "fits noise" not in printed["1se"]
+    headline = jobs.model_headline(str(tmp_path / "1se"))
+    headline["short_model"] = {**headline["short_model"], "auc": headline["metrics"]["auc_ci"][1] + 0.01}
+    cli._print_headline(headline)
+    shown = capsys.readouterr().out
+    assert "the full model fits noise in the training rows; fold rare levels (--min-frequency) or raise the penalty" \
+        in shown
+    headline["penalty"] = {}
+    cli._print_headline(headline)
+    assert "let the held-out rows choose a penalty (--alpha auto)" in capsys.readouterr().out
 
 
 def test_a_pass_that_fails_when_a_fold_leaves_is_raised_once():
