@@ -391,8 +391,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each solver iteration")
     commands = parser.add_subparsers(dest="command", required=True)
+    # -v after the command too ("logreg-dist train ... -v"), as users type it; left unset there, the top level's holds.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log each solver iteration")
 
-    generate = commands.add_parser("generate", help="write a synthetic lookalike customer base as Parquet")
+    generate = commands.add_parser("generate", parents=[common], help="write a synthetic lookalike customer base as Parquet")
     generate.add_argument("--rows", type=int, default=4_200_000)
     generate.add_argument("--positives", type=int, default=18_000)
     generate.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
@@ -400,7 +404,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(run=_generate)
 
-    train = commands.add_parser("train", help="train, validate and interpret a model (the Prefect flow 'train')")
+    train = commands.add_parser("train", parents=[common], help="train, validate and interpret a model (the Prefect flow 'train')")
     train.add_argument("data", help="Parquet file, folder or glob")
     train.add_argument("--target", required=True)
     train.add_argument("--id-column", default=None, help="never a feature; hashed to split train/validation")
@@ -435,7 +439,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster)")
     train.set_defaults(run=_train)
 
-    evaluate = commands.add_parser("evaluate", help="metrics of a saved model on any data set")
+    evaluate = commands.add_parser("evaluate", parents=[common], help="metrics of a saved model on any data set")
     evaluate.add_argument("model", help="model directory")
     evaluate.add_argument("data", help="Parquet file, folder or glob")
     evaluate.add_argument("--target", required=True)
@@ -443,7 +447,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scheduler", default=None)
     evaluate.set_defaults(run=_evaluate)
 
-    score = commands.add_parser("score", help="score every customer with a model (the Prefect flow 'rescore', once)")
+    score = commands.add_parser("score", parents=[common], help="score every customer with a model (the Prefect flow 'rescore', once)")
     score.add_argument("model", help="model directory, registry folder, or registry/latest")
     score.add_argument("data", help="Parquet file, folder or glob")
     score.add_argument("--out", required=True, help="output folder, replaced whole when the run completes")
@@ -453,12 +457,12 @@ def _parser() -> argparse.ArgumentParser:
     _reason_options(score)
     score.set_defaults(run=_score)
 
-    register = commands.add_parser("register", help="add a model directory to a registry as its next version")
+    register = commands.add_parser("register", parents=[common], help="add a model directory to a registry as its next version")
     register.add_argument("model", help="model directory")
     register.add_argument("--registry", required=True, help="registry folder")
     register.set_defaults(run=_register)
 
-    serve = commands.add_parser("serve", help="run the rescoring flow on a cron schedule (prefect serve)")
+    serve = commands.add_parser("serve", parents=[common], help="run the rescoring flow on a cron schedule (prefect serve)")
     serve.add_argument("--model", required=True, help="e.g. registry/latest")
     serve.add_argument("--data", required=True)
     serve.add_argument("--out", required=True)
@@ -470,7 +474,7 @@ def _parser() -> argparse.ArgumentParser:
     _reason_options(serve)
     serve.set_defaults(run=_serve)
 
-    demo = commands.add_parser("demo", help="generate a customer base, then train, validate and report on it")
+    demo = commands.add_parser("demo", parents=[common], help="generate a customer base, then train, validate and report on it")
     demo.add_argument("--rows", type=int, default=DEMO_ROWS)
     demo.add_argument("--workdir", default="demo-output", help="where the generated data and outputs go")
     demo.add_argument("--l2", type=float, default=1e-4)

@@ -97,11 +97,10 @@ def test_separated_features_are_not_called_strongest_nor_chosen_for_the_short_mo
     assert "visits" in model["short_model"]["features"], model["short_model"]
 
 
-def test_our_warnings_are_one_line_naming_the_command(prefect_harness, tmp_path):
-    """wa_churn's repeated one-hot columns, fitted without a penalty: the collinear groups are named in one line on
-    stderr, not as Python's two-line warning with the library's file and source line. (A lasso's split of exactly
-    equal columns is not unique: whether two of them end nonzero depends on the solver's path, so it is no trigger.)"""
-    def shown_as_python_shows_it(message, category, filename, lineno, file=None, line=None):  # pytest records instead
+def _train_showing_warnings(*options: str) -> tuple[int, str]:
+    """``logreg-dist train`` on wa_churn with ``options``: its status and stderr, warnings written as a console shows
+    them (pytest records warnings instead of showing them)."""
+    def shown_as_python_shows_it(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err, \
@@ -109,9 +108,17 @@ def test_our_warnings_are_one_line_naming_the_command(prefect_harness, tmp_path)
         warnings.simplefilter("default")
         warnings.showwarning = shown_as_python_shows_it
         status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn",
-                       "--out", str(tmp_path / "model")])
+                       *options])
+    return status, err.getvalue()
+
+
+def test_our_warnings_are_one_line_naming_the_command(prefect_harness, tmp_path):
+    """wa_churn's repeated one-hot columns, fitted without a penalty: the collinear groups are named in one line on
+    stderr, not as Python's two-line warning with the library's file and source line. (A lasso's split of exactly
+    equal columns is not unique: whether two of them end nonzero depends on the solver's path, so it is no trigger.)"""
+    status, shown = _train_showing_warnings("--out", str(tmp_path / "model"))
     assert status == 0
-    lines = err.getvalue().splitlines()
+    lines = shown.splitlines()
     warned = [line for line in lines if line.startswith("logreg-dist train: warning: the Hessian is singular")]
     assert len(warned) == 1 and "No internet service" in warned[0], lines
     assert not any("Warning:" in line or line.startswith("  ") for line in lines), lines
@@ -122,17 +129,10 @@ def test_our_warnings_are_one_line_naming_the_command(prefect_harness, tmp_path)
 def test_a_fit_stopped_by_max_iter_is_told_to_raise_the_option(prefect_harness, tmp_path):
     """``--max-iter`` reaches the solver, and the warning of the fit it stopped advises the command's option, not
     the library's parameter."""
-    def shown_as_python_shows_it(message, category, filename, lineno, file=None, line=None):  # pytest records instead
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
-
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err, \
-            warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.showwarning = shown_as_python_shows_it
-        status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn",
-                       "--alpha", "0.001", "--l1-ratio", "1", "--max-iter", "1", "--out", str(tmp_path / "model")])
+    status, shown = _train_showing_warnings("--alpha", "0.001", "--l1-ratio", "1", "--max-iter", "1",
+                                            "--out", str(tmp_path / "model"))
     assert status == 0
-    warned = [line for line in err.getvalue().splitlines() if "did not converge" in line]
+    warned = [line for line in shown.splitlines() if "did not converge" in line]
     assert len(warned) == 1 and warned[0].endswith("Increase --max-iter.") and "max_iter" not in warned[0], warned
     assert json.loads((tmp_path / "model" / "model.json").read_text())["converged"] is False
 
@@ -147,6 +147,18 @@ def test_a_mistyped_argument_is_one_line(argv, message):
     assert stop.value.code == 2
     lines = err.getvalue().splitlines()
     assert len(lines) == 1 and message in lines[0] and lines[0].endswith("--help)"), lines
+
+
+@pytest.mark.parametrize("argv, verbose", [
+    (["train", "d.parquet", "--target", "y"], False),
+    (["-v", "train", "d.parquet", "--target", "y"], True),
+    (["train", "d.parquet", "--target", "y", "-v"], True),  # after the command, as users type it
+    (["score", "m", "d.parquet", "--out", "s", "--verbose"], True),
+])
+def test_verbose_is_taken_before_or_after_the_command(argv, verbose):
+    from logreg_dist.cli import _parser
+
+    assert _parser().parse_args(argv).verbose is verbose
 
 
 def test_a_path_that_chooses_its_largest_penalty_says_the_model_is_near_the_base_rate(capsys):
