@@ -86,7 +86,16 @@ def connect(scheduler_address: str | None = None, *, n_workers: int | None = Non
     from distributed import Client
 
     with embedded_or_given(scheduler_address, n_workers=n_workers) as address:
-        client = Client(address, set_as_default=False)
+        try:
+            client = Client(address, set_as_default=False)
+        except OSError as error:  # distributed's connect timeout; a refused connection is retried until then
+            if not scheduler_address:
+                raise
+            from .exceptions import InputError
+
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler_address} (--scheduler): {error}. Check the "
+                             "address and that the scheduler runs, or leave --scheduler out to start a cluster on this "
+                             "machine.") from None
         try:
             yield client
         finally:

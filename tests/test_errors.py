@@ -131,3 +131,19 @@ def test_negative_sample_weight_is_refused():
     w[7] = -1
     with pytest.raises(InputError, match=r"sample_weight in partition 0 of 1 must be finite and >= 0; found \[-1.0\]"):
         LogisticRegression().fit(frame[FEATURES], frame["converted"], sample_weight=w)
+
+
+def test_an_unreachable_scheduler_names_the_address_and_the_option():
+    """A scheduler address where nothing listens is refused naming it and --scheduler, once distributed's connect
+    timeout has run out (shortened here), not with distributed's own OSError."""
+    import dask
+
+    from logreg_dist.cluster import connect
+
+    from .servers import free_port
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(
+            InputError, match=rf"cannot reach the Dask scheduler at {address} \(--scheduler\): .*leave --scheduler out"):
+        with connect(address):
+            pass
