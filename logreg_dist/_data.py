@@ -152,8 +152,9 @@ def encode_labels(y, *, classes: tuple, partition: int, n_partitions: int) -> np
     unknown = ~(y01.astype(bool) | (y == classes[0]))
     if unknown.any():
         raise InputError(
-            f"target in {partition_where(partition, n_partitions)} holds {y[unknown][:3].tolist()}, "
-            f"which is neither of the classes {list(classes)}."
+            f"target in {partition_where(partition, n_partitions)} holds {int(unknown.sum())} labels that are neither "
+            f"of the classes {list(classes)}: {pd.unique(y[unknown])[:3].tolist()}"
+            f"{' ...' if pd.unique(y[unknown]).size > 3 else ''}."
         )
     return y01
 

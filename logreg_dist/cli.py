@@ -442,7 +442,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", parents=[common], help="metrics of a saved model on any data set")
     evaluate.add_argument("model", help="model directory")
     evaluate.add_argument("data", help="Parquet file, folder or glob")
-    evaluate.add_argument("--target", required=True)
+    evaluate.add_argument("--target", default=None, help="the target column (default: the one the model was trained on)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--scheduler", default=None)
     evaluate.set_defaults(run=_evaluate)

@@ -303,9 +303,10 @@ def _penalty(model: Model) -> dict:
     return penalty
 
 
-def evaluate(model_dir: str, data: str, target: str, scheduler: str | None) -> dict:
-    """The validation metrics of a saved model on any data set with the target column."""
+def evaluate(model_dir: str, data: str, target: str | None, scheduler: str | None) -> dict:
+    """The validation metrics of a saved model on any data set with the target column (None: the model's own)."""
     model = load_model(resolve(model_dir))  # a model directory, a registry or its latest, as score reads it
+    target = target or model.preparation.target
     if model.preparation.target != target:
         model.preparation = dataclasses.replace(model.preparation, target=target)
     with client_for(data, scheduler) as client:

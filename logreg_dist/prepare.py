@@ -314,8 +314,9 @@ class Preparation:
         bad = ~(positive | negative)
         if bad.any():
             raise InputError(
-                f"target column {self.target!r} in {where} holds {y[bad].head(3).tolist()}, which is neither "
-                f"{self.positive_label!r} nor {self.negative_label!r}."
+                f"target column {self.target!r} in {where} holds {int(bad.sum())} labels that are neither "
+                f"{self.positive_label!r} nor {self.negative_label!r}: {pd.unique(y[bad])[:3].tolist()}"
+                f"{' ...' if pd.unique(y[bad]).size > 3 else ''}."
             )
         return positive.to_numpy(dtype=np.float64)
 
@@ -380,23 +381,41 @@ def _plain(value):
 # -- discovery ------------------------------------------------------------------------------
 
 
+def _did_you_mean(absent, names) -> str:
+    """`` (did you mean 'churn'?)`` for the columns of ``names`` closest to those ``absent`` (case first, then
+    spelling), or nothing when none is close."""
+    import difflib
+
+    lowered = {name.lower(): name for name in names}
+    close = []
+    for wanted in absent:
+        match = lowered.get(str(wanted).lower()) or next(iter(
+            difflib.get_close_matches(str(wanted).lower(), list(lowered), n=1, cutoff=0.8)), None)
+        if match is not None:
+            close.append(lowered.get(match, match))
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
 def plan_columns(dtypes: dict, *, target: str | None, id_column: str | None, features=None, exclude=()) -> tuple[list, list]:
     """Which columns are numeric and which text, from the data's dtypes and the user's choices."""
     names = list(dtypes)
     for kind, chosen in (("target", [target] if target else []), ("id column", [id_column] if id_column else [])):
         absent = [c for c in chosen if c not in dtypes]
         if absent:
-            raise InputError(f"the {kind} {absent[0]!r} is not a column of the data; its columns are {names}.")
+            raise InputError(f"the {kind} {absent[0]!r} is not a column of the data{_did_you_mean(absent, names)}; "
+                             f"its columns are {names}.")
     if features:
         absent = [c for c in features if c not in dtypes]
         if absent:
-            raise InputError(f"the features {absent} are not columns of the data; its columns are {names}.")
+            raise InputError(f"the features {absent} are not columns of the data{_did_you_mean(absent, names)}; its "
+                             f"columns are {names}.")
         chosen = list(features)
     else:
         chosen = [c for c in names if c not in (target, id_column)]
     absent = [c for c in exclude if c not in dtypes]
     if absent:
-        raise InputError(f"the excluded columns {absent} are not columns of the data; its columns are {names}.")
+        raise InputError(f"the excluded columns {absent} are not columns of the data{_did_you_mean(absent, names)}; "
+                         f"its columns are {names}.")
     chosen = [c for c in chosen if c not in set(exclude) and c not in (target, id_column)]
     if not chosen:
         raise InputError("no feature columns are left to fit after removing the target, the id column and the exclusions.")

@@ -76,7 +76,8 @@ def test_a_misspelt_column_is_reported_before_the_server_is_waited_for(tmp_path)
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        "logreg-dist train: error: the target 'Churn' is not a column of the data; its columns are ['tenure', 'churn'].")
+        "logreg-dist train: error: the target 'Churn' is not a column of the data (did you mean 'churn'?); its columns "
+        "are ['tenure', 'churn'].")
     assert "starting Prefect's temporary server" in done.stderr and "stopping Prefect's temporary server" in done.stderr
     assert "is ready" not in done.stderr and "Beginning flow run" not in done.stderr
     assert not (tmp_path / "model").exists()

@@ -128,7 +128,7 @@ def test_evaluate_gives_scikit_learns_metrics_without_collecting_rows(local_clie
         assert metrics["average_precision"] == pytest.approx(average_precision_score(y, score), rel=1e-12)
     assert on_cluster["auc_ci"] == pytest.approx(in_memory["auc_ci"], rel=1e-12)
     bad = frame.assign(churn=frame["churn"].where(frame.index != frame.index[-1], "Maybe"))
-    with pytest.raises(InputError, match=r"partition 3 of 4 holds \['Maybe'\]"):
+    with pytest.raises(InputError, match=r"partition 3 of 4 holds 1 labels that are neither of the classes .*: \['Maybe'\]\."):
         model.evaluate(dd.from_pandas(bad, npartitions=4)[features], dd.from_pandas(bad, npartitions=4)["churn"],
                        client=local_client)
 

@@ -263,3 +263,15 @@ def test_text_columns_are_summarized_and_coded_as_their_text_row_by_row(name):
     assert stats.fractional == ((numbers % 1) != 0).sum() - numbers.isna().sum()
     assert stats.example == next((t for t, n in zip(present, numbers) if pd.isna(n)), None)
     assert stats.number_example == next((t for t, n in zip(present, numbers) if not pd.isna(n)), None)
+
+
+def test_a_mistyped_column_is_refused_with_the_nearest_names():
+    dtypes = {"churn": "object", "tenure": "int64", "MonthlyCharges": "float64", "customerID": "object"}
+    with pytest.raises(InputError, match=r"the id column 'customer_id' is not a column of the data \(did you mean "
+                                         r"'customerID'\?\)"):
+        plan_columns(dtypes, target="churn", id_column="customer_id")
+    with pytest.raises(InputError, match=r"\['tenur', 'monthlycharges'\] are not columns of the data \(did you mean "
+                                         r"'tenure', 'MonthlyCharges'\?\)"):
+        plan_columns(dtypes, target="churn", id_column=None, features=["tenur", "monthlycharges"])
+    with pytest.raises(InputError, match=r"the target 'revenue' is not a column of the data; its columns"):
+        plan_columns(dtypes, target="revenue", id_column=None)  # nothing close: no guess

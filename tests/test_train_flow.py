@@ -139,3 +139,7 @@ def test_evaluate_prints_the_metrics_of_a_saved_model_on_any_data(prefect_harnes
     assert {"auc_ci", "log_loss", "brier"} <= set(metrics)
     assert main(["evaluate", str(tmp_path / "m"), str(folder), "--target", "nope"]) == 2
     assert "has no target column 'nope'" in capsys.readouterr().err
+    # Without --target, the column the model was trained on.
+    assert main(["evaluate", str(tmp_path / "m"), str(folder), "--json", "--scheduler",
+                 local_client.scheduler.address]) == 0
+    assert json.loads(capsys.readouterr().out) == metrics
