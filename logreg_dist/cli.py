@@ -406,7 +406,7 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", parents=[common], help="train, validate and interpret a model (the Prefect flow 'train')")
     train.add_argument("data", help="Parquet file, folder or glob")
-    train.add_argument("--target", required=True)
+    train.add_argument("--target", required=True, help="the column to predict: two labels, e.g. 0/1 or Yes/No")
     train.add_argument("--id-column", default=None, help="never a feature; hashed to split train/validation")
     train.add_argument("--features", default=None, help="comma-separated columns to use (default: all others)")
     train.add_argument("--exclude", default=None, help="comma-separated columns to leave out")
@@ -435,7 +435,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="of the train/validation hash")
     train.add_argument("--max-iter", type=int, default=100,
                        help="solver iterations per fit before it stops unconverged (default 100; each is a pass)")
-    train.add_argument("--out", default="model", help="model directory to write")
+    train.add_argument("--out", default="model", help="model directory to write (default ./model), replaced whole")
     train.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster)")
     train.set_defaults(run=_train)
 

@@ -191,7 +191,7 @@ class TrainingRows:
         if found.duplicated is not None and len(found.duplicated):
             self._refuse_duplicates(id_column, found.duplicated)
         if sum(found.summary.labels.values()) == 0:
-            raise InputError("the data has no rows to train on.")
+            raise InputError(f"{self.source} has no rows to train on.")
         self._numeric_edges = found.edges
         order = [c for c in self.dtypes if c in set(numeric) | set(text)]
         return discover(found.summary, numeric=numeric, text=text, target=target, id_column=id_column,

@@ -97,6 +97,12 @@ def test_text_in_a_later_file_where_the_first_has_numbers_is_named(prefect_harne
     assert re.search(rf"column 'visits' is (large_)?string in {re.escape(str(folder / 'part-1.parquet'))} but int64 in the first file", err)
 
 
+def test_files_without_rows_are_named(prefect_harness, local_client, tmp_path):
+    folder = _folder(tmp_path, _customers().iloc[:0], _customers(seed=1).iloc[:0])
+    err = _refused(tmp_path, local_client, folder)
+    assert f"{folder} has no rows to train on." in err
+
+
 def test_integer_widths_that_differ_between_files_are_one_numeric_column(prefect_harness, local_client, tmp_path):
     later = _customers(seed=1)
     folder = _folder(tmp_path, _customers(), later.assign(visits=later["visits"].astype(np.int32), spend=later["spend"].astype(np.float32)))
