@@ -320,6 +320,8 @@ def _print_rescore(summary: dict) -> None:
         print(f"PSI of the score {summary['score_psi']:.4f}; inputs with PSI > 0.2: {', '.join(summary['flagged']) or 'none'}")
     if summary["unseen_levels"]:
         print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
+    if summary.get("missing_text"):
+        print(f"gaps in text columns complete in training (scored as the reference level): {summary['missing_text']}")
     if summary.get("top_reasons"):
         top = list(summary["top_reasons"].items())
         print("first reason (reason_1): " + ", ".join(f"{name} {rows:,}" for name, rows in top[:5])

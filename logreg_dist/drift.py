@@ -37,10 +37,14 @@ class Profile:
     """Row counts per bin, per column (and for the score); adds across partitions."""
 
     counts: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Per text column with no missing level in training: its missing values, which count among the unseen (they
+    #: score as the reference level too) but are told apart from new levels.
+    missing: dict[str, int] = field(default_factory=dict)
 
     def __add__(self, other: Profile) -> Profile:
         names = [*self.counts, *(n for n in other.counts if n not in self.counts)]  # in order: model.json keeps it
-        return Profile({n: self.counts.get(n, 0) + other.counts.get(n, 0) for n in names})
+        missing = {n: self.missing.get(n, 0) + other.missing.get(n, 0) for n in {**self.missing, **other.missing}}
+        return Profile({n: self.counts.get(n, 0) + other.counts.get(n, 0) for n in names}, missing)
 
     def shares(self, name: str) -> np.ndarray:
         counts = np.asarray(self.counts[name], dtype=float)
@@ -70,16 +74,18 @@ def _levels(column: CategoricalColumn) -> list[str]:
 def profile_partition(part: pd.DataFrame, score: np.ndarray | None, *, preparation: Preparation, edges: dict) -> Profile:
     """Counts per bin of the raw inputs of ``part`` and of its ``score`` (a block kernel; the inputs alone without
     ``score``)."""
-    counts = {}
+    counts, missing = {}, {}
     for column in preparation.columns:
         values = part[column.name]
         if isinstance(column, NumericColumn):
             counts[column.name] = _binned(values, edges[column.name])
         else:
             counts[column.name] = np.bincount(level_codes(values, column), minlength=len(column.levels) + 2)
+            if MISSING_LEVEL not in _levels(column):
+                missing[column.name] = int(values.isna().sum())
     if score is not None:
         counts[SCORE] = score_counts(score, edges[SCORE])
-    return Profile(counts)
+    return Profile(counts, missing)
 
 
 def score_counts(score: np.ndarray, cuts) -> np.ndarray:

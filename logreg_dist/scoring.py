@@ -206,17 +206,22 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         raise
     if fs is not None:
         publish(fs, root, staging)  # after the try: the run it names must not be discarded
-    if summary["imputed"]:
-        warnings.warn(imputed_text(summary["imputed"]), MissingValuesWarning, stacklevel=2)
+    if summary["imputed"] or summary["missing_text"]:
+        warnings.warn(imputed_text(summary["imputed"], summary["missing_text"]), MissingValuesWarning, stacklevel=2)
     return summary
 
 
-def imputed_text(imputed: dict) -> str:
-    """The warning for gaps in columns that had none in training (``_summary.json``'s ``imputed``): their rows were
-    scored with the training mean, which a user should know before trusting those scores."""
-    counts = ", ".join(f"{name} {rows:,}" for name, rows in imputed.items())
-    return (f"values missing in columns that had none in training were scored as the training mean "
-            f"(rows per column: {counts}); check the data, or retrain on data with such gaps")
+def imputed_text(imputed: dict, missing_text: dict | None = None) -> str:
+    """The warning for gaps in columns that had none in training (``_summary.json``'s ``imputed`` and
+    ``missing_text``): their rows were scored with the training mean (a number) or as the reference level (text),
+    which a user should know before trusting those scores."""
+    parts = []
+    for rows, how in ((imputed, "the training mean"), (missing_text or {}, "the reference level")):
+        if rows:
+            counts = ", ".join(f"{name} {n:,}" for name, n in rows.items())
+            parts.append(f"values missing in columns that had none in training were scored as {how} (rows per "
+                         f"column: {counts})")
+    return "; ".join(parts) + "; check the data, or retrain on data with such gaps"
 
 
 def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
@@ -231,11 +236,10 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
             expected = np.asarray(training[name], dtype=float)
             value = psi(expected / expected.sum(), tally.profile.shares(name))
             drift[name] = {"psi": round(value, 6), "flagged": value > PSI_FLAG}
-    unseen = {
-        column.name: int(tally.profile.counts[column.name][-1])
-        for column in model.preparation.columns
-        if not isinstance(column, NumericColumn) and tally.profile.counts[column.name][-1]
-    }
+    text = [column.name for column in model.preparation.columns if not isinstance(column, NumericColumn)]
+    missing_text = {name: tally.profile.missing[name] for name in text if tally.profile.missing.get(name)}
+    unseen = {name: int(tally.profile.counts[name][-1]) - missing_text.get(name, 0) for name in text}
+    unseen = {name: rows for name, rows in unseen.items() if rows}
     imputed = {
         column.name: int(tally.profile.counts[column.name][-1])
         for column in model.preparation.columns
@@ -257,6 +261,7 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
         "flagged": sorted(name for name, value in drift.items() if value["flagged"]),
         "unseen_levels": unseen,
         "imputed": imputed,  # gaps in columns complete in training: scored with the training mean
+        "missing_text": missing_text,  # gaps in text columns complete in training: scored as the reference level
         "top_reasons": None if tally.top_reasons is None else {  # rows per input as reason_1, most frequent first
             model.preparation.columns[g].name: int(tally.top_reasons[g])
             for g in np.argsort(-tally.top_reasons, kind="stable") if tally.top_reasons[g]

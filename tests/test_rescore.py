@@ -119,6 +119,25 @@ def test_drift_is_flagged_and_unseen_levels_are_counted(trained, local_client, t
     assert summary["imputed"] == {"spend_02": 30} and summary["rows"] == len(base)
 
 
+def test_new_levels_and_gaps_in_a_text_column_are_told_apart(prefect_harness, local_client, tmp_path):
+    """A text column complete in training: at scoring, a level it never had and a missing value both score as the
+    reference level, and the summary counts each under its own name (a gap is no new level)."""
+    from flows.train import train
+
+    data = Path(__file__).parent / "data" / "wa_churn.parquet"
+    train(data=str(data), target="churn", out=str(tmp_path / "model"), l2=1e-3, scheduler=local_client.scheduler.address)
+    frame = pd.read_parquet(data).drop(columns="churn")
+    frame["contract"] = frame["contract"].astype(object)
+    frame.loc[frame.index[:5], "contract"] = "Lifetime"
+    frame.loc[frame.index[5:12], "contract"] = None
+    frame.to_parquet(tmp_path / "new.parquet")
+    with pytest.warns(MissingValuesWarning, match=r"scored as the reference level \(rows per column: contract 7\)"):
+        summary = _rescore(None, tmp_path / "scores", data=tmp_path / "new.parquet", model=tmp_path / "model",
+                           client=local_client)
+    assert summary["unseen_levels"] == {"contract": 5} and summary["missing_text"] == {"contract": 7}
+    assert summary["rows"] == len(frame) and summary["imputed"] == {}
+
+
 def test_registry_versions_and_the_latest_pointer(trained, tmp_path):
     registry = tmp_path / "registry"
     assert register(trained / "model", registry) == 1
