@@ -151,10 +151,10 @@ def encode_labels(y, *, classes: tuple, partition: int, n_partitions: int) -> np
     y01 = (y == classes[1]).astype(np.float64)
     unknown = ~(y01.astype(bool) | (y == classes[0]))
     if unknown.any():
+        others = pd.unique(y[unknown])
         raise InputError(
             f"target in {partition_where(partition, n_partitions)} holds {int(unknown.sum())} labels that are neither "
-            f"of the classes {list(classes)}: {pd.unique(y[unknown])[:3].tolist()}"
-            f"{' ...' if pd.unique(y[unknown]).size > 3 else ''}."
+            f"of the classes {list(classes)}: {others[:3].tolist()}{' ...' if others.size > 3 else ''}."
         )
     return y01
 

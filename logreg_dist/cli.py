@@ -123,9 +123,7 @@ def _check_columns(args) -> None:
 def _train_options(args):
     """The run's options, checked while Prefect's server starts and before the cluster does (a bad choice costs a
     second, not ten); a refusal names them as the command spells them."""
-    import dataclasses
-
-    from .jobs import TrainOptions
+    from .jobs import _PENALTY_FIELDS, TrainOptions
 
     try:
         return TrainOptions(
@@ -137,7 +135,7 @@ def _train_options(args):
             cost_fn=args.cost_fn, contact_share=args.contact_share, seed=args.seed, max_iter=args.max_iter,
         )
     except ValueError as error:
-        raise ValueError(_as_options(str(error), [f.name for f in dataclasses.fields(TrainOptions)])) from None
+        raise ValueError(_as_options(str(error), _PENALTY_FIELDS)) from None
 
 
 #: The parameters the library's warnings advise on, written as the train command's options in them; names that are
@@ -391,14 +389,14 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="logreg-dist", description="Distributed logistic regression on Dask.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each solver iteration")
-    commands = parser.add_subparsers(dest="command", required=True)
+    verbose = dict(action="store_true", help="log each solver iteration")
+    parser.add_argument("-v", "--verbose", **verbose)
+    subparsers = parser.add_subparsers(dest="command", required=True)
     # -v after the command too ("logreg-dist train ... -v"), as users type it; left unset there, the top level's holds.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log each solver iteration")
+    common.add_argument("-v", "--verbose", default=argparse.SUPPRESS, **verbose)
 
-    generate = commands.add_parser("generate", parents=[common], help="write a synthetic lookalike customer base as Parquet")
+    generate = subparsers.add_parser("generate", parents=[common], help="write a synthetic lookalike customer base as Parquet")
     generate.add_argument("--rows", type=int, default=4_200_000)
     generate.add_argument("--positives", type=int, default=18_000)
     generate.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
@@ -406,7 +404,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(run=_generate)
 
-    train = commands.add_parser("train", parents=[common], help="train, validate and interpret a model (the Prefect flow 'train')")
+    train = subparsers.add_parser("train", parents=[common], help="train, validate and interpret a model (the Prefect flow 'train')")
     train.add_argument("data", help="Parquet file, folder or glob")
     train.add_argument("--target", required=True, help="the column to predict: two labels, e.g. 0/1 or Yes/No")
     train.add_argument("--id-column", default=None, help="never a feature; hashed to split train/validation")
@@ -441,7 +439,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster)")
     train.set_defaults(run=_train)
 
-    evaluate = commands.add_parser("evaluate", parents=[common], help="metrics of a saved model on any data set")
+    evaluate = subparsers.add_parser("evaluate", parents=[common], help="metrics of a saved model on any data set")
     evaluate.add_argument("model", help="model directory")
     evaluate.add_argument("data", help="Parquet file, folder or glob")
     evaluate.add_argument("--target", default=None, help="the target column (default: the one the model was trained on)")
@@ -449,7 +447,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scheduler", default=None)
     evaluate.set_defaults(run=_evaluate)
 
-    score = commands.add_parser("score", parents=[common], help="score every customer with a model (the Prefect flow 'rescore', once)")
+    score = subparsers.add_parser("score", parents=[common], help="score every customer with a model (the Prefect flow 'rescore', once)")
     score.add_argument("model", help="model directory, registry folder, or registry/latest")
     score.add_argument("data", help="Parquet file, folder or glob")
     score.add_argument("--out", required=True, help="output folder, replaced whole when the run completes")
@@ -459,12 +457,12 @@ def _parser() -> argparse.ArgumentParser:
     _reason_options(score)
     score.set_defaults(run=_score)
 
-    register = commands.add_parser("register", parents=[common], help="add a model directory to a registry as its next version")
+    register = subparsers.add_parser("register", parents=[common], help="add a model directory to a registry as its next version")
     register.add_argument("model", help="model directory")
     register.add_argument("--registry", required=True, help="registry folder")
     register.set_defaults(run=_register)
 
-    serve = commands.add_parser("serve", parents=[common], help="run the rescoring flow on a cron schedule (prefect serve)")
+    serve = subparsers.add_parser("serve", parents=[common], help="run the rescoring flow on a cron schedule (prefect serve)")
     serve.add_argument("--model", required=True, help="e.g. registry/latest")
     serve.add_argument("--data", required=True)
     serve.add_argument("--out", required=True)
@@ -476,7 +474,7 @@ def _parser() -> argparse.ArgumentParser:
     _reason_options(serve)
     serve.set_defaults(run=_serve)
 
-    demo = commands.add_parser("demo", parents=[common], help="generate a customer base, then train, validate and report on it")
+    demo = subparsers.add_parser("demo", parents=[common], help="generate a customer base, then train, validate and report on it")
     demo.add_argument("--rows", type=int, default=DEMO_ROWS)
     demo.add_argument("--workdir", default="demo-output", help="where the generated data and outputs go")
     demo.add_argument("--l2", type=float, default=1e-4)

@@ -313,10 +313,11 @@ class Preparation:
         negative = y == self.negative_label
         bad = ~(positive | negative)
         if bad.any():
+            others = pd.unique(y[bad])
             raise InputError(
                 f"target column {self.target!r} in {where} holds {int(bad.sum())} labels that are neither "
-                f"{self.positive_label!r} nor {self.negative_label!r}: {pd.unique(y[bad])[:3].tolist()}"
-                f"{' ...' if pd.unique(y[bad]).size > 3 else ''}."
+                f"{self.positive_label!r} nor {self.negative_label!r}: {others[:3].tolist()}"
+                f"{' ...' if others.size > 3 else ''}."
             )
         return positive.to_numpy(dtype=np.float64)
 
@@ -389,10 +390,11 @@ def _did_you_mean(absent, names) -> str:
     lowered = {name.lower(): name for name in names}
     close = []
     for wanted in absent:
-        match = lowered.get(str(wanted).lower()) or next(iter(
-            difflib.get_close_matches(str(wanted).lower(), list(lowered), n=1, cutoff=0.8)), None)
-        if match is not None:
-            close.append(lowered.get(match, match))
+        key = str(wanted).lower()
+        if key not in lowered:
+            key = next(iter(difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.8)), None)
+        if key is not None:
+            close.append(lowered[key])
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 

@@ -16,6 +16,7 @@ prefix instead, published by a pointer object (:mod:`logreg_dist.storage`).
 from __future__ import annotations
 
 import json
+import operator
 import os
 import shutil
 import warnings
@@ -177,10 +178,11 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         parts = frame.to_delayed()
         first_rows = [0] * len(parts)
         if id_column is None:
-            # Rows numbered across the partitions need each one's first row: their lengths, from one column's read.
-            lengths = compute(frame[frame.columns[0]].map_partitions(len), scheduler=client if client is not None
-                              else "threads")[0]
-            first_rows = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]]).tolist()
+            # Rows numbered across the partitions: each one's first row is the previous one's plus its length, taken
+            # from the partition the scoring reads (in the same graph, so no file is read twice).
+            for i in range(1, len(parts)):
+                length = delayed(len, pure=True)(parts[i - 1])
+                first_rows[i] = delayed(operator.add, pure=True)(first_rows[i - 1], length)
         layer = [
             delayed(_score_partition, pure=True)(
                 part, model=model, id_column=id_column, edges=edges, threshold=threshold,
