@@ -22,7 +22,7 @@ from ._solvers import SOLVERS, nearly_collinear_groups
 from ._solver_choice import AUTO_NEWTON_MAX_FEATURES, elastic_net_solver, hessian_every, ridge_solver
 from ._standardization import Coefficients, Standardization, coefficients, uncertainty
 from .cluster import resolve_client
-from .exceptions import CollinearityWarning, ConstantColumnWarning, InputError, SeparationWarning
+from .exceptions import CollinearityWarning, ConstantColumnWarning, InputError, SeparationWarning, column_groups
 
 __all__ = ["LogisticRegression"]
 
@@ -430,7 +430,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if near:
             self.collinear_groups_ = [[params[k] for k in group] for group in near]
             warnings.warn(
-                f"columns {self.collinear_groups_} are nearly collinear (each group is almost a copy of one column): "
+                f"these columns are nearly collinear (each group is almost a copy of one column): "
+                f"{column_groups(self.collinear_groups_)}: "
                 "their coefficients are large, of opposite signs and with huge standard errors, and mean little on "
                 "their own. Drop all but one column of each group, or set l2 > 0.",
                 CollinearityWarning,

@@ -24,7 +24,7 @@ from ._path import RIDGE_SPAN_RATIO, alpha_grid, fold_path_scores, keeps_hessian
 from ._solver_choice import AUTO_NEWTON_MAX_FEATURES
 from ._solvers import SolverResult, _null_space_groups
 from ._standardization import Standardization, coefficients
-from .exceptions import CollinearityWarning, ConvergenceWarning, InputError
+from .exceptions import CollinearityWarning, ConvergenceWarning, InputError, column_groups
 
 __all__ = ["ChosenPath", "ElasticNetFit", "PATH_RTOL", "fit_elastic_net"]
 
@@ -195,8 +195,8 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
         if result.singular_groups:
             names = [rows.feature_names[j] for j in np.flatnonzero(active)] + ["intercept"]
             warnings.warn(
-                f"the Hessian of the nonzero coefficients is singular: columns "
-                f"{[[names[k] for k in group] for group in result.singular_groups]} are collinear. The L1 penalty "
+                f"the Hessian of the nonzero coefficients is singular: these columns are collinear: "
+                f"{column_groups([[names[k] for k in group] for group in result.singular_groups])}. The L1 penalty "
                 "does not settle how their weight is split, and no coefficient has a standard error. Drop one column "
                 "of each group, or add a ridge part (l1_ratio < 1).",
                 CollinearityWarning,

@@ -19,7 +19,7 @@ from ._checkpoint import _Checkpoint, _fingerprint
 from ._objective import Objective, intercept_only_start
 from ._solvers import SOLVERS, SolverResult
 from ._standardization import Standardization
-from .exceptions import CollinearityWarning, ConvergenceWarning
+from .exceptions import CollinearityWarning, ConvergenceWarning, column_groups
 
 __all__ = ["RidgeFit", "fit_ridge"]
 
@@ -85,8 +85,8 @@ def fit_ridge(rows, moments, scaling: Standardization, *, l2: float, solver: str
     if result.singular_groups:
         groups = [[param_names[k] for k in group] for group in result.singular_groups]
         warnings.warn(
-            f"the Hessian is singular: columns {groups} are collinear (or constant). Newton took the "
-            "minimum-norm step; the coefficients of these columns are not identified on their own. "
+            f"the Hessian is singular: these columns are collinear (or constant): {column_groups(groups)}. "
+            "Newton took the minimum-norm step; the coefficients of these columns are not identified on their own. "
             "Drop one column of each group or set l2 > 0.",
             CollinearityWarning,
             stacklevel=4,

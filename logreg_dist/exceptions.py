@@ -48,6 +48,12 @@ class CollinearityWarning(UserWarning):
     """The Hessian was singular: some columns are collinear (or constant)."""
 
 
+def column_groups(groups) -> str:
+    """Groups of column names as a warning shows them: ``['a', 'b']`` for one, ``['a', 'b']; ['c', 'd']`` for two
+    (a list of lists reads as Python, not as the columns a user should drop)."""
+    return "; ".join(str([str(name) for name in group]) for group in groups)
+
+
 class ConstantColumnWarning(UserWarning):
     """Some feature columns have zero variance in training; their coefficients are fixed at 0."""
 

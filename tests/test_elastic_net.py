@@ -579,7 +579,7 @@ def test_collinear_nonzero_coefficients_are_named_and_get_no_standard_errors(wa_
     text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     X = pd.get_dummies(X, columns=text, drop_first=True, dtype=float).fillna(0.0)
     y = (wa_churn["churn"] == "Yes").to_numpy().astype(np.int64)
-    with pytest.warns(CollinearityWarning, match=r"No internet service.*are collinear") as record:
+    with pytest.warns(CollinearityWarning, match=r"are collinear: \[.*No internet service.*\]\. The L1") as record:
         model = LogisticRegression(alpha=4.5e-4, l1_ratio=1.0, solver=solver).fit(X, y)
     assert len([w for w in record if issubclass(w.category, CollinearityWarning)]) == 1
     assert np.isnan(model.std_errors_).all() and np.count_nonzero(model.coef_) > 20
