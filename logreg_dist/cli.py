@@ -164,6 +164,13 @@ def _alpha(text: str):
         raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'auto', got {text!r}") from None
 
 
+def _column(text: str) -> str:
+    """A column name (``--id-column``, ``--target``): not empty, as an unset shell variable would leave it."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a column name, got an empty one")
+    return text
+
+
 def _train(args) -> int:
     with _prefect() as server:
         # While the server starts: the options, the output folder and the data's columns are checked (a bad choice
@@ -406,8 +413,8 @@ def _parser() -> argparse.ArgumentParser:
 
     train = subparsers.add_parser("train", parents=[common], help="train, validate and interpret a model (the Prefect flow 'train')")
     train.add_argument("data", help="Parquet file, folder or glob")
-    train.add_argument("--target", required=True, help="the column to predict: two labels, e.g. 0/1 or Yes/No")
-    train.add_argument("--id-column", default=None, help="never a feature; hashed to split train/validation")
+    train.add_argument("--target", required=True, type=_column, help="the column to predict: two labels, e.g. 0/1 or Yes/No")
+    train.add_argument("--id-column", default=None, type=_column, help="never a feature; hashed to split train/validation")
     train.add_argument("--features", default=None, help="comma-separated columns to use (default: all others)")
     train.add_argument("--exclude", default=None, help="comma-separated columns to leave out")
     train.add_argument("--l2", type=float, default=0.0, help="ridge penalty on standardized coefficients, a "
@@ -451,7 +458,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("model", help="model directory, registry folder, or registry/latest")
     score.add_argument("data", help="Parquet file, folder or glob")
     score.add_argument("--out", required=True, help="output folder, replaced whole when the run completes")
-    score.add_argument("--id-column", default=None,
+    score.add_argument("--id-column", default=None, type=_column,
                        help="default: the model's id column; without one, each row's position in the data ('row')")
     score.add_argument("--scheduler", default=None)
     _reason_options(score)
@@ -469,7 +476,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: nightly at 02:00)")
     serve.add_argument("--timezone", default="UTC")
     serve.add_argument("--name", default="nightly-rescore", help="deployment name")
-    serve.add_argument("--id-column", default=None)
+    serve.add_argument("--id-column", default=None, type=_column,
+                       help="default: the model's id column; without one, each row's position in the data ('row')")
     serve.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster per run)")
     _reason_options(serve)
     serve.set_defaults(run=_serve)

@@ -140,6 +140,9 @@ def test_a_fit_stopped_by_max_iter_is_told_to_raise_the_option(prefect_harness, 
 @pytest.mark.parametrize("argv, message", [
     (["train", "data.parquet", "--target", "y", "--out", "m", "--cv", "2.5"], "argument --cv: invalid int value: '2.5'"),
     (["train", "data.parquet", "--target", "y", "--out", "m", "--bogus"], "unrecognized arguments: --bogus"),
+    # An unset shell variable ("--id-column $ID") is refused, not taken as the model's id column.
+    (["score", "m", "d.parquet", "--out", "s", "--id-column", ""], "argument --id-column: expected a column name"),
+    (["train", "data.parquet", "--target", " ", "--out", "m"], "argument --target: expected a column name"),
 ])
 def test_a_mistyped_argument_is_one_line(argv, message):
     with contextlib.redirect_stderr(io.StringIO()) as err, pytest.raises(SystemExit) as stop:
