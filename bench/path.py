@@ -327,28 +327,13 @@ def run_path(args, tmp: Path) -> dict:
 def path_command(args, tmp: Path) -> dict:
     """``logreg-dist train`` with ``--alpha auto --l1-ratio 1``, then with ``--alpha`` at its choice: the whole run
     and the fit step (model.json's ``fit_seconds``) of each, and their ratios."""
-    from bench.peers.command import run_train_command, shown, train_argv
-    from logreg_dist.synth import ID_COLUMN, TARGET
-
     out: dict = {}
     alpha = "auto"
     for name in ("path", "one_fit"):
-        model_dir = tmp / f"command-{name}" / "model"
-        argv = train_argv(args.path_data, target=TARGET, id_column=ID_COLUMN, l2=None, out=model_dir)
-        argv += ["--alpha", alpha, "--l1-ratio", "1"]
-        memory = TreeMemory()
-        try:
-            result = run_train_command(argv, memory=memory, workdir=model_dir.parent, out=model_dir, timeout=1800,
-                                       valid=True)
-        finally:
-            memory.close()
-        for key in ("model_coef", "features"):
-            result.pop(key, None)
-        result["shown"] = shown(argv, DATA=args.path_data, TMP=model_dir)
+        result, model = _train_command(args.path_data, ["--alpha", alpha, "--l1-ratio", "1"], tmp / f"command-{name}")
         out[name] = result
-        if not result.get("ok"):
+        if model is None:
             return out
-        model = json.loads((model_dir / "model.json").read_text())
         result.update(alpha=model.get("alpha"), passes=(model.get("training") or {}).get("passes"))
         alpha = repr(float(model["alpha"]))  # the one fit at the path's choice
     out["wall_ratio"] = out["path"]["wall_s"] / out["one_fit"]["wall_s"]
@@ -356,13 +341,29 @@ def path_command(args, tmp: Path) -> dict:
     return out
 
 
+def _train_command(data: Path, extra: list[str], folder: Path) -> tuple[dict, dict | None]:
+    """``logreg-dist train DATA --target converted --id-column customer_id EXTRA`` into ``folder/model``: the run's
+    record (as bench/peers/command.py makes it, without the coefficients) and its model.json (None if it failed)."""
+    from bench.peers.command import run_train_command, shown, train_argv
+    from logreg_dist.synth import ID_COLUMN, TARGET
+
+    model_dir = folder / "model"
+    argv = train_argv(data, target=TARGET, id_column=ID_COLUMN, l2=None, out=model_dir) + extra
+    memory = TreeMemory()
+    try:
+        result = run_train_command(argv, memory=memory, workdir=folder, out=model_dir, timeout=1800, valid=True)
+    finally:
+        memory.close()
+    for key in ("model_coef", "features"):
+        result.pop(key, None)
+    result["shown"] = shown(argv, DATA=data, TMP=model_dir)
+    return result, json.loads((model_dir / "model.json").read_text()) if result.get("ok") else None
+
+
 # -- case 3: noise columns through the command ------------------------------------------------------------
 
 
 def run_noise(args, tmp: Path) -> dict:
-    from bench.peers.command import run_train_command, shown, train_argv
-    from logreg_dist.synth import ID_COLUMN, TARGET
-
     runs = {
         "numeric --l2": (args.noise_base, ["--l2", "1e-4"]),
         "noise --l2": (args.noise_data, ["--l2", "1e-4"]),
@@ -370,23 +371,12 @@ def run_noise(args, tmp: Path) -> dict:
     }
     out: dict = {"base": str(args.noise_base), "noise": str(args.noise_data)}
     for k, (name, (data, extra)) in enumerate(runs.items()):
-        model_dir = tmp / f"noise-{k}" / "model"
-        argv = train_argv(data, target=TARGET, id_column=ID_COLUMN, l2=None, out=model_dir) + extra
-        memory = TreeMemory()
-        try:
-            result = run_train_command(argv, memory=memory, workdir=model_dir.parent, out=model_dir, timeout=1800,
-                                       valid=True)
-        finally:
-            memory.close()
-        result["shown"] = shown(argv, DATA=data, TMP=model_dir)
-        if result.get("ok"):
-            model = json.loads((model_dir / "model.json").read_text())
+        result, model = _train_command(data, extra, tmp / f"noise-{k}")
+        if model is not None:
             path = model.get("path") or {}
             result.update(alpha=model.get("alpha"), l1_ratio=model.get("l1_ratio"), n_features=len(model["coef"]),
                           nonzero=sum(1 for c in model["coef"] if c != 0.0),
                           path_chosen=path.get("chosen"), path_points=path.get("points"))
-        for key in ("model_coef", "features"):
-            result.pop(key, None)
         out[name] = result
     numeric, auto = out["numeric --l2"], out["noise --alpha auto"]
     if numeric.get("ok") and auto.get("ok"):
