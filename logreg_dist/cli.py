@@ -267,8 +267,12 @@ def _print_headline(summary: dict) -> None:
     strongest = ([row for row in nonzero if not row.get("separated")] or nonzero)[:5]
     print("strongest features:" if strongest else "strongest features: none (every coefficient is zero)")
     for row in strongest:
-        ratio = row["odds_ratio_per_sd"]
-        print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio per SD {ratio if ratio is None else f'{ratio:.4g}'}")
+        # A level's odds ratio compares it with its column's reference level; a numeric feature's is per SD.
+        reference = row.get("reference")
+        ratio = row["odds_ratio"] if reference else row["odds_ratio_per_sd"]
+        which = f"against {reference}" if reference else "per SD"
+        print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio {which} "
+              f"{ratio if ratio is None else f'{ratio:.4g}'}")
     if summary.get("report"):
         print(f"report: {summary['report']}")
 

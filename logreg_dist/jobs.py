@@ -343,7 +343,8 @@ def model_headline(model_dir: str) -> dict:
         "threshold": model.threshold,
         "separation": model.separation,
         "coefficients": [
-            {k: row[k] for k in ("rank", "feature", "coef", "std_error", "p_value", "odds_ratio_per_sd", "separated")}
+            {k: row[k] for k in ("rank", "feature", "coef", "std_error", "p_value", "odds_ratio", "reference",
+                                 "odds_ratio_per_sd", "separated")}
             for row in model.coefficient_table()
         ],
     }

@@ -22,7 +22,7 @@ from scipy.special import expit, ndtr, ndtri
 
 from .exceptions import InputError
 from .outputs import check_output, naming_output
-from .prepare import Preparation
+from .prepare import CategoricalColumn, Preparation
 from .storage import current_run, discard, filesystem, is_url, join, make_staging, move_into_place, new_run, publish
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "make_staging", "move_into_place", "write_atomic_dir"]
@@ -127,12 +127,17 @@ class Model:
 
     def coefficient_table(self) -> list[dict]:
         """Per feature, ranked by |standardized coefficient|: coefficient, standard error, z, p,
-        95% CI, odds ratio per unit and per standard deviation (with its CI). Standard errors come
+        95% CI, odds ratio per unit and per standard deviation (with their CIs); a categorical level's
+        ``reference`` is its column's reference level, which its per-unit odds ratio compares it with. Standard errors come
         from the Hessian at the optimum; with ``l2 > 0`` they are approximate. A feature that separates the
         classes (``separated``; every feature after a perfect prediction) has none of them, and ranks after
         the others: its coefficient is only where the solver stopped. Without a penalty, the columns of a
         (nearly) collinear group (``training.collinear``) rank after the others as well."""
         separated = self._separated()
+        # A categorical level's coefficient compares it with its column's reference level: its odds ratio is per unit
+        # (the level against the reference), where a numeric feature's is per standard deviation.
+        references = {f"{c.name}={level}": f"{c.name}={c.reference}" for c in self.preparation.columns
+                      if isinstance(c, CategoricalColumn) for level in c.levels}
         # Unpenalized, a nearly collinear group's coefficients are huge and of opposite signs: they rank last too.
         unpenalized = not self.l2 and not self.alpha
         collinear = {f for group in (self.training or {}).get("collinear", []) for f in group} if unpenalized else set()
@@ -156,6 +161,8 @@ class Model:
                     "ci_high": high,
                     "coef_standardized": float(self.coef_standardized[j]),
                     "odds_ratio": _exp(coef),
+                    "odds_ratio_ci": [_exp(low), _exp(high)] if defined else None,
+                    "reference": references.get(self.features[j]),  # a level's: its column's reference level
                     "odds_ratio_per_sd": _exp(coef * scale),
                     "odds_ratio_per_sd_ci": [_exp(low * scale), _exp(high * scale)] if defined else None,
                     "separated": self.features[j] in separated,

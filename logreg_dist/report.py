@@ -46,7 +46,8 @@ def _float(value: object) -> float | None:
 
 
 def _num(value: object, sig: int = 3) -> str:
-    """``sig`` significant digits, thousands separators, ``1.2e-5`` below 0.001; a dash if missing."""
+    """``sig`` significant digits, thousands separators, ``1.2e-5`` below 0.001 and ``1.01e18`` from 1e9; a dash
+    if missing."""
     if value is None or isinstance(value, (str, bytes)):
         return _DASH
     try:
@@ -60,6 +61,9 @@ def _num(value: object, sig: int = 3) -> str:
     if x == 0:
         return "0"
     if abs(x) < 1e-3:
+        mantissa, exponent = f"{x:.{sig - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if abs(x) >= 1e9:  # an odds ratio of a separated feature can have hundreds of digits: a power of ten reads
         mantissa, exponent = f"{x:.{sig - 1}e}".split("e")
         return f"{mantissa}e{int(exponent)}"
     magnitude = math.floor(math.log10(abs(float(f"{x:.{sig}g}"))))
@@ -470,24 +474,32 @@ def _gains_section(deciles, base_rate) -> str:
 def _coefficients_section(coefficients, summary) -> str:
     rows = sorted(coefficients, key=lambda c: c.get("feature") != "(intercept)")  # stable: intercept first
     scale = max([abs(v) for c in rows if (v := _float(c.get("coef_standardized"))) is not None] + [0.0])
-    header = ["Rank", "Feature", "Coef.", "Std. error", "z", "p", "95% CI", "Odds ratio per SD", "95% CI",
+    header = ["Rank", "Feature", "Coef.", "Std. error", "z", "p", "95% CI", "Odds ratio", "95% CI",
               "Standardized coef."]
     body = []
     for c in rows:
-        body.append([_int(c.get("rank")) if c.get("rank") is not None else "", _e(c["feature"]), _num(c.get("coef")),
+        # A categorical level's odds ratio compares it with its column's reference level; a numeric feature's is per
+        # standard deviation.
+        level = bool(c.get("reference"))
+        feature = f"{c['feature']} (vs {c['reference']})" if level else c["feature"]
+        ratio, ratio_ci = ((c.get("odds_ratio"), c.get("odds_ratio_ci")) if level else
+                           (c.get("odds_ratio_per_sd"), c.get("odds_ratio_per_sd_ci")))
+        body.append([_int(c.get("rank")) if c.get("rank") is not None else "", _e(feature), _num(c.get("coef")),
                      _num(c.get("std_error")), _num(c.get("z")), _e(_p_value(c.get("p_value"))),
-                     _e(_interval([c.get("ci_low"), c.get("ci_high")])), _num(c.get("odds_ratio_per_sd")),
-                     _e(_interval(c.get("odds_ratio_per_sd_ci"))), _spark(c.get("coef_standardized"), scale)])
+                     _e(_interval([c.get("ci_low"), c.get("ci_high")])), _num(ratio),
+                     _e(_interval(ratio_ci)), _spark(c.get("coef_standardized"), scale)])
     table = _table(header, body, text_columns=(1,), css="coef",
                    row_css=["intercept" if c.get("feature") == "(intercept)" else "" for c in rows])
     target = summary.get("target", "the target")
     note = (f"Coefficients are changes in the log-odds of {target} per unit of the feature, on its original scale. "
-            "The odds ratio per SD is the factor by which the odds change when the feature rises by one standard "
-            "deviation. The bar shows the standardized coefficient: to the right (blue) the feature raises the odds, "
+            "For a numeric feature the odds ratio is per standard deviation: the factor by which the odds change when "
+            "the feature rises by one standard deviation. For a categorical level (\u201cplan=gold (vs "
+            "plan=basic)\u201d) it is the factor by which the odds of a row with that level differ from those of a "
+            "row with the column's reference level, all else equal. The bar shows the standardized coefficient: to the right (blue) the feature raises the odds, "
             "to the left (orange) it lowers them.")
     l2 = _float(summary.get("l2"))
     penalty = (f'<p class="note warn-soft">The model was fitted with an L2 penalty (l2 = {_e(f"{l2:g}")}): the '
-               "coefficients are shrunk slightly towards zero, and the standard errors, z, p-values and intervals "
+               "coefficients are shrunk towards zero (the more, the larger the penalty), and the standard errors, z, p-values and intervals "
                "are approximate, because the usual formulas assume an unpenalized fit.</p>") if l2 and l2 > 0 else ""
     l1_ratio = _float(summary.get("l1_ratio"))
     if l1_ratio:
@@ -501,11 +513,17 @@ def _coefficients_section(coefficients, summary) -> str:
         penalty += (f'<p class="note">The penalty weighs {_e(summary["penalized"])}: a rare level\'s coefficient is '
                     "shrunk most, and its standard error says more about the penalty than about the data.</p>")
     groups = _list(summary.get("collinear"))
-    if groups:  # the fit found them: its Hessian has no inverse
-        named = "; ".join(", ".join(str(name) for name in _list(group)) for group in groups)
+    named = "; ".join(", ".join(str(name) for name in _list(group)) for group in groups)
+    with_errors = any(_float(c.get("std_error")) is not None for c in rows if c.get("feature") != "(intercept)")
+    if groups and not with_errors:  # the fit found them: its Hessian has no inverse
         penalty += ('<p class="note warn-soft">No coefficient has a standard error: the Hessian of the '
                     f"{'nonzero ' if l1_ratio else ''}coefficients is singular, because these columns are collinear: "
                     f"{_e(named)}. Drop one column of each group, or fit with a ridge part.</p>")
+    elif groups:  # nearly collinear: the Hessian has an inverse, but these columns' entries of it are huge
+        penalty += ('<p class="note warn-soft">These columns are nearly collinear (each group is almost a copy of '
+                    f"one column): {_e(named)}. Their coefficients are large, of opposite signs and with huge "
+                    "standard errors, and mean little on their own; they rank after the others. Drop all but one "
+                    "column of each group, or fit with a penalty.</p>")
     return _section("coefficients", "Coefficients", f'<p class="note">{_e(note)}</p>', penalty,
                     f'<div class="scroll">{table}</div>')
 

@@ -61,6 +61,25 @@ def test_train_prints_a_short_separation_line_and_odds_ratios_a_reader_can_read(
     assert ratios and all(len(r) <= 10 for r in ratios), ratios
 
 
+def test_a_levels_odds_ratio_is_against_its_reference_level(prefect_harness, tmp_path):
+    """wa_churn's contract and internet levels among the strongest: their odds ratio is exp(coef), the level against
+    the column's most frequent one, not a per-SD figure of a 0/1 column."""
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+        status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn",
+                       "--l2", "1e-3", "--out", str(tmp_path / "model")])
+    assert status == 0
+    shown = re.findall(r"(\S+=\S+(?: \S+)?) +coef (\S+)  odds ratio against (\S+=.+?) (\S+)$", out.getvalue(), re.M)
+    assert shown, out.getvalue()
+    for level, coef, reference, ratio in shown:
+        assert level.split("=")[0] == reference.split("=")[0] and level != reference
+        assert float(ratio) == pytest.approx(np.exp(float(coef)), rel=1e-3), (level, coef, ratio)
+    from logreg_dist.model import load_model
+
+    table = {row["feature"]: row for row in load_model(tmp_path / "model").coefficient_table()}
+    assert table["contract=Two year"]["reference"] == "contract=Month-to-month"
+    assert table["tenure"]["reference"] is None
+
+
 def test_collinear_groups_are_named_once_each_and_apart():
     from logreg_dist import CollinearityWarning, LogisticRegression
 

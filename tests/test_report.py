@@ -202,7 +202,8 @@ def test_feature_names_are_escaped(page, inputs):
 
 @pytest.mark.parametrize(("value", "text"), [(1234567.8, "1,234,568"), (0.739412, "0.739"), (9.996, "10.0"),
                                              (0.000123456, "1.23e-4"), (-2.5, "-2.50"), (0, "0"), (None, "\u2014"),
-                                             (float("nan"), "\u2014")])
+                                             (float("nan"), "\u2014"), (999_999_999.0, "999,999,999"),
+                                             (1.0107e60, "1.01e60")])
 def test_numbers_read_well(value, text):
     assert report._num(value) == text
 
@@ -322,3 +323,30 @@ def test_a_model_whose_nonzero_coefficients_have_no_standard_errors_says_why():
     assert "No coefficient has a standard error" in section and "collinear: a, c." in section
     # Without standard errors for another reason (a wide fit takes no Hessian), nothing is said of collinearity.
     assert "collinear" not in _coefficients_section(rows, {**summary, "collinear": None})
+
+
+def test_nearly_collinear_columns_keep_their_standard_errors_and_the_note_says_so():
+    from logreg_dist.report import _coefficients_section
+
+    rows = [{"feature": "(intercept)", "coef": -1.0, "std_error": 0.1},
+            {"feature": "a", "coef": 40.0, "std_error": 30.0, "rank": 2},
+            {"feature": "c", "coef": -39.0, "std_error": 30.0, "rank": 3},
+            {"feature": "b", "coef": 0.5, "std_error": 0.1, "rank": 1}]
+    section = _coefficients_section(rows, {"target": "churn", "collinear": [["a", "c"]]})
+    assert "nearly collinear" in section and "a, c" in section and "No coefficient has a standard error" not in section
+
+
+def test_a_level_odds_ratio_compares_it_with_the_reference_level():
+    from logreg_dist.report import _coefficients_section
+
+    rows = [{"feature": "(intercept)", "coef": -1.0, "std_error": 0.1},
+            {"feature": "plan=gold", "coef": 2.18, "std_error": 0.1, "rank": 1, "reference": "plan=basic",
+             "odds_ratio": float(np.exp(2.18)), "odds_ratio_ci": [7.2, 10.7], "odds_ratio_per_sd": 1.89,
+             "odds_ratio_per_sd_ci": [1.8, 2.0]},
+            {"feature": "tenure", "coef": -0.05, "std_error": 0.01, "rank": 2, "odds_ratio": 0.951,
+             "odds_ratio_per_sd": 0.25, "odds_ratio_per_sd_ci": [0.2, 0.3]}]
+    section = _coefficients_section(rows, {"target": "churn"})
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", section)
+    gold, tenure = cells.index("plan=gold (vs plan=basic)"), cells.index("tenure")
+    assert cells[gold + 6] == "8.85" and cells[gold + 7] == "7.20 \u2013 10.7"  # exp(coef), not per SD
+    assert cells[tenure + 6] == "0.250"  # a numeric feature's per SD
