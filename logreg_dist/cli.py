@@ -27,12 +27,20 @@ DEMO_ROWS = 1_000_000
 DEMO_POSITIVES = 4_300  # the lookalike case's 0.43 %
 
 
+def _lookalike_positives(rows: int) -> int:
+    """The lookalike case's share of positives (18,000 of 4.2 million, 0.43 %) among ``rows`` customers."""
+    return max(1, round(rows * 18_000 / 4_200_000))
+
+
 def _generate(args) -> int:
     from .synth import generate
 
     check_output(args.out, kind="generated")
     started = time.perf_counter()
-    model = generate(args.out, rows=args.rows, positives=args.positives, partitions=args.partitions, seed=args.seed)
+    # Without --positives the lookalike's share (0.43 %) at any --rows: a fixed count was 36 % of 50,000 rows, and
+    # more than 10,000.
+    positives = args.positives if args.positives is not None else _lookalike_positives(args.rows)
+    model = generate(args.out, rows=args.rows, positives=positives, partitions=args.partitions, seed=args.seed)
     print(
         f"wrote {args.rows:,} customers ({len(model.feature_names)} features, target 'converted', id 'customer_id') "
         f"to {args.out} in {time.perf_counter() - started:.1f} s; planted strongest features: {', '.join(model.strongest)}"
@@ -408,8 +416,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", default=argparse.SUPPRESS, **verbose)
 
     generate = subparsers.add_parser("generate", parents=[common], help="write a synthetic lookalike customer base as Parquet")
-    generate.add_argument("--rows", type=int, default=4_200_000)
-    generate.add_argument("--positives", type=int, default=18_000)
+    generate.add_argument("--rows", type=int, default=4_200_000, help="customers to write (default 4,200,000)")
+    generate.add_argument("--positives", type=int, default=None,
+                          help="how many of them convert (a count; default 0.43 %% of --rows)")
     generate.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     generate.add_argument("--partitions", type=int, default=None, help="files to write (default: one per 250,000 rows)")
     generate.add_argument("--seed", type=int, default=0)

@@ -39,6 +39,15 @@ def test_the_planted_rate_is_the_asked_rate():
     assert model.strongest == ["engagement_03", "recency_07", "count_05"]
 
 
+def test_generate_keeps_the_lookalikes_share_of_positives_at_any_size(tmp_path):
+    import pyarrow.parquet as pq
+
+    assert main(["generate", "--rows", "50000", "--out", str(tmp_path / "out")]) == 0
+    labels = pq.read_table(tmp_path / "out", columns=["converted"]).column("converted").to_numpy()
+    # About 214 (the labels are drawn: their count's spread is about 15), not the 18,000 of 4.2 million rows.
+    assert len(labels) == 50_000 and abs(int(labels.sum()) - round(50_000 * 18_000 / 4_200_000)) < 60
+
+
 def test_generate_refuses_a_folder_with_files_and_leaves_it_alone(tmp_path, capsys):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("x")
