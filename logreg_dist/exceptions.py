@@ -12,6 +12,7 @@
      ├── CollinearityWarning: the Hessian was singular or nearly so; names the
      │   columns involved and what was done.
      ├── ConstantColumnWarning: columns with zero variance; their coefficient is 0.
+     ├── EmptyDataWarning: data to score had no rows; the output holds none.
      └── SeparationWarning: with l2 = 0, features that separate the classes; their
          coefficients are unbounded and their standard errors not meaningful.
 
@@ -23,6 +24,7 @@ __all__ = [
     "CollinearityWarning",
     "ConstantColumnWarning",
     "ConvergenceWarning",
+    "EmptyDataWarning",
     "InputError",
     "LogregDistError",
     "MissingValuesWarning",
@@ -56,6 +58,10 @@ def column_groups(groups) -> str:
 
 class ConstantColumnWarning(UserWarning):
     """Some feature columns have zero variance in training; their coefficients are fixed at 0."""
+
+
+class EmptyDataWarning(UserWarning):
+    """Data to score had no rows: the output holds none (an empty extract is more often a mistake than news)."""
 
 
 class MissingValuesWarning(UserWarning):

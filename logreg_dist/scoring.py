@@ -31,7 +31,7 @@ from scipy.special import expit
 
 from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
-from .exceptions import InputError, MissingValuesWarning
+from .exceptions import EmptyDataWarning, InputError, MissingValuesWarning
 from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
@@ -210,6 +210,9 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         publish(fs, root, staging)  # after the try: the run it names must not be discarded
     if summary["imputed"] or summary["missing_text"]:
         warnings.warn(imputed_text(summary["imputed"], summary["missing_text"]), MissingValuesWarning, stacklevel=2)
+    if not summary["rows"]:
+        warnings.warn(f"{data} has no rows: the scores at {out} hold none, and there is no drift to check.",
+                      EmptyDataWarning, stacklevel=2)
     return summary
 
 
@@ -234,7 +237,8 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
     decile_counts = np.asarray(tally.profile.counts.get(SCORE, []))[::-1]  # bin 0 is the lowest scores
     drift = {}
     for name, counts in tally.profile.counts.items():
-        if name in training and len(training[name]) == len(counts):
+        # No rows, no distribution to compare: their shares would be 0 / 0, and a PSI of them meaningless.
+        if tally.rows and name in training and len(training[name]) == len(counts):
             expected = np.asarray(training[name], dtype=float)
             value = psi(expected / expected.sum(), tally.profile.shares(name))
             drift[name] = {"psi": round(value, 6), "flagged": value > PSI_FLAG}

@@ -119,6 +119,17 @@ def test_drift_is_flagged_and_unseen_levels_are_counted(trained, local_client, t
     assert summary["imputed"] == {"spend_02": 30} and summary["rows"] == len(base)
 
 
+def test_data_without_rows_is_scored_empty_with_a_warning_and_no_drift(trained, local_client, tmp_path):
+    from logreg_dist.exceptions import EmptyDataWarning
+
+    pd.read_parquet(trained / "base").iloc[:0].to_parquet(tmp_path / "empty.parquet")
+    with pytest.warns(EmptyDataWarning, match="empty.parquet has no rows"):
+        summary = _rescore(trained, tmp_path / "scores", data=tmp_path / "empty.parquet", client=local_client)
+    # Shares of no rows are 0 / 0: no PSI at all, where it used to be 6.9 with every input flagged.
+    assert summary["rows"] == 0 and summary["score_psi"] is None and summary["psi"] == {} and summary["flagged"] == []
+    assert len(pd.read_parquet(tmp_path / "scores")) == 0
+
+
 def test_new_levels_and_gaps_in_a_text_column_are_told_apart(prefect_harness, local_client, tmp_path):
     """A text column complete in training: at scoring, a level it never had and a missing value both score as the
     reference level, and the summary counts each under its own name (a gap is no new level)."""
