@@ -245,6 +245,9 @@ def _print_headline(summary: dict) -> None:
             f"validation AUC {metrics['auc']:.4f} (95% CI {low:.4f}-{high:.4f}) on {metrics['n_rows']:,} rows "
             f"({metrics['n_positives']:,} positives); log-loss {metrics['log_loss']:.4f}, Brier {metrics['brier']:.5f}"
         )
+    else:  # --valid-fraction 0: nothing held out to measure or report on
+        print("no validation rows (--valid-fraction 0): no metrics, threshold or report.html; the model is in "
+              "model.json, and 'logreg-dist evaluate' measures it on held-out data")
     short = summary.get("short_model")
     if short and short.get("auc") is not None:
         every = (f" (--top-k {short['top_k']} is more than the {len(short['features'])} inputs the model uses: all "

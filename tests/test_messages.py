@@ -80,6 +80,15 @@ def test_a_levels_odds_ratio_is_against_its_reference_level(prefect_harness, tmp
     assert table["tenure"]["reference"] is None
 
 
+def test_training_without_validation_rows_says_what_it_did_not_write(prefect_harness, tmp_path):
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+        status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn",
+                       "--l2", "1e-3", "--valid-fraction", "0", "--out", str(tmp_path / "model")])
+    assert status == 0
+    assert "no validation rows (--valid-fraction 0): no metrics, threshold or report.html" in out.getvalue()
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json"]
+
+
 def test_collinear_groups_are_named_once_each_and_apart():
     from logreg_dist import CollinearityWarning, LogisticRegression
 
