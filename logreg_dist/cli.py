@@ -18,7 +18,7 @@ from pathlib import Path
 from . import __version__
 from ._interrupts import Interrupted, raise_on_signals
 from ._local_prefect import LocalPrefectServer, drain_prefect
-from .exceptions import LogregDistError
+from .exceptions import InputError, LogregDistError
 from .outputs import check_output
 
 logger = logging.getLogger("logreg_dist")
@@ -301,7 +301,14 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _check_reason_values(args) -> None:
+    """``--reason-values`` shows each reason's value: without reasons asked for it would be silently ignored."""
+    if args.reason_values and not (args.reasons or args.reasons_down):
+        raise InputError("--reason-values adds each reason's value: it needs --reasons K or --reasons-down K.")
+
+
 def _score(args) -> int:
+    _check_reason_values(args)
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # before Prefect and the cluster start
     with _prefect() as server:
         from .jobs import check_score_inputs
@@ -365,6 +372,7 @@ def _register(args) -> int:
 def _serve(args) -> int:
     from .jobs import check_score_inputs
 
+    _check_reason_values(args)
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # refused now, not at 02:00
     if Path(args.model).exists():  # the model may be registered after the deployment is served: each run checks
         check_score_inputs(args.model, None, args.id_column, args.reasons, args.reasons_down)

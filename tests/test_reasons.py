@@ -172,6 +172,15 @@ def test_a_number_of_reasons_out_of_range_is_one_line_naming_the_option(churn, t
         load_model(root / "model").reasons(pd.read_parquet(root / "customers"), top=0)
 
 
+def test_reason_values_without_reasons_is_refused_not_ignored(churn, tmp_path):
+    root, _ = churn
+    status, _, error = _main(["score", str(root / "model"), str(root / "customers"), "--out", str(tmp_path / "scores"),
+                              "--reason-values"])
+    assert status == 2 and error.strip().endswith("--reason-values adds each reason's value: it needs --reasons K or "
+                                                  "--reasons-down K.")
+    assert not (tmp_path / "scores").exists()
+
+
 def test_a_model_without_training_means_is_refused_when_reasons_are_asked(churn, tmp_path):
     root, _ = churn
     document = json.loads((root / "model" / "model.json").read_text())
