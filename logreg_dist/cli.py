@@ -460,8 +460,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--min-frequency", type=float, default=None, help="fold levels rarer than this (count, or share if < 1)")
     train.add_argument("--missing", choices=["impute", "error"], default="impute")
     train.add_argument("--top-k", type=int, default=3, help="features of the short model")
-    train.add_argument("--cost-fp", type=float, default=None, help="cost of contacting a customer who will not convert")
-    train.add_argument("--cost-fn", type=float, default=None, help="cost of missing a customer who would convert")
+    train.add_argument("--cost-fp", type=float, default=None, help="cost of contacting a customer who will not convert (give --cost-fn too)")
+    train.add_argument("--cost-fn", type=float, default=None, help="cost of missing a customer who would convert (give --cost-fp too)")
     train.add_argument("--contact-share", type=float, default=None, help="or: share of customers to contact")
     train.add_argument("--seed", type=int, default=0, help="of the train/validation hash")
     train.add_argument("--max-iter", type=int, default=100,

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,9 +96,11 @@ class TrainOptions:
         ]
         for ok, message in checks:
             if not ok:
-                # The options given (those not at their defaults) say what to change; the rest would bury them.
+                # The options the check names, as given (those not at their defaults), say what to change; the
+                # others would bury them.
                 chosen = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                          if f.name in _PENALTY_FIELDS and getattr(self, f.name) != f.default}
+                          if f.name in _PENALTY_FIELDS and getattr(self, f.name) != f.default
+                          and re.search(rf"\b{f.name}\b", message)}
                 raise ValueError(f"{message}; got {', '.join(f'{k}={v!r}' for k, v in chosen.items()) or 'the defaults'}.")
 
 

@@ -343,11 +343,12 @@ def test_cli_alpha_auto_cv_and_lasso_short_model(prefect_harness, tmp_path, loca
     # wa_churn has text columns: the reader is told that their levels are penalized on their own scale.
     assert "each categorical level's own coefficient" in model["training"]["penalized"]
     assert "The penalty weighs the standardized coefficients of numeric columns and each categorical level" in report
-    # A refusal names the options as the command spells them, with the values typed.
-    for bad, message in ((["--l1-ratio", "2", "--alpha", "0.1"], "--l1-ratio must be in [0, 1]; got --alpha 0.1, "
-                                                                 "--l1-ratio 2.0."),
+    # A refusal names the options as the command spells them, with the values typed: those its check is about.
+    for bad, message in ((["--l1-ratio", "2", "--alpha", "0.1"], "--l1-ratio must be in [0, 1]; got --l1-ratio 2.0."),
                          (["--alpha", "auto", "--cv", "1"], "--cv must be an integer >= 2 (--cv 1 leaves no rows to "
-                                                            "fit on); got --alpha auto, --cv 1."),
+                                                            "fit on); got --cv 1."),
+                         (["--l2", "1e-3", "--cost-fn", "5"], "give both --cost-fp and --cost-fn, or neither; got "
+                                                              "--cost-fn 5.0."),
                          (["--l1-ratio", "1"], "--l1-ratio > 0 needs --alpha (a number, or 'auto'); got --l1-ratio 1.0."),
                          (["--cv", "5"], "--cv chooses the penalty: it needs --alpha auto; got --cv 5."),
                          (["--max-iter", "0"], "--max-iter must be an integer >= 1; got --max-iter 0.")):
@@ -444,7 +445,7 @@ def test_folds_beyond_int8():
 def test_train_options_refuse_before_the_data_is_read():
     from logreg_dist.jobs import TrainOptions
 
-    with pytest.raises(ValueError, match=r"alpha must be a finite number >= 0 or 'auto'; got alpha=inf, l1_ratio=1.0\.$"):
+    with pytest.raises(ValueError, match=r"alpha must be a finite number >= 0 or 'auto'; got alpha=inf\.$"):
         TrainOptions(data="d", target="t", alpha=float("inf"), l1_ratio=1.0)
     with pytest.raises(ValueError, match=r"l2 must be a finite number >= 0; got l2=inf\.$"):
         TrainOptions(data="d", target="t", l2=float("inf"))
