@@ -427,13 +427,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         params = [names[j] for j in np.flatnonzero(scaling.active)] + ["intercept"]
         self.collinear_groups_ = [[params[k] for k in group] for group in fit.result.singular_groups]
         near = self._nearly_collinear(fit, moments, scaling)
-        if near:
-            self.collinear_groups_ = [[params[k] for k in group] for group in near]
+        if near:  # after the exactly collinear groups, if any
+            named = [[params[k] for k in group] for group in near]
+            self.collinear_groups_ += named
             warnings.warn(
-                f"these columns are nearly collinear (each group is almost a copy of one column): "
-                f"{column_groups(self.collinear_groups_)}: "
-                "their coefficients are large, of opposite signs and with huge standard errors, and mean little on "
-                "their own. Drop all but one column of each group, or set l2 > 0.",
+                f"these columns are nearly collinear (in each group one column is almost a combination of the "
+                f"others): {column_groups(named)}: their coefficients can be large, of opposite signs and with huge "
+                "standard errors, and mean little on their own. Drop one column of each group, or set l2 > 0.",
                 CollinearityWarning,
                 stacklevel=3,
             )
@@ -467,13 +467,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _nearly_collinear(fit, moments, scaling) -> list[list[int]]:
-        """Groups of active columns (indices among them) that are copies of each other up to noise, for an
-        unpenalized fit: a charge that is a rate times the minutes gets a huge coefficient of the opposite sign to
-        the minutes', which reads like separation. Judged on the columns' sampled co-moments (the Hessian at the
+        """Groups of active columns (indices among them) of which one is a combination of the others up to noise,
+        for an unpenalized fit: a charge that is a rate times the minutes gets a huge coefficient of the opposite sign
+        to the minutes', which reads like separation; a monthly charge that is nearly the sum of the services'
+        prices takes a sign that means nothing. Exactly collinear columns are the singular Hessian's to name. Judged on the columns' sampled co-moments (the Hessian at the
         start, up to a constant), not on the Hessian at the optimum, which separation degenerates too; a block of
         codes keeps its numeric columns' co-moments only, and is not judged."""
         comoment, active = moments.sample_comoment, scaling.active
-        if fit.alpha > 0 or fit.result.singular_groups or not isinstance(comoment, np.ndarray) \
+        if fit.alpha > 0 or not isinstance(comoment, np.ndarray) \
                 or comoment.shape != (active.size, active.size):
             return []
         return nearly_collinear_groups(comoment[np.ix_(active, active)])

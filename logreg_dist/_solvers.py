@@ -132,6 +132,9 @@ def _log(record: IterationRecord, solver: str) -> None:
 #: eigenvalue below this fraction of its largest (a variance inflation near 1 / NEAR_COLLINEAR_RTOL). mlc_churn's four
 #: charge and minutes pairs (correlation 0.99999) give 2.3e-8 to 3.4e-6, its next eigenvalue 1.6e-2.
 NEAR_COLLINEAR_RTOL = 1e-4
+#: Below this fraction the eigenvalue is rounding: the columns are exactly collinear (wa_churn's repeated "No internet
+#: service" levels give 1e-17), which the singular Hessian reports.
+EXACTLY_COLLINEAR_RTOL = 1e-10
 
 
 def nearly_collinear_groups(comoment: np.ndarray) -> list[list[int]]:
@@ -143,7 +146,9 @@ def nearly_collinear_groups(comoment: np.ndarray) -> list[list[int]]:
     # Each nearly null direction, as its eigenvector: the columns that carry it (a tenth of its largest loading; it
     # loads a little on others too, 0.7% on mlc_churn). The echelon form _null_space_groups uses for exact null
     # spaces would divide by those small loadings here.
-    near = vectors[:, values <= NEAR_COLLINEAR_RTOL * max(values[-1], 0.0)].T
+    # Exactly null directions (collinear columns) are the singular Hessian's to name: only the nearly null ones here.
+    top = max(values[-1], 0.0)
+    near = vectors[:, (values > EXACTLY_COLLINEAR_RTOL * top) & (values <= NEAR_COLLINEAR_RTOL * top)].T
     groups = _merged(set(np.flatnonzero(np.abs(v) > 0.1 * np.abs(v).max()).tolist()) for v in near)
     return [group for group in groups if len(group) > 1]
 

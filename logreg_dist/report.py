@@ -517,13 +517,13 @@ def _coefficients_section(coefficients, summary) -> str:
     with_errors = any(_float(c.get("std_error")) is not None for c in rows if c.get("feature") != "(intercept)")
     if groups and not with_errors:  # the fit found them: its Hessian has no inverse
         penalty += ('<p class="note warn-soft">No coefficient has a standard error: the Hessian of the '
-                    f"{'nonzero ' if l1_ratio else ''}coefficients is singular, because these columns are collinear: "
+                    f"{'nonzero ' if l1_ratio else ''}coefficients is singular, because these columns are collinear (or nearly): "
                     f"{_e(named)}. Drop one column of each group, or fit with a ridge part.</p>")
     elif groups:  # nearly collinear: the Hessian has an inverse, but these columns' entries of it are huge
-        penalty += ('<p class="note warn-soft">These columns are nearly collinear (each group is almost a copy of '
-                    f"one column): {_e(named)}. Their coefficients are large, of opposite signs and with huge "
-                    "standard errors, and mean little on their own; they rank after the others. Drop all but one "
-                    "column of each group, or fit with a penalty.</p>")
+        penalty += ('<p class="note warn-soft">These columns are nearly collinear (in each group one column is '
+                    f"almost a combination of the others): {_e(named)}. Their coefficients can be large, of opposite "
+                    "signs and with huge standard errors, and mean little on their own; they rank after the others. "
+                    "Drop one column of each group, or fit with a penalty.</p>")
     return _section("coefficients", "Coefficients", f'<p class="note">{_e(note)}</p>', penalty,
                     f'<div class="scroll">{table}</div>')
 
