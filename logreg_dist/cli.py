@@ -345,6 +345,8 @@ def _print_rescore(summary: dict) -> None:
     print("rows per training score decile: " + ", ".join(f"{d['decile']}: {d['rows']:,}" for d in summary["deciles"]))
     if summary["score_psi"] is not None:
         print(f"PSI of the score {summary['score_psi']:.4f}; inputs with PSI > 0.2: {', '.join(summary['flagged']) or 'none'}")
+    if summary.get("duplicate_ids"):
+        print(f"ids on more than one row: {summary['duplicate_ids']:,} (every row was scored)")
     if summary["unseen_levels"]:
         print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
     if summary.get("missing_text"):

@@ -12,6 +12,7 @@
      ├── CollinearityWarning: the Hessian was singular or nearly so; names the
      │   columns involved and what was done.
      ├── ConstantColumnWarning: columns with zero variance; their coefficient is 0.
+     ├── DuplicateIdsWarning: data to score held an id on several rows; each was scored.
      ├── EmptyDataWarning: data to score had no rows; the output holds none.
      └── SeparationWarning: with l2 = 0, features that separate the classes; their
          coefficients are unbounded and their standard errors not meaningful.
@@ -24,6 +25,7 @@ __all__ = [
     "CollinearityWarning",
     "ConstantColumnWarning",
     "ConvergenceWarning",
+    "DuplicateIdsWarning",
     "EmptyDataWarning",
     "InputError",
     "LogregDistError",
@@ -58,6 +60,10 @@ def column_groups(groups) -> str:
 
 class ConstantColumnWarning(UserWarning):
     """Some feature columns have zero variance in training; their coefficients are fixed at 0."""
+
+
+class DuplicateIdsWarning(UserWarning):
+    """Data to score held an id on more than one row: every row was scored, so the output holds it more than once."""
 
 
 class EmptyDataWarning(UserWarning):

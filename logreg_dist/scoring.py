@@ -31,13 +31,14 @@ from scipy.special import expit
 
 from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
-from .exceptions import EmptyDataWarning, InputError, MissingValuesWarning
+from .exceptions import DuplicateIdsWarning, EmptyDataWarning, InputError, MissingValuesWarning
 from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
 from .reasons import Contributions, check_reason_counts, used_inputs
 from .storage import discard, filesystem, is_url, join, make_staging, move_into_place, new_run, publish
 from .tables import read_table
+from .training import _dedupe, _hashed_ids
 
 __all__ = ["check_inputs", "check_reasons", "check_schema", "score_to_parquet"]
 
@@ -53,11 +54,19 @@ class ScoreTally:
     above: int = 0
     profile: Profile = field(default_factory=Profile)
     top_reasons: np.ndarray | None = None
+    ids: np.ndarray | None = None  # sorted distinct hashes of the ids scored (None without an id column)
+    duplicated: np.ndarray | None = None  # the hashes seen more than once
 
     def __add__(self, other: ScoreTally) -> ScoreTally:
         top = other.top_reasons if self.top_reasons is None else (
             self.top_reasons if other.top_reasons is None else self.top_reasons + other.top_reasons)
-        return ScoreTally(self.rows + other.rows, self.above + other.above, self.profile + other.profile, top)
+        ids = duplicated = None
+        if self.ids is not None and other.ids is not None:
+            # As training's discovery: the sorted hashes merge up the tree, and a hash met twice is a duplicate.
+            ids, again = _dedupe(np.sort(np.concatenate([self.ids, other.ids]), kind="stable"))
+            duplicated = np.union1d(np.union1d(self.duplicated, other.duplicated), again)
+        return ScoreTally(self.rows + other.rows, self.above + other.above, self.profile + other.profile, top, ids,
+                          duplicated)
 
 
 def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None) -> None:
@@ -102,7 +111,8 @@ def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str | None,
     above = int((probability >= threshold).sum()) if threshold is not None else 0
     profile = profile_partition(part, probability, preparation=model.preparation, edges=edges)
     top = explained.top_counts() if explained is not None and reasons else None
-    return ScoreTally(len(part), above, profile, top)
+    ids, duplicated = _dedupe(np.sort(_hashed_ids(part[id_column]))) if id_column else (None, None)
+    return ScoreTally(len(part), above, profile, top, ids, duplicated)
 
 
 def _write_part(table: pa.Table, path: str, storage_options: dict | None, options: dict) -> None:
@@ -210,6 +220,10 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         publish(fs, root, staging)  # after the try: the run it names must not be discarded
     if summary["imputed"] or summary["missing_text"]:
         warnings.warn(imputed_text(summary["imputed"], summary["missing_text"]), MissingValuesWarning, stacklevel=2)
+    if summary["duplicate_ids"]:
+        warnings.warn(f"{summary['duplicate_ids']:,} ids in column {id_column!r} of {data} appear more than once: each "
+                      "of their rows was scored, so the scores hold those customers more than once; check the data.",
+                      DuplicateIdsWarning, stacklevel=2)
     if not summary["rows"]:
         warnings.warn(f"{data} has no rows: the scores at {out} hold none, and there is no drift to check.",
                       EmptyDataWarning, stacklevel=2)
@@ -257,6 +271,8 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
         "out": out,
         "model_version": model.version,
         "rows": tally.rows,
+        # Ids met on more than one row (their rows are all scored), as 64-bit hashes: 0 without an id column.
+        "duplicate_ids": 0 if tally.duplicated is None else int(tally.duplicated.size),
         "deciles": [{"decile": d + 1, "rows": int(n)} for d, n in enumerate(decile_counts)],
         "threshold": threshold,
         "above_threshold": tally.above if threshold is not None else None,

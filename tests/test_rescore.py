@@ -130,6 +130,23 @@ def test_data_without_rows_is_scored_empty_with_a_warning_and_no_drift(trained, 
     assert len(pd.read_parquet(tmp_path / "scores")) == 0
 
 
+def test_ids_on_more_than_one_row_are_counted_and_warned_about(trained, local_client, tmp_path):
+    from logreg_dist.exceptions import DuplicateIdsWarning
+
+    base = pd.read_parquet(trained / "base")
+    # 5,000 ids in two files (so in different partitions), and one id three times: 5,001 ids met more than once.
+    base.iloc[:20_000].to_parquet(tmp_path / "a.parquet")
+    pd.concat([base.iloc[15_000:], base.iloc[[0, 0]]]).to_parquet(tmp_path / "b.parquet")
+    (tmp_path / "data").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.parquet").rename(tmp_path / "data" / f"{name}.parquet")
+    with pytest.warns(DuplicateIdsWarning, match=r"5,001 ids in column 'customer_id' .* appear more than once"):
+        summary = _rescore(trained, tmp_path / "scores", data=tmp_path / "data", client=local_client)
+    assert summary["duplicate_ids"] == 5_001 and summary["rows"] == 35_002  # every row scored, none lost
+    unique = _rescore(trained, tmp_path / "unique-scores", client=local_client)
+    assert unique["duplicate_ids"] == 0
+
+
 def test_new_levels_and_gaps_in_a_text_column_are_told_apart(prefect_harness, local_client, tmp_path):
     """A text column complete in training: at scoring, a level it never had and a missing value both score as the
     reference level, and the summary counts each under its own name (a gap is no new level)."""
