@@ -102,6 +102,8 @@ def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str | None,
                {ROW_COLUMN: np.arange(first_row, first_row + len(part), dtype=np.int64)}),
             "probability": probability,
             "decile": score_decile(probability, edges[SCORE]),
+            # The model's decision at the threshold its costs (or contact share) chose: whom to contact.
+            **({"contact": probability >= threshold} if threshold is not None else {}),
             "model_version": pa.repeat(pa.scalar(str(model.version), type=pa.string()), len(part)),
             **(explained.arrays(part, values=reason_values) if explained is not None else {}),
         }

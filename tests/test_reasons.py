@@ -124,6 +124,7 @@ def test_the_score_command_writes_the_reasons_and_the_summary_counts_the_first_o
                                     "--reasons", "3", "--reasons-down", "1", "--reason-values", "--scheduler", local_client.scheduler.address])
     assert status == 0, error
     scores = pd.read_parquet(out)
+    # This model was saved without validation, so without a threshold: no contact column.
     assert list(scores.columns[:4]) == ["customer_id", "probability", "decile", "model_version"]
     assert scores["customer_id"].tolist() == frame["customer_id"].tolist()
     model = load_model(root / "model")

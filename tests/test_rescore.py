@@ -49,7 +49,10 @@ def test_probabilities_equal_the_formula_from_model_json_for_every_row(trained, 
     document = json.loads((trained / "registry" / "latest" / "model.json").read_text())
     base = pd.read_parquet(trained / "base")
     scores = pd.read_parquet(tmp_path / "scores")
-    assert list(scores.columns) == ["customer_id", "probability", "decile", "model_version"]
+    assert list(scores.columns) == ["customer_id", "probability", "decile", "contact", "model_version"]
+    # The decision at the model's threshold (its costs' choice), row by row; the summary counts the same rows.
+    assert (scores["contact"] == (scores["probability"] >= document["threshold"]["threshold"])).all()
+    assert int(scores["contact"].sum()) == summary["above_threshold"]
     assert len(scores) == len(base) and scores["customer_id"].tolist() == base["customer_id"].tolist()
     X = base[document["features"]].to_numpy(dtype=float)
     expected = 1.0 / (1.0 + np.exp(-(document["intercept"] + X @ np.array(document["coef"]))))
@@ -85,7 +88,7 @@ def test_a_model_without_an_id_column_numbers_the_rows_in_the_datas_order(traine
     summary = _rescore(trained, tmp_path / "scores", data=data, model=model, client=local_client)
     base = pd.read_parquet(data)
     scores = pd.read_parquet(tmp_path / "scores")
-    assert list(scores.columns) == ["row", "probability", "decile", "model_version"]
+    assert list(scores.columns) == ["row", "probability", "decile", "contact", "model_version"]
     assert scores["row"].tolist() == list(range(len(base))) and summary["rows"] == len(base) == 27_000
     X = base[document["features"]].to_numpy(dtype=float)
     expected = 1.0 / (1.0 + np.exp(-(document["intercept"] + X @ np.array(document["coef"]))))
