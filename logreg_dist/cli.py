@@ -412,9 +412,14 @@ def _reason_options(command: argparse.ArgumentParser) -> None:
 class _Parser(argparse.ArgumentParser):
     """A bad argument is one line, as every other bad input is; the usage is one ``--help`` away."""
 
+    #: The words being parsed (set by :func:`main`): a missing required option is often a mistyped one.
+    words: list[str] = []
+
     def error(self, message):
         if message.startswith("the following arguments are required: command"):
             self.print_help(sys.stderr)  # no command at all: what there is to run
+        elif message.startswith("the following arguments are required"):
+            message += _nearest_option(self, _Parser.words)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -517,6 +522,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unrecognized(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> None:
+    """Refuse arguments the command does not take, by the command's parser (so the advice is its ``--help``), with
+    the nearest option for a mistyped one (``--traget``: did you mean ``--target``?)."""
+    sub = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    command_parser = sub.choices[command]
+    command_parser.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command_parser, extra)}")
+
+
+def _nearest_option(parser: argparse.ArgumentParser, words: list[str]) -> str:
+    """`` (did you mean --target?)`` for the first of ``words`` that is a near miss of one of ``parser``'s options
+    (Python 3.11's argparse suggests none), else ``""``."""
+    import difflib
+
+    options = [option for option in parser._option_string_actions if option.startswith("--")]
+    for word in words:
+        name = word.split("=")[0]
+        if name.startswith("--") and name not in options:
+            near = difflib.get_close_matches(name, options, n=1, cutoff=0.8)
+            return f" ({name} is not an option; did you mean {near[0]}?)" if near else ""
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status.
 
@@ -525,7 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     :mod:`logreg_dist._interrupts`); an unexpected exception, a bug, is
     raised after one line saying what failed.
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    _Parser.words = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unrecognized(parser, args.command, extra)
     _console_filter.verbose = args.verbose
     if not args.verbose:
         import dask

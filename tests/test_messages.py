@@ -171,7 +171,13 @@ def test_a_fit_stopped_by_max_iter_is_told_to_raise_the_option(prefect_harness, 
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "data.parquet", "--target", "y", "--out", "m", "--cv", "2.5"], "argument --cv: invalid int value: '2.5'"),
-    (["train", "data.parquet", "--target", "y", "--out", "m", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "data.parquet", "--target", "y", "--out", "m", "--bogus"],
+     "logreg-dist train: error: unrecognized arguments: --bogus (see logreg-dist train --help)"),
+    # A near miss gets the option meant (argparse of Python 3.11 suggests none), also where it left one missing.
+    (["train", "data.parquet", "--target", "y", "--out", "m", "--l1ratio", "1"],
+     "unrecognized arguments: --l1ratio 1 (--l1ratio is not an option; did you mean --l1-ratio?)"),
+    (["train", "data.parquet", "--traget", "y", "--out", "m"],
+     "required: --target (--traget is not an option; did you mean --target?)"),
     # An unset shell variable ("--id-column $ID") is refused, not taken as the model's id column.
     (["score", "m", "d.parquet", "--out", "s", "--id-column", ""], "argument --id-column: expected a column name"),
     (["train", "data.parquet", "--target", " ", "--out", "m"], "argument --target: expected a column name"),
