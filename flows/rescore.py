@@ -33,7 +33,7 @@ def rescore(model: str, data: str, out: str, id_column: str | None = None, sched
     with ``reasons`` (``reasons_down``), each row also gets the inputs that raise (lower) its log-odds most, and with
     ``reason_values`` each reason's input value as text."""
     check_output(out, kind="scores", inputs=[data, model])  # before any work: out may hold only earlier scores
-    jobs.check_score_inputs(model, None, id_column, reasons, reasons_down)
+    jobs.check_score_inputs(model, None, id_column, reasons, reasons_down, reason_values)
     logger = get_run_logger()
     with jobs.client_for(data, scheduler) as client:
         logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")

@@ -470,9 +470,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Groups of active columns (indices among them) of which one is a combination of the others up to noise,
         for an unpenalized fit: a charge that is a rate times the minutes gets a huge coefficient of the opposite sign
         to the minutes', which reads like separation; a monthly charge that is nearly the sum of the services'
-        prices takes a sign that means nothing. Exactly collinear columns are the singular Hessian's to name. Judged on the columns' sampled co-moments (the Hessian at the
-        start, up to a constant), not on the Hessian at the optimum, which separation degenerates too; a block of
-        codes keeps its numeric columns' co-moments only, and is not judged."""
+        prices takes a sign that means nothing. Exactly collinear columns are the singular Hessian's to name.
+        Judged on the columns' sampled co-moments (the Hessian at the start, up to a constant), not on the Hessian at
+        the optimum, which separation degenerates too; a block of codes keeps its numeric columns' co-moments only,
+        and is not judged."""
         comoment, active = moments.sample_comoment, scaling.active
         if fit.alpha > 0 or not isinstance(comoment, np.ndarray) \
                 or comoment.shape != (active.size, active.size):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from ._interrupts import Interrupted, raise_on_signals
 from ._local_prefect import LocalPrefectServer, drain_prefect
-from .exceptions import InputError, LogregDistError
+from .exceptions import LogregDistError
 from .outputs import check_output
 
 logger = logging.getLogger("logreg_dist")
@@ -301,20 +302,14 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _check_reason_values(args) -> None:
-    """``--reason-values`` shows each reason's value: without reasons asked for it would be silently ignored."""
-    if args.reason_values and not (args.reasons or args.reasons_down):
-        raise InputError("--reason-values adds each reason's value: it needs --reasons K or --reasons-down K.")
-
-
 def _score(args) -> int:
-    _check_reason_values(args)
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # before Prefect and the cluster start
     with _prefect() as server:
         from .jobs import check_score_inputs
 
         # While the server starts: the model, the data's columns and the reasons asked for are checked.
-        check_score_inputs(args.model, args.data, args.id_column, args.reasons, args.reasons_down)
+        check_score_inputs(args.model, args.data, args.id_column, args.reasons, args.reasons_down,
+                           args.reason_values)
         from flows.rescore import rescore
 
         _connect(server)
@@ -374,10 +369,12 @@ def _register(args) -> int:
 def _serve(args) -> int:
     from .jobs import check_score_inputs
 
-    _check_reason_values(args)
+    from .scoring import check_reason_values
+
+    check_reason_values(args.reason_values, args.reasons, args.reasons_down)  # needs no model: refused now
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # refused now, not at 02:00
     if Path(args.model).exists():  # the model may be registered after the deployment is served: each run checks
-        check_score_inputs(args.model, None, args.id_column, args.reasons, args.reasons_down)
+        check_score_inputs(args.model, None, args.id_column, args.reasons, args.reasons_down, args.reason_values)
     with _prefect() as server:
         from flows.rescore import serve
 
@@ -410,25 +407,30 @@ def _reason_options(command: argparse.ArgumentParser) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """A bad argument is one line, as every other bad input is; the usage is one ``--help`` away."""
+    """A bad argument is one line, as every other bad input is; the usage is one ``--help`` away. ``words`` are the
+    arguments being parsed: a required option reported missing is often a mistyped one among them."""
 
-    #: The words being parsed (set by :func:`main`): a missing required option is often a mistyped one.
-    words: list[str] = []
+    def __init__(self, *args, words=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.words = list(words)
 
     def error(self, message):
         if message.startswith("the following arguments are required: command"):
             self.print_help(sys.stderr)  # no command at all: what there is to run
         elif message.startswith("the following arguments are required"):
-            message += _nearest_option(self, _Parser.words)
+            message += _nearest_option(self, self.words)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="logreg-dist", description="Distributed logistic regression on Dask.")
+def _parser(words=()) -> argparse.ArgumentParser:
+    """The command line's parser; ``words``, the arguments it will parse, let an error name the option meant."""
+    parser = _Parser(prog="logreg-dist", description="Distributed logistic regression on Dask.", words=words)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     verbose = dict(action="store_true", help="log each solver iteration")
     parser.add_argument("-v", "--verbose", **verbose)
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True,
+                                       parser_class=functools.partial(_Parser, words=words))
+    parser.commands = subparsers.choices  # each command's parser, by name
     # -v after the command too ("logreg-dist train ... -v"), as users type it; left unset there, the top level's holds.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", default=argparse.SUPPRESS, **verbose)
@@ -525,22 +527,21 @@ def _parser() -> argparse.ArgumentParser:
 def _unrecognized(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> None:
     """Refuse arguments the command does not take, by the command's parser (so the advice is its ``--help``), with
     the nearest option for a mistyped one (``--traget``: did you mean ``--target``?)."""
-    sub = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
-    command_parser = sub.choices[command]
+    command_parser = parser.commands[command]
     command_parser.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command_parser, extra)}")
 
 
-def _nearest_option(parser: argparse.ArgumentParser, words: list[str]) -> str:
-    """`` (did you mean --target?)`` for the first of ``words`` that is a near miss of one of ``parser``'s options
-    (Python 3.11's argparse suggests none), else ``""``."""
-    import difflib
+def _nearest_option(parser: argparse.ArgumentParser, words) -> str:
+    """`` (--traget is not an option; did you mean --target?)`` for the first of ``words`` that is not one of
+    ``parser``'s options but near one (Python 3.11's argparse suggests none), else ``""``."""
+    from .prepare import closest_name  # the near-miss rule of mistyped columns (an error path: its import waits)
 
     options = [option for option in parser._option_string_actions if option.startswith("--")]
     for word in words:
         name = word.split("=")[0]
         if name.startswith("--") and name not in options:
-            near = difflib.get_close_matches(name, options, n=1, cutoff=0.8)
-            return f" ({name} is not an option; did you mean {near[0]}?)" if near else ""
+            near = closest_name(name, options)
+            return f" ({name} is not an option; did you mean {near}?)" if near else ""
     return ""
 
 
@@ -552,8 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     :mod:`logreg_dist._interrupts`); an unexpected exception, a bug, is
     raised after one line saying what failed.
     """
-    parser = _parser()
-    _Parser.words = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if extra:
         _unrecognized(parser, args.command, extra)

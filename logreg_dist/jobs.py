@@ -24,7 +24,7 @@ from .model import Model, load_model
 from .prepare import Preparation
 from .registry import resolve
 from .report import render_report
-from .scoring import check_inputs, check_reasons, score_to_parquet
+from .scoring import check_inputs, check_reason_values, check_reasons, score_to_parquet
 from .storage import is_url, join, published
 from .tables import count_rows
 from .training import TrainingRows
@@ -224,9 +224,10 @@ def score(model: str, data: str, out: str, client, id_column: str | None = None,
 
 
 def check_score_inputs(model: str, data: str, id_column: str | None, reasons: int | None,
-                       reasons_down: int | None) -> None:
+                       reasons_down: int | None, reason_values: bool = False) -> None:
     """Raise unless the model at ``model`` can score ``data`` (None: any data) with ``reasons`` / ``reasons_down``
-    reasons per row: the checks that need no row, made before a cluster starts."""
+    reasons per row (and their values): the checks that need no row, made before a cluster starts."""
+    check_reason_values(reason_values, reasons, reasons_down)
     if data is None and reasons is None and reasons_down is None:
         return  # nothing to check without reading the model, which scoring reads anyway
     fitted, source = load_model(resolve(model)), f"the model at {model}"

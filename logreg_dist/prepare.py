@@ -382,19 +382,22 @@ def _plain(value):
 # -- discovery ------------------------------------------------------------------------------
 
 
-def _did_you_mean(absent, names) -> str:
-    """`` (did you mean 'churn'?)`` for the columns of ``names`` closest to those ``absent`` (case first, then
-    spelling), or nothing when none is close."""
+def closest_name(wanted, names) -> str | None:
+    """The one of ``names`` a user most likely meant by ``wanted`` (a column, an option): the same but for case,
+    else the nearest spelling; None when none is close."""
     import difflib
 
-    lowered = {name.lower(): name for name in names}
-    close = []
-    for wanted in absent:
-        key = str(wanted).lower()
-        if key not in lowered:
-            key = next(iter(difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.8)), None)
-        if key is not None:
-            close.append(lowered[key])
+    lowered = {str(name).lower(): name for name in names}
+    key = str(wanted).lower()
+    if key not in lowered:
+        key = next(iter(difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.8)), None)
+    return None if key is None else lowered[key]
+
+
+def _did_you_mean(absent, names) -> str:
+    """`` (did you mean 'churn'?)`` for the columns of ``names`` closest to those ``absent``, or nothing when none is
+    close."""
+    close = [c for c in (closest_name(wanted, names) for wanted in absent) if c is not None]
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 

@@ -60,10 +60,7 @@ def _num(value: object, sig: int = 3) -> str:
         return "\u221e" if x > 0 else "-\u221e"
     if x == 0:
         return "0"
-    if abs(x) < 1e-3:
-        mantissa, exponent = f"{x:.{sig - 1}e}".split("e")
-        return f"{mantissa}e{int(exponent)}"
-    if abs(x) >= 1e9:  # an odds ratio of a separated feature can have hundreds of digits: a power of ten reads
+    if abs(x) < 1e-3 or abs(x) >= 1e9:  # an odds ratio of a separated feature can have hundreds of digits
         mantissa, exponent = f"{x:.{sig - 1}e}".split("e")
         return f"{mantissa}e{int(exponent)}"
     magnitude = math.floor(math.log10(abs(float(f"{x:.{sig}g}"))))

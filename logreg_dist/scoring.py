@@ -40,7 +40,7 @@ from .storage import discard, filesystem, is_url, join, make_staging, move_into_
 from .tables import read_table
 from .training import _dedupe, _hashed_ids
 
-__all__ = ["check_inputs", "check_reasons", "check_schema", "score_to_parquet"]
+__all__ = ["check_inputs", "check_reason_values", "check_reasons", "check_schema", "score_to_parquet"]
 
 SUMMARY_FILE = "_summary.json"  # Parquet readers skip files that start with "_"
 
@@ -127,22 +127,31 @@ def _write_part(table: pa.Table, path: str, storage_options: dict | None, option
         pq.write_table(table, handle, **options)
 
 
-def check_reasons(model: Model, *, reasons: int | None, reasons_down: int | None, source: str = "the model") -> None:
-    """Raise unless ``model`` (named ``source`` in the error) can give ``reasons`` / ``reasons_down`` per row."""
+def check_reason_values(reason_values: bool, reasons: int | None, reasons_down: int | None) -> None:
+    """Raise if each reason's value is asked for without reasons: it would be silently left out."""
+    if reason_values and not (reasons or reasons_down):
+        raise InputError("--reason-values adds each reason's value: it needs --reasons K or --reasons-down K.")
+
+
+def check_reasons(model: Model, *, reasons: int | None, reasons_down: int | None, reason_values: bool = False,
+                  source: str = "the model") -> None:
+    """Raise unless ``model`` (named ``source`` in the error) can give ``reasons`` / ``reasons_down`` per row (and
+    their values, with ``reason_values``)."""
+    check_reason_values(reason_values, reasons, reasons_down)
     check_reason_counts(top=reasons, down=reasons_down, used=used_inputs(model), source=source)
     if reasons or reasons_down:
         Contributions.of(model, source=source)  # a model without training means is refused before any row is read
 
 
 def check_inputs(model: Model, data: str, *, id_column: str | None = None, reasons: int | None = None,
-                 reasons_down: int | None = None, storage_options: dict | None = None,
+                 reasons_down: int | None = None, reason_values: bool = False, storage_options: dict | None = None,
                  source: str = "the model") -> tuple:
     """``(the lazy frame of data, the id column)`` once ``data`` can be scored by ``model`` with ``reasons``: every
     check that needs no row (the reasons asked for, the id column, each input's presence and kind), so that the
     command reports a wrong argument before a cluster starts. The id column is None where neither the caller nor
     the model names one: the rows are then numbered in the data's order (:data:`ROW_COLUMN`), as scikit-learn's
     and H2O's predictions come back in row order."""
-    check_reasons(model, reasons=reasons, reasons_down=reasons_down, source=source)
+    check_reasons(model, reasons=reasons, reasons_down=reasons_down, reason_values=reason_values, source=source)
     frame = read_table(data, storage_options=storage_options)
     id_column = id_column or model.preparation.id_column or None
     if id_column and (reasons or reasons_down) and id_column.startswith("reason_"):
@@ -166,7 +175,7 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
 
     check_output(out, kind="scores", inputs=[data], storage_options=storage_options)
     frame, id_column = check_inputs(model, data, id_column=id_column, reasons=reasons, reasons_down=reasons_down,
-                                    storage_options=storage_options)
+                                    reason_values=reason_values, storage_options=storage_options)
     distribution = model.score_distribution or {}
     edges = distribution.get("edges")
     if not edges:

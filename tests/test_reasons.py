@@ -180,6 +180,12 @@ def test_reason_values_without_reasons_is_refused_not_ignored(churn, tmp_path):
     assert status == 2 and error.strip().endswith("--reason-values adds each reason's value: it needs --reasons K or "
                                                   "--reasons-down K.")
     assert not (tmp_path / "scores").exists()
+    # The library refuses it too, where the reasons are checked, before any row is scored.
+    from logreg_dist.scoring import score_to_parquet
+
+    with pytest.raises(InputError, match="--reason-values adds each reason's value"):
+        score_to_parquet(None, load_model(root / "model"), str(root / "customers"), tmp_path / "lib", reason_values=True)
+    assert not (tmp_path / "lib").exists()
 
 
 def test_a_model_without_training_means_is_refused_when_reasons_are_asked(churn, tmp_path):
