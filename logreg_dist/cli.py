@@ -215,6 +215,8 @@ def _print_headline(summary: dict) -> None:
     if penalty.get("chosen_by"):
         held_out = next((f"{k.replace('_', ' ')} {penalty[k]:.4f}" for k in ("valid_deviance", "cv_deviance")
                          if penalty.get(k) is not None), "")
+        if penalty.get("cv_auc") is not None:  # with no validation rows, the only measure of the model's ranking
+            held_out += f", cv AUC {penalty['cv_auc']:.4f}"
         print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}), one of {penalty['n_alphas']} "
               f"on the path, chosen by {penalty['chosen_by']} ({held_out}); {penalty['nonzero']} nonzero coefficients")
         if penalty.get("not_converged"):
@@ -247,8 +249,9 @@ def _print_headline(summary: dict) -> None:
             f"({metrics['n_positives']:,} positives); log-loss {metrics['log_loss']:.4f}, Brier {metrics['brier']:.5f}"
         )
     else:  # --valid-fraction 0: nothing held out to measure or report on
-        print("no validation rows (--valid-fraction 0): no metrics, threshold or report.html; the model is in "
-              "model.json, and 'logreg-dist evaluate' measures it on held-out data")
+        shows = "coefficients and the path" if penalty.get("chosen_by") else "coefficients"
+        print(f"no validation rows (--valid-fraction 0): no metrics.json or threshold, and report.html shows the "
+              f"{shows} only; 'logreg-dist evaluate' measures the model on held-out data")
     short = summary.get("short_model")
     if short and short.get("auc") is not None:
         every = (f" (--top-k {short['top_k']} is more than the {len(short['features'])} inputs the model uses: all "

@@ -249,18 +249,18 @@ def write_model(out: str, model: dict, validation: dict | None, short: dict | No
     fitted.score_distribution = distribution
     fitted.version = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     fitted.training = {**fitted.training, "options": dataclasses.asdict(options)}
-    files = {}
-    if fitted.metrics:
-        files["metrics.json"] = json.dumps(fitted.metrics, indent=2)
-        files["report.html"] = render_report(
-            title=f"{options.target} model",
-            summary=_report_header(fitted, options),
-            metrics=fitted.metrics,
-            coefficients=fitted.coefficient_table(),
-            threshold=fitted.threshold,
-            short_model=fitted.short_model,
-            path=fitted.path,
-        )
+    # A model fitted on every row (--valid-fraction 0) has no metrics.json; its report shows what it has: the
+    # coefficients, the path and, where cross-validation chose the penalty, the folds' AUC.
+    files = {} if not fitted.metrics else {"metrics.json": json.dumps(fitted.metrics, indent=2)}
+    files["report.html"] = render_report(
+        title=f"{options.target} model",
+        summary=_report_header(fitted, options),
+        metrics=fitted.metrics,
+        coefficients=fitted.coefficient_table(),
+        threshold=fitted.threshold,
+        short_model=fitted.short_model,
+        path=fitted.path,
+    )
     fitted.save(out, extra_files=files)
     return out
 
@@ -331,8 +331,7 @@ def model_headline(model_dir: str) -> dict:
     headline = {k: metrics[k] for k in ("auc", "auc_ci", "log_loss", "brier", "n_rows", "n_positives") if k in metrics}
     return {
         "model_dir": str(model_dir),
-        "report": (join(published(model_dir), "report.html") if is_url(model_dir) else str(Path(model_dir) / "report.html"))
-        if metrics else None,
+        "report": join(published(model_dir), "report.html") if is_url(model_dir) else str(Path(model_dir) / "report.html"),
         "target": model.preparation.target,
         "positive_label": model.preparation.positive_label,
         "rows": model.training.get("rows"),

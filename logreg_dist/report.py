@@ -8,8 +8,9 @@ browser opening the file fetches nothing. Every string taken from the inputs
 
 Sections, each a ``<section id=...>``: ``headline`` (validation AUC with its
 95% CI, rows, positives, rate), ``roc``, ``pr``, ``calibration``, ``gains``
-(cumulative gains and lift by decile, chart and table), ``coefficients``,
-``short-model`` and ``threshold`` (only when given) and ``facts``. Optional
+(cumulative gains and lift by decile, chart and table; these four only with
+validation metrics), ``coefficients``, ``path``, ``short-model`` and
+``threshold`` (only when given) and ``facts``. Optional
 keys that are missing or None print as a dash; a section whose data is
 missing says so instead of failing.
 """
@@ -333,8 +334,18 @@ def _head(title: str) -> str:
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>")
 
 
-def _headline(title, summary, metrics, sections) -> str:
+def _cross_validated(path: dict | None) -> dict | None:
+    """The chosen point of a cross-validated path (its ``cv_auc`` and ``cv_auc_sd``), or None."""
+    points = _list((path or {}).get("points"))
+    chosen = int((path or {}).get("chosen", 0))
+    point = points[chosen] if chosen < len(points) else {}
+    return point if _float(point.get("cv_auc")) is not None else None
+
+
+def _headline(title, summary, metrics, sections, path=None) -> str:
     target, label = summary.get("target", "target"), summary.get("positive_label", "1")
+    if not metrics:
+        return _unvalidated_headline(title, summary, sections, path)
     rows = metrics.get("n_rows", summary.get("rows_valid"))
     positives = metrics.get("n_positives", summary.get("positives_valid"))
     rate = _rate(positives, rows)
@@ -353,6 +364,33 @@ def _headline(title, summary, metrics, sections) -> str:
     if top and _float(top.get("cumulative_gain")) is not None and _float(top.get("lift")) is not None:
         lede += (f" The 10% of rows with the highest scores hold {_pct(top['cumulative_gain'], 2)} of the positives, "
                  f"{_num(top['lift'], 2)} times the average rate.")
+    return _header(title, summary, cards, lede, sections)
+
+
+def _unvalidated_headline(title, summary, sections, path) -> str:
+    """The headline of a model fitted on every row: the training counts, and the cross-validated AUC if any."""
+    target, label = summary.get("target", "target"), summary.get("positive_label", "1")
+    rows, positives = summary.get("rows_train"), summary.get("positives_train")
+    kpis = [("Training rows", _int(rows), ""), ("Positives", _int(positives), f"{target} = {label}"),
+            ("Positive rate", _pct(_rate(positives, rows), 2), "")]
+    lede = ("This model was fitted on every row and has not been measured on rows it did not see: there are no "
+            "ROC, precision\u2013recall, calibration or gains charts and no threshold. Measure it on labelled data "
+            "with logreg-dist evaluate, or train with a validation share (--valid-fraction).")
+    chosen = _cross_validated(path)
+    if chosen is not None:
+        folds = path.get("selected_on") or "cross-validation"
+        kpis.insert(0, ("Cross-validated AUC", _auc(chosen["cv_auc"]),
+                        f"\u00b1 {_auc(chosen.get('cv_auc_sd'))} SD over the folds"))
+        lede = (f"In {folds}, the model at the chosen penalty ranked a random positive ({target} = {label}) of a "
+                f"held-out fold above a random negative {_pct(chosen['cv_auc'], 3)} of the time (AUC "
+                f"{_auc(chosen['cv_auc'])}, the mean over the folds of an AUC from binned scores). " + lede)
+    cards = "".join(f'<div class="kpi"><span class="label">{_e(k)}</span><span class="value">{_e(v)}</span>'
+                    f'<span class="detail">{_e(d)}</span></div>' for k, v, d in kpis)
+    return _header(title, summary, cards, lede, sections)
+
+
+def _header(title, summary, cards, lede, sections) -> str:
+    target, label = summary.get("target", "target"), summary.get("positive_label", "1")
     out = [f'<header id="headline"><h1>{_e(title)}</h1>',
            f'<p class="sub">Logistic regression for {_e(target)} = {_e(label)}'
            + "".join(f" \u00b7 {_e(v)}" for v in (summary.get("model_version"), summary.get("created")) if v)
@@ -597,7 +635,8 @@ def _facts_section(summary, metrics) -> str:
         ("Training rows", f"{_int(summary.get('rows_train'))} ({_int(summary.get('positives_train'))} positives, "
                           f"{_pct(_rate(summary.get('positives_train'), summary.get('rows_train')), 2)})"),
         ("Validation rows", f"{_int(summary.get('rows_valid', metrics.get('n_rows')))} "
-                            f"({_int(summary.get('positives_valid', metrics.get('n_positives')))} positives)"),
+                            f"({_int(summary.get('positives_valid', metrics.get('n_positives')))} positives)"
+                            if metrics else "none: fitted on every row"),
         ("Features", _int(summary.get("n_features"))),
         ("Solver", summary.get("solver") or _DASH),
         ("Iterations", _int(summary.get("n_iter"))),
@@ -606,10 +645,10 @@ def _facts_section(summary, metrics) -> str:
         if _float(summary.get("alpha")) is None else  # an elastic net's l2 is only its ridge part
         ("Penalty", f"alpha {float(summary['alpha']):g}, l1_ratio {_float(summary.get('l1_ratio')) or 0.0:g}"),
         ("Fit time", _DASH if _float(summary.get("fit_seconds")) is None else f"{_num(summary['fit_seconds'])} s"),
-        ("AUC standard error", _num(metrics.get("auc_se"), 2)),
-        ("Log loss", _num(metrics.get("log_loss"), 4)),
-        ("Brier score", _num(metrics.get("brier"), 3)),
-        ("Average precision", _num(metrics.get("average_precision"), 3)),
+        *([("AUC standard error", _num(metrics.get("auc_se"), 2)),
+           ("Log loss", _num(metrics.get("log_loss"), 4)),
+           ("Brier score", _num(metrics.get("brier"), 3)),
+           ("Average precision", _num(metrics.get("average_precision"), 3))] if metrics else []),
         ("Model version", summary.get("model_version") or _DASH),
         ("Created", summary.get("created") or _DASH),
     ]
@@ -617,7 +656,7 @@ def _facts_section(summary, metrics) -> str:
                     '<dl class="facts">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items) + "</dl>")
 
 
-def _path_section(path: dict, features: Sequence[str]) -> str:
+def _path_section(path: dict, features: Sequence[str], validated: bool = True) -> str:
     """The regularization path: the held-out deviance against the penalty, the coefficient paths, and the table."""
     points = _list(path.get("points"))
     chosen = int(path.get("chosen", 0))
@@ -670,33 +709,36 @@ def _path_section(path: dict, features: Sequence[str]) -> str:
     if fold_tolerance is not None:
         solved += (f"; each fold's fits, which only give its held-out deviance, held them to {fold_tolerance:.1e}, "
                    "which moves that deviance by far less than its standard error")
-    note = (f"{solved}; the choice is {rule} {held_out}. "
-            "The path's AUC is from scores binned on the logit scale; the model's AUC above is exact.")
+    note = (f"{solved}; the choice is {rule} {held_out}. The path's AUC is from scores binned on the logit scale"
+            + ("; the model's AUC above is exact." if validated else "."))
     return _section("path", "Regularization path", f'<p class="note">{_e(note)}</p>', *charts,
                     f'<div class="scroll">{table}</div>')
 
 
 def _render(*, title, summary, metrics, coefficients, threshold, short_model, path=None) -> Iterator[str]:
     """The page in pieces, in order, so that a writer can stream them."""
+    metrics = metrics or {}  # none: a model fitted on every row, which has only its coefficients (and path) to show
     rows = metrics.get("n_rows", summary.get("rows_valid"))
     base_rate = _rate(metrics.get("n_positives", summary.get("positives_valid")), rows)
     deciles = _list(metrics.get("deciles"))
     n_features = summary.get("n_features", sum(c.get("feature") != "(intercept)" for c in coefficients))
     sections = [("roc", "ROC"), ("pr", "Precision\u2013recall"), ("calibration", "Calibration"),
-                ("gains", "Gains and lift"), ("coefficients", "Coefficients")]
+                ("gains", "Gains and lift")] if metrics else []
+    sections += [("coefficients", "Coefficients")]
     sections += [("path", "Regularization path")] if path else []
     sections += [("short-model", "Short model")] if short_model is not None else []
     sections += [("threshold", "Threshold")] if threshold is not None else []
     sections += [("facts", "Model facts")]
     yield _head(title)
-    yield _headline(title, summary, metrics, sections)
-    yield f'<div class="pair">{_roc_section(metrics)}{_pr_section(metrics, base_rate)}</div>'
-    yield _calibration_section(deciles)
-    yield _gains_section(deciles, base_rate)
+    yield _headline(title, summary, metrics, sections, path)
+    if metrics:
+        yield f'<div class="pair">{_roc_section(metrics)}{_pr_section(metrics, base_rate)}</div>'
+        yield _calibration_section(deciles)
+        yield _gains_section(deciles, base_rate)
     yield _coefficients_section(coefficients, summary)
     if path:
         yield _path_section(path, [c["feature"] for c in coefficients if c.get("feature") != "(intercept)"
-                                   ] if not summary.get("features") else summary["features"])
+                                   ] if not summary.get("features") else summary["features"], validated=bool(metrics))
     if short_model is not None:
         yield _short_model_section(short_model, metrics, n_features)
     if threshold is not None:
@@ -711,7 +753,7 @@ def _render(*, title, summary, metrics, coefficients, threshold, short_model, pa
 def _check(title, summary, metrics, coefficients, threshold, short_model) -> None:
     if not isinstance(title, str):
         raise TypeError(f"title must be a str; got {type(title).__name__}.")
-    for name, value, optional in (("summary", summary, False), ("metrics", metrics, False),
+    for name, value, optional in (("summary", summary, False), ("metrics", metrics, True),
                                   ("threshold", threshold, True), ("short_model", short_model, True)):
         if not (isinstance(value, dict) or (optional and value is None)):
             raise TypeError(f"{name} must be a dict{' or None' if optional else ''}; got {type(value).__name__}.")
@@ -722,7 +764,7 @@ def _check(title, summary, metrics, coefficients, threshold, short_model) -> Non
             raise TypeError(f"coefficients[{k}] must be a dict with a str 'feature'; got {row!r:.80}.")
 
 
-def render_report(*, title: str, summary: dict, metrics: dict, coefficients: list[dict],
+def render_report(*, title: str, summary: dict, metrics: dict | None, coefficients: list[dict],
                   threshold: dict | None, short_model: dict | None, path: dict | None = None) -> str:
     """The model report as one self-contained HTML page (the trained model's ``report.html``).
 
@@ -734,11 +776,14 @@ def render_report(*, title: str, summary: dict, metrics: dict, coefficients: lis
         The fit: ``target``, ``positive_label``, ``rows_train``, ``positives_train``,
         ``rows_valid``, ``positives_valid``, ``n_features``, ``l2``, ``solver``,
         ``n_iter``, ``converged``, ``fit_seconds``, ``model_version``, ``created``.
-    metrics : dict
+    metrics : dict or None
         Validation metrics: ``n_rows``, ``n_positives``, ``auc``, ``auc_se``,
         ``auc_ci``, ``log_loss``, ``brier``, ``average_precision``, ``roc``
         (``fpr``, ``tpr``), ``pr`` (``recall``, ``precision``) and ``deciles``
-        (one dict per decile, ``bin`` 1 holding the highest scores).
+        (one dict per decile, ``bin`` 1 holding the highest scores). None (or
+        empty) for a model fitted on every row: the page then shows the
+        training counts, the cross-validated AUC of a ``path`` chosen by
+        cross-validation, the coefficients, the path and the facts.
     coefficients : list of dict
         One row per feature in rank order (``feature``, ``coef``, ``std_error``,
         ``z``, ``p_value``, ``ci_low``, ``ci_high``, ``coef_standardized``,

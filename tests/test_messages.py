@@ -85,8 +85,31 @@ def test_training_without_validation_rows_says_what_it_did_not_write(prefect_har
         status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn",
                        "--l2", "1e-3", "--valid-fraction", "0", "--out", str(tmp_path / "model")])
     assert status == 0
-    assert "no validation rows (--valid-fraction 0): no metrics, threshold or report.html" in out.getvalue()
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json"]
+    assert ("no validation rows (--valid-fraction 0): no metrics.json or threshold, and report.html shows the "
+            "coefficients only") in out.getvalue()
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json", "report.html"]
+    report = (tmp_path / "model" / "report.html").read_text()
+    assert 'id="coefficients"' in report and 'id="roc"' not in report and 'id="threshold"' not in report
+    assert "Training rows</span><span class=\"value\">7,043<" in report
+    assert "has not been measured on rows it did not see" in report and "Cross-validated AUC" not in report
+
+
+def test_cross_validation_without_validation_rows_reports_the_folds_auc(prefect_harness, tmp_path):
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+        status = main(["train", str(Path(__file__).parent / "data" / "wa_churn.parquet"), "--target", "churn",
+                       "--alpha", "auto", "--cv", "3", "--n-alphas", "6", "--valid-fraction", "0",
+                       "--out", str(tmp_path / "model")])
+    assert status == 0
+    from logreg_dist.model import load_model
+
+    path = load_model(tmp_path / "model").path
+    chosen = path["points"][path["chosen"]]
+    assert f"cv AUC {chosen['cv_auc']:.4f}" in out.getvalue()
+    assert "report.html shows the coefficients and the path only" in out.getvalue()
+    report = (tmp_path / "model" / "report.html").read_text()
+    assert f"Cross-validated AUC</span><span class=\"value\">{chosen['cv_auc']:.3f}<" in report
+    assert f"\u00b1 {chosen['cv_auc_sd']:.3f} SD over the folds" in report
+    assert 'id="path"' in report and 'id="roc"' not in report and "the model's AUC above is exact" not in report
 
 
 def test_collinear_groups_are_named_once_each_and_apart():

@@ -228,6 +228,20 @@ def test_missing_optional_parts_give_a_shorter_page():
     assert "without converging" in page  # a fit that did not converge is said so at the top
 
 
+def test_a_model_without_validation_metrics_shows_its_training_counts_and_coefficients(inputs):
+    summary = {**inputs["summary"], "rows_train": 12_345, "positives_train": 678}
+    for metrics in (None, {}):
+        page = render_report(**{**inputs, "summary": summary, "metrics": metrics, "threshold": None,
+                                "short_model": None})
+        parsed = parse(page)
+        assert parsed.errors == [] and parsed.stack == []
+        assert all(parsed.ids[s] == 0 for s in ["roc", "pr", "calibration", "gains", "threshold"])
+        assert all(parsed.ids[s] == 1 for s in ["headline", "coefficients", "facts"])
+        assert 'href="#roc"' not in page and "Validation AUC" not in page and "Log loss" not in page
+        assert "Training rows</span><span class=\"value\">12,345<" in page and "5.5%" in page
+        assert "none: fitted on every row" in page
+
+
 @pytest.mark.parametrize("shape", ["contact_share", "costs_none"])
 def test_threshold_given_as_a_contact_share(inputs, shape):
     threshold = {k: v for k, v in inputs["threshold"].items() if k not in ("cost_fp", "cost_fn", "expected_cost",
