@@ -35,8 +35,11 @@ def is_dask_collection(obj) -> bool:
 
 
 def partition_where(partition: int, n_partitions: int, source: str | None = None) -> str:
-    """How errors name a partition: ``partition i of n`` (``of <source>`` when given)."""
+    """How errors name a partition: ``partition i of n`` (``of <source>`` when given; the source alone when it is
+    one partition, where "partition 0 of 1" tells a user nothing)."""
     where = f"partition {partition} of {n_partitions}"
+    if source and n_partitions == 1:
+        return source
     return f"{where} of {source}" if source else where
 
 

@@ -359,13 +359,26 @@ def _print_rescore(summary: dict) -> None:
 
 
 def _register(args) -> int:
-    from .registry import latest, register
+    from .model import load_model
+    from .registry import changes_from_latest, latest, register, resolve
     from .storage import join
 
     check_output(args.registry, kind="registry", inputs=[args.model])
+    changes = changes_from_latest(load_model(resolve(args.model)), args.registry)
     version = register(args.model, args.registry)
-    print(f"registered {args.model} as version {version} in {args.registry}; {join(str(args.registry), 'latest')} -> "
-          f"{latest(args.registry)}")
+    pointer = f"{join(str(args.registry), 'latest')} -> {latest(args.registry)}"
+    same = f" (the same model as version {changes['latest']})" if changes["identical"] else ""
+    print(f"registered {args.model} as version {version} in {args.registry}{same}; {pointer}")
+    # What a schedule rescoring latest will need from its data from now on.
+    if changes["added"] or changes["dropped"]:
+        print(f"inputs changed from version {changes['latest']}: "
+              + "; ".join(f"{what} {names}" for what, names in (("added", changes["added"]),
+                                                                 ("dropped", changes["dropped"])) if names)
+              + (" (the data a served rescore reads must hold the added columns)" if changes["added"] else ""))
+    if changes["id_column"]:
+        before, after = changes["id_column"]
+        print(f"id column changed from version {changes['latest']}: {before!r} -> {after!r} (a served rescore "
+              "without --id-column reads the new one)")
     return 0
 
 

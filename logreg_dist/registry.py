@@ -11,6 +11,12 @@
 Concurrent registrations each claim their own number (``mkdir`` of the next
 one), and ``latest`` ends at the newest whatever order they finish in.
 
+A registry holds the versions of one model: a model of another target (or
+positive label) than ``latest``'s is refused, since whatever rescores
+``latest`` on a schedule would silently start predicting something else.
+Every registration makes a new version, as in MLflow's registry, even of a
+model registered before (registering an older version again is a rollback).
+
 At an fsspec URL (``s3://...``) the same layout holds, without rename or
 symlink: each version is a model directory published by its pointer
 (:mod:`logreg_dist.storage`), and ``latest`` is a small object holding the
@@ -32,7 +38,7 @@ from .model import MODEL_FILE, load_model, write_atomic_dir
 from .outputs import check_output
 from .storage import POINTER, filesystem, is_url, join, move_into_place, published
 
-__all__ = ["latest", "register", "resolve", "versions"]
+__all__ = ["changes_from_latest", "latest", "register", "resolve", "versions"]
 
 LATEST = "latest"
 
@@ -64,7 +70,7 @@ def register(model_dir: str | os.PathLike, registry: str | os.PathLike, *, stora
         return _register_url(str(model_dir), str(registry), storage_options)
     source = Path(model_dir)
     root = check_output(registry, kind="registry", inputs=[model_dir])
-    load_model(source)  # refuse anything that is not a readable, consistent model
+    changes_from_latest(load_model(source), root)  # refuses a model of another target
     root.mkdir(parents=True, exist_ok=True)
     files = {}
     for path in source.iterdir():
@@ -102,7 +108,7 @@ def _register_url(model_dir: str, registry: str, storage_options: dict | None) -
     """:func:`register` where the registry or the model is at a URL; a local registry keeps its lock and symlink."""
     check_output(registry, kind="registry", inputs=[model_dir], storage_options=storage_options)
     model_dir = str(resolve(model_dir, storage_options=storage_options))  # a version, or registry/latest: a rollback
-    load_model(model_dir, storage_options=storage_options)  # refuse anything that is not a readable, consistent model
+    model = load_model(model_dir, storage_options=storage_options)  # refuse anything that is not a consistent model
     files = _model_files(model_dir, storage_options)
     if not is_url(registry):
         # A URL model into a local registry: register a local copy, the one way local versions are made.
@@ -110,6 +116,7 @@ def _register_url(model_dir: str, registry: str, storage_options: dict | None) -
             for name, content in files.items():
                 Path(copy, name).write_bytes(content)
             return register(copy, registry)
+    changes_from_latest(model, registry, storage_options=storage_options)  # refuses a model of another target
     version = (versions(registry, storage_options=storage_options) or [0])[-1] + 1
     document = json.loads(files[MODEL_FILE])
     document["version"] = str(version)
@@ -120,6 +127,32 @@ def _register_url(model_dir: str, registry: str, storage_options: dict | None) -
     if current is None or current < version:
         fs.pipe_file(join(root, LATEST), str(version).encode())
     return version
+
+
+def changes_from_latest(model, registry: str | os.PathLike, *, storage_options: dict | None = None) -> dict:
+    """How ``model`` (a :class:`~logreg_dist.model.Model`) differs from the registry's ``latest`` version: a dict of
+    ``latest`` (its number, None in an empty registry), ``identical`` (the same model, the version number aside),
+    ``added`` and ``dropped`` (input columns) and ``id_column`` (``(before, after)`` where it changed).
+
+    Raises :class:`~logreg_dist.exceptions.InputError` when ``model`` predicts another target or positive label.
+    """
+    current = latest(registry, storage_options=storage_options)
+    if current is None:
+        return {"latest": None, "identical": False, "added": [], "dropped": [], "id_column": None}
+    before = load_model(join(str(registry), str(current)) if is_url(registry) else Path(registry) / str(current),
+                        storage_options=storage_options)
+    old, new = before.preparation, model.preparation
+    if (old.target, str(old.positive_label)) != (new.target, str(new.positive_label)):
+        raise InputError(
+            f"the registry {registry} holds models of {old.target} = {old.positive_label!r} (latest: version "
+            f"{current}); this model predicts {new.target} = {new.positive_label!r}. A registry holds one model's "
+            "versions, and whatever rescores its latest would start predicting something else: register this model "
+            "in a registry of its own."
+        )
+    same = {**before.to_dict(), "version": None} == {**model.to_dict(), "version": None}
+    return {"latest": current, "identical": same, "added": [c for c in new.inputs if c not in old.inputs],
+            "dropped": [c for c in old.inputs if c not in new.inputs],
+            "id_column": None if old.id_column == new.id_column else (old.id_column, new.id_column)}
 
 
 def latest(registry: str | os.PathLike, *, storage_options: dict | None = None) -> int | None:

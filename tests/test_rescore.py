@@ -182,6 +182,35 @@ def test_registry_versions_and_the_latest_pointer(trained, tmp_path):
     assert versions(registry) == [1, 2]
 
 
+def test_a_registry_refuses_a_model_of_another_target_and_tells_what_inputs_changed(trained, tmp_path, capsys):
+    import dataclasses
+
+    from logreg_dist.cli import main
+    from logreg_dist.model import load_model
+    from logreg_dist.registry import changes_from_latest
+
+    registry = tmp_path / "registry"
+    assert main(["register", str(trained / "model"), "--registry", str(registry)]) == 0
+    model = load_model(trained / "model")
+    other = dataclasses.replace(model, preparation=dataclasses.replace(model.preparation, target="churned"))
+    other.save(tmp_path / "other")
+    with pytest.raises(InputError, match=r"the registry .* holds models of converted = 1 \(latest: version 1\); this "
+                                         r"model predicts churned = 1\. A registry holds one model's versions"):
+        register(tmp_path / "other", registry)
+    assert main(["register", str(tmp_path / "other"), "--registry", str(registry)]) == 2
+    assert versions(registry) == [1] and os.readlink(registry / "latest") == "1"
+    # Inputs may change from one version to the next (a served rescore then needs the new columns): they are named.
+    inputs = model.preparation.inputs
+    fewer = dataclasses.replace(model, preparation=model.preparation.restricted(inputs[1:]))
+    assert changes_from_latest(fewer, registry) == {"latest": 1, "identical": False, "added": [],
+                                                    "dropped": [inputs[0]], "id_column": None}
+    assert changes_from_latest(model, registry)["identical"]
+    capsys.readouterr()
+    assert main(["register", str(trained / "model"), "--registry", str(registry)]) == 0
+    out = capsys.readouterr().out
+    assert "as version 2 in" in out and "(the same model as version 1)" in out  # a new version all the same, as MLflow
+
+
 def _register_many(model_dir, registry, n, start_barrier):
     start_barrier.wait()
     return [register(model_dir, registry) for _ in range(n)]
@@ -218,7 +247,7 @@ def _corrupt(model_dir: Path, how: str) -> None:
     [
         ("missing column", r"lacks the columns \['recency_07'\], which the model was trained on"),
         ("wrong type", r"column 'count_05' in .* must be numeric, as in training; got dtype"),
-        ("nan", r"column 'spend_02' in partition 0 of 1 of .* has 3 missing values; the model was trained with missing='error'"),
+        ("nan", r"column 'spend_02' in /.* has 3 missing values; the model was trained with missing='error'"),
         ("truncated", r"model file .*model.json is corrupt: not valid JSON"),
         ("version", r"has model format version 99; this logreg-dist reads version 1"),
     ],
