@@ -244,10 +244,18 @@ def _print_headline(summary: dict) -> None:
     metrics = summary.get("metrics")
     if metrics:
         low, high = metrics["auc_ci"]
+        calibration = metrics.get("calibration")
         print(
             f"validation AUC {metrics['auc']:.4f} (95% CI {low:.4f}-{high:.4f}) on {metrics['n_rows']:,} rows "
             f"({metrics['n_positives']:,} positives); log-loss {metrics['log_loss']:.4f}, Brier {metrics['brier']:.5f}"
+            + (f", calibration slope {calibration['slope']:.2f}" if calibration else "")
         )
+        chosen = "--alpha-rule min, or a smaller --alpha" if "standard-error" in penalty.get("chosen_by", "") else \
+            "a smaller --l2 or --alpha, or let --alpha auto choose it"
+        _print_miscalibration(calibration, "validation rows", {
+            "compressed": f"the penalty shrinks the coefficients more than the held-out rows support; try {chosen}",
+            "extreme": "the model fits noise in the training rows; raise the penalty or let --alpha auto choose it, "
+                       "or fold rare levels (--min-frequency)"})
     else:  # --valid-fraction 0: nothing held out to measure or report on
         shows = "coefficients and the path" if penalty.get("chosen_by") else "coefficients"
         print(f"no validation rows (--valid-fraction 0): no metrics.json or threshold, and report.html shows the "
@@ -292,6 +300,23 @@ def _print_headline(summary: dict) -> None:
         print(f"report: {summary['report']}")
 
 
+def _print_miscalibration(calibration: dict | None, rows: str, why: dict) -> None:
+    """One line when the calibration slope says the probabilities cannot be read as rates (``why``: the likely cause
+    and the remedy, by :func:`~logreg_dist.metrics.miscalibration`'s verdict)."""
+    from .metrics import miscalibration
+
+    verdict = miscalibration(calibration)
+    if verdict is None:
+        return
+    low, high = calibration["slope_ci"]
+    what = ("too close to the base rate (the riskiest customers' too low, the safest customers' too high)"
+            if verdict == "compressed" else
+            "too extreme (the riskiest customers' too high, the safest customers' too low)")
+    print(f"calibration: on the {rows} the probabilities are {what} (slope {calibration['slope']:.2f}, 95% CI "
+          f"{low:.2f}-{high:.2f}, where 1 is calibrated); they still rank customers (the AUC), but are not rates. "
+          f"{why[verdict][0].upper()}{why[verdict][1:]}")
+
+
 def _evaluate(args) -> int:
     from .jobs import evaluate
 
@@ -302,6 +327,16 @@ def _evaluate(args) -> int:
         low, high = metrics["auc_ci"]
         print(f"AUC {metrics['auc']:.4f} (95% CI {low:.4f}-{high:.4f}) on {metrics['n_rows']:,} rows ({metrics['n_positives']:,} positives)")
         print(f"log-loss {metrics['log_loss']:.5f}  Brier {metrics['brier']:.5f}  average precision {metrics['average_precision']:.4f}")
+        calibration = metrics.get("calibration")
+        if calibration:
+            low, high = calibration["slope_ci"]
+            print(f"calibration slope {calibration['slope']:.3f} (95% CI {low:.3f}-{high:.3f}), intercept "
+                  f"{calibration['intercept']:.3f} (1 and 0 when the probabilities are rates)")
+        _print_miscalibration(calibration, "rows of this data", {
+            "compressed": "likely causes: a penalty too strong, or customers unlike the training rows (drift); "
+                          "retrain on recent data",
+            "extreme": "likely causes: a model that fits noise in its training rows, or customers unlike them "
+                       "(drift); retrain with a stronger penalty or on recent data"})
     return 0
 
 

@@ -328,7 +328,8 @@ def model_headline(model_dir: str) -> dict:
     """The headline of a written model: where it is, counts, fit, metrics and the coefficient table."""
     model = load_model(model_dir)
     metrics = model.metrics or {}
-    headline = {k: metrics[k] for k in ("auc", "auc_ci", "log_loss", "brier", "n_rows", "n_positives") if k in metrics}
+    headline = {k: metrics[k] for k in ("auc", "auc_ci", "log_loss", "brier", "n_rows", "n_positives", "calibration")
+                if k in metrics}
     return {
         "model_dir": str(model_dir),
         "report": join(published(model_dir), "report.html") if is_url(model_dir) else str(Path(model_dir) / "report.html"),

@@ -9,7 +9,8 @@ and precision-recall vertices, score deciles and optimal thresholds are those
 of the full sorted data.
 
 No row comes to the driver. :func:`rank_scores` makes three passes over the
-blocks, each a map and a sum:
+blocks, each a map and a sum (then the calibration fit's few Newton passes, two
+sums each):
 
 1. totals: rows, positives, log-loss and Brier sums, range checks, and a
    histogram of the scores on ``GRID_BINS`` bins of [0, 1] with each bin's
@@ -52,11 +53,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.special import digamma
+from scipy.special import digamma, expit, logit
 
 from .exceptions import InputError
 
-__all__ = ["RankedScores", "choose_threshold", "rank_scores", "validation_metrics"]
+__all__ = ["RankedScores", "choose_threshold", "miscalibration", "rank_scores", "validation_metrics"]
 
 #: Bins of the score histograms that locate decile edges.
 GRID_BINS = 4096
@@ -70,6 +71,10 @@ MIN_TIE_CAP = 65536
 Z_95 = 1.959964
 #: Probabilities are clipped to [EPS, 1 - EPS] for the log-loss, as scikit-learn does.
 EPS = float(np.finfo(np.float64).eps)
+#: The calibration fit reads a score of 0 or 1 as this log-odds (a float64 probability's limit is about 36.7).
+CALIBRATION_LOGIT_LIMIT = 36.0
+#: Newton iterations allowed to the calibration fit; it converges in a handful unless the scores separate the labels.
+CALIBRATION_MAX_ITER = 30
 
 
 class _Engine(Protocol):
@@ -248,6 +253,86 @@ def _totals_kernel(score, y) -> _Totals:
     )
 
 
+@dataclass(frozen=True)
+class _CalibrationSums:
+    """The log-likelihood of ``y ~ a + b * logit(score)``, its gradient ``(2,)`` and negated Hessian ``(2, 2)``."""
+
+    loglik: float
+    grad: np.ndarray
+    hess: np.ndarray
+
+    def __add__(self, other: _CalibrationSums) -> _CalibrationSums:
+        return _CalibrationSums(self.loglik + other.loglik, self.grad + other.grad, self.hess + other.hess)
+
+
+def _calibration_kernel(score, y, *, intercept, slope) -> _CalibrationSums:
+    """A pass of the calibration fit: its sums at ``(intercept, slope)``."""
+    score, y = _arrays(score, y)
+    with np.errstate(divide="ignore"):
+        x = np.clip(logit(score), -CALIBRATION_LOGIT_LIMIT, CALIBRATION_LOGIT_LIMIT)
+    eta = intercept + slope * x
+    p = expit(eta)
+    r, w = y - p, p * (1.0 - p)
+    wx = w * x
+    loglik = float(y @ eta - np.logaddexp(0.0, eta).sum())
+    return _CalibrationSums(loglik, np.array([r.sum(), r @ x]), np.array([[w.sum(), wx.sum()], [wx.sum(), wx @ x]]))
+
+
+#: A calibration slope in this range reads as calibrated; beyond it (and beyond its 95 % CI) the scores are too close
+#: to the base rate (above) or too extreme (below) to be read as probabilities, by a fifth or more either way.
+CALIBRATION_SLOPE_RANGE = (0.8, 1.25)
+
+
+def miscalibration(calibration: dict | None) -> str | None:
+    """``"compressed"`` (scores too close to the base rate), ``"extreme"`` or None, from a calibration fit."""
+    if not calibration:
+        return None
+    low, high = calibration["slope_ci"]
+    if calibration["slope"] > CALIBRATION_SLOPE_RANGE[1] and low > 1.0:
+        return "compressed"
+    if calibration["slope"] < CALIBRATION_SLOPE_RANGE[0] and high < 1.0:
+        return "extreme"
+    return None
+
+
+def _calibration(engine: _Engine) -> dict | None:
+    """The logistic calibration of the scores (Cox 1958; rms's ``val.prob``): ``y ~ a + b * logit(score)`` fitted by
+    Newton, one pass per iteration. A slope of 1 and an intercept of 0 are perfect calibration; a slope above 1
+    means the scores are too close to the base rate (a penalty too strong), below 1 too extreme (an overfit).
+    None when the fit does not converge (scores that separate the labels)."""
+    def at(theta):
+        return engine.map_reduce(_calibration_kernel, intercept=float(theta[0]), slope=float(theta[1]))
+
+    theta = np.array([0.0, 1.0])  # the scores as they are
+    sums = at(theta)
+    for _ in range(CALIBRATION_MAX_ITER):
+        try:
+            step = np.linalg.solve(sums.hess, sums.grad)
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(step)):
+            return None
+        if np.abs(step).max() <= 1e-10 * (1.0 + np.abs(theta).max()):
+            # Newton's step is below rounding: theta is the optimum, and its pass's Hessian the one there.
+            se = np.sqrt(np.diag(np.linalg.inv(sums.hess)))
+            return {"intercept": float(theta[0]), "slope": float(theta[1]), "intercept_se": float(se[0]),
+                    "slope_se": float(se[1]),
+                    "slope_ci": [float(theta[1] - Z_95 * se[1]), float(theta[1] + Z_95 * se[1])]}
+        # Halved until the likelihood does not fall: a score of 0 or 1 (a log-odds at the clip) among rows of the
+        # other label throws the first full steps far off.
+        for _ in range(60):
+            trial = at(theta + step)
+            if trial.loglik >= sums.loglik - 1e-12 * abs(sums.loglik):
+                break
+            step = 0.5 * step
+        else:
+            return None
+        theta, sums = theta + step, trial
+        if np.abs(theta).max() > 1e6:
+            return None
+    return None
+
+
 def _histogram_kernel(score, y, *, windows) -> _Histogram:
     """Narrowing pass: a histogram of the scores inside each window."""
     score, _ = _arrays(score, y)
@@ -338,6 +423,9 @@ class RankedScores:
         When positives are the larger class: their distinct scores strictly
         between cuts, with counts. None when positives are the smaller class
         (not needed) or when there were too many to carry.
+    calibration : dict or None
+        The logistic calibration fit (``intercept``, ``slope``, their standard
+        errors and ``slope_ci``): see :func:`_calibration`.
     """
 
     n_rows: int
@@ -359,6 +447,7 @@ class RankedScores:
     bin_max: np.ndarray
     order_statistics: dict = field(default_factory=dict)
     gap_positive_ties: _Tally | None = None
+    calibration: dict | None = None
 
     @property
     def n_negatives(self) -> int:
@@ -506,6 +595,7 @@ def rank_scores(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> Rank
         bin_max=sums.bin_max,
         order_statistics=found,
         gap_positive_ties=None if ties is None else ties.tally,
+        calibration=_calibration(engine),
     )
 
 
@@ -688,6 +778,13 @@ def validation_metrics(source, *, max_curve_points: int = 1000, n_bins: int | No
         n_bins)`` from the top: rows tied at an edge all go to the higher bin,
         so a bin may hold more than its share and a later one fewer (or none,
         its score fields then None).
+
+        ``calibration``: the logistic fit ``y ~ a + b * logit(score)`` (Cox
+        1958, as R's ``rms::val.prob``): ``intercept`` ``a``, ``slope`` ``b``,
+        ``intercept_se``, ``slope_se`` and ``slope_ci`` (95 %); a slope above
+        1 means the scores are too close to the base rate, below 1 too
+        extreme. None when the fit does not converge (scores that separate the
+        labels).
     """
     max_curve_points = _check_int("max_curve_points", max_curve_points, 2)
     ranked = _ranked_scores_of(source, n_bins=n_bins)
@@ -719,6 +816,7 @@ def validation_metrics(source, *, max_curve_points: int = 1000, n_bins: int | No
             "threshold": threshold[points].tolist(),
         },
         "deciles": _deciles(ranked),
+        "calibration": ranked.calibration,
     }
 
 

@@ -22,6 +22,8 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from .metrics import miscalibration
+
 __all__ = ["render_report"]
 
 _DASH = "\u2014"
@@ -438,10 +440,30 @@ def _pr_section(metrics, base_rate) -> str:
                     + "</p>")
 
 
-def _calibration_section(deciles) -> str:
+def _calibration_fit_note(calibration) -> str:
+    """The logistic calibration fit in a sentence, and a warning when its slope says the scores are not rates."""
+    if not isinstance(calibration, dict) or _float(calibration.get("slope")) is None:
+        return ""
+    text = (f"Logistic calibration (the labels regressed on the scores' log-odds): slope "
+            f"{_num(calibration['slope'], 3)} (95% CI {_interval(calibration.get('slope_ci'))}), intercept "
+            f"{_num(calibration.get('intercept'), 3)}. A slope of 1 and an intercept of 0 mean the probabilities "
+            "can be read as rates; above 1 they are too close to the base rate (a penalty too strong), below 1 too "
+            "extreme (a model that fits noise).")
+    verdict = miscalibration(calibration)
+    if verdict is None:
+        return f'<p class="note">{_e(text)}</p>'
+    what = "too close to the base rate" if verdict == "compressed" else "too extreme"
+    return (f'<p class="warn">The probabilities are {what} to be read as rates (calibration slope '
+            f"{_e(_num(calibration['slope'], 3))}): they rank customers as the AUC says, but an expected count "
+            "summed from them, or a threshold set from their values rather than measured on held-out rows as this "
+            f"report's is, is off. {_e(text)}</p>")
+
+
+def _calibration_section(deciles, calibration=None) -> str:
     rows = [d for d in deciles if _float(d.get("mean_score")) is not None and _float(d.get("positive_rate")) is not None]
     if not rows:
-        return _section("calibration", "Calibration by decile", '<p class="note">No decile table was given.</p>')
+        return _section("calibration", "Calibration by decile", '<p class="note">No decile table was given.</p>',
+                        _calibration_fit_note(calibration))
     points = [(float(d["mean_score"]), float(d["positive_rate"])) for d in rows]
     counts = [(_float(d.get("positives")), _float(d.get("rows"))) for d in rows]
     whiskers = [_wilson(k, n) for k, n in counts] if all(n and 0 <= k <= n for k, n in counts) else []
@@ -467,7 +489,8 @@ def _calibration_section(deciles) -> str:
         if any(y <= 0 for _, y in points):
             note += " Deciles with no positives are drawn as hollow points on the bottom edge."
     return _section("calibration", "Calibration by decile",
-                    f'<div class="pair"><figure>{chart}</figure><p class="note">{_e(note)}</p></div>')
+                    f'<div class="pair"><figure>{chart}</figure><p class="note">{_e(note)}</p></div>',
+                    _calibration_fit_note(calibration))
 
 
 def _gains_section(deciles, base_rate) -> str:
@@ -648,7 +671,8 @@ def _facts_section(summary, metrics) -> str:
         *([("AUC standard error", _num(metrics.get("auc_se"), 2)),
            ("Log loss", _num(metrics.get("log_loss"), 4)),
            ("Brier score", _num(metrics.get("brier"), 3)),
-           ("Average precision", _num(metrics.get("average_precision"), 3))] if metrics else []),
+           ("Average precision", _num(metrics.get("average_precision"), 3)),
+           ("Calibration slope", _num((metrics.get("calibration") or {}).get("slope"), 3))] if metrics else []),
         ("Model version", summary.get("model_version") or _DASH),
         ("Created", summary.get("created") or _DASH),
     ]
@@ -733,7 +757,7 @@ def _render(*, title, summary, metrics, coefficients, threshold, short_model, pa
     yield _headline(title, summary, metrics, sections, path)
     if metrics:
         yield f'<div class="pair">{_roc_section(metrics)}{_pr_section(metrics, base_rate)}</div>'
-        yield _calibration_section(deciles)
+        yield _calibration_section(deciles, metrics.get("calibration"))
         yield _gains_section(deciles, base_rate)
     yield _coefficients_section(coefficients, summary)
     if path:

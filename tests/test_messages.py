@@ -276,3 +276,29 @@ def test_nearly_collinear_columns_are_named_as_such_not_as_separation(mlc_churn,
     paired = {name for pair in pairs for name in pair}
     ranked = [row["feature"] for row in model.coefficient_table()]
     assert set(ranked[-len(paired):]) == paired and not paired & set(model.strongest(3))
+
+
+def test_probabilities_flattened_by_a_strong_penalty_are_called_miscalibrated(prefect_harness, tmp_path):
+    import statsmodels.api as sm
+    from scipy.special import logit
+
+    data = Path(__file__).parent / "data" / "wa_churn.parquet"
+    outputs = {}
+    for l2 in ("1", "1e-3"):
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+            assert main(["train", str(data), "--target", "churn", "--l2", l2, "--out", str(tmp_path / l2)]) == 0
+        outputs[l2] = out.getvalue()
+    # At l2 = 1 the scores of wa_churn span 0.16-0.39 where the deciles' churn rates run from 2 % to 78 %.
+    assert "calibration: on the validation rows the probabilities are too close to the base rate" in outputs["1"]
+    assert "try a smaller --l2 or --alpha, or let --alpha auto choose it" in outputs["1"]
+    assert "calibration:" not in outputs["1e-3"] and "calibration slope 1." in outputs["1e-3"]
+    assert "The probabilities are too close to the base rate" in (tmp_path / "1" / "report.html").read_text()
+    # evaluate's fit is statsmodels' on the model's own probabilities of the same rows.
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["evaluate", str(tmp_path / "1"), str(data), "--json"]) == 0
+    calibration = json.loads(out.getvalue())["calibration"]
+    frame = pd.read_parquet(data)
+    score = load_model(tmp_path / "1").predict_proba(frame)
+    reference = sm.Logit((frame["churn"] == "Yes").to_numpy(float), sm.add_constant(logit(score))).fit(disp=0)
+    assert [calibration["intercept"], calibration["slope"]] == pytest.approx(reference.params, rel=1e-6)
+    assert calibration["slope"] > 4 and calibration["slope_se"] == pytest.approx(reference.bse[1], rel=1e-5)

@@ -47,12 +47,17 @@ def engine(score, y, parts=3):
 
 
 class CountingEngine(LocalEngine):
+    """Counts the passes other than the calibration fit's (``calibration_passes``)."""
+
     def __init__(self, blocks):
         super().__init__(blocks)
-        self.passes = 0
+        self.passes = self.calibration_passes = 0
 
     def map_reduce(self, kernel, /, **params):
-        self.passes += 1
+        if kernel.__name__ == "_calibration_kernel":
+            self.calibration_passes += 1
+        else:
+            self.passes += 1
         return super().map_reduce(kernel, **params)
 
 
@@ -73,7 +78,7 @@ def assert_same(a, b, atol=1e-12, where="result"):
 
 
 def test_public_api():
-    assert metrics.__all__ == ["RankedScores", "choose_threshold", "rank_scores", "validation_metrics"]
+    assert metrics.__all__ == ["RankedScores", "choose_threshold", "miscalibration", "rank_scores", "validation_metrics"]
     assert all(callable(getattr(metrics, name)) for name in metrics.__all__)
 
 
@@ -93,6 +98,36 @@ def test_scalar_metrics_equal_scikit_learn(name, decimals):
     assert result["average_precision"] == pytest.approx(skm.average_precision_score(y, score), abs=1e-9, rel=0)
     assert result["log_loss"] == pytest.approx(skm.log_loss(y, score), abs=1e-12, rel=0)
     assert result["brier"] == pytest.approx(skm.brier_score_loss(y, score), abs=1e-12, rel=0)
+
+
+@pytest.mark.parametrize("decimals", TIES)
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("spread", [0.4, 1.0, 2.5])
+def test_calibration_slope_and_intercept_equal_statsmodels(name, decimals, spread):
+    import statsmodels.api as sm
+    from scipy.special import logit
+
+    score, y = case(name, decimals)
+    score = expit(spread * logit(np.clip(score, 1e-12, 1 - 1e-12)))  # scores squeezed (slope > 1) or stretched (< 1)
+    if decimals is not None:
+        score = np.round(score, decimals)
+    calibration = validation_metrics(engine(score, y))["calibration"]
+    x = sm.add_constant(np.clip(logit(score), -metrics.CALIBRATION_LOGIT_LIMIT, metrics.CALIBRATION_LOGIT_LIMIT))
+    reference = sm.Logit(y, x).fit(disp=0, method="newton", tol=1e-12, maxiter=100)
+    assert [calibration["intercept"], calibration["slope"]] == pytest.approx(reference.params, abs=1e-8, rel=1e-8)
+    assert [calibration["intercept_se"], calibration["slope_se"]] == pytest.approx(reference.bse, rel=1e-7)
+    low, high = reference.conf_int()[1]
+    assert calibration["slope_ci"] == pytest.approx([low, high], rel=1e-6)
+    verdict = metrics.miscalibration(calibration)
+    assert verdict == ("compressed" if calibration["slope"] > 1.25 and low > 1 else
+                       "extreme" if calibration["slope"] < 0.8 and high < 1 else None)
+    assert (spread, verdict) != (0.4, None) and (spread, verdict) != (2.5, None)
+
+
+def test_scores_that_separate_the_labels_have_no_calibration():
+    score = np.linspace(0.01, 0.99, 400)
+    y = (score > 0.5).astype(np.float64)
+    assert validation_metrics(engine(score, y))["calibration"] is None
 
 
 def test_log_loss_clips_probabilities_of_exactly_0_and_1_as_scikit_learn_does():
@@ -298,12 +333,12 @@ def test_one_ranking_serves_every_question_without_more_passes():
     score, y = case("rare", None)
     counting = CountingEngine(split(score, y, 3))
     ranked = rank_scores(counting, contact_shares=[0.07])
-    assert isinstance(ranked, RankedScores) and counting.passes == 3
+    assert isinstance(ranked, RankedScores) and counting.passes == 3 and counting.calibration_passes <= 8
     metrics_from_ranked = validation_metrics(ranked)
     by_cost = choose_threshold(ranked, cost_fp=1.0, cost_fn=30.0)
     by_share = choose_threshold(ranked, contact_share=0.07)
     by_decile_share = choose_threshold(ranked, contact_share=0.3)
-    assert counting.passes == 3
+    assert counting.passes == 3 and counting.calibration_passes <= 8
     assert_same(metrics_from_ranked, validation_metrics(engine(score, y)), atol=0.0)
     assert by_cost == choose_threshold(engine(score, y), cost_fp=1.0, cost_fn=30.0)
     assert by_share == choose_threshold(engine(score, y), contact_share=0.07)
