@@ -22,22 +22,24 @@ from flows._retry import io_failure
 
 @task(name="score", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=io_failure)
 def score(model: str, data: str, out: str, client, id_column: str | None, reasons: int | None,
-          reasons_down: int | None, reason_values: bool) -> dict:
-    return jobs.score(model, data, out, client, id_column, reasons, reasons_down, reason_values)
+          reasons_down: int | None, reason_values: bool, allow_empty: bool) -> dict:
+    return jobs.score(model, data, out, client, id_column, reasons, reasons_down, reason_values, allow_empty)
 
 
 @flow(name="rescore", log_prints=True)
 def rescore(model: str, data: str, out: str, id_column: str | None = None, scheduler: str | None = None,
-            reasons: int | None = None, reasons_down: int | None = None, reason_values: bool = False) -> dict:
+            reasons: int | None = None, reasons_down: int | None = None, reason_values: bool = False,
+            allow_empty: bool = False) -> dict:
     """Score ``data`` (Parquet file, folder or glob) with ``model`` (a model directory or ``registry/latest``) into ``out``;
     with ``reasons`` (``reasons_down``), each row also gets the inputs that raise (lower) its log-odds most, and with
-    ``reason_values`` each reason's input value as text."""
+    ``reason_values`` each reason's input value as text. Data without rows fails the run and leaves ``out`` as it
+    was, unless ``allow_empty``."""
     check_output(out, kind="scores", inputs=[data, model])  # before any work: out may hold only earlier scores
     jobs.check_score_inputs(model, None, id_column, reasons, reasons_down, reason_values)
     logger = get_run_logger()
     with jobs.client_for(data, scheduler) as client:
         logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")
-        summary = score(model, data, out, client, id_column, reasons, reasons_down, reason_values)
+        summary = score(model, data, out, client, id_column, reasons, reasons_down, reason_values, allow_empty)
     _artifacts(summary)
     logger.info("scored %s rows with model version %s into %s", f"{summary['rows']:,}", summary["model_version"], out)
     return summary
@@ -64,12 +66,13 @@ def _artifacts(summary: dict) -> None:
 
 def serve(*, model: str, data: str, out: str, cron: str, id_column: str | None = None, scheduler: str | None = None,
           name: str = "nightly-rescore", timezone: str = "UTC", reasons: int | None = None,
-          reasons_down: int | None = None, reason_values: bool = False) -> None:
+          reasons_down: int | None = None, reason_values: bool = False, allow_empty: bool = False) -> None:
     """Serve the rescoring flow with its cron schedule until interrupted."""
     deployment = rescore.to_deployment(
         name=name,
         schedules=[Cron(cron, timezone=timezone)],
         parameters={"model": model, "data": data, "out": out, "id_column": id_column, "scheduler": scheduler,
-                    "reasons": reasons, "reasons_down": reasons_down, "reason_values": reason_values},
+                    "reasons": reasons, "reasons_down": reasons_down, "reason_values": reason_values,
+                    "allow_empty": allow_empty},
     )
     prefect_serve(deployment)

@@ -353,7 +353,7 @@ def _score(args) -> int:
         _connect(server)
         summary = rescore(model=args.model, data=args.data, out=args.out, id_column=args.id_column,
                           scheduler=args.scheduler, reasons=args.reasons, reasons_down=args.reasons_down,
-                          reason_values=args.reason_values)
+                          reason_values=args.reason_values, allow_empty=args.allow_empty)
     _print_rescore(summary)
     return 0
 
@@ -441,20 +441,23 @@ def _serve_until_stopped(serve, args) -> int:
             warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited", RuntimeWarning)
             serve(model=args.model, data=args.data, out=args.out, cron=args.cron, id_column=args.id_column,
                   scheduler=args.scheduler, name=args.name, timezone=args.timezone, reasons=args.reasons,
-                  reasons_down=args.reasons_down, reason_values=args.reason_values)
+                  reasons_down=args.reasons_down, reason_values=args.reason_values, allow_empty=args.allow_empty)
     except SystemExit as stop:
         # Prefect's runner takes SIGTERM over from us while it serves, stops, and calls sys.exit(0).
         raise Interrupted(signal.SIGTERM) from stop
     return 0
 
 
-def _reason_options(command: argparse.ArgumentParser) -> None:
+def _scoring_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--reasons", type=int, default=None, metavar="K",
                          help="add the K inputs that raise each customer's log-odds most (reason_1, ...)")
     command.add_argument("--reasons-down", type=int, default=None, metavar="K",
                          help="add the K inputs that lower it most (reason_down_1, ...)")
     command.add_argument("--reason-values", action="store_true",
                          help="with each reason, the customer's value of that input as text (reason_1_value, ...)")
+    command.add_argument("--allow-empty", action="store_true",
+                         help="data without rows writes an empty score output (default: refused, the previous "
+                              "scores kept)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -545,7 +548,7 @@ def _parser(words=()) -> argparse.ArgumentParser:
     score.add_argument("--id-column", default=None, type=_column,
                        help="default: the model's id column; without one, each row's position in the data ('row')")
     score.add_argument("--scheduler", default=None)
-    _reason_options(score)
+    _scoring_options(score)
     score.set_defaults(run=_score)
 
     register = subparsers.add_parser("register", parents=[common], help="add a model directory to a registry as its next version")
@@ -563,7 +566,7 @@ def _parser(words=()) -> argparse.ArgumentParser:
     serve.add_argument("--id-column", default=None, type=_column,
                        help="default: the model's id column; without one, each row's position in the data ('row')")
     serve.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster per run)")
-    _reason_options(serve)
+    _scoring_options(serve)
     serve.set_defaults(run=_serve)
 
     demo = subparsers.add_parser("demo", parents=[common], help="generate a customer base, then train, validate and report on it")

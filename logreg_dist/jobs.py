@@ -216,11 +216,11 @@ def profile(rows: TrainingRows, model: dict) -> dict:
 
 
 def score(model: str, data: str, out: str, client, id_column: str | None = None, reasons: int | None = None,
-          reasons_down: int | None = None, reason_values: bool = False) -> dict:
+          reasons_down: int | None = None, reason_values: bool = False, allow_empty: bool = False) -> dict:
     """Score ``data`` with the model at ``model`` (a model directory, or a registry / its ``latest``) into ``out``,
     on the cluster of ``client`` (None: in this process), with ``reasons`` / ``reasons_down`` reasons per row."""
     return score_to_parquet(client, load_model(resolve(model)), data, out, id_column=id_column, reasons=reasons,
-                            reasons_down=reasons_down, reason_values=reason_values)
+                            reasons_down=reasons_down, reason_values=reason_values, allow_empty=allow_empty)
 
 
 def check_score_inputs(model: str, data: str, id_column: str | None, reasons: int | None,

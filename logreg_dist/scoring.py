@@ -163,12 +163,15 @@ def check_inputs(model: Model, data: str, *, id_column: str | None = None, reaso
 
 def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *, id_column: str | None = None,
                      split_every: int = 8, storage_options: dict | None = None, reasons: int | None = None,
-                     reasons_down: int | None = None, reason_values: bool = False) -> dict:
+                     reasons_down: int | None = None, reason_values: bool = False, allow_empty: bool = False) -> dict:
     """Score every row of ``data`` into the folder ``out`` (replaced whole) and return the run summary; on the
     cluster of ``client``, or in this process's threads when it is None. ``data`` and ``out`` may be fsspec URLs,
     opened with ``storage_options``. With ``reasons`` (``reasons_down``), each row also gets the inputs that raise
     (lower) its log-odds most (:mod:`logreg_dist.reasons`); with ``reason_values``, each reason's input value as
-    text (which costs about as much as the reasons themselves)."""
+    text (which costs about as much as the reasons themselves).
+
+    Data without rows is refused and ``out`` left as it was (an upstream extract that came out empty would otherwise
+    replace the last good scores with none, on a schedule unseen); ``allow_empty`` writes the empty output instead."""
     from dask import compute, delayed
 
     from ._engine import tree_sum
@@ -214,6 +217,9 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
             for i, (part, first_row) in enumerate(zip(parts, first_rows))
         ]
         (tally,) = compute(tree_sum(layer, split_every=split_every), scheduler=client if client is not None else "threads")
+        if not tally.rows and not allow_empty:
+            raise InputError(f"{data} has no rows: nothing was scored, and {out} is left as it was (an empty "
+                             "extract upstream?); allow_empty (--allow-empty) writes an empty score output instead.")
         summary = _summary_document(model, tally, edges, threshold, str(data), str(out))
         if fs is not None:
             fs.pipe_file(join(staging, SUMMARY_FILE), json.dumps(summary, indent=2).encode())

@@ -122,15 +122,25 @@ def test_drift_is_flagged_and_unseen_levels_are_counted(trained, local_client, t
     assert summary["imputed"] == {"spend_02": 30} and summary["rows"] == len(base)
 
 
-def test_data_without_rows_is_scored_empty_with_a_warning_and_no_drift(trained, local_client, tmp_path):
+def test_data_without_rows_keeps_the_previous_scores_unless_allowed(trained, local_client, tmp_path):
+    from flows.rescore import rescore
     from logreg_dist.exceptions import EmptyDataWarning
 
     pd.read_parquet(trained / "base").iloc[:0].to_parquet(tmp_path / "empty.parquet")
+    out = tmp_path / "scores"
+    _rescore(trained, out, client=local_client)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # An extract that came out empty upstream must not replace the last good scores with none.
+    with pytest.raises(InputError, match=r"empty.parquet has no rows: nothing was scored, and .*scores is left as it "
+                                         r"was .*allow_empty \(--allow-empty\) writes an empty score output"):
+        _rescore(trained, out, data=tmp_path / "empty.parquet", client=local_client)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     with pytest.warns(EmptyDataWarning, match="empty.parquet has no rows"):
-        summary = _rescore(trained, tmp_path / "scores", data=tmp_path / "empty.parquet", client=local_client)
+        summary = rescore(model=str(trained / "registry" / "latest"), data=str(tmp_path / "empty.parquet"),
+                          out=str(out), scheduler=local_client.scheduler.address, allow_empty=True)
     # Shares of no rows are 0 / 0: no PSI at all, where it used to be 6.9 with every input flagged.
     assert summary["rows"] == 0 and summary["score_psi"] is None and summary["psi"] == {} and summary["flagged"] == []
-    assert len(pd.read_parquet(tmp_path / "scores")) == 0
+    assert len(pd.read_parquet(out)) == 0
 
 
 def test_ids_on_more_than_one_row_are_counted_and_warned_about(trained, local_client, tmp_path):
