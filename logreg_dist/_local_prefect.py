@@ -16,6 +16,11 @@ reaches only us, and the server stays up while the run reports its end),
 the command ends. A user who configured a Prefect API (``PREFECT_API_URL`` in
 the environment or the active profile) gets theirs: no server is started, or
 the one started is stopped before it is used.
+
+Prefect's temporary server runs no background services, its scheduler among
+them: a served cron schedule would never get a run. ``serve`` therefore starts
+it with its services (``scheduler=True``), as ``prefect server start`` runs
+them, for as long as the command serves.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ logger = logging.getLogger("logreg_dist")
 class LocalPrefectServer:
     """One temporary Prefect server process on 127.0.0.1; see the module docstring."""
 
-    def __init__(self, *, quiet: bool):
+    def __init__(self, *, quiet: bool, scheduler: bool = False):
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.connected = False
@@ -51,8 +56,11 @@ class LocalPrefectServer:
         # explain a server that fails to start; otherwise it shares our console.
         self._output = tempfile.TemporaryFile() if quiet else None
         env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
-        env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
-        logger.info("starting Prefect's temporary server")
+        env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_FINAL="1")
+        if not scheduler:  # an ephemeral server skips the background services, which a run needs none of
+            env["PREFECT__SERVER_EPHEMERAL"] = "1"
+        self.scheduler = scheduler
+        logger.info("starting Prefect's temporary server%s", " with its scheduler" if scheduler else "")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on",
@@ -62,7 +70,7 @@ class LocalPrefectServer:
         )
 
     @classmethod
-    def unless_configured(cls, *, quiet: bool) -> LocalPrefectServer | None:
+    def unless_configured(cls, *, quiet: bool, scheduler: bool = False) -> LocalPrefectServer | None:
         """A server started now, or None when the environment (or Prefect, if imported already) names a Prefect API;
         otherwise the active profile is checked in :meth:`connect`, once Prefect is imported."""
         if os.environ.get("PREFECT_API_URL"):
@@ -73,7 +81,7 @@ class LocalPrefectServer:
             settings = get_current_settings()
             if settings.api.url or not settings.server.ephemeral.enabled:
                 return None
-        return cls(quiet=quiet)
+        return cls(quiet=quiet, scheduler=scheduler)
 
     def connect(self, *, timeout: float) -> None:
         """Point Prefect at this server, unless the active Prefect profile names an API (then stop it), and wait

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import glob
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 from . import __version__
 from ._interrupts import Interrupted, raise_on_signals
 from ._local_prefect import LocalPrefectServer, drain_prefect
-from .exceptions import LogregDistError
+from .exceptions import InputError, LogregDistError
 from .outputs import check_output
 
 logger = logging.getLogger("logreg_dist")
@@ -85,10 +86,10 @@ def _names(text: str | None) -> list[str] | None:
 
 
 @contextlib.contextmanager
-def _prefect() -> Iterator:
+def _prefect(*, scheduler: bool = False) -> Iterator:
     """Prefect for one command: its settings before it is imported, and its temporary server started now, so that
     the server starts while the command imports (see :mod:`logreg_dist._local_prefect`); :func:`_connect` waits for
-    it before the flow runs. The server stops when the block ends."""
+    it before the flow runs. The server stops when the block ends; ``scheduler`` runs its services (serve's cron)."""
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "logreg_dist")  # our solver log in the run's log
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
@@ -96,7 +97,7 @@ def _prefect() -> Iterator:
     # Prefect gives its temporary server 20 s to start; on a busy machine it needs more, and failing costs the run.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     logger.setLevel(logging.INFO)
-    server = LocalPrefectServer.unless_configured(quiet=not _console_filter.verbose)
+    server = LocalPrefectServer.unless_configured(quiet=not _console_filter.verbose, scheduler=scheduler)
     try:
         yield server
     finally:
@@ -424,23 +425,66 @@ def _serve(args) -> int:
 
     check_reason_values(args.reason_values, args.reasons, args.reasons_down)  # needs no model: refused now
     check_output(args.out, kind="scores", inputs=[args.data, args.model])  # refused now, not at 02:00
-    if Path(args.model).exists():  # the model may be registered after the deployment is served: each run checks
-        check_score_inputs(args.model, None, args.id_column, args.reasons, args.reasons_down, args.reason_values)
-    with _prefect() as server:
+    _check_schedule(args.cron, args.timezone)
+    # What can be checked now is, not at the first run: the model and the data may also appear later (a model
+    # registered after the deployment is served, tonight's extract), so their absence is said, not refused.
+    model, data = _exists(args.model), _exists(args.data)
+    if model:
+        check_score_inputs(args.model, args.data if data else None, args.id_column, args.reasons, args.reasons_down,
+                           args.reason_values)
+    for name, path, found in (("model", args.model, model), ("data", args.data, data)):
+        if not found:
+            print(f"logreg-dist serve: warning: there is no {name} at {path} yet: every run fails until there is",
+                  file=sys.stderr, flush=True)
+    with _prefect(scheduler=True) as server:
         from flows.rescore import serve
 
         _connect(server)
+        if server is not None and server.connected:
+            print(f"no Prefect API is configured (PREFECT_API_URL): runs are scheduled by a local Prefect server at "
+                  f"{server.api_url}, for as long as this command serves", flush=True)
         return _serve_until_stopped(serve, args)
 
 
+def _exists(path: str) -> bool:
+    """Whether ``path`` (a path or an fsspec URL, a file, a folder or a glob) names something now."""
+    from .storage import filesystem, is_url
+
+    if is_url(path):
+        fs, where = filesystem(path, None)
+        return bool(fs.glob(where)) if any(c in where for c in "*?[") else fs.exists(where)
+    return bool(glob.glob(path)) if any(c in path for c in "*?[") else Path(path).exists()
+
+
+def _check_schedule(cron: str, timezone: str) -> None:
+    """Refuse a cron expression or a time zone that Prefect would refuse only once serving."""
+    import zoneinfo
+
+    from prefect.schedules import Cron
+
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"--timezone {timezone!r} is not a time zone; give an IANA name such as 'UTC' or "
+                         "'Europe/Berlin'.") from None
+    try:
+        Cron(cron, timezone=timezone)
+    except ValueError as error:
+        raise InputError(f"--cron {cron!r} is not a cron schedule ({error}); e.g. '0 2 * * *' is nightly at 02:00.") \
+            from None
+
+
 def _serve_until_stopped(serve, args) -> int:
-    print(f"serving the rescoring flow on cron {args.cron!r}: {args.model} x {args.data} -> {args.out} (Ctrl-C stops)", flush=True)
+    name = args.name or "rescore-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", str(args.out).rstrip("/").rsplit("/", 1)[-1])
+                                      or "scores")
+    print(f"serving the rescoring flow on cron {args.cron!r} as deployment 'rescore/{name}': {args.model} x "
+          f"{args.data} -> {args.out} (Ctrl-C stops)", flush=True)
     try:
         with warnings.catch_warnings():
             # On SIGTERM, Prefect 3.8.8's runner calls its async stop() without awaiting it (it stops anyway).
             warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited", RuntimeWarning)
             serve(model=args.model, data=args.data, out=args.out, cron=args.cron, id_column=args.id_column,
-                  scheduler=args.scheduler, name=args.name, timezone=args.timezone, reasons=args.reasons,
+                  scheduler=args.scheduler, name=name, timezone=args.timezone, reasons=args.reasons,
                   reasons_down=args.reasons_down, reason_values=args.reason_values, allow_empty=args.allow_empty)
     except SystemExit as stop:
         # Prefect's runner takes SIGTERM over from us while it serves, stops, and calls sys.exit(0).
@@ -562,7 +606,9 @@ def _parser(words=()) -> argparse.ArgumentParser:
     serve.add_argument("--out", required=True)
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: nightly at 02:00)")
     serve.add_argument("--timezone", default="UTC")
-    serve.add_argument("--name", default="nightly-rescore", help="deployment name")
+    serve.add_argument("--name", default=None,
+                       help="deployment name (default: rescore-<the output folder's name>, so that schedules writing "
+                            "to different places are different deployments)")
     serve.add_argument("--id-column", default=None, type=_column,
                        help="default: the model's id column; without one, each row's position in the data ('row')")
     serve.add_argument("--scheduler", default=None, help="tcp://HOST:PORT (default: an embedded LocalCluster per run)")

@@ -345,6 +345,34 @@ def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_c
         stop(server)
 
 
+@pytest.mark.slow
+def test_serve_without_a_prefect_api_schedules_its_runs_itself(trained, local_client, tmp_path):
+    """With no Prefect API configured, `logreg-dist serve` starts a local server with its scheduler (Prefect's
+    temporary server has none, and a served cron schedule got no run at all): the scores appear on schedule."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    for name in ("PREFECT_API_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
+        env.pop(name, None)
+    out, serve_log = tmp_path / "scheduled", tmp_path / "serve.log"
+    command = [sys.executable, "-m", "logreg_dist.cli", "serve", "--model", str(trained / "registry" / "latest"),
+               "--data", str(trained / "base"), "--out", str(out), "--cron", EVERY_20_SECONDS,
+               "--scheduler", local_client.scheduler.address]
+    with serve_log.open("wb") as output:
+        served = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 200
+        while time.monotonic() < deadline and not (out / "_summary.json").exists():
+            assert served.poll() is None, f"serve exited: {serve_log.read_text()[-3000:]}"
+            time.sleep(1)
+    finally:
+        stop(served)
+    log = serve_log.read_text()
+    assert (out / "_summary.json").exists(), f"no scheduled run wrote scores: {log[-3000:]}"
+    assert "no Prefect API is configured (PREFECT_API_URL): runs are scheduled by a local Prefect server" in log
+    assert "as deployment 'rescore/rescore-scheduled'" in log
+    assert pq.read_table(out).num_rows == 30_000
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool", "Float64", "Int64"])
 def test_drift_bins_count_each_value_once_as_a_search_of_the_cuts_would(dtype):
     """The compiled bin counts (spans of rows against one cut at a time) equal a search per value, with NaN and
