@@ -661,7 +661,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         import dask
 
-        dask.config.set({"logging.distributed": "warning"})  # read when distributed is first imported
+        # Read when distributed is first imported, and by the embedded cluster's processes: a failed task is the
+        # command's one line, and Dask's own warnings (memory, slow event loop) are the verbose log's.
+        dask.config.set({"logging.distributed": "critical"})
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     # The text of a shown warning, not how it is shown: a caller recording warnings (pytest.warns) still gets them.
     formatted = warnings.formatwarning
@@ -682,7 +684,7 @@ def _run(args) -> int:
         except KeyboardInterrupt as interrupt:
             received.signum = interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT
         except (LogregDistError, ValueError, OSError) as error:
-            print(f"logreg-dist {args.command}: error: {error}", file=sys.stderr)
+            print(f"logreg-dist {args.command}: error: {_one_line(error)}", file=sys.stderr)
             return 2
         except Exception as error:
             if type(error).__name__ == "KilledWorker":
@@ -698,6 +700,12 @@ def _run(args) -> int:
     return 128 + received.signum
 
 
+def _one_line(message: object) -> str:
+    """``message`` on one line: another library's text may hold line breaks and control characters (pyarrow's
+    "Couldn't deserialize thrift: ...\\x0f\\nDeserializing page header failed.")."""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(message)).split())
+
+
 def _one_line_warnings(command: str, format_warning):
     """``warnings.formatwarning`` that writes ours as one line naming the command (what the data or options caused,
     not where the library noticed it); other libraries' warnings as Python writes them."""
@@ -707,7 +715,7 @@ def _one_line_warnings(command: str, format_warning):
             return format_warning(message, category, filename, lineno, line)
         if command == "train":  # the library's advice names its parameters; the command's user typed options
             message = _as_options(str(message), OPTIONS_IN_ADVICE)
-        return f"logreg-dist {command}: warning: {message}\n"
+        return f"logreg-dist {command}: warning: {_one_line(message)}\n"
 
     return one_line
 

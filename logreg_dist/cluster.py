@@ -37,9 +37,20 @@ def local_cluster(n_workers: int | None = None, *, memory_limit: str | float = "
             scheduler_port=0,
             dashboard_address="127.0.0.1:0",  # the HTTP server starts anyway; keep it off 8787 and on loopback
             memory_limit=memory_limit,
-            silence_logs=logging.WARNING,
+            silence_logs=_worker_log_level(),
             preload=[__name__],  # runs dask_setup below in each worker process
         )
+
+
+def _worker_log_level() -> int:
+    """The level below which the embedded cluster's processes log nothing: Dask's ``logging.distributed`` where it
+    names a level (the command line sets ``critical`` without ``--verbose``: a task's failure is the command's one
+    line, not also a worker's traceback), else warnings and up."""
+    import dask
+
+    level = dask.config.get("logging.distributed", None)
+    number = logging.getLevelName(level.upper()) if isinstance(level, str) else None
+    return number if isinstance(number, int) else logging.WARNING
 
 
 def dask_setup(worker) -> None:

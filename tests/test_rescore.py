@@ -289,6 +289,35 @@ def test_bad_input_names_the_column_or_file_and_keeps_the_previous_output(traine
 
 
 @pytest.mark.slow
+def test_a_task_failing_on_the_embedded_cluster_is_the_commands_one_line(trained, tmp_path):
+    """Past IN_PROCESS_ROWS the command starts its own cluster: a worker's failed task used to print Dask's
+    traceback and cancellation warnings before the command's one-line error."""
+    import shutil
+
+    from logreg_dist.jobs import IN_PROCESS_ROWS
+
+    data = tmp_path / "base"
+    data.mkdir()
+    files = sorted((trained / "base").glob("*.parquet"))
+    copies = -(-(IN_PROCESS_ROWS + 1) // 10_000)  # the generated files hold 10,000 rows each
+    for k in range(copies):
+        shutil.copyfile(files[k % len(files)], data / f"part-{k:03d}.parquet")
+    broken = data / f"part-{copies // 2:03d}.parquet"
+    pd.read_parquet(broken).to_parquet(broken, compression=None)
+    content = bytearray(broken.read_bytes())
+    content[len(content) // 3: len(content) // 3 + 20_000] = b"\xff" * 20_000  # inside the data pages
+    broken.write_bytes(bytes(content))
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    run = subprocess.run([sys.executable, "-m", "logreg_dist.cli", "score", str(trained / "registry" / "latest"),
+                          str(data), "--out", str(tmp_path / "scores")], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 2, run.stderr[-3000:]
+    (line,) = run.stderr.splitlines()  # pyarrow's own message had a line break and a control character in it
+    assert line.startswith(f"logreg-dist score: error: cannot read Parquet file {broken}: ") and line.isprintable()
+    assert not (tmp_path / "scores").exists()
+
+
+@pytest.mark.slow
 def test_the_served_deployment_gets_runs_from_its_cron_schedule(trained, local_client, tmp_path):
     """`logreg-dist serve` against a real `prefect server start` (its scheduler service on): the cron schedule
     creates runs, and one completes and writes the scores."""
