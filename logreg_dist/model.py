@@ -363,15 +363,24 @@ def load_model(path: str | os.PathLike, *, storage_options: dict | None = None) 
         path = Path(path)
         file = path / MODEL_FILE if path.is_dir() else path
         if not file.exists():
+            if path.is_dir() and any(path.glob("*.parquet")):
+                raise InputError(f"{path} holds Parquet data, not a model; {SWAPPED}")
             raise InputError(f"no model at {path}: {file} does not exist.")
-        text = None
+        text = file.read_bytes()
+    if text[:4] == b"PAR1":
+        raise InputError(f"{file} is Parquet data, not a model; {SWAPPED}")
     try:
-        data = json.loads(file.read_text() if text is None else text)
+        data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"model file {file} is corrupt: not valid JSON ({error}).") from error
     if not isinstance(data, dict):
         raise InputError(f"model file {file} is corrupt: expected a JSON object.")
     return Model.from_dict(data, source=f"model file {file}")
+
+
+#: What a user who gave data for the model is told: the commands take the model first.
+SWAPPED = ("a model is a directory with model.json, or a registry (commands take the model first, then the data: "
+            "are they the other way round?).")
 
 
 def _read_model_url(url: str, storage_options: dict | None) -> tuple[str, bytes]:

@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 from .exceptions import InputError
-from .model import MODEL_FILE, load_model, write_atomic_dir
+from .model import MODEL_FILE, SWAPPED, load_model, write_atomic_dir
 from .outputs import check_output
 from .storage import POINTER, filesystem, is_url, join, move_into_place, published
 
@@ -206,6 +206,8 @@ def resolve(path: str | os.PathLike, *, storage_options: dict | None = None) -> 
     if (path / LATEST).exists() and not (path / MODEL_FILE).exists():
         path = path / LATEST
     if not (path / MODEL_FILE).exists() and not path.is_file():
+        if path.is_dir() and any(path.glob("*.parquet")):
+            raise InputError(f"{path} holds Parquet data, not a model; {SWAPPED}")
         raise InputError(f"no model at {path}: expected a model directory with {MODEL_FILE} or a registry folder.")
     return path.resolve()
 

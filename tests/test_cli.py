@@ -90,3 +90,18 @@ def test_a_misspelt_column_is_reported_before_the_server_is_waited_for(tmp_path)
     assert "starting Prefect's temporary server" in done.stderr and "stopping Prefect's temporary server" in done.stderr
     assert "is ready" not in done.stderr and "Beginning flow run" not in done.stderr
     assert not (tmp_path / "model").exists()
+
+
+def test_data_given_where_the_model_goes_is_called_so(tmp_path, capsys):
+    from pathlib import Path
+
+    data, model = Path(__file__).parent / "data", tmp_path / "model"
+    model.mkdir()
+    for argv in (["score", str(data / "wa_churn.parquet"), str(model), "--out", str(tmp_path / "s")],
+                 ["evaluate", str(data / "wa_churn.parquet"), str(data / "wa_churn.parquet")],
+                 ["score", str(data), str(model), "--out", str(tmp_path / "s")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"error: {argv[1]} {'is' if argv[1].endswith('.parquet') else 'holds'} Parquet data, not a model; " \
+               "a model is a directory with model.json, or a registry (commands take the model first, then the " \
+               "data: are they the other way round?)." in err, err
