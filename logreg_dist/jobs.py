@@ -318,7 +318,13 @@ def evaluate(model_dir: str, data: str, target: str | None, scheduler: str | Non
         try:
             if target not in rows.dtypes:
                 raise InputError(f"{data} has no target column {target!r}; its columns are {list(rows.dtypes)}.")
-            ranked = rows.ranked_scores(model, side=0)
+            try:
+                ranked = rows.ranked_scores(model, side=0)
+            except InputError as error:
+                # A refusal that does not name the data (the metrics' "all positives") is told which data it means.
+                if str(data) in str(error):
+                    raise
+                raise InputError(f"{data}: {error}") from error
         finally:
             rows.close()
     return metrics_module.validation_metrics(ranked)

@@ -484,7 +484,7 @@ def _share_rank(share: float, n_rows: int) -> int:
 def _check_totals(totals: _Totals) -> None:
     n = totals.n_rows
     if n == 0:
-        raise InputError("the validation set holds no rows; metrics need rows of both classes.")
+        raise InputError("there are no rows to measure; metrics need rows of both classes.")
     if totals.n_nan or totals.n_outside:
         example = "" if totals.outside_example is None else f" (for example {totals.outside_example!r})"
         raise InputError(
@@ -497,8 +497,8 @@ def _check_totals(totals: _Totals) -> None:
             f"(for example {totals.bad_label_example!r}) among {n} rows."
         )
     if totals.n_positives in (0, n):
-        label = int(totals.n_positives == n)
-        raise InputError(f"the validation set holds only label {label} ({n} rows); AUC needs both classes.")
+        which = "positives (label 1)" if totals.n_positives == n else "negatives (label 0)"
+        raise InputError(f"the rows measured are all {which}: {n:,} rows; AUC and the other metrics need both classes.")
 
 
 def _narrow(engine: _Engine, n_rows: int, ranks, histogram: _Histogram):

@@ -309,9 +309,20 @@ class Preparation:
         if self.target not in part.columns:
             raise InputError(f"{where} has no target column {self.target!r}.")
         y = part[self.target]
-        positive = y == self.positive_label
-        negative = y == self.negative_label
+        missing = int(y.isna().sum())
+        if missing:  # tested first: a text column's comparisons leave its gaps neither true nor false
+            raise InputError(f"target column {self.target!r} in {where} has {missing} missing values; every row "
+                             "needs a label to be measured.")
+        positive = np.asarray(y == self.positive_label, dtype=bool)
+        negative = np.asarray(y == self.negative_label, dtype=bool)
         bad = ~(positive | negative)
+        if bad.any():
+            # The same two labels spelled otherwise (data other than the training data: 'yes' for 'Yes', 1 and 0 or
+            # True and False for the positive and the negative label, as a 0/1 target is read), each value once.
+            sides = {value: _label_side(value, self.positive_label, self.negative_label) for value in pd.unique(y[bad])}
+            if None not in sides.values():
+                side = y.map(sides).to_numpy(dtype=np.float64, na_value=np.nan)
+                positive, bad = positive | (side == 1.0), bad & np.isnan(side)
         if bad.any():
             others = pd.unique(y[bad])
             raise InputError(
@@ -319,7 +330,7 @@ class Preparation:
                 f"{self.positive_label!r} nor {self.negative_label!r}: {others[:3].tolist()}"
                 f"{' ...' if others.size > 3 else ''}."
             )
-        return positive.to_numpy(dtype=np.float64)
+        return positive.astype(np.float64)
 
     def restricted(self, keep) -> Preparation:
         """The preparation of the columns in ``keep`` only. A kept column whose shared indicator
@@ -573,6 +584,19 @@ def _same_label(label, given) -> bool:
         return float(label) == float(given)
     except (TypeError, ValueError):
         return False
+
+
+def _label_side(value, positive, negative) -> int | None:
+    """1 or 0 when ``value`` is ``positive`` or ``negative`` spelled otherwise (another case, a number as text), or is
+    1/True or 0/False, also as text (the positive and the negative label by the convention a 0/1 target is read
+    with); else None."""
+    if _same_label(value, positive):
+        return 1
+    if _same_label(value, negative):
+        return 0
+    if isinstance(value, (bool, int, float, np.bool_, np.number)) and value in (0, 1):
+        return int(value)
+    return {"1": 1, "true": 1, "0": 0, "false": 0}.get(str(value).strip().lower())
 
 
 def _target_labels(target: str, labels: dict, positive_label) -> tuple:

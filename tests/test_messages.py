@@ -302,3 +302,31 @@ def test_probabilities_flattened_by_a_strong_penalty_are_called_miscalibrated(pr
     reference = sm.Logit((frame["churn"] == "Yes").to_numpy(float), sm.add_constant(logit(score))).fit(disp=0)
     assert [calibration["intercept"], calibration["slope"]] == pytest.approx(reference.params, rel=1e-6)
     assert calibration["slope"] > 4 and calibration["slope_se"] == pytest.approx(reference.bse[1], rel=1e-5)
+
+
+def test_evaluate_reads_the_labels_spelled_otherwise_and_refuses_gaps(prefect_harness, tmp_path, capsys):
+    data = Path(__file__).parent / "data" / "wa_churn.parquet"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["train", str(data), "--target", "churn", "--l2", "1e-3", "--out", str(tmp_path / "m")]) == 0
+    frame = pd.read_parquet(data)
+    churned = frame["churn"] == "Yes"
+    spellings = {"as trained": frame["churn"], "1/0": churned.astype(int), "True/False": churned,
+                 "yes/no": frame["churn"].str.lower(), "'1'/'0'": churned.astype(int).astype(str)}
+    results = {}
+    for name, labels in spellings.items():
+        path = tmp_path / f"{len(results)}.parquet"
+        frame.assign(churn=labels).to_parquet(path)
+        capsys.readouterr()
+        assert main(["evaluate", str(tmp_path / "m"), str(path), "--json"]) == 0, capsys.readouterr().err
+        results[name] = json.loads(capsys.readouterr().out)
+    assert all(r == results["as trained"] for r in results.values())  # the same metrics, however spelled
+    assert results["as trained"]["n_positives"] == int(churned.sum())
+    # A gap in the target, or one class only, is refused naming the column or the data.
+    gaps = frame.assign(churn=frame["churn"].where(frame.index % 700 != 3))
+    gaps.to_parquet(tmp_path / "gaps.parquet")
+    frame[churned].to_parquet(tmp_path / "churners.parquet")
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "gaps.parquet")]) == 2
+    assert f"target column 'churn' in {tmp_path / 'gaps.parquet'} has 11 missing values" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "churners.parquet")]) == 2
+    assert (f"{tmp_path / 'churners.parquet'}: the rows measured are all positives (label 1): 1,869 rows"
+            in capsys.readouterr().err)

@@ -396,7 +396,7 @@ def test_a_dask_cluster_gives_the_local_answer(local_client):
 
 def test_no_rows_is_refused():
     empty = np.array([])
-    with pytest.raises(InputError, match=r"the validation set holds no rows; metrics need rows of both classes"):
+    with pytest.raises(InputError, match=r"there are no rows to measure; metrics need rows of both classes"):
         validation_metrics(LocalEngine([(empty, empty), (empty, empty)]))
 
 
@@ -404,7 +404,9 @@ def test_no_rows_is_refused():
 def test_one_class_only_is_refused(label):
     score, _ = scored(300, 0.3)
     y = np.full(300, float(label))
-    with pytest.raises(InputError, match=rf"the validation set holds only label {label} \(300 rows\); AUC needs both"):
+    which = "positives \\(label 1\\)" if label else "negatives \\(label 0\\)"
+    with pytest.raises(InputError, match=rf"the rows measured are all {which}: 300 rows; AUC and the other metrics "
+                                         "need both classes"):
         validation_metrics(engine(score, y))
 
 
