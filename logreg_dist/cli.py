@@ -368,7 +368,7 @@ def _share_text(count: int, total: int) -> str:
 
 
 def _print_rescore(summary: dict) -> None:
-    print(f"scored {summary['rows']:,} customers with model version {summary['model_version']} into {summary['out']}")
+    print(f"scored {summary['rows']:,} rows with model version {summary['model_version']} into {summary['out']}")
     if summary["above_threshold"] is not None:
         above = f"{summary['above_threshold']:,} ({_share_text(summary['above_threshold'], summary['rows'])})"
         if summary.get("contacts_nobody"):
@@ -383,6 +383,8 @@ def _print_rescore(summary: dict) -> None:
         print(f"ids on more than one row: {summary['duplicate_ids']:,} (every row was scored)")
     if summary["unseen_levels"]:
         print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
+    if summary.get("imputed"):
+        print(f"gaps in numeric columns complete in training (scored as the training mean): {summary['imputed']}")
     if summary.get("missing_text"):
         print(f"gaps in text columns complete in training (scored as the reference level): {summary['missing_text']}")
     if summary.get("top_reasons"):
@@ -475,6 +477,14 @@ def _check_schedule(cron: str, timezone: str) -> None:
 
 
 def _serve_until_stopped(serve, args) -> int:
+    from .storage import is_url
+
+    # The deployment keeps its parameters on the Prefect server: local paths are made absolute, so that a run does
+    # not depend on the folder it happens to start in.
+    for name in ("model", "data", "out"):
+        value = getattr(args, name)
+        if not is_url(value):
+            setattr(args, name, os.path.abspath(value))
     name = args.name or "rescore-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", str(args.out).rstrip("/").rsplit("/", 1)[-1])
                                       or "scores")
     print(f"serving the rescoring flow on cron {args.cron!r} as deployment 'rescore/{name}': {args.model} x "
@@ -683,6 +693,11 @@ def _run(args) -> int:
             status = args.run(args)
         except KeyboardInterrupt as interrupt:
             received.signum = interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT
+        except BrokenPipeError:
+            # The reader of our output closed it (`| head`): it has what it wanted. Quiet, as a tool killed by
+            # SIGPIPE is, with its status; what is left unwritten goes nowhere.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + signal.SIGPIPE
         except (LogregDistError, ValueError, OSError) as error:
             print(f"logreg-dist {args.command}: error: {_one_line(error)}", file=sys.stderr)
             return 2

@@ -24,9 +24,13 @@ from ._loops import add_bin_counts
 from .design import level_codes
 from .prepare import MISSING_LEVEL, CategoricalColumn, NumericColumn, Preparation
 
-__all__ = ["PSI_FLAG", "Profile", "profile_partition", "psi"]
+__all__ = ["PSI_FLAG", "Profile", "chance_psi", "profile_partition", "psi"]
 
 PSI_FLAG = 0.2
+#: Samples drawn to find the PSI that chance alone reaches at a given number of rows (:func:`chance_psi`).
+CHANCE_DRAWS = 400
+#: The share of those samples' PSIs a flagged PSI must exceed.
+CHANCE_QUANTILE = 0.99
 SHARE_FLOOR = 1e-4
 UNSEEN = "(unseen)"
 SCORE = "(score)"
@@ -113,6 +117,17 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     e = np.maximum(np.asarray(expected, dtype=float), SHARE_FLOOR)
     a = np.maximum(np.asarray(actual, dtype=float), SHARE_FLOOR)
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def chance_psi(expected: np.ndarray, rows: int) -> float:
+    """The PSI that ``rows`` rows drawn from the training shares ``expected`` reach by chance alone: the
+    :data:`CHANCE_QUANTILE` of :data:`CHANCE_DRAWS` such samples' PSIs (a fixed seed: the same answer every run).
+
+    A PSI is flagged only above it as well as above :data:`PSI_FLAG`: 40 rows drawn from the training data itself
+    leave some of ten deciles empty, and the floor on an empty bin's share makes a PSI of 0.8 or more from one."""
+    expected = np.asarray(expected, dtype=float)
+    draws = np.random.default_rng(0).multinomial(rows, expected / expected.sum(), size=CHANCE_DRAWS) / max(rows, 1)
+    return float(np.quantile([psi(expected, draw) for draw in draws], CHANCE_QUANTILE))
 
 
 def score_decile(score: np.ndarray, edges) -> np.ndarray:

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from . import metrics as metrics_module
 from .cluster import connect
-from .exceptions import InputError
+from .exceptions import CollinearityWarning, InputError, SeparationWarning
 from .model import Model, load_model
 from .prepare import Preparation
 from .registry import resolve
@@ -193,10 +194,15 @@ def short_model(rows: TrainingRows, options: TrainOptions, model: dict) -> dict:
     keep = full.first_to_enter(options.top_k) if options.short_model == "lasso" else full.strongest(options.top_k)
     preparation = full.preparation.restricted(keep)
     try:
-        if full.alpha is None:
-            small = rows.fit(preparation, l2=options.l2, solver=options.solver)
-        else:
-            small = rows.fit(preparation, alpha=full.alpha, l1_ratio=full.l1_ratio, solver=options.solver)
+        with warnings.catch_warnings():
+            # Its columns are the full model's, whose fit has warned of their separation or collinearity already:
+            # the same warning again, from the short model, told a user nothing new.
+            warnings.simplefilter("ignore", SeparationWarning)
+            warnings.simplefilter("ignore", CollinearityWarning)
+            if full.alpha is None:
+                small = rows.fit(preparation, l2=options.l2, solver=options.solver)
+            else:
+                small = rows.fit(preparation, alpha=full.alpha, l1_ratio=full.l1_ratio, solver=options.solver)
         summary = rows.validate(small)
     finally:
         # With top_k covering every input the design is the full model's, which validation and the profile may be
@@ -247,8 +253,11 @@ def write_model(out: str, model: dict, validation: dict | None, short: dict | No
         short = {**short, "full_auc": fitted.metrics["auc"] if fitted.metrics else None}
         fitted.short_model = short
     fitted.score_distribution = distribution
-    fitted.version = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    fitted.training = {**fitted.training, "options": dataclasses.asdict(options)}
+    now = dt.datetime.now(dt.timezone.utc)
+    fitted.version = now.strftime("%Y%m%dT%H%M%SZ")  # a registry replaces it with its version number
+    # When it was trained stays with the model once registered.
+    fitted.training = {**fitted.training, "options": dataclasses.asdict(options),
+                       "trained_at": now.isoformat(timespec="seconds")}
     # A model fitted on every row (--valid-fraction 0) has no metrics.json; its report shows what it has: the
     # coefficients, the path and, where cross-validation chose the penalty, the folds' AUC.
     files = {} if not fitted.metrics else {"metrics.json": json.dumps(fitted.metrics, indent=2)}

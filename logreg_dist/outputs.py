@@ -141,7 +141,7 @@ def check_output(path: str | os.PathLike, *, kind: str, inputs: tuple | list = (
         return target
     if found is not None:
         raise refuse(f"holds {_HOLDS[found]} ({_some(names)})")
-    raise refuse(f"holds {_some(names)}, which logreg-dist did not write")
+    raise refuse(f"holds {_some(names)}, which are not the files of {_HOLDS[kind]}")
 
 
 def _check_url(url: str, *, kind: str, inputs, storage_options: dict | None) -> str:
@@ -184,7 +184,7 @@ def _check_url(url: str, *, kind: str, inputs, storage_options: dict | None) -> 
         return url
     if found not in (None, "unpublished"):
         raise refuse(f"holds {_HOLDS[found]} ({_some(names)})")
-    raise refuse(f"holds {_some(names)}, which logreg-dist did not write")
+    raise refuse(f"holds {_some(names)}, which are not the files of {_HOLDS[kind]}")
 
 
 def _kind_of_url(fs, folder: str, entries: list[dict]) -> str | None:

@@ -238,9 +238,14 @@ class Reasons:
 def _as_strings(values: pd.Series, rows: np.ndarray, column) -> pa.Array:
     """``values[rows]`` as text: levels as the model reads them (:func:`~logreg_dist.prepare._as_text`), numbers
     as Arrow writes them (the shortest text that reads back as the same float32 or float64), a gap as
-    ``(missing)``."""
+    ``(missing)``. A level training never saw says how it was scored: as the reference level, whose contribution
+    the reason is."""
     if isinstance(column, CategoricalColumn):
-        return pa.array(_as_text(values.iloc[rows]).to_numpy(dtype=object), type=pa.string())
+        text = _as_text(values.iloc[rows])
+        unseen = ~text.isin({column.reference, *column.levels, *column.folded})
+        if unseen.any():
+            text = text.where(~unseen, text + f" (unseen in training: scored as {column.reference})")
+        return pa.array(text.to_numpy(dtype=object), type=pa.string())
     if isinstance(values.dtype, np.dtype):  # NumPy-backed: taken without pandas' indexing
         chosen = pa.array(values.to_numpy()[rows], from_pandas=True)  # NaN is a gap
     else:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from scipy.special import expit
 
 from ._data import partition_where
-from .drift import PSI_FLAG, SCORE, Profile, profile_partition, psi, score_decile
+from .drift import PSI_FLAG, SCORE, Profile, chance_psi, profile_partition, psi, score_decile
 from .exceptions import DuplicateIdsWarning, EmptyDataWarning, InputError, MissingValuesWarning
 from .model import Model
 from .outputs import check_output, naming_output
@@ -220,7 +220,8 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
         if not tally.rows and not allow_empty:
             raise InputError(f"{data} has no rows: nothing was scored, and {out} is left as it was (an empty "
                              "extract upstream?); allow_empty (--allow-empty) writes an empty score output instead.")
-        summary = _summary_document(model, tally, edges, threshold, str(data), str(out))
+        summary = _summary_document(model, tally, edges, threshold, str(data) if is_url(data) else os.path.abspath(data),
+                                    str(out))
         if fs is not None:
             fs.pipe_file(join(staging, SUMMARY_FILE), json.dumps(summary, indent=2).encode())
         else:
@@ -252,12 +253,12 @@ def imputed_text(imputed: dict, missing_text: dict | None = None) -> str:
     ``missing_text``): their rows were scored with the training mean (a number) or as the reference level (text),
     which a user should know before trusting those scores."""
     parts = []
-    for rows, how in ((imputed, "the training mean"), (missing_text or {}, "the reference level")):
+    for rows, how in ((imputed, "numbers as the training mean"), (missing_text or {}, "text as the reference level")):
         if rows:
             counts = ", ".join(f"{name} {n:,}" for name, n in rows.items())
-            parts.append(f"values missing in columns that had none in training were scored as {how} (rows per "
-                         f"column: {counts})")
-    return "; ".join(parts) + "; check the data, or retrain on data with such gaps"
+            parts.append(f"{how} (rows per column: {counts})")
+    return ("values missing in columns that had none in training were scored: " + "; ".join(parts)
+            + "; check the data, or retrain on data with such gaps")
 
 
 def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, data: str, out: str) -> dict:
@@ -272,7 +273,10 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
         if tally.rows and name in training and len(training[name]) == len(counts):
             expected = np.asarray(training[name], dtype=float)
             value = psi(expected / expected.sum(), tally.profile.shares(name))
-            drift[name] = {"psi": round(value, 6), "flagged": value > PSI_FLAG}
+            # On a small file chance alone passes PSI_FLAG (every input was flagged on 25 rows): a flag must also
+            # stand above what samples of this size from the training distribution reach.
+            flagged = value > PSI_FLAG and value > chance_psi(expected / expected.sum(), tally.rows)
+            drift[name] = {"psi": round(value, 6), "flagged": flagged}
     text = [column.name for column in model.preparation.columns if not isinstance(column, NumericColumn)]
     missing_text = {name: tally.profile.missing[name] for name in text if tally.profile.missing.get(name)}
     unseen = {name: int(tally.profile.counts[name][-1]) - missing_text.get(name, 0) for name in text}

@@ -124,7 +124,7 @@ def test_train_refuses_a_foreign_folder_and_a_model_with_foreign_files(trained, 
     (results / "q3.csv").write_text("customer,spend\n1,10\n")
     (results / "slides").mkdir()
     err = refused(_train(data, results, local_client), capsys, tmp_path, results)
-    assert "holds q3.csv, slides, which logreg-dist did not write" in err
+    assert "holds q3.csv, slides, which are not the files of a logreg-dist model" in err
     # A model directory the user added a file to is no longer only ours: replacing it would lose the file.
     model = _copy(trained / "model", tmp_path / "model")
     (model / "notes.md").write_text("approved by legal")
@@ -163,7 +163,7 @@ def test_score_refuses_a_foreign_folder(trained, local_client, tmp_path, capsys)
     (foreign / "_summary.json").write_text('{"owner": "finance"}')  # our file name, not our content
     (foreign / "part-00000.parquet").write_bytes(b"not ours")
     err = refused(_score(trained / "model", data, foreign, local_client), capsys, tmp_path, foreign)
-    assert "which logreg-dist did not write" in err
+    assert "which are not the files of logreg-dist scores" in err
 
 
 def test_score_twice_into_the_same_out_replaces_the_scores_and_an_empty_folder_is_accepted(
@@ -202,7 +202,7 @@ def test_register_refuses_a_foreign_folder(trained, tmp_path, capsys):
     (folder / "1").mkdir()
     (folder / "1" / "minutes.docx").write_bytes(b"PK")
     err = refused(["register", str(trained / "model"), "--registry", str(folder)], capsys, tmp_path, folder)
-    assert "holds 1, which logreg-dist did not write" in err
+    assert "holds 1, which are not the files of a logreg-dist registry" in err
 
 
 def test_register_accepts_an_empty_folder_and_a_registry_and_rolls_back(trained, tmp_path, capsys):

@@ -227,3 +227,25 @@ def test_inputs_without_a_nonzero_coefficient_are_never_reasons(churn):
     _check_ranked(reasons, expected[used], "reason_down", 2, descending=False)
     with pytest.raises(InputError, match=rf"from 1 to {len(used)}, .* with a nonzero coefficient \(3 of its"):
         model.reasons(frame, top=len(used) + 1)
+
+
+def test_a_level_unseen_in_training_says_how_it_was_scored_in_its_reason(churn, prefect_harness, tmp_path):
+    root, frame = churn
+    model = load_model(root / "model")
+    contract = next(c for c in model.preparation.columns if c.name == "contract")
+    new = frame.assign(contract=np.where(np.arange(len(frame)) % 3 == 0, "Three year", frame["contract"]))
+    new.to_parquet(tmp_path / "new.parquet")
+    out = tmp_path / "scores"
+    status, _, error = _main(["score", str(root / "model"), str(tmp_path / "new.parquet"), "--out", str(out),
+                              "--reasons", "19", "--reason-values"])
+    assert status == 0, error
+    scores = pd.read_parquet(out)
+    slot = scores.filter(regex=r"^reason_\d+$").eq("contract").to_numpy().argmax(axis=1) + 1  # every input is a reason
+    values = np.array([scores.at[i, f"reason_{k}_value"] for i, k in zip(scores.index, slot)])
+    unseen = (new["contract"] == "Three year").to_numpy()
+    assert (values[unseen] == f"Three year (unseen in training: scored as {contract.reference})").all()
+    assert (values[~unseen] == new["contract"][~unseen].to_numpy()).all()
+    # Scored as the reference level: its contribution is a reference row's.
+    reference = (new["contract"] == contract.reference).to_numpy()
+    contributions = np.array([scores.at[i, f"reason_{k}_contribution"] for i, k in zip(scores.index, slot)])
+    assert np.allclose(contributions[unseen], contributions[reference][0], rtol=0, atol=1e-12)

@@ -120,6 +120,17 @@ def test_drift_is_flagged_and_unseen_levels_are_counted(trained, local_client, t
     with pytest.warns(MissingValuesWarning, match=r"spend_02 30\)"):  # said, not only counted in the summary
         summary = _rescore(trained, tmp_path / "gap-scores", data=tmp_path / "gaps.parquet", client=local_client)
     assert summary["imputed"] == {"spend_02": 30} and summary["rows"] == len(base)
+    # A handful of rows drawn from the training distribution: chance alone gives PSIs of about (bins - 1) / rows,
+    # above 0.2 for most inputs; only a PSI well clear of that is flagged, and a real shift still is.
+    sample = base.sample(40, random_state=3)
+    sample.to_parquet(tmp_path / "sample.parquet")
+    summary = _rescore(trained, tmp_path / "sample-scores", data=tmp_path / "sample.parquet", client=local_client)
+    assert sum(v["psi"] > 0.2 for v in summary["psi"].values()) > 10 and summary["flagged"] == []
+    sample.assign(engagement_03=sample["engagement_03"] + 4 * base["engagement_03"].std()).to_parquet(
+        tmp_path / "sample-shifted.parquet")
+    summary = _rescore(trained, tmp_path / "shifted-sample-scores", data=tmp_path / "sample-shifted.parquet",
+                       client=local_client)
+    assert "engagement_03" in summary["flagged"]
 
 
 def test_data_without_rows_keeps_the_previous_scores_unless_allowed(trained, local_client, tmp_path):
@@ -172,7 +183,7 @@ def test_new_levels_and_gaps_in_a_text_column_are_told_apart(prefect_harness, lo
     frame.loc[frame.index[:5], "contract"] = "Lifetime"
     frame.loc[frame.index[5:12], "contract"] = None
     frame.to_parquet(tmp_path / "new.parquet")
-    with pytest.warns(MissingValuesWarning, match=r"scored as the reference level \(rows per column: contract 7\)"):
+    with pytest.warns(MissingValuesWarning, match=r"text as the reference level \(rows per column: contract 7\)"):
         summary = _rescore(None, tmp_path / "scores", data=tmp_path / "new.parquet", model=tmp_path / "model",
                            client=local_client)
     assert summary["unseen_levels"] == {"contract": 5} and summary["missing_text"] == {"contract": 7}
