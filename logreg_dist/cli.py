@@ -420,6 +420,31 @@ def _register(args) -> int:
     return 0
 
 
+def _versions(args) -> int:
+    from .model import load_model
+    from .registry import latest, versions
+    from .storage import is_url, join
+
+    numbers = versions(args.registry)
+    if not numbers:
+        raise InputError(f"{args.registry} holds no registered version (logreg-dist register MODEL --registry "
+                         f"{args.registry} adds one).")
+    current = latest(args.registry)
+    print(f"{args.registry}: {len(numbers)} versions, latest -> {current}")
+    print(f"  {'version':>7}  {'trained':<25} {'target':<24} {'inputs':>6}  {'valid. AUC':>10}  penalty")
+    for number in numbers:
+        model = load_model(join(str(args.registry), str(number)) if is_url(args.registry)
+                           else Path(args.registry) / str(number))
+        auc = (model.metrics or {}).get("auc")
+        penalty = f"l2 {model.l2:g}" if model.alpha is None else f"alpha {model.alpha:.4g}, l1_ratio {model.l1_ratio:g}"
+        target = f"{model.preparation.target} = {model.preparation.positive_label}"
+        print(f"{'*' if number == current else ' '} {number:>7}  {model.training.get('trained_at') or '-':<25} "
+              f"{target:<24} {len(model.preparation.inputs):>6}  {'-' if auc is None else f'{auc:.4f}':>10}  "
+              f"{penalty}")
+    print(f"roll back to version N: logreg-dist register {join(str(args.registry), 'N')} --registry {args.registry}")
+    return 0
+
+
 def _serve(args) -> int:
     from .jobs import check_score_inputs
 
@@ -609,6 +634,11 @@ def _parser(words=()) -> argparse.ArgumentParser:
     register.add_argument("model", help="model directory")
     register.add_argument("--registry", required=True, help="registry folder")
     register.set_defaults(run=_register)
+
+    versions = subparsers.add_parser("versions", parents=[common],
+                                     help="list a registry's versions: when trained, target, inputs, AUC, penalty")
+    versions.add_argument("registry", help="registry folder (or URL)")
+    versions.set_defaults(run=_versions)
 
     serve = subparsers.add_parser("serve", parents=[common], help="run the rescoring flow on a cron schedule (prefect serve)")
     serve.add_argument("--model", required=True, help="e.g. registry/latest")

@@ -230,6 +230,15 @@ def test_a_registry_refuses_a_model_of_another_target_and_tells_what_inputs_chan
     assert main(["register", str(trained / "model"), "--registry", str(registry)]) == 0
     out = capsys.readouterr().out
     assert "as version 2 in" in out and "(the same model as version 1)" in out  # a new version all the same, as MLflow
+    # The versions, what each is, and how to roll back.
+    assert main(["versions", str(registry)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    auc = model.metrics["auc"]
+    assert lines[0] == f"{registry}: 2 versions, latest -> 2"
+    for line, mark, number in zip(lines[2:4], " *", (1, 2)):
+        assert line.startswith(f"{mark} {number:>7}  ") and "converted = 1" in line and f"{auc:.4f}" in line
+        assert f"  {len(inputs):>6}  " in line and "l2 0.0001" in line
+    assert lines[4] == f"roll back to version N: logreg-dist register {registry}/N --registry {registry}"
 
 
 def _register_many(model_dir, registry, n, start_barrier):
