@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import glob
 import json
 import logging
 import os
@@ -474,13 +473,11 @@ def _serve(args) -> int:
 
 
 def _exists(path: str) -> bool:
-    """Whether ``path`` (a path or an fsspec URL, a file, a folder or a glob) names something now."""
-    from .storage import filesystem, is_url
+    """Whether ``path`` (a path or an fsspec URL, a file, a folder or a glob) names something now, as the reader
+    resolves it."""
+    from .tables import _matches
 
-    if is_url(path):
-        fs, where = filesystem(path, None)
-        return bool(fs.glob(where)) if any(c in where for c in "*?[") else fs.exists(where)
-    return bool(glob.glob(path)) if any(c in path for c in "*?[") else Path(path).exists()
+    return bool(_matches(path, None)[1])
 
 
 def _check_schedule(cron: str, timezone: str) -> None:

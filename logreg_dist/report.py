@@ -356,8 +356,7 @@ def _headline(title, summary, metrics, sections, path=None) -> str:
             ("Validation rows", _int(rows), ""),
             ("Positives", _int(positives), f"{target} = {label}"),
             ("Positive rate", _pct(rate, 2), "")]
-    cards = "".join(f'<div class="kpi"><span class="label">{_e(k)}</span><span class="value">{_e(v)}</span>'
-                    f'<span class="detail">{_e(d)}</span></div>' for k, v, d in kpis)
+    cards = _cards(kpis)
     lede = (f"On {_int(rows)} validation rows not used in the fit, the model ranks a random positive "
             f"({target} = {label}) above a random negative {_pct(metrics.get('auc'), 3)} of the time "
             f"(AUC {_auc(metrics.get('auc'))}" + (f", 95% CI {ci})." if ci != _DASH else ").")
@@ -386,9 +385,14 @@ def _unvalidated_headline(title, summary, sections, path) -> str:
         lede = (f"In {folds}, the model at the chosen penalty ranked a random positive ({target} = {label}) of a "
                 f"held-out fold above a random negative {_pct(chosen['cv_auc'], 3)} of the time (AUC "
                 f"{_auc(chosen['cv_auc'])}, the mean over the folds of an AUC from binned scores). " + lede)
-    cards = "".join(f'<div class="kpi"><span class="label">{_e(k)}</span><span class="value">{_e(v)}</span>'
-                    f'<span class="detail">{_e(d)}</span></div>' for k, v, d in kpis)
+    cards = _cards(kpis)
     return _header(title, summary, cards, lede, sections)
+
+
+def _cards(kpis) -> str:
+    """The headline's figures: ``(label, value, detail)`` each."""
+    return "".join(f'<div class="kpi"><span class="label">{_e(k)}</span><span class="value">{_e(v)}</span>'
+                   f'<span class="detail">{_e(d)}</span></div>' for k, v, d in kpis)
 
 
 def _header(title, summary, cards, lede, sections) -> str:
