@@ -56,8 +56,10 @@ def _artifacts(summary: dict) -> None:
             f"- PSI of the score: {summary['score_psi']}\n"
             f"- inputs with PSI > 0.2: {flagged}\n"
             f"- levels unseen in training: {summary['unseen_levels'] or 'none'}\n"
-            f"- gaps in columns complete in training, scored as the training mean: {summary['imputed'] or 'none'}\n"
-            f"- gaps in text columns complete in training, scored as the reference level: "
+            f"- gaps in numeric columns complete in training, scored as the training mean: {summary['imputed'] or 'none'}\n"
+            + (f"- of which filled from the columns they are collinear with in training: {summary['imputed_from']}\n"
+               if summary.get("imputed_from") else "")
+            + f"- gaps in text columns complete in training, scored as the reference level: "
             f"{summary.get('missing_text') or 'none'}\n"
             + (f"- rows per input as the first reason: {summary['top_reasons']}\n" if summary.get("top_reasons") else "")
         ),

@@ -293,16 +293,17 @@ class CodedHessian:
 # -- the kernels ---------------------------------------------------------------------------
 
 
-def coded_moment_sums(X: CodedBlock, y, sample_weight, *, chunk_rows: int):
+def coded_moment_sums(X: CodedBlock, y, sample_weight, *, chunk_rows: int, hessian_every: int = 0):
     """:func:`~logreg_dist._kernels.moment_sums` of a coded block: the numeric columns' from their kernel, each
     level's from the weight of its rows (``mean = W_k / W``, ``m2 = W_k (1 - mean)``, exact).
 
-    No sampled co-moment matrix: its p x p size is what codes avoid (the first Newton pass computes the
-    Hessian at the start instead)."""
+    The sampled co-moment matrix is the numeric columns' alone: a p x p one over the levels is what codes avoid
+    (the first Newton pass computes the Hessian at the start instead); the numeric one finds collinear columns."""
     from ._kernels import MomentSums, _labels, moment_sums
 
     layout = X.layout
-    numeric = moment_sums(X.numeric, y, sample_weight, hessian_every=0, chunk_rows=chunk_rows)
+    numeric = moment_sums(X.numeric, y, sample_weight, hessian_every=hessian_every if X.numeric.shape[1] else 0,
+                          chunk_rows=chunk_rows)
     p = layout.n_features
     mean, m2 = np.zeros(p), np.zeros(p)
     y_dev = None if numeric.y_dev is None else np.zeros(p)
@@ -320,7 +321,8 @@ def coded_moment_sums(X: CodedBlock, y, sample_weight, *, chunk_rows: int):
             mean[index], m2[index] = share, level_weight * (1.0 - share)
             if y_dev is not None:
                 y_dev[index] = np.bincount(codes, weights=y_weight, minlength=size)[1:] - share * numeric.y_sum
-    return MomentSums(numeric.n_rows, weight, mean, m2, numeric.y_sum, y_dev)
+    return MomentSums(numeric.n_rows, weight, mean, m2, numeric.y_sum, y_dev, numeric.sample_weight_sum,
+                      numeric.sample_mean, numeric.sample_comoment)
 
 
 def coded_loss_sums(X: CodedBlock, y, sample_weight, *, coef, intercept, mean, inv_scale, derivatives, hessian_every,

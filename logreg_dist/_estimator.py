@@ -105,6 +105,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     intercept_standardized_ : ndarray of shape (1,)
     feature_mean_, feature_scale_ : ndarray of shape (n_features,)
         The standardization (scale is 1 where a column is constant).
+    feature_covariance_ : ndarray of shape (n_features, n_features) or None
+        The features' covariance over the rows the first Hessian samples (NaN between a block of codes'
+        levels): what the preparation's fills of collinear columns are fitted on.
     n_iter_ : int
     converged_ : bool
     history_ : list of dict
@@ -426,7 +429,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # The groups of collinear columns the solver found (their Hessian has no inverse: no standard errors).
         params = [names[j] for j in np.flatnonzero(scaling.active)] + ["intercept"]
         self.collinear_groups_ = [[params[k] for k in group] for group in fit.result.singular_groups]
-        near = self._nearly_collinear(fit, moments, scaling)
+        self.feature_covariance_ = self._sampled_covariance(moments, rows.level_features, scaling.active.size)
+        near = self._nearly_collinear(fit, self.feature_covariance_, scaling.active)
         if near:  # after the exactly collinear groups, if any
             named = [[params[k] for k in group] for group in near]
             self.collinear_groups_ += named
@@ -466,19 +470,35 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return self
 
     @staticmethod
-    def _nearly_collinear(fit, moments, scaling) -> list[list[int]]:
+    def _sampled_covariance(moments, level_features, n_features: int) -> np.ndarray | None:
+        """The features' covariance over the sampled rows; NaN between levels of a block of codes, which keeps its
+        numeric columns' co-moments only (the features that are no level, in order)."""
+        comoment = moments.sample_comoment
+        if not isinstance(comoment, np.ndarray) or not moments.sample_weight_sum > 0:
+            return None
+        numeric = np.arange(n_features) if level_features is None or comoment.shape == (n_features,) * 2 \
+            else np.flatnonzero(~np.asarray(level_features, dtype=bool))
+        if comoment.shape != (numeric.size,) * 2:
+            return None
+        covariance = np.full((n_features, n_features), np.nan)
+        covariance[np.ix_(numeric, numeric)] = comoment / moments.sample_weight_sum
+        return covariance
+
+    @staticmethod
+    def _nearly_collinear(fit, covariance, active) -> list[list[int]]:
         """Groups of active columns (indices among them) of which one is a combination of the others up to noise,
         for an unpenalized fit: a charge that is a rate times the minutes gets a huge coefficient of the opposite sign
         to the minutes', which reads like separation; a monthly charge that is nearly the sum of the services'
         prices takes a sign that means nothing. Exactly collinear columns are the singular Hessian's to name.
         Judged on the columns' sampled co-moments (the Hessian at the start, up to a constant), not on the Hessian at
-        the optimum, which separation degenerates too; a block of codes keeps its numeric columns' co-moments only,
-        and is not judged."""
-        comoment, active = moments.sample_comoment, scaling.active
-        if fit.alpha > 0 or not isinstance(comoment, np.ndarray) \
-                or comoment.shape != (active.size, active.size):
+        the optimum, which separation degenerates too; of a block of codes, which keeps its numeric columns'
+        co-moments only, those are judged."""
+        if fit.alpha > 0 or covariance is None:
             return []
-        return nearly_collinear_groups(comoment[np.ix_(active, active)])
+        among = np.flatnonzero(active)
+        judged = [k for k, j in enumerate(among) if np.isfinite(covariance[j, j])]
+        groups = nearly_collinear_groups(covariance[np.ix_(among[judged], among[judged])])
+        return [[judged[k] for k in group] for group in groups]
 
     def _set_solution(self, objective, result, scaling, levels, *, zero=None) -> Coefficients:
         """Copy the solution on both scales, its covariance and standard errors, the standardization and ``n_iter_``

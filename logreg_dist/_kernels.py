@@ -116,7 +116,7 @@ class MomentSums:
     y_dev: np.ndarray | None = None  # (n_features,)
     sample_weight_sum: float = 0.0
     sample_mean: np.ndarray | None = None  # (n_features,)
-    sample_comoment: np.ndarray | None = None  # (n_features, n_features)
+    sample_comoment: np.ndarray | None = None  # (n_features, n_features); a block of codes': its numeric columns'
 
     def __add__(self, other: MomentSums) -> MomentSums:
         if other.weight_sum == 0.0 and other.sample_weight_sum == 0.0:
@@ -211,7 +211,7 @@ def moment_sums(
     from ._codes import CodedBlock, coded_moment_sums  # a block of codes: its numeric columns come back here
 
     if isinstance(X, CodedBlock):
-        return coded_moment_sums(X, y, sample_weight, chunk_rows=chunk_rows)
+        return coded_moment_sums(X, y, sample_weight, chunk_rows=chunk_rows, hessian_every=hessian_every)
     X = _aligned(X)
     n_rows, n_features = X.shape
     y = _labels(y)

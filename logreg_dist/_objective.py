@@ -193,8 +193,8 @@ def intercept_only(moments, theta0: np.ndarray, *, rate: float, inv_scale: np.nd
     the standardized co-moment matrix, with the intercept as a column of
     ones: of the sampled chunks when ``hessian_every > 1``, an estimate.
     """
-    if moments.y_dev is None or moments.sample_comoment is None:
-        return None
+    if moments.y_dev is None or moments.sample_comoment is None or moments.sample_comoment.shape != (active.size,) * 2:
+        return None  # no co-moments, or a block of codes' numeric ones only
     index = np.flatnonzero(active)
     inv = inv_scale[index]
     weight = moments.weight_sum

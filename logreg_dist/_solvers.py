@@ -137,8 +137,9 @@ NEAR_COLLINEAR_RTOL = 1e-4
 EXACTLY_COLLINEAR_RTOL = 1e-10
 
 
-def nearly_collinear_groups(comoment: np.ndarray) -> list[list[int]]:
-    """Groups of columns (indices into the rows of ``comoment``, their co-moment matrix) that are nearly collinear."""
+def nearly_collinear_groups(comoment: np.ndarray, *, exactly: bool = False) -> list[list[int]]:
+    """Groups of columns (indices into the rows of ``comoment``, their co-moment matrix) that are nearly collinear;
+    with ``exactly``, the exactly collinear ones as well (one group per set of columns the null directions join)."""
     if comoment.size == 0:
         return []
     scale = np.sqrt(np.clip(np.diag(comoment), np.finfo(float).tiny, None))
@@ -148,7 +149,8 @@ def nearly_collinear_groups(comoment: np.ndarray) -> list[list[int]]:
     # spaces would divide by those small loadings here.
     # Exactly null directions (collinear columns) are the singular Hessian's to name: only the nearly null ones here.
     top = max(values[-1], 0.0)
-    near = vectors[:, (values > EXACTLY_COLLINEAR_RTOL * top) & (values <= NEAR_COLLINEAR_RTOL * top)].T
+    floor = -np.inf if exactly else EXACTLY_COLLINEAR_RTOL * top
+    near = vectors[:, (values > floor) & (values <= NEAR_COLLINEAR_RTOL * top)].T
     groups = _merged(set(np.flatnonzero(np.abs(v) > 0.1 * np.abs(v).max()).tolist()) for v in near)
     return [group for group in groups if len(group) > 1]
 

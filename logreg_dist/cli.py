@@ -383,7 +383,13 @@ def _print_rescore(summary: dict) -> None:
     if summary["unseen_levels"]:
         print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
     if summary.get("imputed"):
-        print(f"gaps in numeric columns complete in training (scored as the training mean): {summary['imputed']}")
+        filled = summary.get("imputed_from") or {}
+        mean = {name: n for name, n in summary["imputed"].items() if name not in filled}
+        if mean:
+            print(f"gaps in numeric columns complete in training (scored as the training mean): {mean}")
+        if filled:
+            print("gaps in numeric columns complete in training, filled from the columns they are collinear with: "
+                  + ", ".join(f"{name} {summary['imputed'][name]:,} (from {', '.join(filled[name])})" for name in filled))
     if summary.get("missing_text"):
         print(f"gaps in text columns complete in training (scored as the reference level): {summary['missing_text']}")
     if summary.get("top_reasons"):

@@ -58,7 +58,7 @@ def design_block(part: pd.DataFrame, preparation: Preparation, *, where: str = "
         position = len(numeric_index) + sum(n_levels)
         if isinstance(column, NumericColumn):
             numeric_index.extend(range(position, position + len(column.encoded)))
-            filled, gaps = _numeric_values(part[column.name], column, preparation, where)
+            filled, gaps = _numeric_values(part, column, preparation, where)
             if filled is None:
                 views.append(column.name)
             else:
@@ -81,9 +81,11 @@ def design_block(part: pd.DataFrame, preparation: Preparation, *, where: str = "
     return X, y, None
 
 
-def _numeric_values(values: pd.Series, column: NumericColumn, preparation: Preparation, where: str) -> tuple:
+def _numeric_values(part: pd.DataFrame, column: NumericColumn, preparation: Preparation, where: str) -> tuple:
     """``(None, None)`` when the column can be read as it is, else ``(a float64 copy with the training mean in
-    its gaps, the gaps)``."""
+    its gaps, the gaps)``; a gap of a column with a fill (``column.fill_from``) takes the fill where its columns
+    are all present."""
+    values = part[column.name]
     if not _is_numeric(values.dtype):
         raise InputError(
             f"column {column.name!r} in {where} must be numeric, as in training; got dtype "
@@ -104,7 +106,18 @@ def _numeric_values(values: pd.Series, column: NumericColumn, preparation: Prepa
             f"column {column.name!r} in {where} has {int(gaps.sum())} missing values; the model was "
             "trained with missing='error', so it learned no imputation for it."
         )
-    return np.where(gaps, column.impute, x).astype(np.float64, copy=False), gaps
+    filled = np.where(gaps, column.impute, x).astype(np.float64, copy=False)
+    if column.fill_from and gaps.any():
+        rows = np.flatnonzero(gaps)
+        fill = np.full(rows.size, column.fill_intercept)
+        for name, coef in zip(column.fill_from, column.fill_coef):
+            if not _is_numeric(part[name].dtype):  # its own check names it
+                fill[:] = np.nan
+                break
+            fill += coef * part[name].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+        known = np.isfinite(fill)  # a row missing one of the fill's columns too keeps the mean
+        filled[rows[known]] = fill[known]
+    return filled, gaps
 
 
 def level_codes(values: pd.Series, column: CategoricalColumn) -> np.ndarray:

@@ -38,24 +38,67 @@ import pyarrow.compute as pc
 from .exceptions import InputError
 from .prepare import MISSING_LEVEL, CategoricalColumn, _as_text
 
-__all__ = ["Contributions", "Reasons", "check_reason_counts", "used_inputs"]
+__all__ = ["Contributions", "JoinedInputs", "Reasons", "check_reason_counts", "reason_inputs", "used_inputs"]
 
 #: Rows per chunk of the contribution matrix: this many rows by the number of inputs in float64 stays in the
 #: processor's cache for the second loop (a few MB for 85 inputs), whatever the partition's size.
 CHUNK_ROWS = 4096
 
 
-def _input_of_feature(model) -> np.ndarray:
-    """Per encoded feature of ``model``, the index of the input column it encodes."""
-    sizes = [len(column.encoded) for column in model.preparation.columns]
-    return np.repeat(np.arange(len(sizes), dtype=np.intp), sizes)
+@dataclass(frozen=True)
+class JoinedInputs:
+    """Input columns that are one reason: collinear in training, so only their sum of contributions means anything
+    (an unpenalized fit gave mlc_churn's day minutes and day charge contributions of +200 and -200 log-odds)."""
+
+    columns: tuple
+
+    @property
+    def name(self) -> str:
+        return " + ".join(column.name for column in self.columns)
+
+
+def reason_inputs(model) -> tuple[tuple, np.ndarray]:
+    """``(inputs, owner)``: the inputs reasons name, in the order of ``preparation.columns`` (a column, or a
+    :class:`JoinedInputs` at its first column's place), and per encoded feature the index of its input.
+
+    Columns join where training found them collinear: a column and the columns its gaps are filled from
+    (``fill_from``), and the groups ``training.collinear`` names."""
+    columns = list(model.preparation.columns)
+    position = {column.name: k for k, column in enumerate(columns)}
+    sizes = [len(column.encoded) for column in columns]
+    feature_input = np.repeat(np.arange(len(columns), dtype=np.intp), sizes)
+    of_feature = dict(zip((name for column in columns for name in column.encoded), feature_input))
+    root = list(range(len(columns)))
+
+    def find(k):
+        while root[k] != k:
+            root[k] = root[root[k]]
+            k = root[k]
+        return k
+
+    groups = [[column.name, *getattr(column, "fill_from", ())] for column in columns]
+    groups += [[columns[of_feature[name]].name for name in group if name in of_feature]
+               for group in (model.training or {}).get("collinear", [])]
+    for group in groups:
+        members = sorted(find(position[name]) for name in group if name in position)
+        for k in members[1:]:
+            root[k] = members[0]
+    heads = sorted({find(k) for k in range(len(columns))})
+    index = {head: i for i, head in enumerate(heads)}
+    inputs = []
+    for head in heads:
+        members = [columns[k] for k in range(len(columns)) if find(k) == head]
+        inputs.append(members[0] if len(members) == 1 else JoinedInputs(tuple(members)))
+    owner = np.array([index[find(k)] for k in feature_input], dtype=np.intp)
+    return tuple(inputs), owner
 
 
 def used_inputs(model) -> np.ndarray:
-    """Per input column of ``model`` (a :class:`~logreg_dist.model.Model`), whether any of its encoded features has
-    a nonzero coefficient: an input an L1 penalty dropped contributes nothing to any row, and is no reason."""
-    owner = _input_of_feature(model)
-    return np.bincount(owner[np.asarray(model.coef) != 0.0], minlength=len(model.preparation.columns)) > 0
+    """Per input of ``model`` (a :class:`~logreg_dist.model.Model`; see :func:`reason_inputs`), whether any of its
+    encoded features has a nonzero coefficient: an input an L1 penalty dropped contributes nothing to any row, and
+    is no reason."""
+    inputs, owner = reason_inputs(model)
+    return np.bincount(owner[np.asarray(model.coef) != 0.0], minlength=len(inputs)) > 0
 
 
 def check_reason_counts(*, top: int | None, down: int | None, used: np.ndarray, source: str = "the model") -> None:
@@ -83,7 +126,7 @@ class Contributions:
     order of ``preparation.columns``).
     """
 
-    columns: tuple  # the preparation's NumericColumn / CategoricalColumn, one per input
+    columns: tuple  # the preparation's NumericColumn / CategoricalColumn, or a JoinedInputs, one per input
     coef: np.ndarray  # (n_features,)
     mean: np.ndarray  # (n_features,)
     group: np.ndarray  # (n_features,)
@@ -102,8 +145,8 @@ class Contributions:
                 f"{source} has no training mean for the features {unknown or model.features} ('scaler.mean' in "
                 "model.json), which reasons are measured against; train the model again to score with reasons."
             )
-        return cls(tuple(model.preparation.columns), coef, mean, _input_of_feature(model), model.intercept_at_mean,
-                   used_inputs(model))
+        inputs, owner = reason_inputs(model)
+        return cls(inputs, coef, mean, owner, model.intercept_at_mean, used_inputs(model))
 
     @property
     def inputs(self) -> list[str]:
@@ -226,13 +269,21 @@ class Reasons:
         pieces = [pa.array([], type=pa.string())]
         for g, column in enumerate(self.columns):
             rows = order[bounds[g] : bounds[g + 1]]
-            if rows.size:
+            if rows.size and isinstance(column, JoinedInputs):
+                pieces.append(_joined_strings(part, rows, column))
+            elif rows.size:
                 if g not in inputs:
                     inputs[g] = part[column.name]
                 pieces.append(_as_strings(inputs[g], rows, column))
         back = np.empty_like(order)
         back[order] = np.arange(order.size)
         return pa.concat_arrays(pieces).take(pa.array(back))
+
+
+def _joined_strings(part: pd.DataFrame, rows: np.ndarray, joined: JoinedInputs) -> pa.Array:
+    """Per row, the raw values of the joined columns as text, separated by ``"; "``."""
+    texts = [_as_strings(part[column.name], rows, column) for column in joined.columns]
+    return pc.binary_join_element_wise(*texts, "; ")
 
 
 def _as_strings(values: pd.Series, rows: np.ndarray, column) -> pa.Array:

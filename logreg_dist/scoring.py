@@ -35,7 +35,7 @@ from .exceptions import DuplicateIdsWarning, EmptyDataWarning, InputError, Missi
 from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
-from .reasons import Contributions, check_reason_counts, used_inputs
+from .reasons import Contributions, check_reason_counts, reason_inputs, used_inputs
 from .storage import discard, filesystem, is_url, join, make_staging, move_into_place, new_run, publish
 from .tables import read_table
 from .training import _dedupe, _hashed_ids
@@ -237,7 +237,8 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     if fs is not None:
         publish(fs, root, staging)  # after the try: the run it names must not be discarded
     if summary["imputed"] or summary["missing_text"]:
-        warnings.warn(imputed_text(summary["imputed"], summary["missing_text"]), MissingValuesWarning, stacklevel=2)
+        warnings.warn(imputed_text(summary["imputed"], summary["missing_text"], summary["imputed_from"]),
+                      MissingValuesWarning, stacklevel=2)
     if summary["duplicate_ids"]:
         warnings.warn(f"{summary['duplicate_ids']:,} ids in column {id_column!r} of {data} appear more than once: each "
                       "of their rows was scored, so the scores hold those customers more than once; check the data.",
@@ -248,12 +249,20 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     return summary
 
 
-def imputed_text(imputed: dict, missing_text: dict | None = None) -> str:
-    """The warning for gaps in columns that had none in training (``_summary.json``'s ``imputed`` and
-    ``missing_text``): their rows were scored with the training mean (a number) or as the reference level (text),
-    which a user should know before trusting those scores."""
+def imputed_text(imputed: dict, missing_text: dict | None = None, imputed_from: dict | None = None) -> str:
+    """The warning for gaps in columns that had none in training (``_summary.json``'s ``imputed``,
+    ``missing_text`` and ``imputed_from``): their rows were scored with the training mean (a number), from the
+    columns a number is collinear with, or as the reference level (text), which a user should know before trusting
+    those scores."""
+    imputed_from = imputed_from or {}
     parts = []
-    for rows, how in ((imputed, "numbers as the training mean"), (missing_text or {}, "text as the reference level")):
+    mean = {name: n for name, n in imputed.items() if name not in imputed_from}
+    filled = {f"{name} {n:,} (from {', '.join(imputed_from[name])})": None for name, n in imputed.items()
+              if name in imputed_from}
+    if filled:
+        parts.append("numbers from the columns they are collinear with in training, where those were present, else "
+                     f"as the training mean (rows per column: {', '.join(filled)})")
+    for rows, how in ((mean, "numbers as the training mean"), (missing_text or {}, "text as the reference level")):
         if rows:
             counts = ", ".join(f"{name} {n:,}" for name, n in rows.items())
             parts.append(f"{how} (rows per column: {counts})")
@@ -287,6 +296,10 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
         if isinstance(column, NumericColumn) and not column.indicator and not column.missing_with
         and tally.profile.counts[column.name][-1]
     }
+    # A column's gaps filled from the columns it is collinear with in training (where those were present).
+    filled_from = {column.name: list(column.fill_from) for column in model.preparation.columns
+                   if column.name in imputed and getattr(column, "fill_from", ())}
+    inputs = reason_inputs(model)[0]
     return {
         "data": data,
         "out": out,
@@ -303,10 +316,11 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
         "psi": {name: value for name, value in drift.items() if name != SCORE},
         "flagged": sorted(name for name, value in drift.items() if value["flagged"]),
         "unseen_levels": unseen,
-        "imputed": imputed,  # gaps in columns complete in training: scored with the training mean
+        "imputed": imputed,  # gaps in columns complete in training: scored with the training mean, or filled
+        "imputed_from": filled_from,
         "missing_text": missing_text,  # gaps in text columns complete in training: scored as the reference level
         "top_reasons": None if tally.top_reasons is None else {  # rows per input as reason_1, most frequent first
-            model.preparation.columns[g].name: int(tally.top_reasons[g])
+            inputs[g].name: int(tally.top_reasons[g])
             for g in np.argsort(-tally.top_reasons, kind="stable") if tally.top_reasons[g]
         },
     }

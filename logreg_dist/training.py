@@ -37,7 +37,7 @@ from .design import design_block
 from .drift import SCORE, Profile, bin_labels, profile_partition, score_counts
 from .exceptions import InputError, SingularHessianError
 from .model import Model
-from .prepare import NumericColumn, PartitionStats, Preparation, discover, plan_columns, summarize_partition
+from .prepare import NumericColumn, PartitionStats, Preparation, discover, plan_columns, summarize_partition, with_collinear_fills
 from .tables import read_table
 
 __all__ = ["TrainingRows", "discover_preparation", "fit_model", "split"]
@@ -285,7 +285,8 @@ class TrainingRows:
                 "coef_standardized": estimator.coef_path_standardized_.tolist(),
             }
         return Model(
-            preparation=preparation,
+            # Gaps at scoring in a column collinear with others are filled from them (see with_collinear_fills).
+            preparation=with_collinear_fills(preparation, estimator.feature_mean_, estimator.feature_covariance_),
             coef=estimator.coef_[0],
             intercept=float(estimator.intercept_[0]),
             std_errors=estimator.std_errors_[0],

@@ -1,5 +1,6 @@
 """Real-world inputs: categorical levels, gaps, labels as they come, and bad data (issue 3)."""
 
+import dataclasses
 import json
 import warnings
 
@@ -275,3 +276,68 @@ def test_a_mistyped_column_is_refused_with_the_nearest_names():
         plan_columns(dtypes, target="churn", id_column=None, features=["tenur", "monthlycharges"])
     with pytest.raises(InputError, match=r"the target 'revenue' is not a column of the data; its columns"):
         plan_columns(dtypes, target="revenue", id_column=None)  # nothing close: no guess
+
+
+def _collinear_frame(n=3000, seed=3):
+    """x3 is 2 x1 - x2 + 5 up to a little noise (1 - R^2 about 1e-5), x4 is independent, and x5 = 3 x4 has gaps."""
+    rng = np.random.default_rng(seed)
+    x1, x2, x4 = rng.normal(10, 2, n), rng.normal(0, 3, n), rng.normal(0, 1, n)
+    frame = pd.DataFrame({"x1": x1, "x2": x2, "x3": 2 * x1 - x2 + 5 + rng.normal(0, 0.01, n), "x4": x4,
+                          "x5": np.where(rng.uniform(size=n) < 0.1, np.nan, 3 * x4 + rng.normal(0, 0.001, n))})
+    frame["y"] = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-(0.3 * x2 + x4))), "yes", "no")
+    return frame
+
+
+def test_a_column_collinear_with_others_is_filled_from_them_where_it_has_a_gap_at_scoring():
+    from logreg_dist.prepare import FILL_MAX_UNEXPLAINED, with_collinear_fills
+
+    frame = _collinear_frame()
+    preparation = _prepare_in_memory(frame, "y")
+    full, _ = preparation.transform(frame)
+    filled = with_collinear_fills(preparation, full.mean(axis=0), np.cov(full, rowvar=False))
+    fills = {c.name: c for c in filled.columns if c.fill_from}
+    # Each of x1, x2, x3 from the other two, by least squares (x3 = 2 x1 - x2 + 5); x4 is no longer explained
+    # well enough by x5 alone once x5's gaps hold its mean, and x5 had gaps in training: it is scored as fitted.
+    assert sorted(fills) == ["x1", "x2", "x3"]
+    x3 = fills["x3"]
+    assert x3.fill_from == ("x1", "x2")
+    np.testing.assert_allclose(x3.fill_coef, [2.0, -1.0], atol=1e-3)
+    assert x3.fill_intercept == pytest.approx(5.0, abs=0.02)
+    assert "x5" not in fills and next(c for c in filled.columns if c.name == "x5").indicator
+    # The fills survive the model file, and a preparation without a group is left as it is.
+    assert Preparation.from_dict(json.loads(json.dumps(filled.to_dict()))) == filled
+    assert with_collinear_fills(preparation, full.mean(axis=0), np.eye(full.shape[1])) is preparation
+
+    gaps = frame.copy()
+    gaps.loc[[0, 1], "x3"] = np.nan
+    gaps.loc[1, "x1"] = np.nan  # row 1: x3's fill lacks x1, so both get their means
+    design, _ = filled.transform(gaps)
+    j1, j3 = filled.feature_names.index("x1"), filled.feature_names.index("x3")
+    assert design[0, j3] == x3.fill_intercept + x3.fill_coef[0] * frame.at[0, "x1"] + x3.fill_coef[1] * frame.at[0, "x2"]
+    assert abs(design[0, j3] - frame.at[0, "x3"]) < 0.05  # the noise, where the mean is off by
+    assert abs(frame.at[0, "x3"] - x3.impute) > 1.0
+    assert design[1, j3] == x3.impute and design[1, j1] == fills["x1"].impute
+    # Without the fills the same gaps take the mean: what a preparation trained before them keeps doing.
+    plain, _ = preparation.transform(gaps)
+    assert plain[0, j3] == x3.impute
+    assert FILL_MAX_UNEXPLAINED < 1e-2
+
+
+def test_an_unpenalized_model_scores_a_gap_in_a_collinear_column_near_the_complete_row(mlc_churn, local_client):
+    """mlc_churn's charges are a rate times the minutes: unpenalized, their coefficients are huge and opposite, and a
+    charge at its training mean beside the row's own minutes scored 1e-29 or 1.0. Filled from the minutes, the score
+    stays within rounding of the complete row's."""
+    from logreg_dist import CollinearityWarning
+
+    ddf = dd.from_pandas(mlc_churn, npartitions=2)
+    preparation = discover_preparation(local_client, ddf, target="churn")
+    with pytest.warns(CollinearityWarning):
+        model = fit_model(local_client, ddf, preparation, l2=0.0)
+    charge = next(c for c in model.preparation.columns if c.name == "total_day_charge")
+    assert charge.fill_from == ("total_day_minutes",) and charge.fill_coef[0] == pytest.approx(0.17, abs=1e-4)
+    rows = mlc_churn.iloc[:200]
+    gaps = rows.assign(total_day_charge=np.nan)
+    complete, filled = model.decision_function(rows), model.decision_function(gaps)
+    assert np.max(np.abs(filled - complete)) < 0.1
+    at_mean = dataclasses.replace(model, preparation=preparation).decision_function(gaps)
+    assert np.max(np.abs(at_mean - complete)) > 10.0  # what the mean did

@@ -205,7 +205,8 @@ def test_a_model_without_training_means_is_refused_when_reasons_are_asked(churn,
 def test_the_public_names_of_the_reasons_module():
     from logreg_dist import reasons
 
-    assert reasons.__all__ == ["Contributions", "Reasons", "check_reason_counts", "used_inputs"]
+    assert reasons.__all__ == ["Contributions", "JoinedInputs", "Reasons", "check_reason_counts", "reason_inputs",
+                               "used_inputs"]
     assert all(hasattr(reasons, name) for name in reasons.__all__)
 
 
@@ -249,3 +250,35 @@ def test_a_level_unseen_in_training_says_how_it_was_scored_in_its_reason(churn, 
     reference = (new["contract"] == contract.reference).to_numpy()
     contributions = np.array([scores.at[i, f"reason_{k}_contribution"] for i, k in zip(scores.index, slot)])
     assert np.allclose(contributions[unseen], contributions[reference][0], rtol=0, atol=1e-12)
+
+
+def test_collinear_columns_are_one_reason_whose_contribution_is_their_sum(mlc_churn, local_client):
+    """Unpenalized, mlc_churn's minutes and charges have contributions of about +-200 log-odds that cancel: each pair
+    is one reason, "total_day_minutes + total_day_charge", worth the sum of the two, with both values."""
+    import dask.dataframe as dd
+
+    from logreg_dist import CollinearityWarning
+    from logreg_dist.training import discover_preparation, fit_model
+
+    ddf = dd.from_pandas(mlc_churn, npartitions=2)
+    preparation = discover_preparation(local_client, ddf, target="churn")
+    with pytest.warns(CollinearityWarning):
+        model = fit_model(local_client, ddf, preparation, l2=0.0)
+    rows = mlc_churn.iloc[:300]
+    contributions = model.contributions(rows)
+    pairs = [f"total_{part}_minutes + total_{part}_charge" for part in ("day", "eve", "night", "intl")]
+    assert set(pairs) <= set(contributions.columns)
+    assert "total_day_minutes" not in contributions.columns and len(contributions.columns) == 19 - 4
+    eta = model.decision_function(rows)
+    assert np.max(np.abs(model.intercept_at_mean + contributions.sum(axis=1).to_numpy() - eta)) < 1e-9
+    # The pair's contribution is the sum of its columns' coef * (x - mean), each of them large.
+    j = [model.features.index(name) for name in ("total_day_minutes", "total_day_charge")]
+    each = (rows[["total_day_minutes", "total_day_charge"]].to_numpy() - model.feature_mean[j]) * model.coef[j]
+    assert np.max(np.abs(each)) > 50.0
+    np.testing.assert_allclose(contributions[pairs[0]], each.sum(axis=1), rtol=0, atol=1e-9)
+    assert np.max(np.abs(contributions[pairs[0]])) < 5.0
+    reasons = model.reasons(rows, top=3)
+    day = (reasons["reason_1"] == pairs[0]).to_numpy()
+    assert day.any()
+    values = [tuple(float(v) for v in text.split("; ")) for text in reasons["reason_1_value"][day]]
+    assert values == list(zip(rows["total_day_minutes"][day], rows["total_day_charge"][day]))
