@@ -35,7 +35,9 @@ def rescore(model: str, data: str, out: str, id_column: str | None = None, sched
     ``reason_values`` each reason's input value as text. Data without rows fails the run and leaves ``out`` as it
     was, unless ``allow_empty``."""
     check_output(out, kind="scores", inputs=[data, model])  # before any work: out may hold only earlier scores
-    jobs.check_score_inputs(model, None, id_column, reasons, reasons_down, reason_values)
+    # The model and the data's columns before a cluster starts: a scheduled run whose data is not there fails in
+    # one line, not after starting workers.
+    jobs.check_score_inputs(model, data, id_column, reasons, reasons_down, reason_values)
     logger = get_run_logger()
     with jobs.client_for(data, scheduler) as client:
         logger.info("working %s", "in this process" if client is None else f"on the Dask cluster at {client.scheduler.address}")

@@ -218,7 +218,8 @@ def _print_headline(summary: dict) -> None:
         if penalty.get("cv_auc") is not None:  # with no validation rows, the only measure of the model's ranking
             held_out += f", cv AUC {penalty['cv_auc']:.4f}"
         print(f"penalty alpha {penalty['alpha']:.4g} (l1_ratio {penalty['l1_ratio']:g}), one of {penalty['n_alphas']} "
-              f"on the path, chosen by {penalty['chosen_by']} ({held_out}); {penalty['nonzero']} nonzero coefficients")
+              f"on the path, chosen by {penalty['chosen_by']} ({held_out})"
+              + (f"; {penalty['nonzero']} nonzero coefficients" if penalty["l1_ratio"] else ""))
         if penalty.get("not_converged"):
             print(f"{penalty['not_converged']} of the path's {penalty['n_alphas']} penalties did not converge (on every "
                   "training row, or in a fold): the report marks them, and none of them could be chosen")
@@ -422,6 +423,11 @@ def _register(args) -> int:
         before, after = changes["id_column"]
         print(f"id column changed from version {changes['latest']}: {before!r} -> {after!r} (a served rescore "
               "without --id-column reads the new one)")
+    if changes["contact"]:
+        print(f"version {changes['latest']} had a threshold and this one has none (trained without validation rows):"
+              " a served rescore writes no 'contact' column from now on" if changes["contact"][0] else
+              f"this version has a threshold and version {changes['latest']} had none: a served rescore writes a "
+              "'contact' column from now on")
     return 0
 
 
@@ -431,6 +437,14 @@ def _versions(args) -> int:
     from .storage import is_url, join
 
     numbers = versions(args.registry)
+    if not numbers and not is_url(args.registry):
+        where = Path(args.registry)
+        if (where / "model.json").exists():
+            raise InputError(f"{args.registry} is a model directory, not a registry: logreg-dist register "
+                             f"{args.registry} --registry REGISTRY adds it to one as its next version.")
+        if not where.exists():
+            raise InputError(f"there is no registry at {args.registry}: logreg-dist register MODEL --registry "
+                             f"{args.registry} makes one.")
     if not numbers:
         raise InputError(f"{args.registry} holds no registered version (logreg-dist register MODEL --registry "
                          f"{args.registry} adds one).")
@@ -441,10 +455,13 @@ def _versions(args) -> int:
         model = load_model(join(str(args.registry), str(number)) if is_url(args.registry)
                            else Path(args.registry) / str(number))
         auc = (model.metrics or {}).get("auc")
+        cv = model.path["points"][model.path["chosen"]].get("cv_auc") if model.path else None
+        # Trained on every row, a model has no validation AUC: the folds' at the chosen penalty is marked as theirs.
+        auc = "-" if auc is None and cv is None else f"{cv:.4f} cv" if auc is None else f"{auc:.4f}"
         penalty = f"l2 {model.l2:g}" if model.alpha is None else f"alpha {model.alpha:.4g}, l1_ratio {model.l1_ratio:g}"
         target = f"{model.preparation.target} = {model.preparation.positive_label}"
         print(f"{'*' if number == current else ' '} {number:>7}  {model.training.get('trained_at') or '-':<25} "
-              f"{target:<24} {len(model.preparation.inputs):>6}  {'-' if auc is None else f'{auc:.4f}':>10}  "
+              f"{target:<24} {len(model.preparation.inputs):>6}  {auc:>10}  "
               f"{penalty}")
     print(f"roll back to version N: logreg-dist register {join(str(args.registry), 'N')} --registry {args.registry}")
     return 0

@@ -14,6 +14,7 @@
      ├── ConstantColumnWarning: columns with zero variance; their coefficient is 0.
      ├── DuplicateIdsWarning: data to score held an id on several rows; each was scored.
      ├── EmptyDataWarning: data to score had no rows; the output holds none.
+     ├── IdColumnWarning: a whole-number feature distinct on every training row, as an id is.
      └── SeparationWarning: with l2 = 0, features that separate the classes; their
          coefficients are unbounded and their standard errors not meaningful.
 
@@ -27,6 +28,7 @@ __all__ = [
     "ConvergenceWarning",
     "DuplicateIdsWarning",
     "EmptyDataWarning",
+    "IdColumnWarning",
     "InputError",
     "LogregDistError",
     "MissingValuesWarning",
@@ -64,6 +66,11 @@ class ConstantColumnWarning(UserWarning):
 
 class DuplicateIdsWarning(UserWarning):
     """Data to score held an id on more than one row: every row was scored, so the output holds it more than once."""
+
+
+class IdColumnWarning(UserWarning):
+    """A numeric feature holds a different whole number on every training row, as an id does: it is fitted as a
+    number all the same (a customer number, a phone number), where it most likely means nothing."""
 
 
 class EmptyDataWarning(UserWarning):

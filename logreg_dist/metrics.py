@@ -481,7 +481,7 @@ def _share_rank(share: float, n_rows: int) -> int:
     return rank
 
 
-def _check_totals(totals: _Totals) -> None:
+def _check_totals(totals: _Totals, labels=("label 0", "label 1")) -> None:
     n = totals.n_rows
     if n == 0:
         raise InputError("there are no rows to measure; metrics need rows of both classes.")
@@ -497,7 +497,7 @@ def _check_totals(totals: _Totals) -> None:
             f"(for example {totals.bad_label_example!r}) among {n} rows."
         )
     if totals.n_positives in (0, n):
-        which = "positives (label 1)" if totals.n_positives == n else "negatives (label 0)"
+        which = f"positives ({labels[1]})" if totals.n_positives == n else f"negatives ({labels[0]})"
         raise InputError(f"the rows measured are all {which}: {n:,} rows; AUC and the other metrics need both classes.")
 
 
@@ -531,7 +531,7 @@ def _narrow(engine: _Engine, n_rows: int, ranks, histogram: _Histogram):
     return found, pending
 
 
-def rank_scores(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> RankedScores:
+def rank_scores(engine: _Engine, *, n_bins: int = 10, contact_shares=(), labels=("label 0", "label 1")) -> RankedScores:
     """Reduce a scored data set to a :class:`RankedScores` in three passes over its blocks.
 
     Parameters
@@ -544,6 +544,8 @@ def rank_scores(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> Rank
     contact_shares : sequence of float in (0, 1]
         Shares of rows for which :func:`choose_threshold` should be able to
         answer from these ranked scores (multiples of ``1 / n_bins`` always can).
+    labels : (str, str)
+        How a refusal names the negative and the positive class (``churn = 'No'``).
 
     Raises
     ------
@@ -553,7 +555,7 @@ def rank_scores(engine: _Engine, *, n_bins: int = 10, contact_shares=()) -> Rank
     n_bins = _check_int("n_bins", n_bins, 1)
     shares = [_check_share(share) for share in contact_shares]
     totals = engine.map_reduce(_totals_kernel)
-    _check_totals(totals)
+    _check_totals(totals, labels)
     n = totals.n_rows
     minority_label = 1 if totals.n_positives <= n - totals.n_positives else 0
     n_minority = totals.n_positives if minority_label == 1 else n - totals.n_positives

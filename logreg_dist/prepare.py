@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from .exceptions import ConstantColumnWarning, InputError
+from .exceptions import ConstantColumnWarning, IdColumnWarning, InputError
 
 __all__ = ["CategoricalColumn", "NumericColumn", "Preparation", "discover", "summarize_partition", "with_collinear_fills"]
 
@@ -168,6 +168,7 @@ class ColumnStats:
     missing_key: bytes = NO_GAPS
     fractional: int = 0  # text columns: values that read as numbers with a fractional part
     number_example: str | None = None  # text columns: a value that reads as a number
+    distinct: int = 0  # integer columns: rows of the partitions in which no two rows share a value
 
     def __add__(self, other: ColumnStats) -> ColumnStats:
         counts = dict(self.counts)
@@ -185,6 +186,7 @@ class ColumnStats:
             _digest(self.missing_key + other.missing_key),  # every column's keys combine in the same order
             self.fractional + other.fractional,
             self.number_example if self.number_example is not None else other.number_example,
+            self.distinct + other.distinct,
         )
 
 
@@ -209,11 +211,15 @@ def summarize_partition(part: pd.DataFrame, *, numeric: list[str], text: list[st
         raw = part[name].to_numpy()
         if isinstance(part[name].dtype, np.dtype) and (raw.dtype.kind in "biu" or not np.isnan(raw).any()):
             # No gaps: the stats of the column as it is (integers and booleans sum exactly in float64).
+            low, high = (float(raw.min()), float(raw.max())) if len(raw) else (math.inf, -math.inf)
+            # An id is a whole number on every row, each its own: looked for only where the range leaves room.
+            distinct = raw.dtype.kind in "iu" and 0 < len(raw) <= high - low + 1 and pd.unique(raw).size == len(raw)
             stats[name] = ColumnStats(
                 rows=len(raw),
                 total=float(raw.astype(np.float64).sum()) if raw.dtype.kind == "f" else float(raw.sum(dtype=np.float64)),
-                low=float(raw.min()) if len(raw) else math.inf,
-                high=float(raw.max()) if len(raw) else -math.inf,
+                low=low,
+                high=high,
+                distinct=len(raw) if distinct else 0,
             )
             continue
         values = part[name].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -559,6 +565,15 @@ def discover(
         warnings.warn(
             f"feature columns {constant} are constant in the training data and are dropped.",
             ConstantColumnWarning,
+            stacklevel=2,
+        )
+    id_like = [name for name in numeric if name in columns and summary.columns[name].rows >= ID_MIN_LEVELS
+               and summary.columns[name].distinct == summary.columns[name].rows]
+    if id_like:
+        warnings.warn(
+            f"feature columns {id_like} hold a different whole number on every row of the training data, as an id "
+            "does: each is fitted as a number. If it is an id, name it as the id column or exclude it.",
+            IdColumnWarning,
             stacklevel=2,
         )
     order = order or [*numeric, *text]

@@ -62,7 +62,7 @@ def reason_inputs(model) -> tuple[tuple, np.ndarray]:
     :class:`JoinedInputs` at its first column's place), and per encoded feature the index of its input.
 
     Columns join where training found them collinear: a column and the columns its gaps are filled from
-    (``fill_from``), and the groups ``training.collinear`` names."""
+    (``fill_from``), and the groups of numeric columns ``training.collinear`` names."""
     columns = list(model.preparation.columns)
     position = {column.name: k for k, column in enumerate(columns)}
     sizes = [len(column.encoded) for column in columns]
@@ -77,8 +77,12 @@ def reason_inputs(model) -> tuple[tuple, np.ndarray]:
         return k
 
     groups = [[column.name, *getattr(column, "fill_from", ())] for column in columns]
-    groups += [[columns[of_feature[name]].name for name in group if name in of_feature]
-               for group in (model.training or {}).get("collinear", [])]
+    # Of the groups training named, those of numeric columns: levels that are collinear (wa_churn's "No internet
+    # service" in six columns) share a level, not every value, and their columns stay reasons of their own.
+    for group in (model.training or {}).get("collinear", []):
+        owners = [columns[of_feature[name]] for name in group if name in of_feature]
+        if not any(isinstance(column, CategoricalColumn) for column in owners):
+            groups.append([column.name for column in owners])
     for group in groups:
         members = sorted(find(position[name]) for name in group if name in position)
         for k in members[1:]:

@@ -132,13 +132,15 @@ def _register_url(model_dir: str, registry: str, storage_options: dict | None) -
 def changes_from_latest(model, registry: str | os.PathLike, *, storage_options: dict | None = None) -> dict:
     """How ``model`` (a :class:`~logreg_dist.model.Model`) differs from the registry's ``latest`` version: a dict of
     ``latest`` (its number, None in an empty registry), ``identical`` (the same model, the version number aside),
-    ``added`` and ``dropped`` (input columns) and ``id_column`` (``(before, after)`` where it changed).
+    ``added`` and ``dropped`` (input columns), ``id_column`` (``(before, after)`` where it changed) and
+    ``contact`` (``(before, after)``, whether each has a threshold, where that changed: the scores' ``contact``
+    column comes and goes with it).
 
     Raises :class:`~logreg_dist.exceptions.InputError` when ``model`` predicts another target or positive label.
     """
     current = latest(registry, storage_options=storage_options)
     if current is None:
-        return {"latest": None, "identical": False, "added": [], "dropped": [], "id_column": None}
+        return {"latest": None, "identical": False, "added": [], "dropped": [], "id_column": None, "contact": None}
     before = load_model(join(str(registry), str(current)) if is_url(registry) else Path(registry) / str(current),
                         storage_options=storage_options)
     old, new = before.preparation, model.preparation
@@ -152,7 +154,9 @@ def changes_from_latest(model, registry: str | os.PathLike, *, storage_options: 
     same = {**before.to_dict(), "version": None} == {**model.to_dict(), "version": None}
     return {"latest": current, "identical": same, "added": [c for c in new.inputs if c not in old.inputs],
             "dropped": [c for c in old.inputs if c not in new.inputs],
-            "id_column": None if old.id_column == new.id_column else (old.id_column, new.id_column)}
+            "id_column": None if old.id_column == new.id_column else (old.id_column, new.id_column),
+            "contact": None if (before.threshold is None) == (model.threshold is None)
+            else (before.threshold is not None, model.threshold is not None)}
 
 
 def latest(registry: str | os.PathLike, *, storage_options: dict | None = None) -> int | None:

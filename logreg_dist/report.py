@@ -200,7 +200,7 @@ class _Axis:
 class _Series:
     label: str
     points: Sequence[tuple[float, float]]
-    kind: str = "model"  # CSS class: model, ref, perfect
+    kind: str = "model"  # CSS class: model, ref, perfect, or line1 ... line6 (one colour each)
     markers: bool = False
     whiskers: Sequence[tuple[float, float]] = ()  # (low, high) per point
 
@@ -233,14 +233,28 @@ def _grid_and_axes(x: _Axis, y: _Axis, px, py, x_ticks: bool = True) -> list[str
     return out
 
 
-def _legend(entries: Sequence[tuple[str, str]]) -> list[str]:
-    out, x = [], _LEFT
+def _short(label: str, limit: int = 28) -> str:
+    """A legend's label of at most ``limit`` characters (a one-hot level's name can be any length)."""
+    return label if len(label) <= limit else label[: limit - 1] + "\u2026"
+
+
+#: A legend row's height: rows that do not fit above the plot push it down (the chart grows by as much).
+_LEGEND_ROW = 15
+
+
+def _legend(entries: Sequence[tuple[str, str]]) -> tuple[list[str], int]:
+    """The legend's swatches and labels, in as many rows as their width needs, and the number of rows."""
+    out, x, row = [], _LEFT, 0
     for label, kind in entries:
-        swatch = (f'<rect class="bar" x="{x}" y="31" width="14" height="10"/>' if kind == "bar"
-                  else f'<line class="{kind}" x1="{x}" x2="{x + 18}" y1="36" y2="36"/>')
-        out.append(swatch + f'<text class="legend" x="{x + 22}" y="40">{_e(label)}</text>')
-        x += 34 + 6.3 * len(label)
-    return out
+        width = 34 + 6.3 * len(label)
+        if x > _LEFT and x + width - 12 > _W - _RIGHT:
+            x, row = _LEFT, row + 1
+        y = 36 + _LEGEND_ROW * row
+        swatch = (f'<rect class="bar" x="{x}" y="{y - 5}" width="14" height="10"/>' if kind == "bar"
+                  else f'<line class="{kind}" x1="{x}" x2="{x + 18}" y1="{y}" y2="{y}"/>')
+        out.append(swatch + f'<text class="legend" x="{x + 22}" y="{y + 4}">{_e(label)}</text>')
+        x += width
+    return out, row + 1
 
 
 def _line_chart(*, chart_id: str, title: str, desc: str, x: _Axis, y: _Axis, series: Sequence[_Series]) -> str:
@@ -253,7 +267,11 @@ def _line_chart(*, chart_id: str, title: str, desc: str, x: _Axis, y: _Axis, ser
     def py(v: float) -> float:
         return _TOP + (1 - y.unit(v)) * height
 
-    out = _svg_open(chart_id, title, desc) + _grid_and_axes(x, y, px, py) + _legend([(s.label, s.kind) for s in series])
+    legend, rows = _legend([(s.label, s.kind) for s in series])
+    shift = _LEGEND_ROW * (rows - 1)  # below a legend of several rows, the plot moves down and the chart grows
+    out = _svg_open(chart_id, title, desc, height=_H + shift) + legend
+    out.append(f'<g transform="translate(0,{shift})">' if shift else "<g>")
+    out += _grid_and_axes(x, y, px, py)
     for s in series:
         points = [(px(a), py(b)) for a, b in s.points]
         if not points:
@@ -269,7 +287,7 @@ def _line_chart(*, chart_id: str, title: str, desc: str, x: _Axis, y: _Axis, ser
         for (a, b), (_, value) in zip(points, s.points) if s.markers else ():
             hollow = " hollow" if y.log and value < y.lo else ""
             out.append(f'<circle class="dot{hollow}" cx="{a:.1f}" cy="{b:.1f}" r="3.5"/>')
-    return "".join(out) + "</svg>"
+    return "".join(out) + "</g></svg>"
 
 
 def _bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str], values: Sequence[float | None],
@@ -282,7 +300,7 @@ def _bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str], v
         return _TOP + (1 - y.unit(v)) * height
 
     out = _svg_open(chart_id, title, desc) + _grid_and_axes(_Axis(x_label, 0, 1), y, None, py, x_ticks=False)
-    out += _legend([(title.split(" by ")[0], "bar")] + ([(reference[1], "ref")] if reference else []))
+    out += _legend([(title.split(" by ")[0], "bar")] + ([(reference[1], "ref")] if reference else []))[0]
     for k, (label, value) in enumerate(zip(labels, values)):
         centre = _LEFT + slot * (k + 0.5)
         out.append(f'<text class="tick" x="{centre:.1f}" y="{_H - _BOTTOM + 15}" text-anchor="middle">{_e(label)}</text>')
@@ -714,10 +732,12 @@ def _path_section(path: dict, features: Sequence[str], validated: bool = True) -
         values = [coefs[i][j] for i in range(len(coefs)) for j in top] or [0.0]
         span = max(abs(v) for v in values) or 1.0
         paths = _line_chart(
-            chart_id="chart-coef-path", title="Standardized coefficients along the path (the 6 largest at the choice)",
-            desc="coefficient paths", x=x, y=_Axis("Standardized coefficient", -1.05 * span, 1.05 * span),
-            series=[_Series(str(features[j]) if j < len(features) else f"x{j}", list(zip(alphas, [c[j] for c in coefs])))
-                    for j in top])
+            chart_id="chart-coef-path", title="Coefficient paths: the 6 largest at the choice",
+            desc="standardized coefficients along the path", x=x,
+            y=_Axis("Standardized coefficient", -1.05 * span, 1.05 * span),
+            series=[_Series(_short(str(features[j]) if j < len(features) else f"x{j}"),
+                            list(zip(alphas, [c[j] for c in coefs])), kind=f"line{k + 1}")
+                    for k, j in enumerate(top)])
         charts.append(f"<figure>{paths}</figure>")
     body = [[("\u2192 " if i == chosen else "") + _num(a), _int(p.get("n_nonzero")), _num(p.get(key)),
              _num(p.get(key + "_se")), _auc(p.get(auc_key)), "yes" if p.get("converged") else "no"]
@@ -876,6 +896,9 @@ svg text{fill:var(--ink);font-family:inherit}
 .axis{fill:none;stroke:#9aa4ae}
 .model{fill:none;stroke:var(--accent);stroke-width:2}
 .ref{fill:none;stroke:#8a949e;stroke-width:1.2;stroke-dasharray:5 4}
+.line1,.line2,.line3,.line4,.line5,.line6{fill:none;stroke-width:2}
+.line1{stroke:#0072b2}.line2{stroke:#e69f00}.line3{stroke:#009e73}.line4{stroke:#cc79a7}.line5{stroke:#56b4e9}
+.line6{stroke:#d55e00;stroke-dasharray:6 3}
 .perfect{fill:none;stroke:#b8c0c8;stroke-width:1.2;stroke-dasharray:2 3}
 .dot{fill:var(--accent)}
 .dot.hollow{fill:#fff;stroke:var(--accent);stroke-width:1.5}

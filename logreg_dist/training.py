@@ -340,7 +340,9 @@ class TrainingRows:
             scored = self.parts.derive(_scored_side, preparation=model.preparation, side=side, source=self.source,
                                        **score)
         try:
-            return metrics.rank_scores(scored, contact_shares=contact_shares)
+            prep = model.preparation
+            labels = tuple(f"{prep.target} = {label!r}" for label in (prep.negative_label, prep.positive_label))
+            return metrics.rank_scores(scored, contact_shares=contact_shares, labels=labels)
         finally:
             scored.close()
 

@@ -328,5 +328,8 @@ def test_evaluate_reads_the_labels_spelled_otherwise_and_refuses_gaps(prefect_ha
     assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "gaps.parquet")]) == 2
     assert f"target column 'churn' in {tmp_path / 'gaps.parquet'} has 11 missing values" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "churners.parquet")]) == 2
-    assert (f"{tmp_path / 'churners.parquet'}: the rows measured are all positives (label 1): 1,869 rows"
+    assert (f"{tmp_path / 'churners.parquet'}: the rows measured are all positives (churn = 'Yes'): 1,869 rows"
             in capsys.readouterr().err)
+    frame[~churned].to_parquet(tmp_path / "stayers.parquet")
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "stayers.parquet")]) == 2
+    assert "the rows measured are all negatives (churn = 'No'): 5,174 rows" in capsys.readouterr().err

@@ -341,3 +341,26 @@ def test_an_unpenalized_model_scores_a_gap_in_a_collinear_column_near_the_comple
     assert np.max(np.abs(filled - complete)) < 0.1
     at_mean = dataclasses.replace(model, preparation=preparation).decision_function(gaps)
     assert np.max(np.abs(at_mean - complete)) > 10.0  # what the mean did
+
+
+def test_a_whole_number_distinct_on_every_row_is_warned_about_as_an_id():
+    from logreg_dist.exceptions import IdColumnWarning
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame({"customer_no": rng.permutation(n) * 7 + 100_000, "visits": rng.poisson(3, n),
+                          "spend": rng.gamma(2.0, 10.0, n), "y": rng.choice(["yes", "no"], n)})
+    numeric, text = plan_columns(dict(frame.dtypes.items()), target="y", id_column=None, features=None, exclude=())
+    # Summed over two partitions, as the discovery pass does.
+    halves = [summarize_partition(frame.iloc[rows], numeric=numeric, text=text, target="y")
+              for rows in (slice(0, n // 2), slice(n // 2, n))]
+    with pytest.warns(IdColumnWarning, match=r"feature columns \['customer_no'\] hold a different whole number on "
+                                             r"every row .* name it as the id column or exclude it"):
+        discover(halves[0] + halves[1], numeric=numeric, text=text, target="y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _prepare_in_memory(frame, "y", id_column="customer_no")  # named: no feature, no warning
+        _prepare_in_memory(frame.iloc[:500], "y")  # too few rows to tell an id from a measurement
+        # A repeated value in one partition: no id.
+        _prepare_in_memory(frame.assign(customer_no=np.where(np.arange(n) == 1, frame["customer_no"][0],
+                                                             frame["customer_no"])), "y")

@@ -224,8 +224,17 @@ def test_a_registry_refuses_a_model_of_another_target_and_tells_what_inputs_chan
     inputs = model.preparation.inputs
     fewer = dataclasses.replace(model, preparation=model.preparation.restricted(inputs[1:]))
     assert changes_from_latest(fewer, registry) == {"latest": 1, "identical": False, "added": [],
-                                                    "dropped": [inputs[0]], "id_column": None}
+                                                    "dropped": [inputs[0]], "id_column": None, "contact": None}
     assert changes_from_latest(model, registry)["identical"]
+    # A version without a threshold (trained on every row) scores without the contact column: said when registered.
+    assert model.threshold is not None
+    unthresholded = dataclasses.replace(model, threshold=None)
+    assert changes_from_latest(unthresholded, registry)["contact"] == (True, False)
+    unthresholded.save(tmp_path / "unthresholded")
+    capsys.readouterr()
+    assert main(["register", str(tmp_path / "unthresholded"), "--registry", str(tmp_path / "second")]) == 0
+    assert main(["register", str(trained / "model"), "--registry", str(tmp_path / "second")]) == 0
+    assert "a served rescore writes a 'contact' column from now on" in capsys.readouterr().out
     capsys.readouterr()
     assert main(["register", str(trained / "model"), "--registry", str(registry)]) == 0
     out = capsys.readouterr().out
@@ -239,6 +248,11 @@ def test_a_registry_refuses_a_model_of_another_target_and_tells_what_inputs_chan
         assert line.startswith(f"{mark} {number:>7}  ") and "converted = 1" in line and f"{auc:.4f}" in line
         assert f"  {len(inputs):>6}  " in line and "l2 0.0001" in line
     assert lines[4] == f"roll back to version N: logreg-dist register {registry}/N --registry {registry}"
+    # A model directory, or nothing, where a registry was meant: said as what it is.
+    assert main(["versions", str(trained / "model")]) == 2
+    assert "is a model directory, not a registry: logreg-dist register" in capsys.readouterr().err
+    assert main(["versions", str(tmp_path / "nowhere")]) == 2
+    assert f"there is no registry at {tmp_path / 'nowhere'}" in capsys.readouterr().err
 
 
 def _register_many(model_dir, registry, n, start_barrier):
@@ -306,6 +320,25 @@ def test_bad_input_names_the_column_or_file_and_keeps_the_previous_output(traine
         _rescore(trained, out, data=tmp_path / "data.parquet", model=model, client=local_client)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_scheduled_run_without_its_data_fails_before_any_cluster_starts(trained, local_client, tmp_path,
+                                                                          monkeypatch):
+    """A served rescore whose extract is not there yet failed only inside its task, after starting workers, with a
+    hundred lines of their logs: the flow checks the data's columns first, as the command does."""
+    from logreg_dist import jobs
+
+    out = tmp_path / "scores"
+    _rescore(trained, out, client=local_client)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was asked for before the data was checked")
+
+    monkeypatch.setattr(jobs, "client_for", no_cluster)
+    with pytest.raises(InputError, match=f"{tmp_path / 'tonight'}"):
+        _rescore(trained, out, data=tmp_path / "tonight", client=local_client)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 @pytest.mark.slow
