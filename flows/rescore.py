@@ -61,6 +61,8 @@ def _artifacts(summary: dict) -> None:
             f"- gaps in numeric columns complete in training, scored as the training mean: {summary['imputed'] or 'none'}\n"
             + (f"- of which filled from the columns they are collinear with in training: {summary['imputed_from']}\n"
                if summary.get("imputed_from") else "")
+            + (f"- rows scored within 1e-6 of 0 or 1: {summary['extreme_scores']:,}\n"
+               if summary.get("extreme_scores") else "")
             + f"- gaps in text columns complete in training, scored as the reference level: "
             f"{summary.get('missing_text') or 'none'}\n"
             + (f"- rows per input as the first reason: {summary['top_reasons']}\n" if summary.get("top_reasons") else "")

@@ -437,7 +437,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             warnings.warn(
                 f"these columns are nearly collinear (in each group one column is almost a combination of the "
                 f"others): {column_groups(named)}: their coefficients can be large, of opposite signs and with huge "
-                "standard errors, and mean little on their own. Drop one column of each group, or set l2 > 0.",
+                "standard errors, and mean little on their own. Drop one column of each group, or set a penalty: "
+                "alpha='auto' chooses one on held-out rows (or set l2 > 0).",
                 CollinearityWarning,
                 stacklevel=3,
             )
@@ -461,7 +462,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"{'Perfect separation or prediction detected' if self.separation_['perfect_prediction'] else 'Separation detected'}: "
                 f"{rules_text(self.separation_)}. The maximum-likelihood coefficients of "
                 f"{'these features' if len(self.separation_['features']) > RULES_SHOWN else self.separation_['features']} are infinite: the values reported are where the solver stopped, and "
-                "their standard errors, z, p and intervals are not meaningful. Set l2 > 0, or drop or merge the feature.",
+                "their standard errors, z, p and intervals are not meaningful, and rows with these values score near 0 "
+                "or 1. Set a penalty (alpha='auto' chooses one on held-out rows, or l2 > 0), or drop or merge the "
+                "feature.",
                 SeparationWarning,
                 stacklevel=3,
             )

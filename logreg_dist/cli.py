@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -149,7 +150,7 @@ def _train_options(args):
 
 #: The parameters the library's warnings advise on, written as the train command's options in them; names that are
 #: also English words ("missing", "solver") are left alone in free text.
-OPTIONS_IN_ADVICE = ("l2", "l1_ratio", "max_iter", "min_frequency")
+OPTIONS_IN_ADVICE = ("l2", "alpha", "l1_ratio", "max_iter", "min_frequency")
 
 
 def _as_options(message: str, names) -> str:
@@ -241,13 +242,14 @@ def _print_headline(summary: dict) -> None:
     if separation:
         from ._separation import rules_text
 
-        print(f"separation: {rules_text(separation)}; their standard errors are not meaningful (set --l2 > 0)")
+        print(f"separation: {rules_text(separation)}; their standard errors are not meaningful, and rows with these values score near 0 or 1 (--alpha auto "
+              "chooses a penalty, or set --l2 > 0)")
     metrics = summary.get("metrics")
     if metrics:
         low, high = metrics["auc_ci"]
         calibration = metrics.get("calibration")
         print(
-            f"validation AUC {metrics['auc']:.4f} (95% CI {low:.4f}-{high:.4f}) on {metrics['n_rows']:,} rows "
+            f"validation AUC {metrics['auc']:.4f} (95% CI {low:.4f} to {high:.4f}) on {metrics['n_rows']:,} rows "
             f"({metrics['n_positives']:,} positives); log-loss {metrics['log_loss']:.4f}, Brier {metrics['brier']:.5f}"
             + (f", calibration slope {calibration['slope']:.2f}" if calibration else "")
         )
@@ -292,9 +294,10 @@ def _print_headline(summary: dict) -> None:
     print("strongest features:" if strongest else "strongest features: none (every coefficient is zero)")
     for row in strongest:
         # A level's odds ratio compares it with its column's reference level; a numeric feature's is per SD.
-        reference = row.get("reference")
-        ratio = row["odds_ratio"] if reference else row["odds_ratio_per_sd"]
-        which = f"against {reference}" if reference else "per SD"
+        # A missing indicator's is that of a row with the gap against one without: its coefficient, exponentiated.
+        reference, indicator = row.get("reference"), str(row["feature"]).endswith("__missing")
+        ratio = row["odds_ratio"] if reference else math.exp(row["coef"]) if indicator else row["odds_ratio_per_sd"]
+        which = f"against {reference}" if reference else "when missing" if indicator else "per SD"
         print(f"  {row['rank']:>2}. {row['feature']:<30} coef {row['coef']:+.4g}  odds ratio {which} "
               f"{ratio if ratio is None else f'{ratio:.4g}'}")
     if summary.get("report"):
@@ -314,7 +317,7 @@ def _print_miscalibration(calibration: dict | None, rows: str, why: dict) -> Non
             if verdict == "compressed" else
             "too extreme (the riskiest customers' too high, the safest customers' too low)")
     print(f"calibration: on the {rows} the probabilities are {what} (slope {calibration['slope']:.2f}, 95% CI "
-          f"{low:.2f}-{high:.2f}, where 1 is calibrated); they still rank customers (the AUC), but are not rates. "
+          f"{low:.2f} to {high:.2f}, where 1 is calibrated); they still rank customers (the AUC), but are not rates. "
           f"{why[verdict][0].upper()}{why[verdict][1:]}")
 
 
@@ -326,12 +329,12 @@ def _evaluate(args) -> int:
         print(json.dumps(metrics))
     else:
         low, high = metrics["auc_ci"]
-        print(f"AUC {metrics['auc']:.4f} (95% CI {low:.4f}-{high:.4f}) on {metrics['n_rows']:,} rows ({metrics['n_positives']:,} positives)")
+        print(f"AUC {metrics['auc']:.4f} (95% CI {low:.4f} to {high:.4f}) on {metrics['n_rows']:,} rows ({metrics['n_positives']:,} positives)")
         print(f"log-loss {metrics['log_loss']:.5f}  Brier {metrics['brier']:.5f}  average precision {metrics['average_precision']:.4f}")
         calibration = metrics.get("calibration")
         if calibration:
             low, high = calibration["slope_ci"]
-            print(f"calibration slope {calibration['slope']:.3f} (95% CI {low:.3f}-{high:.3f}), intercept "
+            print(f"calibration slope {calibration['slope']:.3f} (95% CI {low:.3f} to {high:.3f}), intercept "
                   f"{calibration['intercept']:.3f} (1 and 0 when the probabilities are rates)")
         _print_miscalibration(calibration, "rows of this data", {
             "compressed": "likely causes: a penalty too strong, or customers unlike the training rows (drift); "
@@ -378,25 +381,32 @@ def _print_rescore(summary: dict) -> None:
             print(f"{above} are at or above the model's threshold {summary['threshold']:.4g}")
     print("rows per training score decile: " + ", ".join(f"{d['decile']}: {d['rows']:,}" for d in summary["deciles"]))
     if summary["score_psi"] is not None:
-        print(f"PSI of the score {summary['score_psi']:.4f}; inputs with PSI > 0.2: {', '.join(summary['flagged']) or 'none'}")
+        print(f"PSI of the score {summary['score_psi']:.4f}; inputs flagged for drift (PSI > 0.2 and above what chance "
+              f"gives on {summary['rows']:,} rows): {', '.join(summary['flagged']) or 'none'}")
     if summary.get("duplicate_ids"):
         print(f"ids on more than one row: {summary['duplicate_ids']:,} (every row was scored)")
     if summary["unseen_levels"]:
         print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
     if summary.get("imputed"):
         filled = summary.get("imputed_from") or {}
-        mean = {name: n for name, n in summary["imputed"].items() if name not in filled}
-        if mean:
-            print(f"gaps in numeric columns complete in training (scored as the training mean): {mean}")
-        if filled:
-            print("gaps in numeric columns complete in training, filled from the columns they are collinear with: "
-                  + ", ".join(f"{name} {summary['imputed'][name]:,} (from {', '.join(filled[name])})" for name in filled))
+
+        def how(name, n):
+            if name not in filled:
+                return "at the training mean"
+            by, rows = ", ".join(filled[name]["from"]), filled[name]["rows"]
+            return f"filled from {by}" if rows == n else f"{rows:,} filled from {by}, {n - rows:,} at the training mean"
+
+        print("gaps in numeric columns complete in training: "
+              + ", ".join(f"{name} {n:,} ({how(name, n)})" for name, n in summary["imputed"].items()))
+    if summary.get("extreme_scores"):
+        print(f"rows scored within 1e-6 of 0 or 1: {summary['extreme_scores']:,}"
+              + (" (by the model's separated features: retrain with --alpha auto)" if summary.get("separated") else ""))
     if summary.get("missing_text"):
         print(f"gaps in text columns complete in training (scored as the reference level): {summary['missing_text']}")
     if summary.get("top_reasons"):
         top = list(summary["top_reasons"].items())
         print("first reason (reason_1): " + ", ".join(f"{name} {rows:,}" for name, rows in top[:5])
-              + (f", and {len(top) - 5} more inputs" if len(top) > 5 else ""))
+              + (f", and {len(top) - 5} more input{'s' if len(top) > 6 else ''}" if len(top) > 5 else ""))
     from .storage import join, published
 
     print(f"summary: {join(published(summary['out']), '_summary.json')}")  # through the pointer on object storage
@@ -778,7 +788,7 @@ def _one_line_warnings(command: str, format_warning):
     def one_line(message, category, filename, lineno, line=None):
         if category.__module__ != "logreg_dist.exceptions":
             return format_warning(message, category, filename, lineno, line)
-        if command == "train":  # the library's advice names its parameters; the command's user typed options
+        if command in ("train", "score"):  # the library's advice names its parameters; the user types options
             message = _as_options(str(message), OPTIONS_IN_ADVICE)
         return f"logreg-dist {command}: warning: {_one_line(message)}\n"
 

@@ -379,8 +379,8 @@ def load_model(path: str | os.PathLike, *, storage_options: dict | None = None) 
 
 
 #: What a user who gave data for the model is told: the commands take the model first.
-SWAPPED = ("a model is a directory with model.json, or a registry (commands take the model first, then the data: "
-            "are they the other way round?).")
+SWAPPED = ("a model is a directory with model.json, or a registry (score and evaluate take the model first, then "
+            "the data).")
 
 
 def _read_model_url(url: str, storage_options: dict | None) -> tuple[str, bytes]:

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .exceptions import InputError
-from .prepare import MISSING_LEVEL, CategoricalColumn, _as_text
+from .prepare import MISSING_LEVEL, CategoricalColumn, NumericColumn, _as_text
 
 __all__ = ["Contributions", "JoinedInputs", "Reasons", "check_reason_counts", "reason_inputs", "used_inputs"]
 
@@ -62,7 +62,7 @@ def reason_inputs(model) -> tuple[tuple, np.ndarray]:
     :class:`JoinedInputs` at its first column's place), and per encoded feature the index of its input.
 
     Columns join where training found them collinear: a column and the columns its gaps are filled from
-    (``fill_from``), and the groups of numeric columns ``training.collinear`` names."""
+    (``fill_from``), and the groups ``training.collinear`` names that hold a numeric column."""
     columns = list(model.preparation.columns)
     position = {column.name: k for k, column in enumerate(columns)}
     sizes = [len(column.encoded) for column in columns]
@@ -77,11 +77,12 @@ def reason_inputs(model) -> tuple[tuple, np.ndarray]:
         return k
 
     groups = [[column.name, *getattr(column, "fill_from", ())] for column in columns]
-    # Of the groups training named, those of numeric columns: levels that are collinear (wa_churn's "No internet
-    # service" in six columns) share a level, not every value, and their columns stay reasons of their own.
+    # Of the groups training named, those with a numeric column: its value is a sum over the others' (wa_churn's
+    # monthly charge over its services, whose reasons contradicted each other apart). Levels alone that are collinear
+    # (its "No internet service" in six columns) share a level, not every value: their columns stay reasons.
     for group in (model.training or {}).get("collinear", []):
         owners = [columns[of_feature[name]] for name in group if name in of_feature]
-        if not any(isinstance(column, CategoricalColumn) for column in owners):
+        if any(isinstance(column, NumericColumn) for column in owners):
             groups.append([column.name for column in owners])
     for group in groups:
         members = sorted(find(position[name]) for name in group if name in position)

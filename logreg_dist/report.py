@@ -185,7 +185,9 @@ class _Axis:
         if self.log:
             first, last = math.floor(math.log10(self.lo) + 1e-9), math.ceil(math.log10(self.hi) - 1e-9)
             steps = (1, 2, 5) if last - first <= 3 else (1,)
-            ticks = [m * 10.0**k for k in range(first, last + 1) for m in steps]
+            # At most six decades labelled: scores down to 1e-12 (a separated model's) ran the labels into each other.
+            stride = max(1, math.ceil((last - first + 1) / 6))
+            ticks = sorted(m * 10.0**k for k in range(last, first - 1, -stride) for m in steps)
         else:
             step = _nice_step((self.hi - self.lo) / 5)
             ticks = [k * step for k in range(math.ceil(self.lo / step - 1e-9), math.floor(self.hi / step + 1e-9) + 1)]
@@ -193,6 +195,9 @@ class _Axis:
         return [t for t in ticks if self.lo - slack <= t <= self.hi + slack]
 
     def tick_label(self, v: float) -> str:
+        if self.percent and 0 < v * 100 < 0.01:  # "1e-4%", not "0.0001%" or Python's "1e-05%": short, read at once
+            exponent = math.floor(math.log10(v * 100) + 1e-9)
+            return f"{round(v * 100 / 10.0**exponent, 6):g}e{exponent}%"
         return f"{round(v * 100, 10):g}%" if self.percent else f"{round(v, 12):g}"
 
 
@@ -553,7 +558,12 @@ def _gains_section(deciles, base_rate) -> str:
 
 def _coefficients_section(coefficients, summary) -> str:
     rows = sorted(coefficients, key=lambda c: c.get("feature") != "(intercept)")  # stable: intercept first
-    scale = max([abs(v) for c in rows if (v := _float(c.get("coef_standardized"))) is not None] + [0.0])
+    # The bars' scale is the features' own: an unpenalized fit's collinear or separated ones (+-130 on mlc_churn)
+    # would leave every other bar a hairline; theirs are drawn full length.
+    odd = {str(name) for group in _list(summary.get("collinear")) for name in _list(group)}
+    sizes = [(abs(v), c.get("separated") or c.get("feature") in odd) for c in rows
+             if (v := _float(c.get("coef_standardized"))) is not None]
+    scale = max([v for v, skip in sizes if not skip] or [v for v, _ in sizes] or [0.0])
     header = ["Rank", "Feature", "Coef.", "Std. error", "z", "p", "95% CI", "Odds ratio", "95% CI",
               "Standardized coef."]
     body = []

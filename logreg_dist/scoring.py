@@ -31,7 +31,7 @@ from scipy.special import expit
 
 from ._data import partition_where
 from .drift import PSI_FLAG, SCORE, Profile, chance_psi, profile_partition, psi, score_decile
-from .exceptions import DuplicateIdsWarning, EmptyDataWarning, InputError, MissingValuesWarning
+from .exceptions import DuplicateIdsWarning, EmptyDataWarning, InputError, MissingValuesWarning, SeparationWarning
 from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
@@ -56,6 +56,8 @@ class ScoreTally:
     top_reasons: np.ndarray | None = None
     ids: np.ndarray | None = None  # sorted distinct hashes of the ids scored (None without an id column)
     duplicated: np.ndarray | None = None  # the hashes seen more than once
+    filled: dict = field(default_factory=dict)  # column -> gaps filled from the columns it is collinear with
+    extreme: int = 0  # rows scored beyond EXTREME of 0 or 1
 
     def __add__(self, other: ScoreTally) -> ScoreTally:
         top = other.top_reasons if self.top_reasons is None else (
@@ -65,8 +67,9 @@ class ScoreTally:
             # As training's discovery: the sorted hashes merge up the tree, and a hash met twice is a duplicate.
             ids, again = _dedupe(np.sort(np.concatenate([self.ids, other.ids]), kind="stable"))
             duplicated = np.union1d(np.union1d(self.duplicated, other.duplicated), again)
+        filled = {name: self.filled.get(name, 0) + other.filled.get(name, 0) for name in {*self.filled, *other.filled}}
         return ScoreTally(self.rows + other.rows, self.above + other.above, self.profile + other.profile, top, ids,
-                          duplicated)
+                          duplicated, filled, self.extreme + other.extreme)
 
 
 def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None) -> None:
@@ -76,11 +79,15 @@ def check_schema(dtypes: dict, model: Model, source: str, id_column: str | None)
     if id_column and id_column not in dtypes:
         raise InputError(f"{source} has no id column {id_column!r}; its columns are {list(dtypes)}. Name the column "
                          "that identifies each customer (--id-column).")
-    for column in model.preparation.columns:
-        if isinstance(column, NumericColumn) and not _is_numeric(dtypes[column.name]):
-            raise InputError(
-                f"column {column.name!r} in {source} must be numeric, as in training; got dtype {dtypes[column.name]}."
-            )
+    # Every wrong one at once: a file written with text types often has several, and fixing them one run at a time
+    # takes as many runs.
+    wrong = [column.name for column in model.preparation.columns
+             if isinstance(column, NumericColumn) and not _is_numeric(dtypes[column.name])]
+    if len(wrong) == 1:
+        raise InputError(f"column {wrong[0]!r} in {source} must be numeric, as in training; got dtype {dtypes[wrong[0]]}.")
+    if wrong:
+        raise InputError(f"columns {wrong} in {source} must be numeric, as in training; got dtypes "
+                         f"{[str(dtypes[name]) for name in wrong]}.")
 
 
 #: The output column that numbers the rows where the data has no id column.
@@ -114,7 +121,27 @@ def _score_partition(part: pd.DataFrame, *, model: Model, id_column: str | None,
     profile = profile_partition(part, probability, preparation=model.preparation, edges=edges)
     top = explained.top_counts() if explained is not None and reasons else None
     ids, duplicated = _dedupe(np.sort(_hashed_ids(part[id_column]))) if id_column else (None, None)
-    return ScoreTally(len(part), above, profile, top, ids, duplicated)
+    extreme = int(np.count_nonzero((probability < EXTREME) | (probability > 1.0 - EXTREME)))
+    return ScoreTally(len(part), above, profile, top, ids, duplicated, _filled_gaps(part, model), extreme)
+
+
+#: A probability this close to 0 or 1 is no estimate a logistic model of customers gives honestly: where the model
+#: has separated features, they put rows there (a level whose training rows were all one class, coefficient -23).
+EXTREME = 1e-6
+
+
+def _filled_gaps(part: pd.DataFrame, model: Model) -> dict:
+    """Per column with a fill (``fill_from``), its gaps in ``part`` that the fill's columns filled (they were all
+    present there, as :func:`~logreg_dist.design.design_block` requires); the others took the training mean."""
+    filled = {}
+    for column in model.preparation.columns:
+        if isinstance(column, NumericColumn) and column.fill_from:
+            gaps = part[column.name].isna().to_numpy()
+            if gaps.any():
+                n = int(np.count_nonzero(gaps & part[list(column.fill_from)].notna().all(axis=1).to_numpy()))
+                if n:
+                    filled[column.name] = n
+    return filled
 
 
 def _write_part(table: pa.Table, path: str, storage_options: dict | None, options: dict) -> None:
@@ -239,6 +266,11 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     if summary["imputed"] or summary["missing_text"]:
         warnings.warn(imputed_text(summary["imputed"], summary["missing_text"], summary["imputed_from"]),
                       MissingValuesWarning, stacklevel=2)
+    if summary["extreme_scores"] and summary["separated"]:
+        warnings.warn(f"{summary['extreme_scores']:,} rows of {data} scored within 1e-6 of 0 or 1: the "
+                      f"model's separated features ({_listed(summary['separated'])}) put rows there with coefficients "
+                      "where the fit stopped, not estimates. Retrain with a penalty (alpha='auto', or l2 > 0).",
+                      SeparationWarning, stacklevel=2)
     if summary["duplicate_ids"]:
         warnings.warn(f"{summary['duplicate_ids']:,} ids in column {id_column!r} of {data} appear more than once: each "
                       "of their rows was scored, so the scores hold those customers more than once; check the data.",
@@ -249,6 +281,11 @@ def score_to_parquet(client, model: Model, data: str, out: str | os.PathLike, *,
     return summary
 
 
+def _listed(names: list, shown: int = 5) -> str:
+    """At most ``shown`` names, and how many more."""
+    return ", ".join(map(str, names[:shown])) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def imputed_text(imputed: dict, missing_text: dict | None = None, imputed_from: dict | None = None) -> str:
     """The warning for gaps in columns that had none in training (``_summary.json``'s ``imputed``,
     ``missing_text`` and ``imputed_from``): their rows were scored with the training mean (a number), from the
@@ -256,12 +293,12 @@ def imputed_text(imputed: dict, missing_text: dict | None = None, imputed_from: 
     those scores."""
     imputed_from = imputed_from or {}
     parts = []
-    mean = {name: n for name, n in imputed.items() if name not in imputed_from}
-    filled = {f"{name} {n:,} (from {', '.join(imputed_from[name])})": None for name, n in imputed.items()
-              if name in imputed_from}
+    filled = {name: imputed_from[name]["rows"] for name in imputed if name in imputed_from}
+    mean = {name: n - filled.get(name, 0) for name, n in imputed.items() if n > filled.get(name, 0)}
     if filled:
-        parts.append("numbers from the columns they are collinear with in training, where those were present, else "
-                     f"as the training mean (rows per column: {', '.join(filled)})")
+        parts.append("numbers from the columns they are collinear with in training (rows per column: "
+                     + ", ".join(f"{name} {n:,} from {', '.join(imputed_from[name]['from'])}" for name, n in filled.items())
+                     + ")")
     for rows, how in ((mean, "numbers as the training mean"), (missing_text or {}, "text as the reference level")):
         if rows:
             counts = ", ".join(f"{name} {n:,}" for name, n in rows.items())
@@ -296,9 +333,9 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
         if isinstance(column, NumericColumn) and not column.indicator and not column.missing_with
         and tally.profile.counts[column.name][-1]
     }
-    # A column's gaps filled from the columns it is collinear with in training (where those were present).
-    filled_from = {column.name: list(column.fill_from) for column in model.preparation.columns
-                   if column.name in imputed and getattr(column, "fill_from", ())}
+    # Of those gaps, the ones filled from the columns the column is collinear with in training (all present there).
+    filled_from = {column.name: {"from": list(column.fill_from), "rows": tally.filled[column.name]}
+                   for column in model.preparation.columns if tally.filled.get(column.name)}
     inputs = reason_inputs(model)[0]
     return {
         "data": data,
@@ -317,7 +354,10 @@ def _summary_document(model: Model, tally: ScoreTally, edges: dict, threshold, d
         "flagged": sorted(name for name, value in drift.items() if value["flagged"]),
         "unseen_levels": unseen,
         "imputed": imputed,  # gaps in columns complete in training: scored with the training mean, or filled
-        "imputed_from": filled_from,
+        "imputed_from": filled_from,  # of those, the gaps filled from collinear columns: {column: {from, rows}}
+        # Rows scored within 1e-6 of 0 or 1, and the model's separated features, which put rows there.
+        "extreme_scores": tally.extreme,
+        "separated": list((model.separation or {}).get("features", [])),
         "missing_text": missing_text,  # gaps in text columns complete in training: scored as the reference level
         "top_reasons": None if tally.top_reasons is None else {  # rows per input as reason_1, most frequent first
             inputs[g].name: int(tally.top_reasons[g])

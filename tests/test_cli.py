@@ -103,5 +103,5 @@ def test_data_given_where_the_model_goes_is_called_so(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert f"error: {argv[1]} {'is' if argv[1].endswith('.parquet') else 'holds'} Parquet data, not a model; " \
-               "a model is a directory with model.json, or a registry (commands take the model first, then the " \
-               "data: are they the other way round?)." in err, err
+               "a model is a directory with model.json, or a registry (score and evaluate take the model first, " \
+               "then the data)." in err, err

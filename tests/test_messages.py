@@ -333,3 +333,36 @@ def test_evaluate_reads_the_labels_spelled_otherwise_and_refuses_gaps(prefect_ha
     frame[~churned].to_parquet(tmp_path / "stayers.parquet")
     assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "stayers.parquet")]) == 2
     assert "the rows measured are all negatives (churn = 'No'): 5,174 rows" in capsys.readouterr().err
+
+
+def test_scoring_says_which_gaps_were_filled_and_which_rows_separated_features_decide(prefect_harness, tmp_path):
+    """Unpenalized (the default), mlc_churn's charge gaps are filled from the minutes where those are there, and the
+    summary counts the two apart; wa_churn's separated gap indicator scores new customers at 1e-11, which is said."""
+    data = Path(__file__).parent / "data"
+    mlc = pd.read_parquet(data / "mlc_churn.parquet").iloc[:50].copy()
+    mlc.loc[:9, "total_day_charge"] = np.nan
+    mlc.loc[:2, "total_day_minutes"] = np.nan  # its pair is missing too: these rows take the means
+    mlc.to_parquet(tmp_path / "gaps.parquet")
+    runs = {}
+    for name, source, new in (("mlc", data / "mlc_churn.parquet", tmp_path / "gaps.parquet"),
+                              ("wa", data / "wa_churn.parquet", data / "wa_churn.parquet")):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["train", str(source), "--target", "churn", "--out", str(tmp_path / name)]) == 0
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(["score", str(tmp_path / name), str(new), "--out", str(tmp_path / f"{name}-scores")]) == 0
+        summary = json.loads((tmp_path / f"{name}-scores" / "_summary.json").read_text())
+        runs[name] = out.getvalue(), " ".join(str(w.message) for w in caught), summary
+    text, _, summary = runs["mlc"]
+    assert summary["imputed"] == {"total_day_minutes": 3, "total_day_charge": 10}
+    assert summary["imputed_from"] == {"total_day_charge": {"from": ["total_day_minutes"], "rows": 7}}
+    assert ("gaps in numeric columns complete in training: total_day_minutes 3 (at the training mean), "
+            "total_day_charge 10 (7 filled from total_day_minutes, 3 at the training mean)") in text
+    assert summary["extreme_scores"] == 0 and "within 1e-6" not in text
+    text, error, summary = runs["wa"]
+    assert "total_charges__missing" in summary["separated"] and summary["extreme_scores"] >= 11
+    assert f"rows scored within 1e-6 of 0 or 1: {summary['extreme_scores']:,} (by the model's separated features: " \
+           "retrain with --alpha auto)" in text
+    assert "scored within 1e-6 of 0 or 1: the model's separated features (total_charges__missing" in error
+    assert "Retrain with a penalty (alpha='auto', or l2 > 0)." in error  # the command writes them as its options

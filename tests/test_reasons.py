@@ -282,3 +282,25 @@ def test_collinear_columns_are_one_reason_whose_contribution_is_their_sum(mlc_ch
     assert day.any()
     values = [tuple(float(v) for v in text.split("; ")) for text in reasons["reason_1_value"][day]]
     assert values == list(zip(rows["total_day_minutes"][day], rows["total_day_charge"][day]))
+
+
+def test_a_collinear_group_with_a_number_is_one_reason_and_collinear_levels_alone_are_not(churn):
+    """wa_churn's monthly charge is nearly its services' prices summed: apart, its reason and theirs contradicted
+    each other; its "No internet service" levels, collinear across six columns, share one level, not every value."""
+    root, frame = churn
+    model = load_model(root / "model")
+    levels = ["internet_service=No", "online_security=No internet service", "tech_support=No internet service"]
+    priced = ["internet_service=DSL", "streaming_tv=Yes", "streaming_movies=Yes", "monthly_charges"]
+    model.training = {**model.training, "collinear": [levels, priced]}
+    rows = frame.iloc[:400]
+    contributions = model.contributions(rows)
+    joined = "internet_service + streaming_tv + streaming_movies + monthly_charges"
+    assert joined in contributions.columns and "online_security" in contributions.columns
+    assert "monthly_charges" not in contributions.columns and "tech_support" in contributions.columns
+    # The joined input stands where its first column stood, and is worth the sum of its columns' contributions.
+    alone = load_model(root / "model").contributions(rows)
+    parts = ["internet_service", "streaming_tv", "streaming_movies", "monthly_charges"]
+    np.testing.assert_allclose(contributions[joined], alone[parts].sum(axis=1), rtol=0, atol=1e-12)
+    assert list(contributions.columns).index(joined) == list(alone.columns).index("internet_service")
+    eta = model.decision_function(rows)
+    assert np.max(np.abs(model.intercept_at_mean + contributions.sum(axis=1).to_numpy() - eta)) < 1e-9

@@ -364,3 +364,27 @@ def test_a_level_odds_ratio_compares_it_with_the_reference_level():
     gold, tenure = cells.index("plan=gold (vs plan=basic)"), cells.index("tenure")
     assert cells[gold + 6] == "8.85" and cells[gold + 7] == "7.20 \u2013 10.7"  # exp(coef), not per SD
     assert cells[tenure + 6] == "0.250"  # a numeric feature's per SD
+
+
+def test_collinear_and_separated_coefficients_do_not_set_the_bars_scale():
+    """mlc_churn's unpenalized minutes and charges (+-130 standardized) left every other bar a hairline."""
+    from logreg_dist.report import _coefficients_section
+
+    rows = [{"feature": "(intercept)", "coef": -1.0},
+            {"feature": "minutes", "coef": 2.0, "coef_standardized": 131.0, "rank": 3},
+            {"feature": "charge", "coef": -12.0, "coef_standardized": -130.0, "rank": 4},
+            {"feature": "level", "coef": -30.0, "coef_standardized": -24.0, "separated": True, "rank": 5},
+            {"feature": "plan", "coef": -2.3, "coef_standardized": -1.0, "rank": 1},
+            {"feature": "calls", "coef": 0.5, "coef_standardized": 0.5, "rank": 2}]
+    section = _coefficients_section(rows, {"target": "churn", "collinear": [["minutes", "charge"]]})
+    widths = [float(w) for w in re.findall(r'<rect class="(?:pos|neg)" x="[\d.]+" y="2" width="([\d.]+)"', section)]
+    # In row order: minutes, charge and the separated level full length; plan the scale, calls half of it.
+    assert widths == [56.0, 56.0, 56.0, 56.0, 28.0]
+
+
+def test_a_log_axis_over_many_decades_labels_at_most_six():
+    from logreg_dist.report import _Axis
+
+    axis = _Axis("score", 1e-12, 1.0, log=True, percent=True)
+    assert [axis.tick_label(t) for t in axis.ticks()] == ["1e-10%", "1e-7%", "1e-4%", "0.1%", "100%"]
+    assert _Axis("score", 1e-3, 1.0, log=True).ticks() == [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]

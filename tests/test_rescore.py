@@ -291,6 +291,8 @@ def _corrupt(model_dir: Path, how: str) -> None:
     [
         ("missing column", r"lacks the columns \['recency_07'\], which the model was trained on"),
         ("wrong type", r"column 'count_05' in .* must be numeric, as in training; got dtype"),
+        ("wrong types", r"columns \['(count_05|spend_02)', '(count_05|spend_02)'\] in .* must be numeric, as in "
+                        r"training; got dtypes \[.*, .*\]"),
         ("nan", r"column 'spend_02' in /.* has 3 missing values; the model was trained with missing='error'"),
         ("truncated", r"model file .*model.json is corrupt: not valid JSON"),
         ("version", r"has model format version 99; this logreg-dist reads version 1"),
@@ -308,6 +310,8 @@ def test_bad_input_names_the_column_or_file_and_keeps_the_previous_output(traine
         base = base.drop(columns="recency_07")
     elif case == "wrong type":
         base = base.assign(count_05=base["count_05"].astype(str))
+    elif case == "wrong types":  # every one named at once
+        base = base.assign(count_05=base["count_05"].astype(str), spend_02=base["spend_02"].astype(str))
     elif case == "nan":
         base = base.assign(spend_02=base["spend_02"].where(base.index % 10_000 != 7))
         model = trained / "strict-model"
