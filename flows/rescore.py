@@ -58,9 +58,10 @@ def _artifacts(summary: dict) -> None:
             f"- PSI of the score: {summary['score_psi']}\n"
             f"- inputs with PSI > 0.2: {flagged}\n"
             f"- levels unseen in training: {summary['unseen_levels'] or 'none'}\n"
-            f"- gaps in numeric columns complete in training, scored as the training mean: {summary['imputed'] or 'none'}\n"
-            + (f"- of which filled from the columns they are collinear with in training: {summary['imputed_from']}\n"
-               if summary.get("imputed_from") else "")
+            f"- gaps in numeric columns complete in training: {summary['imputed'] or 'none'}\n"
+            + (f"- of which filled from the columns they are collinear with in training (the rest at the training "
+               f"mean): {summary['imputed_from']}\n" if summary.get("imputed_from") else
+               "- (scored at the training mean)\n" if summary["imputed"] else "")
             + (f"- rows scored within 1e-6 of 0 or 1: {summary['extreme_scores']:,}\n"
                if summary.get("extreme_scores") else "")
             + f"- gaps in text columns complete in training, scored as the reference level: "

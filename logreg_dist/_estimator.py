@@ -106,8 +106,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     feature_mean_, feature_scale_ : ndarray of shape (n_features,)
         The standardization (scale is 1 where a column is constant).
     feature_covariance_ : ndarray of shape (n_features, n_features) or None
-        The features' covariance over the rows the first Hessian samples (NaN between a block of codes'
-        levels): what the preparation's fills of collinear columns are fitted on.
+        The features' covariance over a sample of the rows (NaN in every row and column of a level held as
+        codes): what the preparation's fills of collinear columns are fitted on.
     n_iter_ : int
     converged_ : bool
     history_ : list of dict
@@ -386,7 +386,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         names, levels = rows.feature_names, rows.levels
         # 1. Moments: one pass gives the standardization and the loss, gradient and Hessian at the start.
         every = hessian_every(rows.n_rows, levels)
-        moments = rows.engine.map_reduce(moment_sums, hessian_every=every)
+        # A block of codes' co-moments are its numeric columns' alone, used only to find collinear ones: a sample.
+        moments = rows.engine.map_reduce(moment_sums, hessian_every=hessian_every(rows.n_rows, ()) if levels else every)
         if moments.n_rows == 0:
             raise InputError("X has 0 rows; there is nothing to fit.")
         if moments.weight_sum <= 0:

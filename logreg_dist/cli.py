@@ -388,16 +388,18 @@ def _print_rescore(summary: dict) -> None:
     if summary["unseen_levels"]:
         print(f"levels unseen in training (scored as the reference level): {summary['unseen_levels']}")
     if summary.get("imputed"):
-        filled = summary.get("imputed_from") or {}
+        from .scoring import gaps_by_kind
 
-        def how(name, n):
-            if name not in filled:
-                return "at the training mean"
-            by, rows = ", ".join(filled[name]["from"]), filled[name]["rows"]
-            return f"filled from {by}" if rows == n else f"{rows:,} filled from {by}, {n - rows:,} at the training mean"
+        filled, at_mean = gaps_by_kind(summary["imputed"], summary.get("imputed_from"))
+
+        def how(name):
+            by = f"filled from {', '.join(summary['imputed_from'][name]['from'])}" if name in filled else ""
+            if name not in at_mean:
+                return by
+            return f"{filled[name]:,} {by}, {at_mean[name]:,} at the training mean" if by else "at the training mean"
 
         print("gaps in numeric columns complete in training: "
-              + ", ".join(f"{name} {n:,} ({how(name, n)})" for name, n in summary["imputed"].items()))
+              + ", ".join(f"{name} {n:,} ({how(name)})" for name, n in summary["imputed"].items()))
     if summary.get("extreme_scores"):
         print(f"rows scored within 1e-6 of 0 or 1: {summary['extreme_scores']:,}"
               + (" (by the model's separated features: retrain with --alpha auto)" if summary.get("separated") else ""))

@@ -114,7 +114,7 @@ def _numeric_values(part: pd.DataFrame, column: NumericColumn, preparation: Prep
             if not _is_numeric(part[name].dtype):  # its own check names it
                 fill[:] = np.nan
                 break
-            fill += coef * part[name].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+            fill += coef * part[name].iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
         known = np.isfinite(fill)  # a row missing one of the fill's columns too keeps the mean
         filled[rows[known]] = fill[known]
     return filled, gaps

@@ -93,9 +93,9 @@ class Model:
         that raise each row's log-odds most against the training mean, the ``down`` that lower it most)."""
         from ._predict import decision
         from .design import design_block
-        from .reasons import Contributions, check_reason_counts, used_inputs
+        from .reasons import Contributions, check_reason_counts, joined_names, used_inputs
 
-        check_reason_counts(top=top, down=down, used=used_inputs(self))
+        check_reason_counts(top=top, down=down, used=used_inputs(self), joined=joined_names(self))
         X, _, _ = design_block(part, self.preparation, where=where, target=False)
         return decision(X, self.coef, self.intercept), Contributions.of(self).ranked(X, top=top, down=down)
 

@@ -358,8 +358,16 @@ class Preparation:
             if group is not None:
                 first = holder.setdefault(group, column.name)
                 column = replace(column, indicator=first == column.name, missing_with=None if first == column.name else first)
+            if getattr(column, "fill_from", ()) and not keep.issuperset(column.fill_from):
+                column = replace(column, fill_from=(), fill_coef=(), fill_intercept=0.0)  # its fill lost a column
             columns.append(column)
         return replace(self, columns=tuple(columns))
+
+    def design_key(self) -> str:
+        """What makes one design of the same rows differ from another: the preparation without its fills, which
+        change only gaps at scoring (a column with a fill has none in training)."""
+        return repr([{k: v for k, v in spec.items() if not k.startswith("fill_")} if spec["kind"] == "numeric"
+                     else spec for spec in self.to_dict()["columns"]] + [self.target, self.missing])
 
     # -- storage ---------------------------------------------------------------------------
 
@@ -414,8 +422,13 @@ def with_collinear_fills(preparation: Preparation, mean: np.ndarray, covariance:
     The training mean is a poor value for such a column's gap at scoring: an unpenalized fit gives collinear
     columns huge coefficients of opposite signs (mlc_churn's day minutes +2.4 and day charge -14.2, standardized)
     whose products cancel only while the columns keep their relation, so a charge at its mean beside the row's own
-    minutes scored 1e-29 or 1.0. The column's least-squares prediction from its group keeps the relation.
+    minutes scored 1e-29 or 1.0. The column's least-squares prediction from its group keeps the relation. Made for
+    penalized fits too: the relation is the data's, and a ridge penalty shares the weight between such columns, so
+    the mean in one of them still moves the score by half the pair's effect.
     """
+    preparation = replace(preparation, columns=tuple(  # fills of an earlier fit are not carried over
+        replace(column, fill_from=(), fill_coef=(), fill_intercept=0.0) if isinstance(column, NumericColumn) else column
+        for column in preparation.columns))
     if covariance is None:
         return preparation
     from ._solvers import nearly_collinear_groups  # the estimator's test, on the numeric columns only
@@ -567,8 +580,10 @@ def discover(
             ConstantColumnWarning,
             stacklevel=2,
         )
-    id_like = [name for name in numeric if name in columns and summary.columns[name].rows >= ID_MIN_LEVELS
-               and summary.columns[name].distinct == summary.columns[name].rows]
+    # Distinct within each partition, and a range with room for every row: each file's own row numbers 0..n-1
+    # repeat across files, and their range is one file's.
+    id_like = [name for name, stats in ((name, summary.columns[name]) for name in numeric if name in columns)
+               if stats.rows >= ID_MIN_LEVELS and stats.distinct == stats.rows and stats.high - stats.low + 1 >= stats.rows]
     if id_like:
         warnings.warn(
             f"feature columns {id_like} hold a different whole number on every row of the training data, as an id "

@@ -14,7 +14,9 @@ An input column is one reason: the contributions of a categorical column's level
 row's level against the training mix of levels), and a numeric column's ``__missing`` indicator adds to the
 column's own, because "why this customer?" is answered with a column the user knows (``contract =
 Month-to-month``), not with one level column of it. An indicator shared by columns missing in the same training
-rows (``missing_with``) counts for the first of them, whose name it bears.
+rows (``missing_with``) counts for the first of them, whose name it bears. Columns training found collinear
+(:func:`joined_inputs`, stored as ``training.joined_inputs``) are one reason too, named ``a + b``: apart, an
+unpenalized fit's contributions of such columns are hundreds of log-odds that cancel.
 
 A row's ``k`` reasons are its ``k`` largest contributions whatever their sign: a negative ``reason_3`` says that
 fewer than three inputs raise this row's log-odds, which is an answer too.
@@ -38,7 +40,8 @@ import pyarrow.compute as pc
 from .exceptions import InputError
 from .prepare import MISSING_LEVEL, CategoricalColumn, NumericColumn, _as_text
 
-__all__ = ["Contributions", "JoinedInputs", "Reasons", "check_reason_counts", "reason_inputs", "used_inputs"]
+__all__ = ["Contributions", "JoinedInputs", "Reasons", "check_reason_counts", "joined_inputs", "joined_names",
+           "reason_inputs", "used_inputs"]
 
 #: Rows per chunk of the contribution matrix: this many rows by the number of inputs in float64 stays in the
 #: processor's cache for the second loop (a few MB for 85 inputs), whatever the partition's size.
@@ -57,17 +60,34 @@ class JoinedInputs:
         return " + ".join(column.name for column in self.columns)
 
 
+def joined_inputs(preparation, collinear) -> list[list[str]]:
+    """The groups of input columns that reasons join, as training finds them (stored in the model as
+    ``training.joined_inputs``; a model trained before has none, and its reasons stay what they were).
+
+    Joined are a column and the columns its gaps are filled from (``fill_from``), and the groups of collinear
+    features (``collinear``, the estimator's ``collinear_groups_``) that hold a numeric column: its value is a sum
+    over the others' (wa_churn's monthly charge over its services, whose reasons contradicted each other apart).
+    Levels alone that are collinear (its "No internet service" in six columns) share a level, not every value:
+    their columns stay reasons of their own."""
+    columns = list(preparation.columns)
+    of_feature = {name: column for column in columns for name in column.encoded}
+    groups = [[column.name, *column.fill_from] for column in columns
+              if isinstance(column, NumericColumn) and column.fill_from]
+    for group in collinear or []:
+        owners = list(dict.fromkeys(of_feature[name] for name in group if name in of_feature))
+        if len(owners) > 1 and any(isinstance(column, NumericColumn) for column in owners):
+            groups.append([column.name for column in owners])
+    return groups
+
+
 def reason_inputs(model) -> tuple[tuple, np.ndarray]:
     """``(inputs, owner)``: the inputs reasons name, in the order of ``preparation.columns`` (a column, or a
-    :class:`JoinedInputs` at its first column's place), and per encoded feature the index of its input.
-
-    Columns join where training found them collinear: a column and the columns its gaps are filled from
-    (``fill_from``), and the groups ``training.collinear`` names that hold a numeric column."""
+    :class:`JoinedInputs` at its first column's place), and per encoded feature the index of its input. Columns
+    join as ``training.joined_inputs`` says (:func:`joined_inputs`)."""
     columns = list(model.preparation.columns)
     position = {column.name: k for k, column in enumerate(columns)}
     sizes = [len(column.encoded) for column in columns]
     feature_input = np.repeat(np.arange(len(columns), dtype=np.intp), sizes)
-    of_feature = dict(zip((name for column in columns for name in column.encoded), feature_input))
     root = list(range(len(columns)))
 
     def find(k):
@@ -76,18 +96,10 @@ def reason_inputs(model) -> tuple[tuple, np.ndarray]:
             k = root[k]
         return k
 
-    groups = [[column.name, *getattr(column, "fill_from", ())] for column in columns]
-    # Of the groups training named, those with a numeric column: its value is a sum over the others' (wa_churn's
-    # monthly charge over its services, whose reasons contradicted each other apart). Levels alone that are collinear
-    # (its "No internet service" in six columns) share a level, not every value: their columns stay reasons.
-    for group in (model.training or {}).get("collinear", []):
-        owners = [columns[of_feature[name]] for name in group if name in of_feature]
-        if any(isinstance(column, NumericColumn) for column in owners):
-            groups.append([column.name for column in owners])
-    for group in groups:
+    for group in (model.training or {}).get("joined_inputs", []):
         members = sorted(find(position[name]) for name in group if name in position)
         for k in members[1:]:
-            root[k] = members[0]
+            root[find(k)] = members[0]
     heads = sorted({find(k) for k in range(len(columns))})
     index = {head: i for i, head in enumerate(heads)}
     inputs = []
@@ -98,6 +110,11 @@ def reason_inputs(model) -> tuple[tuple, np.ndarray]:
     return tuple(inputs), owner
 
 
+def joined_names(model) -> list[str]:
+    """The names of ``model``'s inputs that join columns (``a + b``)."""
+    return [i.name for i in reason_inputs(model)[0] if isinstance(i, JoinedInputs)]
+
+
 def used_inputs(model) -> np.ndarray:
     """Per input of ``model`` (a :class:`~logreg_dist.model.Model`; see :func:`reason_inputs`), whether any of its
     encoded features has a nonzero coefficient: an input an L1 penalty dropped contributes nothing to any row, and
@@ -106,10 +123,13 @@ def used_inputs(model) -> np.ndarray:
     return np.bincount(owner[np.asarray(model.coef) != 0.0], minlength=len(inputs)) > 0
 
 
-def check_reason_counts(*, top: int | None, down: int | None, used: np.ndarray, source: str = "the model") -> None:
+def check_reason_counts(*, top: int | None, down: int | None, used: np.ndarray, source: str = "the model",
+                        joined=()) -> None:
     """Raise, naming the option, unless ``top`` and ``down`` are each None or an integer from 1 to the number of
-    inputs in use (``used``, from :func:`used_inputs`)."""
+    inputs in use (``used``, from :func:`used_inputs`; ``joined`` names the inputs that join columns)."""
     n_inputs, n_used = len(used), int(np.count_nonzero(used))
+    # Joined columns are one input: the count is not the columns a user sees in the data, so it says why.
+    as_one = f" ({'; '.join(joined)} each counted as one)" if len(joined) else ""
     for value, name in ((top, "reasons (--reasons)"), (down, "reasons_down (--reasons-down)")):
         if value is None:
             continue
@@ -117,9 +137,9 @@ def check_reason_counts(*, top: int | None, down: int | None, used: np.ndarray, 
             raise InputError(f"{source} has no input column with a nonzero coefficient: there are no reasons to give "
                              f"({name}).")
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= n_used:
-            counted = (f"the number of input columns of {source}" if n_used == n_inputs else
-                       f"the number of input columns of {source} with a nonzero coefficient ({n_inputs - n_used} of "
-                       f"its {n_inputs} have none)")
+            counted = (f"the number of inputs of {source}{as_one}" if n_used == n_inputs else
+                       f"the number of inputs of {source} with a nonzero coefficient ({n_inputs - n_used} of "
+                       f"its {n_inputs} have none){as_one}")
             raise InputError(f"{name} must be an integer from 1 to {n_used}, {counted}; got {value!r}.")
 
 
@@ -127,8 +147,8 @@ def check_reason_counts(*, top: int | None, down: int | None, used: np.ndarray, 
 class Contributions:
     """How a model's log-odds splits over its input columns (see the module docstring).
 
-    ``group[j]`` is the input of encoded feature ``j`` (the encoded features of an input are consecutive, in the
-    order of ``preparation.columns``).
+    ``group[j]`` is the input of encoded feature ``j`` (the features follow ``preparation.columns``; a joined
+    input's columns need not be neighbours there).
     """
 
     columns: tuple  # the preparation's NumericColumn / CategoricalColumn, or a JoinedInputs, one per input
@@ -151,7 +171,8 @@ class Contributions:
                 "model.json), which reasons are measured against; train the model again to score with reasons."
             )
         inputs, owner = reason_inputs(model)
-        return cls(inputs, coef, mean, owner, model.intercept_at_mean, used_inputs(model))
+        used = np.bincount(owner[coef != 0.0], minlength=len(inputs)) > 0  # as used_inputs
+        return cls(inputs, coef, mean, owner, model.intercept_at_mean, used)
 
     @property
     def inputs(self) -> list[str]:

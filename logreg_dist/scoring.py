@@ -35,7 +35,7 @@ from .exceptions import DuplicateIdsWarning, EmptyDataWarning, InputError, Missi
 from .model import Model
 from .outputs import check_output, naming_output
 from .prepare import NumericColumn, _is_numeric
-from .reasons import Contributions, check_reason_counts, reason_inputs, used_inputs
+from .reasons import Contributions, check_reason_counts, joined_names, reason_inputs, used_inputs
 from .storage import discard, filesystem, is_url, join, make_staging, move_into_place, new_run, publish
 from .tables import read_table
 from .training import _dedupe, _hashed_ids
@@ -165,7 +165,8 @@ def check_reasons(model: Model, *, reasons: int | None, reasons_down: int | None
     """Raise unless ``model`` (named ``source`` in the error) can give ``reasons`` / ``reasons_down`` per row (and
     their values, with ``reason_values``)."""
     check_reason_values(reason_values, reasons, reasons_down)
-    check_reason_counts(top=reasons, down=reasons_down, used=used_inputs(model), source=source)
+    check_reason_counts(top=reasons, down=reasons_down, used=used_inputs(model), source=source,
+                        joined=joined_names(model))
     if reasons or reasons_down:
         Contributions.of(model, source=source)  # a model without training means is refused before any row is read
 
@@ -286,15 +287,22 @@ def _listed(names: list, shown: int = 5) -> str:
     return ", ".join(map(str, names[:shown])) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
+def gaps_by_kind(imputed: dict, imputed_from: dict | None) -> tuple[dict, dict]:
+    """``(filled, at_mean)``: per column (``_summary.json``'s ``imputed``), its gaps filled from the columns it is
+    collinear with (``imputed_from``) and those scored at the training mean, each where nonzero."""
+    imputed_from = imputed_from or {}
+    filled = {name: imputed_from[name]["rows"] for name in imputed if name in imputed_from}
+    return filled, {name: n - filled.get(name, 0) for name, n in imputed.items() if n > filled.get(name, 0)}
+
+
 def imputed_text(imputed: dict, missing_text: dict | None = None, imputed_from: dict | None = None) -> str:
     """The warning for gaps in columns that had none in training (``_summary.json``'s ``imputed``,
     ``missing_text`` and ``imputed_from``): their rows were scored with the training mean (a number), from the
     columns a number is collinear with, or as the reference level (text), which a user should know before trusting
     those scores."""
+    filled, mean = gaps_by_kind(imputed, imputed_from)
     imputed_from = imputed_from or {}
     parts = []
-    filled = {name: imputed_from[name]["rows"] for name in imputed if name in imputed_from}
-    mean = {name: n - filled.get(name, 0) for name, n in imputed.items() if n > filled.get(name, 0)}
     if filled:
         parts.append("numbers from the columns they are collinear with in training (rows per column: "
                      + ", ".join(f"{name} {n:,} from {', '.join(imputed_from[name]['from'])}" for name, n in filled.items())

@@ -38,6 +38,7 @@ from .drift import SCORE, Profile, bin_labels, profile_partition, score_counts
 from .exceptions import InputError, SingularHessianError
 from .model import Model
 from .prepare import NumericColumn, PartitionStats, Preparation, discover, plan_columns, summarize_partition, with_collinear_fills
+from .reasons import joined_inputs
 from .tables import read_table
 
 __all__ = ["TrainingRows", "discover_preparation", "fit_model", "split"]
@@ -214,7 +215,7 @@ class TrainingRows:
     def designs(self, preparation: Preparation, side: int):
         """The engine of ``(X, y, None)`` blocks of one side (0 training, 1 validation), built where the rows lie
         once per preparation."""
-        key = repr(preparation.to_dict())
+        key = preparation.design_key()
         with self._designs_lock:
             engines = self._designs.setdefault(key, {})
             if side not in engines:
@@ -232,7 +233,7 @@ class TrainingRows:
     def release(self, preparation: Preparation) -> None:
         """Drop the designs of ``preparation`` (the rows stay)."""
         with self._designs_lock:
-            released = self._designs.pop(repr(preparation.to_dict()), {})
+            released = self._designs.pop(preparation.design_key(), {})
         for engine in released.values():
             engine.close()
 
@@ -284,9 +285,12 @@ class TrainingRows:
                 **({} if cv is None else {"fold_tol": float(estimator.path_fold_tol_)}),
                 "coef_standardized": estimator.coef_path_standardized_.tolist(),
             }
+        # Gaps at scoring in a column collinear with others are filled from them (see with_collinear_fills), and
+        # reasons join collinear columns into one (see reasons.joined_inputs).
+        filled = with_collinear_fills(preparation, estimator.feature_mean_, estimator.feature_covariance_)
+        joined = joined_inputs(filled, estimator.collinear_groups_)
         return Model(
-            # Gaps at scoring in a column collinear with others are filled from them (see with_collinear_fills).
-            preparation=with_collinear_fills(preparation, estimator.feature_mean_, estimator.feature_covariance_),
+            preparation=filled,
             coef=estimator.coef_[0],
             intercept=float(estimator.intercept_[0]),
             std_errors=estimator.std_errors_[0],
@@ -314,6 +318,7 @@ class TrainingRows:
                                  "coefficient (its shift in log-odds from the reference level)"}
                    if estimator.alpha_ > 0 and level_features is not None and level_features.any() else {}),
                 **({"collinear": estimator.collinear_groups_} if estimator.collinear_groups_ else {}),
+                **({"joined_inputs": joined} if joined else {}),
             },
         )
 
@@ -333,7 +338,7 @@ class TrainingRows:
         scored by ``model``."""
         score = dict(feature_names=model.features, coef=model.coef, intercept=model.intercept, classes=(0.0, 1.0))
         with self._designs_lock:
-            held = self._designs.get(repr(model.preparation.to_dict()), {}).get(side)
+            held = self._designs.get(model.preparation.design_key(), {}).get(side)
         if held is not None:  # the path's validation rows: their design is there already
             scored = held.derive(scored_loaded_block, **score)
         else:  # the design is made, scored and dropped in one task: a side scored once keeps no design

@@ -289,7 +289,7 @@ def _collinear_frame(n=3000, seed=3):
 
 
 def test_a_column_collinear_with_others_is_filled_from_them_where_it_has_a_gap_at_scoring():
-    from logreg_dist.prepare import FILL_MAX_UNEXPLAINED, with_collinear_fills
+    from logreg_dist.prepare import with_collinear_fills
 
     frame = _collinear_frame()
     preparation = _prepare_in_memory(frame, "y")
@@ -306,7 +306,10 @@ def test_a_column_collinear_with_others_is_filled_from_them_where_it_has_a_gap_a
     assert "x5" not in fills and next(c for c in filled.columns if c.name == "x5").indicator
     # The fills survive the model file, and a preparation without a group is left as it is.
     assert Preparation.from_dict(json.loads(json.dumps(filled.to_dict()))) == filled
-    assert with_collinear_fills(preparation, full.mean(axis=0), np.eye(full.shape[1])) is preparation
+    assert with_collinear_fills(preparation, full.mean(axis=0), np.eye(full.shape[1])) == preparation
+    # Fills of an earlier fit are dropped, and so is a fill whose columns a restricted preparation lost.
+    assert with_collinear_fills(filled, full.mean(axis=0), None) == preparation
+    assert not next(c for c in filled.restricted(["x1", "x3"]).columns if c.name == "x3").fill_from
 
     gaps = frame.copy()
     gaps.loc[[0, 1], "x3"] = np.nan
@@ -320,19 +323,27 @@ def test_a_column_collinear_with_others_is_filled_from_them_where_it_has_a_gap_a
     # Without the fills the same gaps take the mean: what a preparation trained before them keeps doing.
     plain, _ = preparation.transform(gaps)
     assert plain[0, j3] == x3.impute
-    assert FILL_MAX_UNEXPLAINED < 1e-2
 
 
-def test_an_unpenalized_model_scores_a_gap_in_a_collinear_column_near_the_complete_row(mlc_churn, local_client):
+@pytest.mark.parametrize("where", ["in this process (one-hot)", "on the cluster (codes)"])
+def test_an_unpenalized_model_scores_a_gap_in_a_collinear_column_near_the_complete_row(mlc_churn, local_client, where):
     """mlc_churn's charges are a rate times the minutes: unpenalized, their coefficients are huge and opposite, and a
     charge at its training mean beside the row's own minutes scored 1e-29 or 1.0. Filled from the minutes, the score
-    stays within rounding of the complete row's."""
+    stays within rounding of the complete row's. The same fills whether its state column is one-hot or codes (whose
+    numeric co-moments are sampled apart), and the fit holds one design of its rows, not one per fill."""
     from logreg_dist import CollinearityWarning
+    from logreg_dist.training import TrainingRows
 
-    ddf = dd.from_pandas(mlc_churn, npartitions=2)
-    preparation = discover_preparation(local_client, ddf, target="churn")
-    with pytest.warns(CollinearityWarning):
-        model = fit_model(local_client, ddf, preparation, l2=0.0)
+    client = local_client if "cluster" in where else None
+    rows = TrainingRows.from_frame(dd.from_pandas(mlc_churn, npartitions=2), client=client)
+    try:
+        preparation = rows.discover(target="churn")
+        with pytest.warns(CollinearityWarning, match="total_day_minutes"):
+            model = rows.fit(preparation, l2=0.0)
+        model.score_distribution = rows.profile(model)
+        assert len(rows._designs) == 1
+    finally:
+        rows.close()
     charge = next(c for c in model.preparation.columns if c.name == "total_day_charge")
     assert charge.fill_from == ("total_day_minutes",) and charge.fill_coef[0] == pytest.approx(0.17, abs=1e-4)
     rows = mlc_churn.iloc[:200]
@@ -364,3 +375,8 @@ def test_a_whole_number_distinct_on_every_row_is_warned_about_as_an_id():
         # A repeated value in one partition: no id.
         _prepare_in_memory(frame.assign(customer_no=np.where(np.arange(n) == 1, frame["customer_no"][0],
                                                              frame["customer_no"])), "y")
+        # Each file's own row numbers: distinct within each, repeated across them.
+        numbered = frame.assign(customer_no=np.arange(n) % (n // 2))
+        halves = [summarize_partition(numbered.iloc[rows], numeric=numeric, text=text, target="y")
+                  for rows in (slice(0, n // 2), slice(n // 2, n))]
+        discover(halves[0] + halves[1], numeric=numeric, text=text, target="y")

@@ -157,7 +157,7 @@ def test_the_score_command_writes_the_reasons_and_the_summary_counts_the_first_o
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--reasons", "0", r"reasons \(--reasons\) must be an integer from 1 to 19, the number of input columns of the "
+    ("--reasons", "0", r"reasons \(--reasons\) must be an integer from 1 to 19, the number of inputs of the "
                        r"model at .*; got 0\.$"),
     ("--reasons", "20", r"reasons \(--reasons\) must be an integer from 1 to 19.*; got 20\.$"),
     ("--reasons-down", "-1", r"reasons_down \(--reasons-down\) must be an integer from 1 to 19.*; got -1\.$"),
@@ -205,8 +205,8 @@ def test_a_model_without_training_means_is_refused_when_reasons_are_asked(churn,
 def test_the_public_names_of_the_reasons_module():
     from logreg_dist import reasons
 
-    assert reasons.__all__ == ["Contributions", "JoinedInputs", "Reasons", "check_reason_counts", "reason_inputs",
-                               "used_inputs"]
+    assert reasons.__all__ == ["Contributions", "JoinedInputs", "Reasons", "check_reason_counts", "joined_inputs",
+                               "joined_names", "reason_inputs", "used_inputs"]
     assert all(hasattr(reasons, name) for name in reasons.__all__)
 
 
@@ -277,6 +277,10 @@ def test_collinear_columns_are_one_reason_whose_contribution_is_their_sum(mlc_ch
     assert np.max(np.abs(each)) > 50.0
     np.testing.assert_allclose(contributions[pairs[0]], each.sum(axis=1), rtol=0, atol=1e-9)
     assert np.max(np.abs(contributions[pairs[0]])) < 5.0
+    assert model.training["joined_inputs"][0] == ["total_day_minutes", "total_day_charge"]
+    with pytest.raises(InputError, match=r"from 1 to 15, the number of inputs of the model \(total_day_minutes \+ "
+                                         r"total_day_charge; .* each counted as one\); got 16"):
+        model.reasons(rows, top=16)
     reasons = model.reasons(rows, top=3)
     day = (reasons["reason_1"] == pairs[0]).to_numpy()
     assert day.any()
@@ -288,10 +292,17 @@ def test_a_collinear_group_with_a_number_is_one_reason_and_collinear_levels_alon
     """wa_churn's monthly charge is nearly its services' prices summed: apart, its reason and theirs contradicted
     each other; its "No internet service" levels, collinear across six columns, share one level, not every value."""
     root, frame = churn
+    from logreg_dist.reasons import joined_inputs
+
     model = load_model(root / "model")
     levels = ["internet_service=No", "online_security=No internet service", "tech_support=No internet service"]
     priced = ["internet_service=DSL", "streaming_tv=Yes", "streaming_movies=Yes", "monthly_charges"]
+    groups = joined_inputs(model.preparation, [levels, priced])
+    assert groups == [["internet_service", "streaming_tv", "streaming_movies", "monthly_charges"]]
+    # A model trained before training stored its joins keeps its reasons, whatever collinear groups it names.
     model.training = {**model.training, "collinear": [levels, priced]}
+    assert "monthly_charges" in model.contributions(frame.iloc[:5]).columns
+    model.training = {**model.training, "joined_inputs": groups}
     rows = frame.iloc[:400]
     contributions = model.contributions(rows)
     joined = "internet_service + streaming_tv + streaming_movies + monthly_charges"

@@ -105,7 +105,7 @@ def test_the_split_keeps_each_customer_on_one_side_for_any_partitioning(wa_folde
         (lambda f: f.assign(tenure=np.where(_validation_rows(f, "customer_id", 0.2, 0), np.inf, f["tenure"])), {},
          r"the validation split of .*data.parquet: column 'tenure' in partition 0 of 1 holds infinite values"),
         (lambda f: f.assign(churn=np.where(_validation_rows(f, "customer_id", 0.2, 0), "No", f["churn"])), {},
-         r"the validation split of .*data.parquet: the rows measured are all negatives \(label 0\)"),
+         r"the validation split of .*data.parquet: the rows measured are all negatives \(churn = 'No'\)"),
     ],
 )
 def test_bad_input_names_the_column_and_leaves_no_model(prefect_harness, local_client, wa_folder, tmp_path, change, parameters, message):
