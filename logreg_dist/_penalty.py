@@ -88,7 +88,7 @@ class ElasticNetFit:
 
     result: SolverResult
     objective: Objective
-    solver: str  # "prox-newton", "owl-qn", or "newton" (proximal Newton without an L1 part)
+    solver: str  # "prox-newton", "owl-qn"; "newton" or "lbfgs" for them without an L1 part
     alpha: float
     l1_ratio: float
     n_passes: int  # the moments pass included
@@ -212,7 +212,8 @@ def fit_elastic_net(rows, moments, scaling: Standardization, *, solve, alpha, l1
             stacklevel=4,
         )
     # Without an L1 part proximal Newton is Newton (each model's minimum is the Newton step): named as such.
-    name = "owl-qn" if solve is not prox_newton else "prox-newton" if l1_ratio > 0 else "newton"
+    # (OWL-QN without one is L-BFGS.)
+    name = ("prox-newton" if l1_ratio > 0 else "newton") if solve is prox_newton else "owl-qn" if l1_ratio > 0 else "lbfgs"
     return ElasticNetFit(result, objective, name, float(alpha),
                          l1_ratio, passes, path)
 

@@ -57,8 +57,8 @@ def find_separation(
 
     Returns
     -------
-    ``{"features": [...], "perfect_prediction": bool, "rules": [...]}``: the features by margin, largest
-    first, and per feature the side that predicts one class, as a sentence.
+    ``{"features": [...], "perfect_prediction": bool, "rules": [...]}``: the features by the rows they decide,
+    most first (continuous ones first), and per feature the side that predicts one class, as a sentence.
     """
     binary = (mean > 0) & (mean < 1) & np.isclose(scale**2, mean * (1 - mean), rtol=1e-9, atol=0.0)
     # How far the linear predictor moves from the mean to a typical extreme row: for a 0/1 column, to its rarer value.
@@ -82,7 +82,11 @@ def find_separation(
         return {"features": features, "perfect_prediction": True, "rules": ["the features together predict every row"]}
     if not flagged.any():
         return None
-    order = sorted(np.flatnonzero(flagged), key=lambda j: -margin[j])
+    # The features by the rows they decide, most first: a 0/1 column by the share of rows at its predicting value
+    # (a level of 110 rows hid behind 1-row levels of larger coefficients); a continuous one, which decides a range
+    # of its values, before them. Ties by margin.
+    share = np.where(one_pure, mean, 1.0 - mean)
+    order = sorted(np.flatnonzero(flagged), key=lambda j: (-(2.0 if not binary[j] else share[j]), -margin[j]))
     rules = []
     for j in order:
         if binary[j]:

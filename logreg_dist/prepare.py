@@ -569,11 +569,19 @@ def discover(
             owner = owners.setdefault(summary.columns[name].missing_key, name)
             if owner != name:
                 columns[name] = replace(column, indicator=False, missing_with=owner)
+    all_folded = []  # text columns whose every level was rarer than min_frequency: one "(other)" level is left
     for name in text:
         columns[name] = _categorical(name, summary.columns[name], min_frequency)
         if columns[name] is None:
-            constant.append(name)
+            (all_folded if len(summary.columns[name].counts) > 1 else constant).append(name)
             del columns[name]
+    if all_folded:
+        warnings.warn(
+            f"every level of the columns {all_folded} is rarer than min_frequency={min_frequency}: folded into one "
+            "(other) level, they are constant and dropped. Lower min_frequency to keep their common levels.",
+            ConstantColumnWarning,
+            stacklevel=2,
+        )
     if constant:
         warnings.warn(
             f"feature columns {constant} are constant in the training data and are dropped.",

@@ -233,3 +233,19 @@ def test_separation_is_told_apart_from_a_strong_effect():
         warnings.simplefilter("error", SeparationWarning)
         assert LogisticRegression(l2=0.0).fit(X, strong).separation_ is None
     assert LogisticRegression(l2=1e-4).fit(X, y).separation_ is None  # a penalty keeps every coefficient finite
+
+
+def test_separated_levels_are_listed_by_the_rows_they_decide():
+    """A new user's 300-level region: five 1-row levels led the warning, and the level of 110 rows scored at
+    coefficient -23 hid in "and 248 more"."""
+    from logreg_dist._separation import find_separation
+
+    n = 10_000
+    names = ["one_row_a", "one_row_b", "big", "spend"]
+    mean = np.array([1 / n, 1 / n, 110 / n, 50.0])
+    scale = np.sqrt(np.array([mean[0] * (1 - mean[0]), mean[1] * (1 - mean[1]), mean[2] * (1 - mean[2]), 100.0]))
+    coef = np.array([30.0, 29.0, -23.0, 4.0])
+    found = find_separation(names=names, coef=coef, std_errors=np.full(4, np.nan), mean=mean, scale=scale,
+                            active=np.ones(4, dtype=bool), intercept_standardized=-3.0, loss=0.2)
+    assert found["features"] == ["spend", "big", "one_row_a", "one_row_b"]
+    assert found["rules"][1] == "'big' = 1 predicts the negative class"

@@ -380,3 +380,13 @@ def test_a_whole_number_distinct_on_every_row_is_warned_about_as_an_id():
         halves = [summarize_partition(numbered.iloc[rows], numeric=numeric, text=text, target="y")
                   for rows in (slice(0, n // 2), slice(n // 2, n))]
         discover(halves[0] + halves[1], numeric=numeric, text=text, target="y")
+
+
+def test_a_column_whose_every_level_is_folded_is_said_so_not_called_constant():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"zip": [f"z{k}" for k in rng.integers(0, 300, 3000)], "x": rng.normal(size=3000),
+                          "y": rng.choice(["yes", "no"], 3000)})
+    with pytest.warns(ConstantColumnWarning, match=r"every level of the columns \['zip'\] is rarer than "
+                                                   r"min_frequency=200: folded into one \(other\) level"):
+        preparation = _prepare_in_memory(frame, "y", min_frequency=200)
+    assert [c.name for c in preparation.columns] == ["x"]
