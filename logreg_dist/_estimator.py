@@ -475,8 +475,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _sampled_covariance(moments, level_features, n_features: int) -> np.ndarray | None:
-        """The features' covariance over the sampled rows; NaN between levels of a block of codes, which keeps its
-        numeric columns' co-moments only (the features that are no level, in order)."""
+        """The features' covariance over the sampled rows; NaN in every row and column of a level of a block of
+        codes, which keeps its numeric columns' co-moments only (the features that are no level, in order)."""
         comoment = moments.sample_comoment
         if not isinstance(comoment, np.ndarray) or not moments.sample_weight_sum > 0:
             return None

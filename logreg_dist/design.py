@@ -33,7 +33,7 @@ from ._kernels import ColumnRuns
 from .exceptions import InputError
 from .prepare import OTHER_LEVEL, CategoricalColumn, NumericColumn, Preparation, _is_numeric, text_codes
 
-__all__ = ["design_block", "level_codes"]
+__all__ = ["collinear_fill", "design_block", "level_codes"]
 
 
 def design_block(part: pd.DataFrame, preparation: Preparation, *, where: str = "the data",
@@ -109,15 +109,21 @@ def _numeric_values(part: pd.DataFrame, column: NumericColumn, preparation: Prep
     filled = np.where(gaps, column.impute, x).astype(np.float64, copy=False)
     if column.fill_from and gaps.any():
         rows = np.flatnonzero(gaps)
-        fill = np.full(rows.size, column.fill_intercept)
-        for name, coef in zip(column.fill_from, column.fill_coef):
-            if not _is_numeric(part[name].dtype):  # its own check names it
-                fill[:] = np.nan
-                break
-            fill += coef * part[name].iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
+        fill = collinear_fill(part, column, rows)
         known = np.isfinite(fill)  # a row missing one of the fill's columns too keeps the mean
         filled[rows[known]] = fill[known]
     return filled, gaps
+
+
+def collinear_fill(part: pd.DataFrame, column: NumericColumn, rows: np.ndarray) -> np.ndarray:
+    """The fill of ``column`` (``fill_intercept + fill_coef . fill_from``) at ``rows`` of ``part``: NaN where one
+    of its columns is missing, or not numeric (that column's own check names it)."""
+    fill = np.full(rows.size, column.fill_intercept)
+    for name, coef in zip(column.fill_from, column.fill_coef):
+        if not _is_numeric(part[name].dtype):
+            return np.full(rows.size, np.nan)
+        fill += coef * part[name].iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
+    return fill
 
 
 def level_codes(values: pd.Series, column: CategoricalColumn) -> np.ndarray:

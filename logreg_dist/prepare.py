@@ -365,7 +365,8 @@ class Preparation:
 
     def design_key(self) -> str:
         """What makes one design of the same rows differ from another: the preparation without its fills, which
-        change only gaps at scoring (a column with a fill has none in training)."""
+        change only gaps at scoring (a column with a fill has none in the training rows; a gap in the validation
+        rows is measured at the mean, as the design fitted before the fills were known)."""
         return repr([{k: v for k, v in spec.items() if not k.startswith("fill_")} if spec["kind"] == "numeric"
                      else spec for spec in self.to_dict()["columns"]] + [self.target, self.missing])
 
@@ -433,9 +434,9 @@ def with_collinear_fills(preparation: Preparation, mean: np.ndarray, covariance:
         return preparation
     from ._solvers import nearly_collinear_groups  # the estimator's test, on the numeric columns only
 
-    names = [name for column in preparation.columns for name in column.encoded]
+    position = {name: k for k, name in enumerate(name for column in preparation.columns for name in column.encoded)}
     numeric = [column for column in preparation.columns if isinstance(column, NumericColumn)]
-    index = np.array([names.index(column.name) for column in numeric], dtype=np.intp)
+    index = np.array([position[column.name] for column in numeric], dtype=np.intp)
     if index.size < 2:
         return preparation
     C = np.asarray(covariance, dtype=np.float64)[np.ix_(index, index)]

@@ -131,16 +131,17 @@ EXTREME = 1e-6
 
 
 def _filled_gaps(part: pd.DataFrame, model: Model) -> dict:
-    """Per column with a fill (``fill_from``), its gaps in ``part`` that the fill's columns filled (they were all
-    present there, as :func:`~logreg_dist.design.design_block` requires); the others took the training mean."""
+    """Per column with a fill (``fill_from``), its gaps in ``part`` that the design filled
+    (:func:`~logreg_dist.design.collinear_fill` defined there); the others took the training mean."""
+    from .design import collinear_fill
+
     filled = {}
     for column in model.preparation.columns:
         if isinstance(column, NumericColumn) and column.fill_from:
-            gaps = part[column.name].isna().to_numpy()
-            if gaps.any():
-                n = int(np.count_nonzero(gaps & part[list(column.fill_from)].notna().all(axis=1).to_numpy()))
-                if n:
-                    filled[column.name] = n
+            rows = np.flatnonzero(part[column.name].isna().to_numpy())
+            n = int(np.count_nonzero(np.isfinite(collinear_fill(part, column, rows)))) if rows.size else 0
+            if n:
+                filled[column.name] = n
     return filled
 
 
