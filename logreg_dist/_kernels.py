@@ -316,6 +316,7 @@ def loss_sums(
     derivatives: int = 2,
     hessian_every: int = 1,
     chunk_rows: int = CHUNK_ROWS,
+    columns: np.ndarray | None = None,
 ) -> LossSums:
     """Loss sum of one block, with ``derivatives=1`` plus the gradient sum, with ``derivatives=2`` plus the Hessian sum.
 
@@ -330,6 +331,12 @@ def loss_sums(
     sums the rows of every ``hessian_every``-th chunk of ``chunk_rows`` rows
     (all rows when 1), and ``hess_weight_sum`` says what weight they carry:
     divided by it, the sum is an unbiased estimate of the mean Hessian.
+
+    ``columns`` (sorted feature indices), if given, are the features whose
+    gradient and Hessian entries are needed: a column-major numeric block
+    sums those only (the others are 0), which is what a path's passes over
+    its active set cost; other blocks may sum them all. The loss and the
+    intercept's entries are always summed.
 
     How the products are formed. With ``beta = coef * inv_scale``, a
     column-major block (an array or :class:`ColumnRuns`) gives
@@ -365,11 +372,12 @@ def loss_sums(
     if isinstance(X, CodedBlock):
         return coded_loss_sums(X, y, sample_weight, coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale,
                                derivatives=derivatives, hessian_every=hessian_every, chunk_rows=chunk_rows)
-    return _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian_every, chunk_rows)
+    return _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian_every, chunk_rows,
+                      columns=columns)
 
 
 def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian_every, chunk_rows, *,
-               offset=None, rows=None, on_chunk=None) -> LossSums:
+               offset=None, rows=None, on_chunk=None, columns=None) -> LossSums:
     """:func:`loss_sums` of a numeric block, with ``offset`` (per row) added to the linear predictor; ``rows``, a
     dict, receives the weighted residuals ``"resid"`` and Hessian weights ``"hess"`` of every row (work arrays;
     the Hessian weights only in the summed chunks). ``on_chunk(chunk, factors, start)``, if given, sees each
@@ -380,23 +388,35 @@ def _loss_sums(X, y, sample_weight, coef, intercept, mean, inv_scale, derivative
     y = _labels(y)
     weight_sum = float(n_rows) if sample_weight is None else float(sample_weight.sum())
     ratio = np.max(np.abs(mean) * inv_scale, initial=0.0)
-    hessian = _HessianSums(n_features, mean, centre=ratio > UNCENTRED_HESSIAN_MAX_OFFSET) if derivatives >= 2 else None
-    if _layout(X) == "F":
+    column_major = _layout(X) == "F"
+    # Only a column-major block's loops read a column at a time: there the columns not asked for are skipped.
+    picked = np.arange(n_features) if columns is None or not column_major else np.asarray(columns, dtype=np.intp)
+    hessian = None
+    if derivatives >= 2:
+        hessian = _HessianSums(picked.size, mean[picked], centre=ratio > UNCENTRED_HESSIAN_MAX_OFFSET)
+    if column_major:
         loss_sum, grad = _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian,
-                                           hessian_every, chunk_rows, offset, rows, on_chunk)
+                                           hessian_every, chunk_rows, offset, rows, on_chunk, picked)
     else:
         loss_sum, grad = _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian,
                                         hessian_every, chunk_rows, offset, rows, centre=ratio > UNCENTRED_MAX_OFFSET)
     if hessian is None:
         return LossSums(weight_sum, loss_sum, grad)
-    return LossSums(weight_sum, loss_sum, grad, hessian.total(inv_scale), hessian.weight_sum)
+    hess_sum = hessian.total(inv_scale[picked])
+    if picked.size < n_features:
+        index = np.append(picked, n_features)
+        full = np.zeros((n_features + 1, n_features + 1))
+        full[np.ix_(index, index)] = hess_sum
+        hess_sum = full
+    return LossSums(weight_sum, loss_sum, grad, hess_sum, hessian.weight_sum)
 
 
 def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, derivatives, hessian, hessian_every, chunk_rows,
-                      offset=None, rows=None, on_chunk=None):
+                      offset, rows, on_chunk, picked):
     """Loss and gradient sums of a column-major block (an array or :class:`ColumnRuns`) from the compiled column
     loops, each value read in its own dtype and centred as it is read; the Hessian (``hessian``) from chunks of
-    float64 rows. Every row-length temporary is a work array of this thread (see :func:`_work`)."""
+    float64 rows. The gradient and Hessian cover the columns ``picked`` (the gradient's others are 0). Every
+    row-length temporary is a work array of this thread (see :func:`_work`)."""
     from ._loops import add_centred_products, centred_dots, scaled_centred_rows  # see _column_moments
 
     n_rows, n_features = X.shape
@@ -415,11 +435,16 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, der
     share = np.add(1.0, tail, out=loss_rows)
     np.reciprocal(share, out=share)  # 1 / (1 + exp(-|eta|))
     resid = _residuals(eta, tail, share, y, sample_weight, _work("resid", (n_rows,)))
-    cross = np.empty(n_features)
+    # Each run's picked columns, and where their entries start among the picked ones.
+    in_runs = []
     for (first, last), run in runs:
-        centred_dots(run, mean[first:last], resid, cross[first:last])
-    grad_sum = np.empty(n_features + 1)
-    grad_sum[:n_features] = inv_scale * cross
+        at, stop = np.searchsorted(picked, (first, last))
+        in_runs.append((run, first, picked[at:stop] - first, int(at)))
+    cross = np.empty(picked.size)
+    for run, first, local, at in in_runs:
+        centred_dots(run, local, mean[first:first + run.shape[1]], resid, cross[at:at + local.size])
+    grad_sum = np.zeros(n_features + 1)
+    grad_sum[picked] = inv_scale[picked] * cross
     grad_sum[n_features] = resid.sum()
     if rows is not None:
         rows["resid"] = resid
@@ -433,12 +458,13 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, der
             rows["hess"] = hess
         for start in range(0, n_rows, chunk_rows * hessian_every):
             stop = min(start + chunk_rows, n_rows)
-            buffer = _work("chunk", (stop - start, n_features), order="F")
+            buffer = _work("chunk", (stop - start, picked.size), order="F")
             hess_rows = hess[start:stop]
             factors = np.sqrt(hess_rows)
-            cross = np.zeros(n_features)
-            for (first, last), run in runs:
-                scaled_centred_rows(run, start, mean[first:last], factors, buffer, first, cross[first:last])
+            cross = np.zeros(picked.size)
+            for run, first, local, at in in_runs:
+                scaled_centred_rows(run, local, start, mean[first:first + run.shape[1]], factors, buffer, at,
+                                    cross[at:at + local.size])
             weight = float(stop - start) if sample_weight is None else float(sample_weight[start:stop].sum())
             hessian.add_scaled(buffer, cross, float(hess_rows.sum()), weight)
             if on_chunk is not None:

@@ -70,10 +70,12 @@ def add_centred_products(X, mean, beta, out):
 
 
 @njit(**_OPTIONS)
-def centred_dots(X, mean, r, out):
-    """``out[j] = sum_i (X[i, j] - mean[j]) * r[i]`` for a column-major ``X``."""
-    for j in range(X.shape[1]):
-        out[j] = _centred_dot(_column(X, j), mean[j], r)
+def centred_dots(X, columns, mean, r, out):
+    """``out[a] = sum_i (X[i, j] - mean[j]) * r[i]`` with ``j = columns[a]``, for a column-major ``X``: the columns
+    asked for only (a path's passes over its active set)."""
+    for a in range(columns.shape[0]):
+        j = columns[a]
+        out[a] = _centred_dot(_column(X, j), mean[j], r)
 
 
 @njit(**_OPTIONS)
@@ -91,28 +93,30 @@ def _centred_dot(column, m, weights):
 
 
 @njit(**_OPTIONS)
-def scaled_centred_rows(X, start, mean, factors, out, first, cross):
-    """Rows ``start:start + len(factors)`` of a column-major ``X``, centred and scaled: what ``dsyrk`` sums.
+def scaled_centred_rows(X, columns, start, mean, factors, out, first, cross):
+    """Rows ``start:start + len(factors)`` of the ``columns`` of a column-major ``X``, centred and scaled: what
+    ``dsyrk`` sums.
 
-    ``out[:, first + j] = (X[start + i, j] - mean[j]) * factors[i]`` for the
-    float64 column-major buffer ``out``, and ``cross[j] += sum_i
-    out[i, first + j] * factors[i]``: with ``factors = sqrt(h)``, the
-    Hessian's cross term ``sum h (x - mean)``. One read of each value, in its
-    dtype, where NumPy copies the chunk, centres it, scales it and multiplies
-    it again.
+    ``out[:, first + a] = (X[start + i, j] - mean[j]) * factors[i]`` with
+    ``j = columns[a]``, for the float64 column-major buffer ``out``, and
+    ``cross[a] += sum_i out[i, first + a] * factors[i]``: with
+    ``factors = sqrt(h)``, the Hessian's cross term ``sum h (x - mean)``. One
+    read of each value, in its dtype, where NumPy copies the chunk, centres
+    it, scales it and multiplies it again.
     """
     n_rows = factors.shape[0]
     OT = out.T
-    for j in range(X.shape[1]):
+    for a in range(columns.shape[0]):
+        j = columns[a]
         column = _column(X, j)[start : start + n_rows]
-        target = OT[first + j, :n_rows]
+        target = OT[first + a, :n_rows]
         m = mean[j]
         total = 0.0
         for i in range(n_rows):
             value = (column[i] - m) * factors[i]
             target[i] = value
             total += value * factors[i]
-        cross[j] += total
+        cross[a] += total
 
 
 @njit(**_OPTIONS)
@@ -318,8 +322,9 @@ def warm(dtypes=COMMON_DTYPES) -> None:
         # A row span of a block (a fold's rows, see _path.by_fold) is its own type to numba: compiled as well.
         for block in (X, np.ones((4, 2), dtype=dtype, order="F")[1:]):
             add_centred_products(block, np.zeros(2), np.ones(2), np.zeros(3))
-            centred_dots(block, np.zeros(2), rows, np.zeros(2))
-            scaled_centred_rows(block, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
+            both = np.arange(2)
+            centred_dots(block, both, np.zeros(2), rows, np.zeros(2))
+            scaled_centred_rows(block, both, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
         column_moments(X, rows, 3.0, rows, np.zeros(2), np.zeros(2), np.zeros(2))
         group = np.zeros(2, dtype=np.intp)
         add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))

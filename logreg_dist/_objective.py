@@ -40,6 +40,8 @@ class PassCounter:
     hessian: int = 0
     #: Hessian passes that summed the Hessian over a sample of the rows (counted in ``hessian`` too).
     sampled_hessian: int = 0
+    #: Gradient and Hessian passes that summed a part of the parameters' entries (counted in those too).
+    restricted: int = 0
 
     @property
     def total(self) -> int:
@@ -120,8 +122,12 @@ class Objective:
         coef[self.active] = theta[:-1]
         return coef, float(theta[-1])
 
-    def _sums(self, theta: np.ndarray, derivatives: int, hessian_every: int = 1) -> LossSums:
+    def _sums(self, theta: np.ndarray, derivatives: int, hessian_every: int = 1, restrict=None) -> LossSums:
         coef, intercept = self.full_coef(theta)
+        part = {}
+        if restrict is not None:
+            self.passes.restricted += 1
+            part["columns"] = self._index[:-1][np.asarray(restrict, dtype=bool)[:-1]]
         sums = self.engine.map_reduce(
             loss_sums,
             coef=coef,
@@ -130,6 +136,7 @@ class Objective:
             inv_scale=self.inv_scale,
             derivatives=derivatives,
             hessian_every=hessian_every,
+            **part,
         )
         if sums.weight_sum <= 0.0:
             raise ValueError("the sample weights sum to 0: there is nothing to fit.")
@@ -145,15 +152,21 @@ class Objective:
         sums = self._sums(theta, 0)
         return sums.loss_sum / sums.weight_sum + self._penalty(theta)
 
-    def loss_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """Objective and gradient, shape (n_params,)."""
+    def loss_grad(self, theta: np.ndarray, *, restrict: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """Objective and gradient, shape (n_params,).
+
+        ``restrict``, a boolean mask of the parameters, asks for those entries only (the intercept's always
+        comes): the pass may skip the others' columns, and their entries are then not to be used.
+        """
         self.passes.gradient += 1
-        sums = self._sums(theta, 1)
+        sums = self._sums(theta, 1, restrict=restrict)
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._ridge_weights * theta
         return sums.loss_sum / sums.weight_sum + self._penalty(theta), grad
 
-    def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
-        """Objective, gradient and Hessian, shape (n_params, n_params), in one pass.
+    def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False,
+                       restrict: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+        """Objective, gradient and Hessian, shape (n_params, n_params), in one pass (``restrict`` as for
+        :meth:`loss_grad`: the Hessian's rows and columns of the others are then not to be used either).
 
         The Hessian is an array, or a :class:`~._schur.SchurHessian` for a
         coded problem wider than :data:`DENSE_HESSIAN_MAX_FEATURES`.
@@ -165,10 +178,11 @@ class Objective:
         every = self.hessian_every if sampled else 1
         self.passes.hessian += 1
         self.passes.sampled_hessian += every > 1
-        sums = self._sums(theta, 2, every)
+        sums = self._sums(theta, 2, every, restrict)
         if every > 1 and sums.hess_weight_sum <= 0.0:  # the sampled chunks carry no weight: sum them all
             self.passes.sampled_hessian -= 1
-            sums = self._sums(theta, 2)
+            self.passes.restricted -= restrict is not None
+            sums = self._sums(theta, 2, restrict=restrict)
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._ridge_weights * theta
         loss = sums.loss_sum / sums.weight_sum + self._penalty(theta)
         if not isinstance(sums.hess_sum, np.ndarray) and self.active.size > DENSE_HESSIAN_MAX_FEATURES:

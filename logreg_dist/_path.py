@@ -9,7 +9,10 @@ glmnet's ``lambda_max``); for ridge the same formula with an
 starts from the previous one's coefficients, gradient and Hessian, with the
 ridge part adjusted to the new penalty, so its first step costs no pass; the
 sequential strong rule leaves out of the first model the coefficients that
-are expected to stay at zero, and the solver checks them on every pass.
+are expected to stay at zero, and the solver checks them on every full pass.
+Far from a point's optimum its passes read the eligible columns only (as
+glmnet iterates over its active set): where few coefficients are nonzero
+such a pass costs a fraction of a full one, and a full pass ends each point.
 
 Cross-validation first fits the path on all rows, then every fold's path
 follows it (``guide``): a fold's solution moves with the penalty almost as
@@ -144,8 +147,10 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
             ridge = 0.5 * l2 * float(ridge_weights @ theta**2)
             known = (loss + ridge, grad + l2 * ridge_weights * theta, hess + np.diag(l2 * ridge_weights))
         # From the previous point's Hessian the first step's pass is a gradient pass; the Hessian is updated from it.
+        # Where few coefficients are eligible, the passes far from the point's optimum read their columns only.
         result = solve(objective, theta, l1=l1, tol=point_tol, max_iter=max_iter, start=known, eligible=eligible,
-                       final_hessian=False, first_trial="sampled" if known is None else "none", callback=callback)
+                       final_hessian=False, first_trial="sampled" if known is None else "none", restrict=True,
+                       callback=callback)
         theta = result.theta
         loss = result.loss - 0.5 * l2 * float(ridge_weights @ theta**2)
         unpenalized = result.grad - l2 * ridge_weights * theta
@@ -274,14 +279,15 @@ class _Each(list):
 
 
 def fold_loss_sums(X, y, w, folds, *, requests, mean, inv_scale, chunk_rows=None):
-    """Block kernel: :func:`loss_sums` of each request ``(fold, coef, intercept, derivatives, hessian_every)`` over the
-    rows outside ``fold`` (every row for fold -1): in fold order (:func:`by_fold`), the two spans around its rows."""
+    """Block kernel: :func:`loss_sums` of each request ``(fold, coef, intercept, derivatives, hessian_every, columns)``
+    over the rows outside ``fold`` (every row for fold -1): in fold order (:func:`by_fold`), the two spans around its
+    rows."""
     X, y, w, spans = _in_fold_order(X, y, w, folds, 1 + max((request[0] for request in requests), default=-1))
     extra = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
     out = _Each()
-    for fold, coef, intercept, derivatives, every in requests:
+    for fold, coef, intercept, derivatives, every, columns in requests:
         params = dict(coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale, derivatives=derivatives,
-                      hessian_every=every, **extra)
+                      hessian_every=every, columns=columns, **extra)
         start, stop = spans[fold] if fold >= 0 else (0, 0)
         before, after = [loss_sums(slice_rows(X, a, b), y[a:b], None if w is None else w[a:b], **params)
                          for a, b in ((0, start), (stop, len(y)))]
@@ -373,10 +379,11 @@ class FoldEngine:
     def __init__(self, batch: _Batch, fold: int):
         self.batch, self.fold = batch, fold
 
-    def map_reduce(self, kernel, /, *, coef, intercept, mean, inv_scale, derivatives, hessian_every=1, **rest):
+    def map_reduce(self, kernel, /, *, coef, intercept, mean, inv_scale, derivatives, hessian_every=1, columns=None,
+                   **rest):
         if kernel is not loss_sums:
             raise TypeError("a fold engine evaluates loss_sums only")
-        request = (self.fold, coef, intercept, derivatives, hessian_every)
+        request = (self.fold, coef, intercept, derivatives, hessian_every, columns)
         return self.batch.ask(self.fold, request, {"mean": mean, "inv_scale": inv_scale, **rest})
 
 

@@ -672,7 +672,7 @@ def test_fold_sums_of_a_block_in_fold_order_are_those_of_the_block(kind):
     folds = rng.integers(0, 4, size=n).astype(np.int8)
     dense = np.asarray(X, dtype=np.float64)
     p = dense.shape[1]
-    requests = [(g, rng.normal(scale=0.3, size=p), -1.0, 2, 1) for g in (-1, 0, 1, 2, 3)]
+    requests = [(g, rng.normal(scale=0.3, size=p), -1.0, 2, 1, None) for g in (-1, 0, 1, 2, 3)]
     params = dict(requests=requests, mean=dense.mean(axis=0), inv_scale=1.0 / np.maximum(dense.std(axis=0), 1e-9))
     for w in (None, rng.uniform(0.5, 2.0, size=n)):
         as_is = fold_loss_sums(X, y, w, folds, **params)
@@ -782,3 +782,118 @@ def test_cross_validation_weighs_levels_as_the_fit_at_its_choice_does():
     np.testing.assert_allclose(model.coef_, alone.coef_, rtol=0, atol=1e-9)
     unmarked = LogisticRegression(alpha=model.alpha_, l1_ratio=1.0).fit_loaded(LocalEngine([(X, y, None)]), **common)
     assert np.abs(unmarked.coef_ - alone.coef_).max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["runs", "F", "C", "codes"])
+def test_sums_over_some_columns_are_those_columns_of_the_full_sums(kind):
+    """A pass over part of the columns (a path's active set) gives those columns' gradient and Hessian entries, the
+    intercept's and the loss exactly as the full pass does, sampled Hessian or not, weighted or not; a column-major
+    block skips the others (their entries 0), the other blocks may sum them."""
+    from logreg_dist._kernels import loss_sums
+
+    rng = np.random.default_rng(11)
+    n = 9_000
+    X = _mixed_blocks(n, rng)[kind]
+    y = (rng.random(n) < 0.2).astype(np.float64)
+    dense = np.asarray(X, dtype=np.float64)
+    p = dense.shape[1]
+    columns = np.array([0, 2, 3, p - 1])
+    index = np.append(columns, p)
+    params = dict(coef=rng.normal(scale=0.3, size=p) * (rng.random(p) < 0.6), intercept=-1.0,
+                  mean=dense.mean(axis=0), inv_scale=1.0 / np.maximum(dense.std(axis=0), 1e-9))
+    for w in (None, rng.uniform(0.5, 2.0, size=n)):
+        for derivatives, every in ((1, 1), (2, 1), (2, 2)):
+            full = loss_sums(X, y, w, derivatives=derivatives, hessian_every=every, chunk_rows=1024, **params)
+            part = loss_sums(X, y, w, derivatives=derivatives, hessian_every=every, chunk_rows=1024, columns=columns,
+                             **params)
+            assert part.loss_sum == full.loss_sum and part.weight_sum == full.weight_sum
+            np.testing.assert_allclose(part.grad_sum[index], full.grad_sum[index], rtol=1e-13, atol=1e-12)
+            if kind in ("runs", "F"):
+                assert not np.any(np.delete(part.grad_sum, index))
+            if derivatives == 2:
+                hessians = [h if isinstance(h, np.ndarray) else h.dense() for h in (full.hess_sum, part.hess_sum)]
+                np.testing.assert_allclose(hessians[1][np.ix_(index, index)], hessians[0][np.ix_(index, index)],
+                                           rtol=1e-12, atol=1e-11)
+                assert part.hess_weight_sum == full.hess_weight_sum
+
+
+def test_passes_over_the_active_set_leave_every_answer_as_it_was(monkeypatch):
+    """On 120 standardized columns of which 6 carry the label, the path's passes far from each point's optimum read
+    its eligible columns only: the path takes as many passes, every point's reported gap is that of an independent
+    full gradient, and each point and the final model equal the path's without such passes to well inside its
+    tolerance (the final model to 1e-9)."""
+    import logreg_dist._enet as enet_module
+    import logreg_dist._objective as objective_module
+
+    rng = np.random.default_rng(8)
+    n, p = 6_000, 120
+    X = rng.standard_normal((n, p)).astype(np.float32)
+    beta = np.zeros(p)
+    beta[:6] = [0.8, -0.6, 0.5, 0.4, -0.3, 0.2]
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(X @ beta - 2.5)))).astype(np.int64)
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(p)])  # column runs: a column-major block
+    held = np.arange(n) % 4 == 0
+    restricted = []
+    original = objective_module.Objective._sums
+
+    def counted(self, theta, derivatives, hessian_every=1, restrict=None):
+        restricted[-1] += restrict is not None
+        return original(self, theta, derivatives, hessian_every, restrict)
+
+    monkeypatch.setattr(objective_module.Objective, "_sums", counted)
+    fits = []
+    for above in (enet_module.RESTRICT_ABOVE, np.inf):
+        monkeypatch.setattr(enet_module, "RESTRICT_ABOVE", above)
+        restricted.append(0)
+        # 20 points: the strong rule screens where each penalty is above half the one before.
+        fits.append(LogisticRegression(alpha="auto", l1_ratio=1.0, n_alphas=20).fit(
+            frame[~held], y[~held], validation=(frame[held], y[held])))
+    part, whole = fits
+    assert restricted[0] >= 5 and restricted[1] == 0
+    assert part.n_passes_ <= whole.n_passes_ + 1
+    assert part.path_chosen_ == whole.path_chosen_
+    Z = _standardized(X[~held])
+    for k, (a, b) in enumerate(zip(part.path_, whole.path_)):
+        coef = part.coef_path_standardized_[k]
+        probability = 1.0 / (1.0 + np.exp(-(Z @ coef + a["intercept_standardized"])))
+        grad = np.append(Z.T @ (probability - y[~held]), np.sum(probability - y[~held])) / Z.shape[0]
+        gap = np.where(coef != 0, grad[:-1] + a["alpha"] * np.sign(coef),
+                       np.sign(grad[:-1]) * np.maximum(np.abs(grad[:-1]) - a["alpha"], 0.0))
+        assert abs(a["max_subgradient"] - max(np.max(np.abs(gap)), abs(grad[-1]))) <= 1e-11, k
+        assert a["converged"] and a["n_nonzero"] == b["n_nonzero"], k
+        np.testing.assert_allclose(coef, whole.coef_path_standardized_[k], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(part.coef_standardized_, whole.coef_standardized_, rtol=0, atol=1e-9)
+
+
+def test_a_solve_over_its_active_set_ends_on_a_full_gradient(monkeypatch):
+    """With every pass but those within tol summing the eligible coordinates only, the solve still ends exact: the
+    pass that finds them within tol is followed by a full one, and a coordinate left out that violates its condition
+    then joins."""
+    import logreg_dist._enet as enet_module
+    from logreg_dist._engine import LocalEngine
+    from logreg_dist._objective import Objective
+
+    rng = np.random.default_rng(4)
+    n, p = 4_000, 10
+    X = np.asfortranarray(rng.standard_normal((n, p)))
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(X[:, :3] @ [1.0, -0.7, 0.5] - 1.0)))).astype(np.float64)
+    engine = LocalEngine([(X[:2_000], y[:2_000], None), (X[2_000:], y[2_000:], None)])
+    l1 = np.append(np.full(p, 0.01), 0.0)
+    theta0 = np.zeros(p + 1)
+    eligible = np.zeros(p + 1, dtype=bool)
+    eligible[[0, 1, p]] = True  # x2 is left out but belongs in the model
+    results = []
+    for above in (1.0, np.inf):
+        monkeypatch.setattr(enet_module, "RESTRICT_ABOVE", above)
+        objective = Objective(engine, mean=X.mean(axis=0), inv_scale=1.0 / X.std(axis=0), active=np.ones(p, bool),
+                              l2=0.0)
+        results.append((enet_module.prox_newton(objective, theta0, l1=l1, tol=1e-11, max_iter=50,
+                                                eligible=eligible.copy(), restrict=True), objective.passes))
+    (part, part_passes), (whole, whole_passes) = results
+    assert part.converged and whole.converged
+    assert part_passes.restricted >= 2 and whole_passes.restricted == 0
+    assert part.theta[2] != 0.0  # the coordinate left out joined once a full pass found it violated
+    check = Objective(engine, mean=X.mean(axis=0), inv_scale=1.0 / X.std(axis=0), active=np.ones(p, bool), l2=0.0)
+    assert enet_module.kkt_gap(part.theta, check.loss_grad(part.theta)[1], l1) <= 1e-11
+    np.testing.assert_allclose(part.grad, check.loss_grad(part.theta)[1], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(part.theta, whole.theta, rtol=0, atol=1e-9)
