@@ -1,7 +1,7 @@
 """The penalty's cost (issue 20): the exact elastic net against glum and saga, the path and its cross-validation
 against one fit, and ``--alpha auto`` against noise columns.
 
-Three cases, each of its pieces in a child process of its own (``bench/path.py --child NAME``), so that
+Four cases, each of its pieces in a child process of its own (``bench/path.py --child NAME``), so that
 timings and memory do not mix:
 
 1. ``small``: the elastic net at one penalty on a small public data set (``tests/data/mlc_churn.parquet``: every
@@ -18,6 +18,9 @@ timings and memory do not mix:
    (both validate, as the command always does), their whole runs and their fit steps.
 3. ``noise``: ``logreg-dist train`` on the 1M lookalike (numeric only, ``--l2``) and on the same rows with three
    string columns of pure noise, at ``--l2`` and at ``--alpha auto --l1-ratio 1``.
+4. ``wide``: generated rows (300,000 x 300 float32, 15 columns carry the label), in-process: the 20-point lasso
+   path with its passes far from each point's optimum over the eligible columns (the default) and with every
+   pass over every column, and one fit at the chosen penalty.
 
 Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/path.py`` (bench/README.md has the
 ledger). The JSON, written after each case, goes to ``bench/results/<date>-path-<commit>.json``.
@@ -384,10 +387,78 @@ def run_noise(args, tmp: Path) -> dict:
     return out
 
 
+# -- case 4: a wide numeric path, passes over the active set or over every column ---------------------------
+
+
+def wide_rows(params: dict):
+    """``params["rows"]`` x ``params["columns"]`` standard normal float32 columns, of which the first
+    ``params["informative"]`` carry the label (about 5 % positives): a frame (column runs, as a partition
+    is) and the labels, the same for a seed."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(params["seed"])
+    n, p, k = params["rows"], params["columns"], params["informative"]
+    X = rng.standard_normal((n, p), dtype=np.float32)
+    beta = np.zeros(p)
+    beta[:k] = rng.normal(scale=0.4, size=k)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(X @ beta - 4.0)))).astype(np.int8)
+    return pd.DataFrame(X, columns=[f"x{j}" for j in range(p)]), y
+
+
+def wide_ours(params: dict, memory: TreeMemory) -> dict:
+    """In-process, each once after a short warm-up: the 20-point lasso path chosen on the validation rows with its
+    far passes over the eligible columns (the default), the same with every pass over every column
+    (``RESTRICT_ABOVE`` infinite), and one fit at the chosen penalty from scratch."""
+    import numpy as np
+
+    from logreg_dist import LogisticRegression, _enet
+
+    frame, y = wide_rows(params)
+    held = np.arange(len(y)) % 5 == 0
+    X, Xv, yt, yv = frame[~held], frame[held], y[~held], y[held]
+    path = dict(alpha="auto", l1_ratio=1.0, n_alphas=params["n_alphas"])
+    LogisticRegression(**{**path, "n_alphas": 3}).fit(Xv, yv, validation=(Xv, yv))
+    out: dict = {"n_train": int(len(yt)), "positives": float(y.mean())}
+    default = _enet.RESTRICT_ABOVE
+    for name, above, estimator, fit in (
+        ("path", default, LogisticRegression(**path), {"validation": (Xv, yv)}),
+        ("path_full_passes", np.inf, LogisticRegression(**path), {"validation": (Xv, yv)}),
+    ):
+        _enet.RESTRICT_ABOVE = above
+        with memory.phase(name):
+            started = time.perf_counter()
+            estimator.fit(X, yt, **fit)
+            out[name] = {"fit_s": time.perf_counter() - started, **_fitted(estimator),
+                         "coef_standardized": estimator.coef_standardized_[0].tolist()}
+        print(f"  {name}: {out[name]['fit_s']:.1f} s, {estimator.n_passes_} passes", flush=True)
+    _enet.RESTRICT_ABOVE = default
+    alpha = out["path"]["alpha"]
+    with memory.phase("one_fit"):
+        started = time.perf_counter()
+        one = LogisticRegression(alpha=alpha, l1_ratio=1.0).fit(X, yt)
+        out["one_fit"] = {"fit_s": time.perf_counter() - started, **_fitted(one)}
+    print(f"  one_fit: {out['one_fit']['fit_s']:.1f} s, {one.n_passes_} passes", flush=True)
+    chosen = [np.asarray(out[name].pop("coef_standardized")) for name in ("path", "path_full_passes")]
+    out["coef_max_diff_restricted_vs_full"] = float(np.max(np.abs(chosen[0] - chosen[1])))
+    out["coef_max_diff_path_vs_one_fit"] = float(np.max(np.abs(chosen[0] - one.coef_standardized_[0])))
+    return out
+
+
+def run_wide(args, tmp: Path) -> dict:
+    params = dict(rows=args.wide_rows, columns=args.wide_columns, informative=15, seed=0, n_alphas=20)
+    out = {"params": params, "ours": _spawn("wide-ours", params, tmp=tmp, timeout=args.path_timeout)}
+    ours = out["ours"]
+    if all(name in ours for name in ("path", "path_full_passes", "one_fit")):
+        out["full_passes_over_path"] = ours["path_full_passes"]["fit_s"] / ours["path"]["fit_s"]
+        out["path_over_one_fit"] = ours["path"]["fit_s"] / ours["one_fit"]["fit_s"]
+    return out
+
+
 # -- children and the run ---------------------------------------------------------------------------------
 
 CHILDREN = {"small-ours": small_ours, "small-glum": small_glum, "small-saga": small_saga,
-            "path-ours": path_ours, "path-glum": path_glum}
+            "path-ours": path_ours, "path-glum": path_glum, "wide-ours": wide_ours}
 
 
 def _spawn(name: str, params: dict, *, tmp: Path, timeout: float) -> dict:
@@ -426,12 +497,13 @@ def _run_child(name: str, params_path: str, result_path: str) -> int:
     return harness.run_measured(CHILDREN[name], json.loads(Path(params_path).read_text()), result_path)
 
 
-CASES = {"path": run_path, "noise": run_noise, "small": run_small}
+CASES = {"path": run_path, "noise": run_noise, "small": run_small, "wide": run_wide}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", default="path,noise,small", help="comma list among path, noise, small (in order)")
+    parser.add_argument("--cases", default="path,noise,small,wide",
+                        help="comma list among path, noise, small, wide (in order)")
     parser.add_argument("--small-data", type=Path, default=SMALL_DATA)
     parser.add_argument("--small-target", default="churn")
     parser.add_argument("--small-positive", default="yes")
@@ -445,6 +517,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="skip the path case's runs of the train command")
     parser.add_argument("--noise-base", type=Path, default=BENCHDATA / "lookalike-1000000")
     parser.add_argument("--noise-data", type=Path, default=BENCHDATA / "lookalike-1000000-cat-51-300-900")
+    parser.add_argument("--wide-rows", type=int, default=300_000)
+    parser.add_argument("--wide-columns", type=int, default=300)
     parser.add_argument("--wait-idle", type=float, default=20, metavar="MINUTES")
     parser.add_argument("--max-load", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=None, help="the JSON (default bench/results/<date>-path-<commit>.json)")
@@ -528,6 +602,17 @@ def summary(record: dict) -> str:
         glum = path["glum"]
         lines.append(f"glum alpha_search: {glum['fit_s']:.1f} s, {path.get('glum_over_path', float('nan')):.2f}x ours"
                      if glum.get("ok") else f"glum alpha_search: {glum.get('error')}")
+    wide = record["cases"].get("wide")
+    if wide:
+        ours = wide["ours"]
+        for name in ("path", "path_full_passes", "one_fit"):
+            r = ours.get(name)
+            lines.append(f"wide {name}: {r['fit_s']:.1f} s, {r['passes']} passes, alpha {r['alpha']:.3g}, "
+                         f"{r['nonzero']} nonzero" if r else f"wide {name}: {ours.get('error')}")
+        if "full_passes_over_path" in wide:
+            lines.append(f"wide: every column every pass / active-set passes {wide['full_passes_over_path']:.2f}x; "
+                         f"path / one fit {wide['path_over_one_fit']:.2f}x; chosen coefs differ by "
+                         f"{ours['coef_max_diff_restricted_vs_full']:.1e}")
     noise = record["cases"].get("noise")
     if noise:
         for name in ("numeric --l2", "noise --l2", "noise --alpha auto"):

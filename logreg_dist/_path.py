@@ -93,7 +93,8 @@ def alpha_grid(alpha_max: float, *, n_alphas: int, min_ratio: float) -> np.ndarr
 
 def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas, l1_ratio: float, tol: float,
              tol_floor: float, max_iter: int, l1_weights: np.ndarray | None = None, keep_hessians: bool = True,
-             callback=None, solve=prox_newton, guide: list[PathPoint] | None = None) -> list[PathPoint]:
+             callback=None, solve=prox_newton, guide: list[PathPoint] | None = None,
+             restrict: bool = True) -> list[PathPoint]:
     """Fit every penalty of ``alphas`` in turn, warm-started; ``start`` is ``(loss, grad, hess)`` of the
     unpenalized mean log-loss at ``theta0`` (the intercept-only model), or None to compute them in the first pass.
 
@@ -113,6 +114,10 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
     Hessians, makes this a fold's path that follows it (see the module
     docstring): each point starts from the guide's prediction, at the cost of
     one gradient pass, and its first step uses the guide's Hessian.
+
+    ``restrict``: the passes far from a point's optimum read the eligible
+    columns only (see the module docstring); False where the blocks sum every
+    column whatever they are asked (blocks of codes).
     """
     theta = np.array(theta0, dtype=np.float64)
     if l1_weights is None:
@@ -147,9 +152,8 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
             ridge = 0.5 * l2 * float(ridge_weights @ theta**2)
             known = (loss + ridge, grad + l2 * ridge_weights * theta, hess + np.diag(l2 * ridge_weights))
         # From the previous point's Hessian the first step's pass is a gradient pass; the Hessian is updated from it.
-        # Where few coefficients are eligible, the passes far from the point's optimum read their columns only.
         result = solve(objective, theta, l1=l1, tol=point_tol, max_iter=max_iter, start=known, eligible=eligible,
-                       final_hessian=False, first_trial="sampled" if known is None else "none", restrict=True,
+                       final_hessian=False, first_trial="sampled" if known is None else "none", restrict=restrict,
                        callback=callback)
         theta = result.theta
         loss = result.loss - 0.5 * l2 * float(ridge_weights @ theta**2)

@@ -247,8 +247,10 @@ def _path(make_objective, rows, theta0, start, moments, scaling, *, l1_ratio, to
     # to tol.
     point_tol = max(tol, PATH_RTOL * float(gradient.max()))
     fold_tol = max(tol, FOLD_RTOL * float(gradient.max())) if rows.folds is not None else None
+    # A block of codes sums every column's entries whatever a pass asks (its levels' come from one bincount per
+    # column): passes over the eligible columns would save nothing there and could cost a full pass to check.
     settings = dict(alphas=alphas, l1_ratio=l1_ratio, tol_floor=tol, max_iter=max_iter, solve=solve,
-                    l1_weights=l1_weights)
+                    l1_weights=l1_weights, restrict=not rows.levels)
 
     def original(points):
         """The points' original-scale coefficients ``(n_points, n_features)`` and intercepts ``(n_points,)``."""
