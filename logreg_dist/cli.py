@@ -21,6 +21,7 @@ from . import __version__
 from ._interrupts import Interrupted, raise_on_signals
 from ._local_prefect import LocalPrefectServer, drain_prefect
 from .exceptions import InputError, LogregDistError
+from .metrics import score_text
 from .outputs import check_output
 
 logger = logging.getLogger("logreg_dist")
@@ -284,7 +285,7 @@ def _print_headline(summary: dict) -> None:
         )
     elif threshold:
         print(
-            f"threshold {threshold['threshold']:.4g}: contacts {threshold['share_contacted']:.2%} of customers, "
+            f"threshold {score_text(threshold['threshold'])}: contacts {threshold['share_contacted']:.2%} of customers, "
             f"precision {threshold['precision']:.3f}, recall {threshold['recall']:.3f}"
         )
     # An L1 penalty's zeros rank nothing; a separated coefficient is only where the solver stopped (all of them are,
@@ -376,9 +377,9 @@ def _print_rescore(summary: dict) -> None:
         above = f"{summary['above_threshold']:,} ({_share_text(summary['above_threshold'], summary['rows'])})"
         if summary.get("contacts_nobody"):
             print(f"threshold: at the model's costs contacting nobody was cheapest; {above} score above every "
-                  f"validation score (above {summary['threshold']:.4g})")
+                  f"validation score (at or above {score_text(summary['threshold'])})")
         else:
-            print(f"{above} are at or above the model's threshold {summary['threshold']:.4g}")
+            print(f"{above} are at or above the model's threshold {score_text(summary['threshold'])}")
     print("rows per training score decile: " + ", ".join(f"{d['decile']}: {d['rows']:,}" for d in summary["deciles"]))
     if summary["score_psi"] is not None:
         print(f"PSI of the score {summary['score_psi']:.4f}; inputs flagged for drift (PSI > 0.2 and above what chance "

@@ -858,6 +858,17 @@ def _check_cost(name: str, value) -> float:
     return float(value)
 
 
+def score_text(score: float, digits: int = 4) -> str:
+    """A score (a probability) to ``digits`` significant digits, or as many more as it takes not to read as 0 or 1
+    when it is neither: a threshold of 0.99996 (just above a separated model's best validation score) reads
+    0.99996, not 1."""
+    for places in range(digits, 18):
+        text = f"{score:.{places}g}"
+        if float(text) not in (0.0, 1.0) or score in (0.0, 1.0):
+            return text
+    return repr(score)
+
+
 def choose_threshold(source, *, cost_fp=None, cost_fn=None, contact_share=None) -> dict:
     """The score threshold that minimizes a cost, or that contacts a given share of rows.
 

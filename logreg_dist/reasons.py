@@ -37,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .design import collinear_fill
 from .exceptions import InputError
 from .prepare import MISSING_LEVEL, CategoricalColumn, NumericColumn, _as_text
 
@@ -300,7 +301,7 @@ class Reasons:
             elif rows.size:
                 if g not in inputs:
                     inputs[g] = part[column.name]
-                pieces.append(_as_strings(inputs[g], rows, column))
+                pieces.append(_as_strings(inputs[g], rows, column, part))
         back = np.empty_like(order)
         back[order] = np.arange(order.size)
         return pa.concat_arrays(pieces).take(pa.array(back))
@@ -308,15 +309,16 @@ class Reasons:
 
 def _joined_strings(part: pd.DataFrame, rows: np.ndarray, joined: JoinedInputs) -> pa.Array:
     """Per row, the raw values of the joined columns as text, separated by ``"; "``."""
-    texts = [_as_strings(part[column.name], rows, column) for column in joined.columns]
+    texts = [_as_strings(part[column.name], rows, column, part) for column in joined.columns]
     return pc.binary_join_element_wise(*texts, "; ")
 
 
-def _as_strings(values: pd.Series, rows: np.ndarray, column) -> pa.Array:
+def _as_strings(values: pd.Series, rows: np.ndarray, column, part: pd.DataFrame) -> pa.Array:
     """``values[rows]`` as text: levels as the model reads them (:func:`~logreg_dist.prepare._as_text`), numbers
     as Arrow writes them (the shortest text that reads back as the same float32 or float64), a gap as
     ``(missing)``. A level training never saw says how it was scored: as the reference level, whose contribution
-    the reason is."""
+    the reason is; so does a gap in a numeric column complete in training (the value it was scored at: the fill
+    from its collinear columns, else the training mean)."""
     if isinstance(column, CategoricalColumn):
         text = _as_text(values.iloc[rows])
         unseen = ~text.isin({column.reference, *column.levels, *column.folded})
@@ -328,4 +330,17 @@ def _as_strings(values: pd.Series, rows: np.ndarray, column) -> pa.Array:
     else:
         chosen = pa.Array.from_pandas(values.iloc[rows])
     text = pc.cast(chosen, pa.string())
-    return pc.fill_null(text, MISSING_LEVEL) if text.null_count else text
+    if not text.null_count:
+        return text
+    if isinstance(column, NumericColumn) and not column.indicator and not column.missing_with:
+        # No indicator stands for the gap: the reason's contribution is that of the value scored in its place.
+        gaps = np.flatnonzero(text.is_null().to_numpy(zero_copy_only=False))
+        used = np.full(gaps.size, column.impute)
+        if column.fill_from:
+            fill = collinear_fill(part, column, rows[gaps])
+            used = np.where(np.isnan(fill), used, fill)
+        said = np.array([f"{MISSING_LEVEL[:-1]}: scored as {value:.6g})" for value in used], dtype=object)
+        strings = text.to_numpy(zero_copy_only=False).astype(object)
+        strings[gaps] = said
+        return pa.array(strings, type=pa.string())
+    return pc.fill_null(text, MISSING_LEVEL)

@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .metrics import miscalibration
+from .metrics import miscalibration, score_text
 
 __all__ = ["render_report"]
 
@@ -637,6 +637,11 @@ def _short_model_section(short_model, metrics, n_features) -> str:
                     if ranked else f"<p>Its features:</p><ol>{features}</ol>")
 
 
+def _score(value) -> str:
+    """A score threshold: 3 significant digits, or as many as keep one short of 1 from reading as 1."""
+    return _DASH if value is None else score_text(float(value), 3)
+
+
 def _threshold_section(threshold, summary, rows) -> str:
     t = threshold
     share = t.get("share_contacted", t.get("contact_share"))
@@ -651,12 +656,12 @@ def _threshold_section(threshold, summary, rows) -> str:
     elif _float(t.get("cost_fp")) is not None and _float(t.get("cost_fn")) is not None:
         why = (f"With a cost of {_plain(t['cost_fp'])} for contacting a row that turns out negative and "
                f"{_plain(t['cost_fn'])} for missing a positive, the threshold with the lowest expected cost on the "
-               f"validation rows is a score of {_plain(t.get('threshold'))}: contacting every row at or above it "
+               f"validation rows is a score of {_score(t.get('threshold'))}: contacting every row at or above it "
                f"means contacting {_pct(share)} of rows.")
         cost = f" Expected cost {_plain(t.get('expected_cost'))}, or {_plain(t.get('cost_per_row'))} per row."
     else:
         why = (f"Contacting the top {_pct(share, plain=True)} of rows means contacting every row "
-               f"with a score of {_plain(t.get('threshold'))} or more.")
+               f"with a score of {_score(t.get('threshold'))} or more.")
         cost = ""
     if not t.get("contacts_nobody"):
         text = (f"{why} Those rows hold {_pct(t.get('recall'))} of the positives (recall), and "
@@ -677,7 +682,7 @@ def _threshold_section(threshold, summary, rows) -> str:
                      ["Negative", cell("fp"), cell("tn"), cell("fp", "tn")],
                      ["Total", cell("tp", "fp"), cell("fn", "tn"), cell("tp", "fp", "fn", "tn")]], css="confusion")
     facts = _table(["Threshold", "Share contacted", "Precision", "Recall"],
-                   [[_e(_num(t.get("threshold"))), _pct(share), _pct(t.get("precision")), _pct(t.get("recall"))]],
+                   [[_e(_score(t.get("threshold"))), _pct(share), _pct(t.get("precision")), _pct(t.get("recall"))]],
                    text_columns=(), css="compact")
     return _section("threshold", "Decision threshold", f"<p>{_e(text)}</p>",
                     f'<div class="pair narrow"><div>{matrix}</div><div>{facts}</div></div>')

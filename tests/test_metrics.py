@@ -464,3 +464,16 @@ def test_bad_metric_arguments_are_refused():
     with pytest.raises(InputError, match=r"n_bins=10 differs from the n_bins=5 this RankedScores was computed with"):
         validation_metrics(ranked, n_bins=10)
     assert len(validation_metrics(ranked)["deciles"]) == 5
+
+
+@pytest.mark.parametrize("score, digits, text", [
+    (0.99996, 4, "0.99996"), (0.9999999999999999, 4, "0.9999999999999999"), (0.123456, 4, "0.1235"),
+    (0.123456, 3, "0.123"), (1e-9, 4, "1e-09"), (4e-6, 3, "4e-06"), (1.0, 4, "1"), (0.0, 3, "0"),
+])
+def test_a_score_near_one_is_never_written_as_one(score, digits, text):
+    """A threshold just above a separated model's best validation score (0.99996) reads as itself, not as 1: with
+    it, 'contacts rows scoring at or above 1' said no row could be contacted."""
+    from logreg_dist.metrics import score_text
+
+    assert score_text(score, digits) == text
+    assert float(score_text(score, digits)) not in (0.0, 1.0) or score in (0.0, 1.0)

@@ -252,6 +252,40 @@ def test_a_level_unseen_in_training_says_how_it_was_scored_in_its_reason(churn, 
     assert np.allclose(contributions[unseen], contributions[reference][0], rtol=0, atol=1e-12)
 
 
+def test_a_gap_in_a_column_complete_in_training_says_what_it_was_scored_as(churn, prefect_harness, tmp_path):
+    """tenure has no gap in training, so no missing indicator: a gap is scored at the training mean, and its reason's
+    value says so (it read "(missing)" as if the gap itself were the reason)."""
+    root, frame = churn
+    model = load_model(root / "model")
+    tenure = next(c for c in model.preparation.columns if c.name == "tenure")
+    assert not tenure.indicator and not tenure.fill_from
+    new = frame.assign(tenure=frame["tenure"].astype("float64").where(np.arange(len(frame)) % 4 != 0))
+    new.to_parquet(tmp_path / "new.parquet")
+    out = tmp_path / "scores"
+    status, _, error = _main(["score", str(root / "model"), str(tmp_path / "new.parquet"), "--out", str(out),
+                              "--reasons", "19", "--reason-values"])
+    assert status == 0, error
+    scores = pd.read_parquet(out)
+    slot = scores.filter(regex=r"^reason_\d+$").eq("tenure").to_numpy().argmax(axis=1) + 1
+    values = np.array([scores.at[i, f"reason_{k}_value"] for i, k in zip(scores.index, slot)])
+    gaps = new["tenure"].isna().to_numpy()
+    assert (values[gaps] == f"(missing: scored as {tenure.impute:.6g})").all()
+    assert np.array_equal(values[~gaps].astype(float), new["tenure"][~gaps].to_numpy())
+
+
+def test_a_filled_gap_says_the_value_filled_in():
+    """A gap in a column filled from its collinear columns reads as the fill of that row; where a partner is missing
+    too, as the training mean."""
+    from logreg_dist.prepare import NumericColumn
+    from logreg_dist.reasons import _as_strings
+
+    charge = NumericColumn("charge", impute=30.0, indicator=False, fill_from=("minutes",), fill_coef=(0.17,),
+                           fill_intercept=0.0)
+    part = pd.DataFrame({"charge": [10.0, np.nan, np.nan, 3.0], "minutes": [50.0, 100.0, np.nan, 20.0]})
+    text = _as_strings(part["charge"], np.arange(4), charge, part).to_pylist()
+    assert text == ["10", "(missing: scored as 17)", "(missing: scored as 30)", "3"]
+
+
 def test_collinear_columns_are_one_reason_whose_contribution_is_their_sum(mlc_churn, local_client):
     """Unpenalized, mlc_churn's minutes and charges have contributions of about +-200 log-odds that cancel: each pair
     is one reason, "total_day_minutes + total_day_charge", worth the sum of the two, with both values."""
