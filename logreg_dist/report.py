@@ -614,6 +614,16 @@ def _coefficients_section(coefficients, summary) -> str:
                     f"almost a combination of the others): {_e(named)}. Their coefficients can be large, of opposite "
                     "signs and with huge standard errors, and mean little on their own; they rank after the others. "
                     "Drop one column of each group, or fit with a penalty.</p>")
+    separation = summary.get("separation")
+    if isinstance(separation, dict) and separation.get("rules"):
+        from ._separation import rules_text
+
+        # The command says this at training; the report is what the client reads, so it says it too.
+        penalty += ('<p class="note warn-soft">The classes are separated: '
+                    f"{_e(rules_text(separation))}. Without a penalty these coefficients grow without bound, so "
+                    "their values are where the solver stopped; their standard errors, intervals and odds ratios "
+                    "mean nothing, and rows with these values score near 0 or 1. Fit with a penalty (--alpha auto "
+                    "chooses one, or set --l2 &gt; 0).</p>")
     return _section("coefficients", "Coefficients", f'<p class="note">{_e(note)}</p>', penalty,
                     f'<div class="scroll">{table}</div>')
 

@@ -388,3 +388,19 @@ def test_a_log_axis_over_many_decades_labels_at_most_six():
     axis = _Axis("score", 1e-12, 1.0, log=True, percent=True)
     assert [axis.tick_label(t) for t in axis.ticks()] == ["1e-10%", "1e-7%", "1e-4%", "0.1%", "100%"]
     assert _Axis("score", 1e-3, 1.0, log=True).ticks() == [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+
+
+def test_a_separated_model_says_so_beside_its_coefficients():
+    """The command warned of separation at training, but the report, what the client reads, did not: it now names
+    the strongest rules and what they mean for the coefficients and scores."""
+    from logreg_dist.report import _coefficients_section
+
+    rows = [{"feature": "(intercept)", "coef": -3.0},
+            {"feature": "region=R005", "coef": -23.0, "coef_standardized": -4.1, "separated": True, "rank": 2},
+            {"feature": "tenure", "coef": -0.05, "coef_standardized": -0.6, "rank": 1}]
+    separation = {"features": [f"region=R{k:03d}" for k in range(5, 13)], "perfect_prediction": False,
+                  "rules": [f"'region=R{k:03d}' = 1 predicts the negative class" for k in range(5, 13)]}
+    section = _coefficients_section(rows, {"target": "churn", "separation": separation})
+    assert "The classes are separated: &#x27;region=R005&#x27; = 1 predicts the negative class" in section
+    assert "and 3 more features" in section and "--alpha auto" in section
+    assert "separated" not in _coefficients_section(rows, {"target": "churn", "separation": None})
