@@ -562,7 +562,8 @@ def _serve_until_stopped(serve, args) -> int:
 
 def _scoring_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--reasons", type=int, default=None, metavar="K",
-                         help="add the K inputs that raise each customer's log-odds most (reason_1, ...)")
+                         help="add the K inputs that raise each customer's log-odds most (reason_1, ...; where "
+                              "fewer than K raise it, the last ones lower it least: see their _contribution)")
     command.add_argument("--reasons-down", type=int, default=None, metavar="K",
                          help="add the K inputs that lower it most (reason_down_1, ...)")
     command.add_argument("--reason-values", action="store_true",

@@ -63,9 +63,12 @@ def bin_labels(preparation: Preparation, edges: dict) -> dict[str, list[str]]:
     labels = {}
     for column in preparation.columns:
         if isinstance(column, NumericColumn):
-            cuts = edges[column.name]
+            cuts = list(edges[column.name])
+            if not cuts:  # one bin (a column with one value, or none): what _binned counts in it and the gaps
+                labels[column.name] = ["all", MISSING_LEVEL]
+                continue
             labels[column.name] = [f"< {cuts[0]:.4g}"] + [f"[{a:.4g}, {b:.4g})" for a, b in zip(cuts, cuts[1:])] + [
-                f">= {cuts[-1]:.4g}" if cuts else "all", MISSING_LEVEL]
+                f">= {cuts[-1]:.4g}", MISSING_LEVEL]
         else:
             labels[column.name] = [*_levels(column), UNSEEN]
     return labels

@@ -482,3 +482,20 @@ def test_drift_bins_count_each_value_once_as_a_search_of_the_cuts_would(dtype):
         expected = np.bincount(np.searchsorted(np.asarray(cuts, dtype=float), present, side="right"),
                                minlength=len(cuts) + 1)
         np.testing.assert_array_equal(_binned(column, cuts), [*expected, np.isnan(values).sum()])
+
+
+def test_each_bin_of_a_profile_has_a_label_even_a_single_bin():
+    """Bin labels line up with the counts, for no cut (a column of one value: it raised IndexError), one and two."""
+    from logreg_dist.drift import _binned, bin_labels
+    from logreg_dist.prepare import CategoricalColumn, NumericColumn, Preparation
+
+    columns = [NumericColumn(name, impute=0.0, indicator=False) for name in ("none", "one", "two")]
+    preparation = Preparation(columns=(*columns, CategoricalColumn("plan", "basic", ("gold",))), target="y",
+                              positive_label=1, negative_label=0)
+    edges = {"none": [], "one": [0.5], "two": [0.5, 2.0]}
+    labels = bin_labels(preparation, edges)
+    assert labels["none"] == ["all", "(missing)"]
+    assert labels["two"] == ["< 0.5", "[0.5, 2)", ">= 2", "(missing)"]
+    values = pd.Series([0.0, 1.0, 3.0, np.nan])
+    assert all(len(labels[name]) == len(_binned(values, cuts)) for name, cuts in edges.items())
+    assert labels["plan"][:2] == ["basic", "gold"]
