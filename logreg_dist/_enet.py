@@ -37,9 +37,9 @@ __all__ = ["composite", "kkt_gap", "owlqn", "prox_newton", "subgradient"]
 
 #: Coordinate-descent sweeps of one quadratic model before its answer is taken as it is.
 MAX_SWEEPS = 10_000
-#: With ``restrict``, a pass whose step starts this many times ``tol`` away from the optimality conditions sums the
-#: eligible coordinates' entries only: one step cuts the violation 4- to 100-fold on a path (bench/README.md), so such
-#: a pass is not the last, and a full one judges convergence.
+#: With ``restrict``, a gradient pass whose step starts this many times ``tol`` away from the optimality conditions
+#: sums the eligible coordinates' entries only: one step cuts the violation 4- to 100-fold on a path
+#: (bench/README.md), so such a pass is not the last, and a full one judges convergence.
 RESTRICT_ABOVE = 100.0
 
 
@@ -204,13 +204,13 @@ def prox_newton(
         ``"full"`` twice (a full Hessian's step from there converges, and
         its pass brings the standard errors' Hessian).
     restrict : bool, default=False
-        Whether a pass far from convergence (its step starts more than
-        :data:`RESTRICT_ABOVE` times ``tol`` away) sums the eligible
-        coordinates' gradient and Hessian entries only, as glmnet iterates
-        over its active set: a path's points where few coefficients are
-        nonzero then read few columns. The others' gradient is unknown until
-        a full pass, and only a full pass's gradient ends the solve, so the
-        answer is the same. The Hessian keeps its other entries from before.
+        Whether a gradient pass far from convergence (its step starts more
+        than :data:`RESTRICT_ABOVE` times ``tol`` away) sums the eligible
+        coordinates' entries only, as glmnet iterates over its active set: a
+        path's points where few coefficients are nonzero then read few
+        columns. The others' gradient is unknown until a full pass, and only a
+        full pass's gradient ends the solve, so the answer is the same.
+        Hessian passes sum every entry.
 
     The history records ``F`` as ``loss`` and the largest entry of
     :func:`subgradient` as ``grad_max``. The result's ``grad`` is the smooth
@@ -223,18 +223,11 @@ def prox_newton(
     sampling = reuse_hessian and oracle.hessian_every > 1
     sampled_left = MAX_SAMPLED_HESSIANS
 
-    def hessian_pass(point, kind, part=None, before=None):
-        """A Hessian pass at ``point``; over the coordinates ``part`` only, with the Hessian's other entries those of
-        ``before``."""
+    def hessian_pass(point, kind):
         nonlocal sampled_left
         sampled = kind == "sampled" and sampling and sampled_left > 0
         sampled_left -= sampled
-        if part is None:
-            return (*oracle.loss_grad_hess(point, sampled=sampled), "sampled" if sampled else "full")
-        loss, grad, hess = oracle.loss_grad_hess(point, sampled=sampled, restrict=part)
-        merged = np.array(before, dtype=np.float64)
-        merged[np.ix_(part, part)] = hess[np.ix_(part, part)]
-        return loss, np.where(part, grad, 0.0), merged, "part"  # never the standard errors' Hessian
+        return (*oracle.loss_grad_hess(point, sampled=sampled), "sampled" if sampled else "full")
 
     def gradient_pass(point, part=None):
         if part is None:
@@ -274,10 +267,9 @@ def prox_newton(
         started = time.perf_counter()
         # A coordinate left out of the model but violating its condition at theta joins it.
         eligible |= np.abs(subgradient(theta, grad, l1)) > 0.0
-        # Far from convergence the pass at the step sums the eligible coordinates only (see ``restrict``).
+        # Far from convergence a gradient pass at the step sums the eligible coordinates only (see ``restrict``).
         part = None
-        if restrict and history[-1].grad_max > RESTRICT_ABOVE * tol and not eligible.all() and isinstance(
-                hess, np.ndarray):
+        if restrict and history[-1].grad_max > RESTRICT_ABOVE * tol and not eligible.all():
             part = eligible.copy()
         # The model's minimum to about the square of the current violation: the outer step then keeps Newton's
         # quadratic rate (coordinate descent on p x p numbers costs the driver little next to a pass).
@@ -297,13 +289,15 @@ def prox_newton(
 
         step_size = 1.0
         kind = next_kind if reuse_hessian else "full"
-        if kind == "full":
-            part = None  # the pass expected to converge
+        if kind != "none":
+            # A Hessian pass sums every entry: a Hessian of the eligible block beside older entries need not be
+            # positive definite (the next points, and the folds that follow the path, start from it).
+            part = None
         if kind == "none":
             new_loss, new_grad = gradient_pass(target, part)
             new_hess = new_kind = None
         else:
-            new_loss, new_grad, new_hess, new_kind = hessian_pass(target, kind, part, hess)
+            new_loss, new_grad, new_hess, new_kind = hessian_pass(target, kind)
         new_value = composite(new_loss, target, l1)
         roundoff = 16 * _EPS * abs(value)
         new_violation = kkt_gap(target, new_grad, l1)
@@ -312,8 +306,8 @@ def prox_newton(
         )
         if not accepted and not fresh:
             # The kept Hessian is too far off: take a fresh one at theta and step again (no backtracking).
-            loss, grad, hess, hess_kind = hessian_pass(theta, "sampled", part, hess)
-            summed, known = hess, part
+            loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
+            summed, known = hess, None
             fresh, next_kind = True, "sampled"
             continue
         trial = target
@@ -333,8 +327,9 @@ def prox_newton(
                        "the objective")
             break
         if step_size < 1.0:
-            new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, "sampled", part, hess)
+            new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, "sampled")
             new_violation = kkt_gap(trial, new_grad, l1)
+            part = None
 
         contraction = new_violation / history[-1].grad_max
         secant = new_grad - grad

@@ -897,3 +897,55 @@ def test_a_solve_over_its_active_set_ends_on_a_full_gradient(monkeypatch):
     assert enet_module.kkt_gap(part.theta, check.loss_grad(part.theta)[1], l1) <= 1e-11
     np.testing.assert_allclose(part.grad, check.loss_grad(part.theta)[1], rtol=0, atol=1e-15)
     np.testing.assert_allclose(part.theta, whole.theta, rtol=0, atol=1e-9)
+
+
+def test_the_hessians_a_path_passes_on_stay_positive_definite_with_active_set_passes(monkeypatch):
+    """With every pass far from its point's optimum over the eligible columns (RESTRICT_ABOVE 1), the Hessians the
+    path keeps for its next points and for the folds that follow it are summed whole: a block of the eligible
+    columns beside older entries went indefinite, and the folds that followed it overflowed. The cross-validated
+    choice and model are those without such passes."""
+    import logreg_dist._enet as enet_module
+    import logreg_dist._penalty as penalty_module
+
+    rng = np.random.default_rng(281)
+    n, p = 8_000, 160
+    latent = rng.standard_normal(n)
+    columns = {}
+    for j in range(p):
+        if j % 4 == 0:
+            columns[f"c{j}"] = rng.random(n) < 0.2
+        elif j % 4 == 1:
+            columns[f"c{j}"] = rng.integers(0, 7, size=n).astype(np.int16)
+        else:
+            columns[f"c{j}"] = ((rng.standard_normal(n) + 0.8 * latent) * 5 + 100).astype(np.float32)
+    frame = pd.DataFrame(columns)
+    Z = _standardized(frame.to_numpy(np.float64))
+    beta = np.zeros(p)
+    beta[rng.choice(p, 40, replace=False)] = rng.normal(scale=0.4, size=40)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(Z @ beta - 2.0)))).astype(np.int64)
+    w = rng.uniform(0.2, 3.0, size=n)
+    paths = []
+    original = penalty_module.run_path
+
+    def kept(*args, **kwargs):
+        points = original(*args, **kwargs)
+        paths.append((kwargs.get("guide") is not None, points))
+        return points
+
+    monkeypatch.setattr(penalty_module, "run_path", kept)
+    fits = []
+    for above in (1.0, np.inf):
+        monkeypatch.setattr(enet_module, "RESTRICT_ABOVE", above)
+        paths.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits.append(LogisticRegression(alpha="auto", l1_ratio=0.5, n_alphas=20, n_folds=5).fit(
+                frame, y, sample_weight=w))
+        if above == 1.0:
+            guide = next(points for guided, points in paths if not guided)
+            assert min(np.linalg.eigvalsh(point.start[2]).min() for point in guide) > 0.0
+            assert all(np.all(np.isfinite(point.theta)) for guided, points in paths if guided for point in points)
+    part, whole = fits
+    assert part.path_chosen_ == whole.path_chosen_
+    assert not any(np.isnan(point["cv_deviance"]) for point in part.path_)
+    np.testing.assert_allclose(part.coef_standardized_, whole.coef_standardized_, rtol=0, atol=1e-9)
