@@ -230,19 +230,25 @@ def test_inputs_without_a_nonzero_coefficient_are_never_reasons(churn):
         model.reasons(frame, top=len(used) + 1)
 
 
-def test_a_level_unseen_in_training_says_how_it_was_scored_in_its_reason(churn, prefect_harness, tmp_path):
-    root, frame = churn
-    model = load_model(root / "model")
-    contract = next(c for c in model.preparation.columns if c.name == "contract")
-    new = frame.assign(contract=np.where(np.arange(len(frame)) % 3 == 0, "Three year", frame["contract"]))
+def _scored_reason(root, new: pd.DataFrame, tmp_path, name: str):
+    """``new`` scored by the churn model with every input as a reason and its value: the scores, the slot of input
+    ``name`` in each row and its value there."""
     new.to_parquet(tmp_path / "new.parquet")
     out = tmp_path / "scores"
     status, _, error = _main(["score", str(root / "model"), str(tmp_path / "new.parquet"), "--out", str(out),
                               "--reasons", "19", "--reason-values"])
     assert status == 0, error
     scores = pd.read_parquet(out)
-    slot = scores.filter(regex=r"^reason_\d+$").eq("contract").to_numpy().argmax(axis=1) + 1  # every input is a reason
-    values = np.array([scores.at[i, f"reason_{k}_value"] for i, k in zip(scores.index, slot)])
+    slot = scores.filter(regex=r"^reason_\d+$").eq(name).to_numpy().argmax(axis=1) + 1  # every input is a reason
+    return scores, slot, np.array([scores.at[i, f"reason_{k}_value"] for i, k in zip(scores.index, slot)])
+
+
+def test_a_level_unseen_in_training_says_how_it_was_scored_in_its_reason(churn, prefect_harness, tmp_path):
+    root, frame = churn
+    model = load_model(root / "model")
+    contract = next(c for c in model.preparation.columns if c.name == "contract")
+    new = frame.assign(contract=np.where(np.arange(len(frame)) % 3 == 0, "Three year", frame["contract"]))
+    scores, slot, values = _scored_reason(root, new, tmp_path, "contract")
     unseen = (new["contract"] == "Three year").to_numpy()
     assert (values[unseen] == f"Three year (unseen in training: scored as {contract.reference})").all()
     assert (values[~unseen] == new["contract"][~unseen].to_numpy()).all()
@@ -260,14 +266,7 @@ def test_a_gap_in_a_column_complete_in_training_says_what_it_was_scored_as(churn
     tenure = next(c for c in model.preparation.columns if c.name == "tenure")
     assert not tenure.indicator and not tenure.fill_from
     new = frame.assign(tenure=frame["tenure"].astype("float64").where(np.arange(len(frame)) % 4 != 0))
-    new.to_parquet(tmp_path / "new.parquet")
-    out = tmp_path / "scores"
-    status, _, error = _main(["score", str(root / "model"), str(tmp_path / "new.parquet"), "--out", str(out),
-                              "--reasons", "19", "--reason-values"])
-    assert status == 0, error
-    scores = pd.read_parquet(out)
-    slot = scores.filter(regex=r"^reason_\d+$").eq("tenure").to_numpy().argmax(axis=1) + 1
-    values = np.array([scores.at[i, f"reason_{k}_value"] for i, k in zip(scores.index, slot)])
+    _, _, values = _scored_reason(root, new, tmp_path, "tenure")
     gaps = new["tenure"].isna().to_numpy()
     assert (values[gaps] == f"(missing: scored as {tenure.impute:.6g})").all()
     assert np.array_equal(values[~gaps].astype(float), new["tenure"][~gaps].to_numpy())
