@@ -37,9 +37,9 @@ __all__ = ["composite", "kkt_gap", "owlqn", "prox_newton", "subgradient"]
 
 #: Coordinate-descent sweeps of one quadratic model before its answer is taken as it is.
 MAX_SWEEPS = 10_000
-#: With ``restrict``, a gradient pass whose step starts this many times ``tol`` away from the optimality conditions
-#: sums the eligible coordinates' entries only: one step cuts the violation 4- to 100-fold on a path
-#: (bench/README.md), so such a pass is not the last, and a full one judges convergence.
+#: With ``restrict``, a pass whose step starts this many times ``tol`` away from the optimality conditions sums the
+#: eligible coordinates' entries only: one step cuts the violation 4- to 100-fold on a path (bench/README.md), so such
+#: a pass is not the last, and a full one judges convergence.
 RESTRICT_ABOVE = 100.0
 
 
@@ -143,6 +143,33 @@ def _model_minimum(hess, grad, theta, l1, eligible, tol) -> np.ndarray:
     return u
 
 
+def _merged(before: np.ndarray, fresh: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """``before`` (positive semidefinite) with its block of the coordinates ``part`` replaced by ``fresh``'s, and its
+    entries between those and the others scaled by ``sqrt(c)``, ``c`` the smallest generalized eigenvalue of the new
+    block against the old one (at most 1).
+
+    Replaced alone, the block beside the old cross entries need not be semidefinite: along a path the eligible
+    block's curvature shrinks while the old cross entries keep their size (a kept Hessian's eigenvalue reached -0.22,
+    and the folds following it diverged; bench/README.md). With ``D = diag(sqrt(c) I, I)`` the merged matrix is
+    ``D before D`` plus ``[[new - c old, 0], [0, 0]]``, both semidefinite.
+    """
+    index, rest = np.flatnonzero(part), np.flatnonzero(~part)
+    new_block, old_block = fresh[np.ix_(index, index)], before[np.ix_(index, index)]
+    # A tiny ridge makes the old block definite, as the eigenproblem needs; new >= c (old + ridge) >= c old still.
+    ridge = 1e-12 * max(float(np.trace(old_block)) / max(index.size, 1), np.finfo(float).tiny)
+    try:
+        smallest = linalg.eigh(new_block, old_block + ridge * np.eye(index.size), eigvals_only=True,
+                               subset_by_index=[0, 0], check_finite=False)[0]
+        c = min(max(float(smallest), 0.0), 1.0)
+    except (linalg.LinAlgError, ValueError):
+        c = 0.0  # the blocks then meet only on the diagonal: semidefinite all the same
+    merged = np.array(before, dtype=np.float64)
+    merged[np.ix_(index, rest)] *= np.sqrt(c)
+    merged[np.ix_(rest, index)] *= np.sqrt(c)
+    merged[np.ix_(index, index)] = new_block
+    return merged
+
+
 def _limited_step(theta, target, grad, l1, limit) -> tuple[np.ndarray, np.ndarray, float]:
     """``(target, step, decrease)``: the step to ``target`` with each coordinate held to ``limit`` (as Newton's,
     see :func:`~logreg_dist._solvers._within_limit`) while that still lowers the objective."""
@@ -204,13 +231,15 @@ def prox_newton(
         ``"full"`` twice (a full Hessian's step from there converges, and
         its pass brings the standard errors' Hessian).
     restrict : bool, default=False
-        Whether a gradient pass far from convergence (its step starts more
-        than :data:`RESTRICT_ABOVE` times ``tol`` away) sums the eligible
-        coordinates' entries only, as glmnet iterates over its active set: a
-        path's points where few coefficients are nonzero then read few
-        columns. The others' gradient is unknown until a full pass, and only a
-        full pass's gradient ends the solve, so the answer is the same.
-        Hessian passes sum every entry.
+        Whether a pass far from convergence (its step starts more than
+        :data:`RESTRICT_ABOVE` times ``tol`` away) sums the eligible
+        coordinates' gradient and Hessian entries only, as glmnet iterates
+        over its active set: a path's points where few coefficients are
+        nonzero then read few columns. The others' gradient is unknown until
+        a full pass, and only a full pass's gradient ends the solve, so the
+        answer is the same. The Hessian's block of the eligible coordinates
+        is merged into the one before so that it stays positive
+        semidefinite (:func:`_merged`).
 
     The history records ``F`` as ``loss`` and the largest entry of
     :func:`subgradient` as ``grad_max``. The result's ``grad`` is the smooth
@@ -223,11 +252,15 @@ def prox_newton(
     sampling = reuse_hessian and oracle.hessian_every > 1
     sampled_left = MAX_SAMPLED_HESSIANS
 
-    def hessian_pass(point, kind):
+    def hessian_pass(point, kind, part=None, before=None):
+        """A Hessian pass at ``point``; over the coordinates ``part`` only, merged into ``before`` (:func:`_merged`)."""
         nonlocal sampled_left
         sampled = kind == "sampled" and sampling and sampled_left > 0
         sampled_left -= sampled
-        return (*oracle.loss_grad_hess(point, sampled=sampled), "sampled" if sampled else "full")
+        if part is None:
+            return (*oracle.loss_grad_hess(point, sampled=sampled), "sampled" if sampled else "full")
+        loss, grad, hess = oracle.loss_grad_hess(point, sampled=sampled, restrict=part)
+        return loss, np.where(part, grad, 0.0), _merged(before, hess, part), "part"  # never the standard errors'
 
     def gradient_pass(point, part=None):
         if part is None:
@@ -267,9 +300,10 @@ def prox_newton(
         started = time.perf_counter()
         # A coordinate left out of the model but violating its condition at theta joins it.
         eligible |= np.abs(subgradient(theta, grad, l1)) > 0.0
-        # Far from convergence a gradient pass at the step sums the eligible coordinates only (see ``restrict``).
+        # Far from convergence the pass at the step sums the eligible coordinates only (see ``restrict``).
         part = None
-        if restrict and history[-1].grad_max > RESTRICT_ABOVE * tol and not eligible.all():
+        if restrict and history[-1].grad_max > RESTRICT_ABOVE * tol and not eligible.all() and isinstance(
+                hess, np.ndarray):
             part = eligible.copy()
         # The model's minimum to about the square of the current violation: the outer step then keeps Newton's
         # quadratic rate (coordinate descent on p x p numbers costs the driver little next to a pass).
@@ -289,15 +323,13 @@ def prox_newton(
 
         step_size = 1.0
         kind = next_kind if reuse_hessian else "full"
-        if kind != "none":
-            # A Hessian pass sums every entry: a Hessian of the eligible block beside older entries need not be
-            # positive definite (the next points, and the folds that follow the path, start from it).
-            part = None
+        if kind == "full":
+            part = None  # the pass expected to converge
         if kind == "none":
             new_loss, new_grad = gradient_pass(target, part)
             new_hess = new_kind = None
         else:
-            new_loss, new_grad, new_hess, new_kind = hessian_pass(target, kind)
+            new_loss, new_grad, new_hess, new_kind = hessian_pass(target, kind, part, hess)
         new_value = composite(new_loss, target, l1)
         roundoff = 16 * _EPS * abs(value)
         new_violation = kkt_gap(target, new_grad, l1)
@@ -306,8 +338,8 @@ def prox_newton(
         )
         if not accepted and not fresh:
             # The kept Hessian is too far off: take a fresh one at theta and step again (no backtracking).
-            loss, grad, hess, hess_kind = hessian_pass(theta, "sampled")
-            summed, known = hess, None
+            loss, grad, hess, hess_kind = hessian_pass(theta, "sampled", part, hess)
+            summed, known = hess, part
             fresh, next_kind = True, "sampled"
             continue
         trial = target
@@ -327,9 +359,8 @@ def prox_newton(
                        "the objective")
             break
         if step_size < 1.0:
-            new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, "sampled")
+            new_loss, new_grad, new_hess, new_kind = hessian_pass(trial, "sampled", part, hess)
             new_violation = kkt_gap(trial, new_grad, l1)
-            part = None
 
         contraction = new_violation / history[-1].grad_max
         secant = new_grad - grad

@@ -40,7 +40,7 @@ class PassCounter:
     hessian: int = 0
     #: Hessian passes that summed the Hessian over a sample of the rows (counted in ``hessian`` too).
     sampled_hessian: int = 0
-    #: Gradient passes that summed a part of the parameters' entries (counted in ``gradient`` too).
+    #: Gradient and Hessian passes that summed a part of the parameters' entries (counted in those too).
     restricted: int = 0
 
     @property
@@ -163,8 +163,10 @@ class Objective:
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._ridge_weights * theta
         return sums.loss_sum / sums.weight_sum + self._penalty(theta), grad
 
-    def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
-        """Objective, gradient and Hessian, shape (n_params, n_params), in one pass.
+    def loss_grad_hess(self, theta: np.ndarray, *, sampled: bool = False,
+                       restrict: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+        """Objective, gradient and Hessian, shape (n_params, n_params), in one pass (``restrict`` as for
+        :meth:`loss_grad`: the Hessian's rows and columns of the others are then not to be used either).
 
         The Hessian is an array, or a :class:`~._schur.SchurHessian` for a
         coded problem wider than :data:`DENSE_HESSIAN_MAX_FEATURES`.
@@ -176,10 +178,11 @@ class Objective:
         every = self.hessian_every if sampled else 1
         self.passes.hessian += 1
         self.passes.sampled_hessian += every > 1
-        sums = self._sums(theta, 2, every)
+        sums = self._sums(theta, 2, every, restrict)
         if every > 1 and sums.hess_weight_sum <= 0.0:  # the sampled chunks carry no weight: sum them all
             self.passes.sampled_hessian -= 1
-            sums = self._sums(theta, 2)
+            self.passes.restricted -= restrict is not None
+            sums = self._sums(theta, 2, restrict=restrict)
         grad = sums.grad_sum[self._index] / sums.weight_sum + self.l2 * self._ridge_weights * theta
         loss = sums.loss_sum / sums.weight_sum + self._penalty(theta)
         if not isinstance(sums.hess_sum, np.ndarray) and self.active.size > DENSE_HESSIAN_MAX_FEATURES:

@@ -901,9 +901,9 @@ def test_a_solve_over_its_active_set_ends_on_a_full_gradient(monkeypatch):
 
 def test_the_hessians_a_path_passes_on_stay_positive_definite_with_active_set_passes(monkeypatch):
     """With every pass far from its point's optimum over the eligible columns (RESTRICT_ABOVE 1), the Hessians the
-    path keeps for its next points and for the folds that follow it are summed whole: a block of the eligible
-    columns beside older entries went indefinite, and the folds that followed it overflowed. The cross-validated
-    choice and model are those without such passes."""
+    path keeps for its next points and for the folds that follow it stay positive definite: a block of the eligible
+    columns put beside the older entries as they were went indefinite, and the folds that followed it overflowed.
+    The cross-validated choice and model are those without such passes."""
     import logreg_dist._enet as enet_module
     import logreg_dist._penalty as penalty_module
 
@@ -949,3 +949,28 @@ def test_the_hessians_a_path_passes_on_stay_positive_definite_with_active_set_pa
     assert part.path_chosen_ == whole.path_chosen_
     assert not any(np.isnan(point["cv_deviance"]) for point in part.path_)
     np.testing.assert_allclose(part.coef_standardized_, whole.coef_standardized_, rtol=0, atol=1e-9)
+
+
+def test_a_merged_block_keeps_the_hessian_semidefinite():
+    """The eligible block summed afresh and merged into the Hessian before: semidefinite where the block put beside
+    the old cross entries as they were is not (its curvature shrank), the block itself as summed, the rest as before
+    but for the cross entries' common scale."""
+    from logreg_dist._enet import _merged
+
+    rng = np.random.default_rng(2)
+    p = 12
+    Z = rng.normal(size=(400, p)) + rng.normal(size=(400, 1))  # correlated columns: large cross entries
+    before = Z.T @ Z / 400
+    part = np.zeros(p, dtype=bool)
+    part[:5] = True
+    fresh = np.zeros((p, p))
+    fresh[:5, :5] = 0.05 * before[:5, :5] + 0.01 * np.eye(5)  # the eligible block's curvature fell twentyfold
+    naive = before.copy()
+    naive[:5, :5] = fresh[:5, :5]
+    assert np.linalg.eigvalsh(naive).min() < 0.0
+    merged = _merged(before, fresh, part)
+    assert np.linalg.eigvalsh(merged).min() >= -1e-12
+    np.testing.assert_array_equal(merged[:5, :5], fresh[:5, :5])
+    np.testing.assert_array_equal(merged[5:, 5:], before[5:, 5:])
+    scale = merged[:5, 5:] / before[:5, 5:]
+    assert 0.0 < scale.min() and np.allclose(scale, scale[0, 0]) and scale.max() < 1.0
