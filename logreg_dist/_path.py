@@ -10,8 +10,9 @@ starts from the previous one's coefficients, gradient and Hessian, with the
 ridge part adjusted to the new penalty, so its first step costs no pass; the
 sequential strong rule leaves out of the first model the coefficients that
 are expected to stay at zero, and the solver checks them on every full pass.
-Far from a point's optimum its gradient passes read the eligible columns
-only (as glmnet iterates over its active set): where few coefficients are
+Far from a point's optimum its passes read the eligible columns only (as
+glmnet iterates over its active set; their Hessian block is merged into the
+one before, see :func:`~._enet._merged`): where few coefficients are
 nonzero such a pass costs a fraction of a full one, and a full pass ends
 each point.
 
@@ -116,7 +117,7 @@ def run_path(make_objective, theta0: np.ndarray, start: tuple | None, *, alphas,
     docstring): each point starts from the guide's prediction, at the cost of
     one gradient pass, and its first step uses the guide's Hessian.
 
-    ``restrict``: the gradient passes far from a point's optimum read the eligible
+    ``restrict``: the passes far from a point's optimum read the eligible
     columns only (see the module docstring); False where the blocks sum every
     column whatever they are asked (blocks of codes).
     """
