@@ -268,6 +268,15 @@ def prox_newton(
         loss, grad = oracle.loss_grad(point, restrict=part)
         return loss, np.where(part, grad, 0.0)
 
+    def whole_gradient():
+        """After a pass over part of the coordinates: the full gradient at theta, recorded (the point is the same)."""
+        started = time.perf_counter()
+        loss, grad = oracle.loss_grad(theta)
+        history.append(IterationRecord(len(history), composite(loss, theta, l1), kkt_gap(theta, grad, l1), 0.0, 0.0,
+                                       time.perf_counter() - started, oracle.passes.total))
+        _report(history[-1], "prox-newton", theta, callback)
+        return loss, grad
+
     started = time.perf_counter()
     if start is not None:
         loss, grad, hess = start
@@ -290,12 +299,7 @@ def prox_newton(
                 converged = True
                 break
             # The summed coordinates' conditions hold: a full gradient pass at theta judges the others.
-            started = time.perf_counter()
-            loss, grad = oracle.loss_grad(theta)
-            known = None
-            history.append(IterationRecord(len(history), composite(loss, theta, l1), kkt_gap(theta, grad, l1), 0.0,
-                                           0.0, time.perf_counter() - started, oracle.passes.total))
-            _report(history[-1], "prox-newton", theta, callback)
+            (loss, grad), known = whole_gradient(), None
             continue
         started = time.perf_counter()
         # A coordinate left out of the model but violating its condition at theta joins it.
@@ -364,12 +368,11 @@ def prox_newton(
 
         contraction = new_violation / history[-1].grad_max
         secant = new_grad - grad
-        if part is not None or known is not None:  # the change is known where both gradients are
-            both = np.ones(theta.size, dtype=bool)
-            for summed_part in (part, known):
-                if summed_part is not None:
-                    both &= summed_part
-            secant[~both] = 0.0
+        # The change in gradient is known where both gradients are.
+        if part is not None:
+            secant[~part] = 0.0
+        if known is not None:
+            secant[~known] = 0.0
         known = part
         step_max = float(np.max(np.abs(trial - theta)))
         moved = trial - theta
@@ -393,9 +396,7 @@ def prox_newton(
     else:
         converged = history[-1].grad_max <= tol and known is None
     if known is not None:  # stopped after a pass over part of the coordinates: the result's gradient is whole
-        loss, grad = oracle.loss_grad(theta)
-        history.append(IterationRecord(len(history), composite(loss, theta, l1), kkt_gap(theta, grad, l1), 0.0, 0.0,
-                                       0.0, oracle.passes.total))
+        loss, grad = whole_gradient()
         converged = history[-1].grad_max <= tol
     if converged:
         message = f"max|subgradient| {history[-1].grad_max:.3e} <= tol {tol:.1e}"

@@ -21,7 +21,6 @@ from . import __version__
 from ._interrupts import Interrupted, raise_on_signals
 from ._local_prefect import LocalPrefectServer, drain_prefect
 from .exceptions import InputError, LogregDistError
-from .metrics import score_text
 from .outputs import check_output
 
 logger = logging.getLogger("logreg_dist")
@@ -284,6 +283,8 @@ def _print_headline(summary: dict) -> None:
             "with --cost-fp/--cost-fn, or --contact-share"
         )
     elif threshold:
+        from .metrics import score_text  # NumPy and SciPy: imported where needed, so that --help stays quick
+
         print(
             f"threshold {score_text(threshold['threshold'])}: contacts {threshold['share_contacted']:.2%} of customers, "
             f"precision {threshold['precision']:.3f}, recall {threshold['recall']:.3f}"
@@ -372,6 +373,8 @@ def _share_text(count: int, total: int) -> str:
 
 
 def _print_rescore(summary: dict) -> None:
+    from .metrics import score_text
+
     print(f"scored {summary['rows']:,} rows with model version {summary['model_version']} into {summary['out']}")
     if summary["above_threshold"] is not None:
         above = f"{summary['above_threshold']:,} ({_share_text(summary['above_threshold'], summary['rows'])})"

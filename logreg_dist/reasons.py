@@ -121,7 +121,12 @@ def used_inputs(model) -> np.ndarray:
     encoded features has a nonzero coefficient: an input an L1 penalty dropped contributes nothing to any row, and
     is no reason."""
     inputs, owner = reason_inputs(model)
-    return np.bincount(owner[np.asarray(model.coef) != 0.0], minlength=len(inputs)) > 0
+    return _in_use(owner, np.asarray(model.coef), len(inputs))
+
+
+def _in_use(owner: np.ndarray, coef: np.ndarray, n_inputs: int) -> np.ndarray:
+    """Per input, whether one of its features (``owner`` gives each feature's input) has a nonzero coefficient."""
+    return np.bincount(owner[coef != 0.0], minlength=n_inputs) > 0
 
 
 def check_reason_counts(*, top: int | None, down: int | None, used: np.ndarray, source: str = "the model",
@@ -172,8 +177,7 @@ class Contributions:
                 "model.json), which reasons are measured against; train the model again to score with reasons."
             )
         inputs, owner = reason_inputs(model)
-        used = np.bincount(owner[coef != 0.0], minlength=len(inputs)) > 0  # as used_inputs
-        return cls(inputs, coef, mean, owner, model.intercept_at_mean, used)
+        return cls(inputs, coef, mean, owner, model.intercept_at_mean, _in_use(owner, coef, len(inputs)))
 
     @property
     def inputs(self) -> list[str]:
