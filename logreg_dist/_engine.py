@@ -92,10 +92,13 @@ def _await_all(futures) -> None:
     needs a default client, and ``Client.as_current`` sets dask's global
     config while it waits: callers in several threads (the train flow's
     side-by-side tasks) restore it out of order and leave
-    ``scheduler='dask.distributed'`` set for the whole process.
+    ``scheduler='dask.distributed'`` set for the whole process. A future this
+    process already knows finished is not asked again: each ask is a round
+    trip through the client's event loop, and a fit asks before every pass.
     """
     for future in futures:
-        future.exception()
+        if future.status != "finished":
+            future.exception()
 
 
 def _move_block(block):
