@@ -432,9 +432,8 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, der
     loss_sum = float(loss_rows.sum() if sample_weight is None else sample_weight @ loss_rows)
     if derivatives == 0:
         return loss_sum, None
-    share = np.add(1.0, tail, out=loss_rows)
-    np.reciprocal(share, out=share)  # 1 / (1 + exp(-|eta|))
-    resid = _residuals(eta, tail, share, y, sample_weight, _work("resid", (n_rows,)))
+    hess = None if hessian is None else _work("hess", (n_rows,))
+    resid = _residuals(eta, tail, y, sample_weight, _work("resid", (n_rows,)), hess)
     # Each run's picked columns, and where their entries start among the picked ones.
     in_runs = []
     for (first, last), run in runs:
@@ -449,11 +448,6 @@ def _column_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, der
     if rows is not None:
         rows["resid"] = resid
     if hessian is not None:
-        # p (1 - p) = exp(-|eta|) / (1 + exp(-|eta|))**2: no cancellation near 0 or 1.
-        hess = np.multiply(tail, share, out=tail)
-        hess *= share
-        if sample_weight is not None:
-            hess *= sample_weight
         if rows is not None:
             rows["hess"] = hess
         for start in range(0, n_rows, chunk_rows * hessian_every):
@@ -507,19 +501,15 @@ def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, deriva
         loss_sum += float(loss_rows.sum() if w_rows is None else w_rows @ loss_rows)
         if derivatives == 0:
             continue
-        share = np.add(1.0, tail, out=loss_rows)
-        np.reciprocal(share, out=share)  # 1 / (1 + exp(-|eta|))
-        resid_rows = _residuals(eta, tail, share, y_rows, w_rows, np.empty_like(eta))
+        summed = hessian is not None and index % hessian_every == 0
+        hess_rows = np.empty_like(eta) if summed else None
+        resid_rows = _residuals(eta, tail, y_rows, w_rows, np.empty_like(eta), hess_rows)
         cross += resid_rows @ X_rows
         resid_sum += float(resid_rows.sum())
         if rows is not None:
             rows["resid"][start:stop] = resid_rows
-        if hessian is None or index % hessian_every:
+        if not summed:
             continue
-        hess_rows = tail * share
-        hess_rows *= share
-        if w_rows is not None:
-            hess_rows *= w_rows
         if rows is not None:
             rows["hess"][start:stop] = hess_rows
         if centre and X_rows is buffer:  # already centred: the accumulator must not centre (or shift) it again
@@ -681,29 +671,25 @@ def _link(eta: np.ndarray, y_rows: np.ndarray, tail: np.ndarray, loss_rows: np.n
 
     The loss is ``softplus(eta) - y * eta = log1p(exp(-|eta|)) + max((1 - 2 y) eta, 0)`` for labels 0 and 1: the
     last term is ``max(eta, 0) - y * eta`` exactly. One ``exp`` and one ``log1p`` serve the loss, the probability
-    and its derivative, cheaper than ``logaddexp`` for the loss and ``expit`` for the probability.
+    and its derivative, both in the compiled loop :func:`~._loops.link`.
     """
-    np.abs(eta, out=tail)
-    np.negative(tail, out=tail)
-    np.exp(tail, out=tail)
-    np.log1p(tail, out=loss_rows)
-    margin = np.multiply(y_rows, -2.0, out=_work("margin", eta.shape))
-    margin += 1.0
-    margin *= eta
-    np.maximum(margin, 0.0, out=margin)
-    loss_rows += margin
+    from ._loops import link  # see _column_moments
+
+    link(eta, y_rows, tail, loss_rows, _work("bits", eta.shape, dtype=np.int64))
     return tail, loss_rows
 
 
-def _residuals(eta, tail, share, y_rows, w_rows, out: np.ndarray) -> np.ndarray:
-    """Weighted ``p - y`` per row, written into ``out``: ``p = share`` where ``eta >= 0``, else ``tail * share``
-    (``share = 1 / (1 + exp(-|eta|))``, ``tail = exp(-|eta|)``)."""
-    np.multiply(tail, share, out=out)
-    np.copyto(out, share, where=np.greater_equal(eta, 0.0, out=_work("sign", eta.shape, dtype=bool)))
-    out -= y_rows
-    if w_rows is not None:
-        out *= w_rows
+def _residuals(eta, tail, y_rows, w_rows, out: np.ndarray, hess: np.ndarray | None = None) -> np.ndarray:
+    """Weighted ``p - y`` per row, written into ``out``, from :func:`_link`'s ``tail``; with ``hess``, the weighted
+    ``p (1 - p)`` per row written into it as well (:func:`~._loops.residuals`)."""
+    from ._loops import residuals
+
+    residuals(eta, tail, y_rows, w_rows, out, _NO_ROWS if hess is None else hess)
     return out
+
+
+#: What :func:`~._loops.residuals` takes for "no Hessian weights".
+_NO_ROWS = np.zeros(0)
 
 
 _scratch = threading.local()

@@ -24,7 +24,7 @@ from numba import njit
 
 __all__ = [
     "SPAN", "add_bin_counts", "add_centred_products", "add_point_scores", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
-    "scaled_centred_rows", "scatter_scaled_rows",
+    "link", "residuals", "scaled_centred_rows", "scatter_scaled_rows",
 ]
 
 #: Rows summed into one partial sum before it joins the column's total.
@@ -278,19 +278,21 @@ def add_point_scores(etas, y, w, logit_range, loss, loss_sq, positives, negative
 
     One loop per value, where NumPy made a temporary per step (the loss, then the bins, then a count per model and
     label) and spent most of the path's scoring pass on them (bench/README.md). ``w`` holds the rows' weights.
-    The loss is ``log1p(exp(-|eta|)) + max((1 - 2 y) eta, 0)``, the softplus form of the fit's kernels.
+    The loss is the fit's own, from :func:`link`.
     """
     n_models, n_rows = etas.shape
     n_bins = positives.shape[1]
     width = 2.0 * logit_range
+    tail, values, bits = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows, dtype=np.int64)
     for k in range(n_models):
+        link(etas[k], y, tail, values, bits)
         total = 0.0
         total_sq = 0.0
         for i in range(n_rows):
             eta = etas[k, i]
             label = y[i]
             weight = w[i]
-            value = np.log1p(np.exp(-abs(eta))) + max((1.0 - 2.0 * label) * eta, 0.0)
+            value = values[i]
             total += weight * value
             total_sq += weight * value * value
             unit = (min(max(eta, -logit_range), logit_range) + logit_range) / width
@@ -301,6 +303,101 @@ def add_point_scores(etas, y, w, logit_range, loss, loss_sq, positives, negative
                 negatives[k, b] += weight * (1.0 - label)
         loss[k] += total
         loss_sq[k] += total_sq
+
+
+# -- the link: exp and log1p in vector lanes --------------------------------------------
+#
+# NumPy's float64 ``exp`` and ``log1p`` run one value at a time on CPUs without AVX-512 (its vector versions need
+# it), and they were most of a gradient pass's link. Written as below, with no call into libm, the compiler runs
+# them four values per instruction; both are within one unit in the last place of NumPy's (tests/test_kernels.py).
+# Compiled without reassociation: the compensated steps must be evaluated as written.
+
+_EXACT = dict(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy", boundscheck=False)
+
+_LOG2E = 1.4426950408889634
+#: ln 2 in two parts, the first with trailing zero bits so that ``k * _LN2_HI`` is exact for |k| < 2**11.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+#: 1.5 * 2**52: a double near it holds an integer in its low bits, so adding it rounds to an integer.
+_SHIFTER = 6755399441055744.0
+_SHIFTER_BITS = 0x4338000000000000
+#: Reciprocal factorials 1/3! ... 1/13!: Taylor's series of exp on |r| <= ln(2)/2 to below half a unit.
+_E3, _E4, _E5, _E6 = 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0
+_E7, _E8, _E9, _E10 = 1.0 / 5040.0, 1.0 / 40320.0, 1.0 / 362880.0, 1.0 / 3628800.0
+_E11, _E12, _E13 = 1.0 / 39916800.0, 1.0 / 479001600.0, 1.0 / 6227020800.0
+#: Below exp(-700) the result is scaled by 2**54 and back, so that 2**k stays a normal number.
+_SUBNORMAL_BELOW = 700.0
+_UNSCALE = 2.0**-54
+#: fdlibm's minimax coefficients of log(1 + f) on [sqrt(2)/2 - 1, sqrt(2) - 1] (Sun Microsystems, 1993).
+_LG1, _LG2, _LG3, _LG4 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01
+_LG5, _LG6, _LG7 = 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01
+_SQRT2 = 1.4142135623730951
+
+
+@njit(inline="always", **_EXACT)
+def _log1p_unit(t):  # pragma: no cover - compiled
+    """``log1p(t)`` for ``0 <= t <= 1``: ``1 + t = 2**k (1 + f)`` with ``k`` 0 or 1, then fdlibm's ``log(1 + f)``;
+    ``c`` is what rounding ``1 + t`` lost, added back as ``c / (1 + t)``."""
+    u = 1.0 + t
+    c = t - (u - 1.0)
+    high = u > _SQRT2
+    f = 0.5 * u - 1.0 if high else u - 1.0
+    k = 1.0 if high else 0.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    r = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
+    half_square = 0.5 * f * f
+    return k * _LN2_HI - ((half_square - (s * (half_square + r) + (k * _LN2_LO + c / u))) - f)
+
+
+@njit(**_EXACT)
+def link(eta, y, tail, loss, bits):  # pragma: no cover - compiled
+    """Per row: ``tail = exp(-|eta|)`` and the log-loss ``loss = log1p(tail) + max((1 - 2 y) eta, 0)`` (labels 0
+    and 1); ``bits`` is an int64 work array as long. NaN stays NaN.
+
+    ``exp(x) = 2**k exp(r)`` with ``k`` the nearest integer to ``x / ln 2`` and ``|r| <= ln(2) / 2``: ``exp(r)`` by
+    its Taylor polynomial, ``2**k`` by writing ``k + 1023`` into a double's exponent bits.
+    """
+    n = eta.shape[0]
+    shifted = bits.view(np.float64)
+    for i in range(n):
+        x = -abs(eta[i])
+        if x < -745.5:  # exp underflows to 0 below about -745.13 anyway
+            x = -745.5
+        s = x * _LOG2E + _SHIFTER
+        k = s - _SHIFTER
+        r = (x - k * _LN2_HI) - k * _LN2_LO
+        tail[i] = 1.0 + r * (1.0 + r * (0.5 + r * (_E3 + r * (_E4 + r * (_E5 + r * (_E6 + r * (_E7 + r * (_E8 + r * (
+            _E9 + r * (_E10 + r * (_E11 + r * (_E12 + r * _E13))))))))))))
+        shifted[i] = s
+    for i in range(n):
+        k = bits[i] - _SHIFTER_BITS
+        bits[i] = (k + (54 if abs(eta[i]) > _SUBNORMAL_BELOW else 0) + 1023) << 52
+    for i in range(n):
+        e = eta[i]
+        t = tail[i] * shifted[i]
+        if abs(e) > _SUBNORMAL_BELOW:
+            t *= _UNSCALE
+        tail[i] = t
+        margin = (1.0 - 2.0 * y[i]) * e
+        loss[i] = _log1p_unit(t) + (margin if margin > 0.0 else 0.0)
+
+
+@njit(**_EXACT)
+def residuals(eta, tail, y, w, resid, hess):  # pragma: no cover - compiled
+    """Per row, from :func:`link`'s ``tail``: ``resid = w (p - y)`` and, where ``hess`` is as long as ``eta``,
+    ``hess = w p (1 - p)``, with ``p = 1 / (1 + tail)`` where ``eta >= 0``, else ``tail / (1 + tail)`` (no
+    cancellation near 0 or 1). ``w`` None weighs every row 1."""
+    curvature = hess.shape[0] == eta.shape[0]
+    for i in range(eta.shape[0]):
+        t = tail[i]
+        share = 1.0 / (1.0 + t)
+        p = share if eta[i] >= 0.0 else t * share
+        weight = 1.0 if w is None else w[i]
+        resid[i] = weight * (p - y[i])
+        if curvature:
+            hess[i] = weight * (t * share * share)
 
 
 #: Column dtypes the loops are compiled for ahead of use by :func:`warm`.
@@ -332,6 +429,10 @@ def warm(dtypes=COMMON_DTYPES) -> None:
     largest_per_row(np.zeros((3, 2), order="F"), 1.0, np.zeros((3, 1), dtype=np.intp), np.zeros((3, 1)))
     add_point_scores(np.zeros((1, 3)), rows, rows, 1.0, np.zeros(1), np.zeros(1), np.zeros((1, 2)), np.zeros((1, 2)))
     scatter_scaled_rows(np.zeros((3, 2), order="F"), rows, np.zeros((3, 1), dtype=np.int32), np.zeros((1, 2)))
+    link(rows, rows, np.zeros(3), np.zeros(3), np.zeros(3, dtype=np.int64))
+    for weights in (None, rows):
+        for curvature in (np.zeros(0), np.zeros(3)):
+            residuals(rows, rows, rows, weights, np.zeros(3), curvature)
 
 
 if __name__ == "__main__":  # ``python -m logreg_dist._loops``: what the container image runs when it is built

@@ -427,3 +427,75 @@ def test_centred_products_four_columns_at_a_time_equal_the_direct_sum(dtype):
         add_centred_products(X, mean, beta, out)
         expected = 0.5 + (X.astype(np.float64) - mean) @ beta
         np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-12)
+
+
+def _ulps(a, b):
+    """Units in the last place between float64 arrays, 0 where both are equal (including both NaN)."""
+    a_bits, b_bits = (np.asarray(v, dtype=np.float64).view(np.int64) for v in (a, b))
+    # Map the sign-magnitude bit patterns onto a line where adjacent doubles differ by one.
+    a_line = np.where(a_bits < 0, np.int64(-(2**63)) - a_bits, a_bits)
+    b_line = np.where(b_bits < 0, np.int64(-(2**63)) - b_bits, b_bits)
+    gap = np.abs(a_line - b_line)
+    return np.where(np.isnan(a) & np.isnan(b), 0, gap)
+
+
+def _margins():
+    rng = np.random.default_rng(3)
+    edges = np.array([0.0, -0.0, 1e-300, 5e-324, 0.5 * np.log(2), np.log(2), 1.0, 700.0, 700.5, 708.4, 709.8, 744.0,
+                      745.1, 745.2, 746.0, 1e5, 1e300, np.inf])
+    spread = np.concatenate([rng.normal(0, 3, 20000), rng.uniform(-760, 760, 20000), np.logspace(-20, 2.9, 5000)])
+    both = np.concatenate([edges, spread])
+    return np.concatenate([both, -both])
+
+
+def test_the_compiled_link_is_numpys_exp_and_log1p_to_a_unit_in_the_last_place():
+    from logreg_dist._loops import link
+
+    eta = _margins()
+    y = (np.arange(eta.size) % 3 == 0).astype(np.float64)
+    tail, loss = np.empty_like(eta), np.empty_like(eta)
+    link(eta, y, tail, loss, np.empty(eta.size, dtype=np.int64))
+    want_tail = np.exp(-np.abs(eta))
+    assert _ulps(tail, want_tail).max() <= 1
+    # The loss is two rounded terms added: two units at most, exact where either is zero.
+    want_loss = np.log1p(want_tail) + np.maximum((1 - 2 * y) * eta, 0.0)
+    assert _ulps(loss, want_loss).max() <= 2
+    assert np.all(np.isfinite(loss[np.isfinite(eta)]))
+    assert tail[eta == 0].tolist() == [1.0] * int((eta == 0).sum())
+    assert np.all(tail[np.abs(eta) == np.inf] == 0.0)
+
+    nan = np.array([np.nan, 1.0])
+    tail, loss = np.empty(2), np.empty(2)
+    link(nan, np.zeros(2), tail, loss, np.empty(2, dtype=np.int64))
+    assert np.isnan(tail[0]) and np.isnan(loss[0]) and tail[1] == np.exp(-1.0)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_compiled_residuals_and_curvature_are_the_stable_formulas(weighted):
+    from scipy.special import expit
+
+    from logreg_dist._loops import link, residuals
+
+    eta = _margins()
+    eta = eta[np.isfinite(eta)]
+    rng = np.random.default_rng(4)
+    y = (rng.uniform(size=eta.size) < 0.4).astype(np.float64)
+    w = rng.uniform(0.1, 3.0, eta.size) if weighted else None
+    tail, loss = np.empty_like(eta), np.empty_like(eta)
+    link(eta, y, tail, loss, np.empty(eta.size, dtype=np.int64))
+    resid, hess = np.empty_like(eta), np.empty_like(eta)
+    residuals(eta, tail, y, w, resid, hess)
+    share = 1 / (1 + tail)
+    p = np.where(eta >= 0, share, tail * share)
+    scale = 1.0 if w is None else w
+    np.testing.assert_array_equal(resid, scale * (p - y))
+    np.testing.assert_array_equal(hess, scale * (tail * share * share))
+    # Against the textbook forms: within two units in the last place of p (1 + tail is rounded once more).
+    np.testing.assert_allclose(resid, scale * (expit(eta) - y), rtol=0, atol=1e-15 * np.max(scale))
+    # Far out the curvature is exp(-|eta|) itself, not a difference that cancels to zero.
+    far = np.abs(eta) > 40
+    np.testing.assert_allclose(hess[far], scale[far] * tail[far] if weighted else tail[far], rtol=1e-15)
+    # Without Hessian weights asked for, the residuals are the same and nothing else is written.
+    again = np.empty_like(eta)
+    residuals(eta, tail, y, w, again, np.zeros(0))
+    np.testing.assert_array_equal(again, resid)
