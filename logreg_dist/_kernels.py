@@ -525,6 +525,71 @@ def _row_loss_grad(X, y, sample_weight, coef, intercept, mean, inv_scale, deriva
     return loss_sum, grad_sum
 
 
+def shared_read_loss_sums(X, y, sample_weight, *, models, mean, inv_scale) -> list[LossSums] | None:
+    """:func:`loss_sums` (``derivatives`` 0 or 1) of several models over one column-major numeric block, each over
+    the rows outside its own span: ``models`` holds ``(coef, intercept, derivatives, columns, (start, stop))``, the
+    span's rows left out (``(0, 0)`` for none). None when the block is not one whose runs are column-major arrays.
+
+    Every model's linear predictor and gradient come from one read of the block
+    (:func:`~._loops.add_centred_products_many`): cross-validation's folds each ask for a pass over most of the rows,
+    and reading the block once per fold made its passes several times a full pass (bench/README.md). A model's
+    sums are those of :func:`loss_sums` over its rows before and after its span, added."""
+    from ._loops import add_centred_dots_many, add_centred_products_many  # see _column_moments
+
+    if not isinstance(X, (np.ndarray, ColumnRuns)) or _layout(X) != "F":
+        return None
+    X = _aligned(X)
+    runs = _runs(X)
+    if not all(run.flags.f_contiguous for _, run in runs):
+        return None
+    n_rows, n_features = X.shape
+    y = _labels(y)
+    n_models = len(models)
+    betas = np.stack([coef * inv_scale for coef, *_ in models])
+    etas = _work("etas", (n_models, n_rows))
+    for q, (_, intercept, *_) in enumerate(models):
+        etas[q].fill(intercept)
+    for (first, last), run in runs:
+        add_centred_products_many(run, mean[first:last], np.ascontiguousarray(betas[:, first:last]), etas)
+    asked = [q for q, model in enumerate(models) if model[2] >= 1]
+    resids = _work("resids", (len(asked), n_rows))
+    tail, loss_rows = _work("tail", (n_rows,)), _work("loss", (n_rows,))
+    out = []
+    for q, (_, _, derivatives, _, (skip_start, skip_stop)) in enumerate(models):
+        weight_sum = loss_sum = 0.0
+        if derivatives >= 1:
+            resid = resids[asked.index(q)]
+            resid[skip_start:skip_stop] = 0.0
+        for a, b in ((0, skip_start), (skip_stop, n_rows)):
+            w_rows = None if sample_weight is None else sample_weight[a:b]
+            eta = etas[q, a:b]
+            _link(eta, y[a:b], tail[a:b], loss_rows[a:b])
+            weight_sum += float(b - a) if w_rows is None else float(w_rows.sum())
+            loss_sum += float(loss_rows[a:b].sum() if w_rows is None else w_rows @ loss_rows[a:b])
+            if derivatives >= 1:
+                _residuals(eta, tail[a:b], y[a:b], w_rows, resid[a:b])
+        out.append(LossSums(weight_sum, loss_sum))
+    if not asked:
+        return out
+    picked = np.unique(np.concatenate([np.arange(n_features) if models[q][3] is None
+                                       else np.asarray(models[q][3], dtype=np.intp) for q in asked]))
+    cross = np.zeros((len(asked), picked.size))
+    for (first, last), run in runs:
+        at, stop = np.searchsorted(picked, (first, last))
+        add_centred_dots_many(run, picked[at:stop] - first, mean[first:last], resids, cross[:, at:stop])
+    for k, q in enumerate(asked):
+        columns = models[q][3]
+        grad_sum = np.zeros(n_features + 1)
+        grad_sum[picked] = inv_scale[picked] * cross[k]
+        if columns is not None:  # the columns not asked for are 0, as loss_sums leaves them
+            keep = np.zeros(n_features + 1, dtype=bool)
+            keep[np.asarray(columns, dtype=np.intp)] = True
+            grad_sum[:n_features][~keep[:n_features]] = 0.0
+        grad_sum[n_features] = resids[k].sum()
+        out[q] = LossSums(out[q].weight_sum, out[q].loss_sum, grad_sum)
+    return out
+
+
 class _HessianSums:
     """``sum h (x - m)(x - m)^T`` and ``sum h (x - m)`` over chunks of float64 rows, by ``dsyrk`` on chunks scaled
     by ``sqrt(h)``.
@@ -705,8 +770,9 @@ def _work(name: str, shape: tuple, *, order: str = "C", dtype=np.float64) -> np.
     (bench/README.md). Work arrays are written without new pages after the first pass.
     No result refers to one. They stay with the thread for later fits: six
     float64 vectors and a boolean one as long as the largest block it has seen,
-    one chunk of rows, and the path's scores of a span of rows (a few MB, see
-    :data:`~._path.SCORE_CELLS`).
+    one chunk of rows, the path's scores of a span of rows (a few MB, see
+    :data:`~._path.SCORE_CELLS`), and with cross-validation two float64 vectors
+    per fold (:func:`shared_read_loss_sums`).
     """
     size = int(np.prod(shape))
     key = (name, np.dtype(dtype).str)

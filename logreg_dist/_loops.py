@@ -23,8 +23,8 @@ import numpy as np
 from numba import njit
 
 __all__ = [
-    "SPAN", "add_bin_counts", "add_centred_products", "add_point_scores", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row",
-    "link", "residuals", "scaled_centred_rows", "scatter_scaled_rows",
+    "SPAN", "add_bin_counts", "add_centred_dots_many", "add_centred_products", "add_centred_products_many",
+    "add_point_scores", "add_grouped_contributions", "centred_dots", "column_moments", "largest_per_row", "link", "residuals", "scaled_centred_rows", "scatter_scaled_rows",
 ]
 
 #: Rows summed into one partial sum before it joins the column's total.
@@ -76,6 +76,90 @@ def centred_dots(X, columns, mean, r, out):
     for a in range(columns.shape[0]):
         j = columns[a]
         out[a] = _centred_dot(_column(X, j), mean[j], r)
+
+
+@njit(**_OPTIONS)
+def _centred_span(X, columns, start, stop, mean, buffer):
+    """Rows ``start:stop`` of the ``columns`` of a column-major ``X``, centred, into the rows of ``buffer``."""
+    for a in range(columns.shape[0]):
+        j = columns[a]
+        column, m, row = X[start:stop, j], mean[j], buffer[a]
+        for i in range(stop - start):
+            row[i] = column[i] - m
+
+
+@njit(**_OPTIONS)
+def add_centred_products_many(X, mean, betas, out):
+    """``out[q] += (X - mean) @ betas[q]`` for every model ``q`` (``betas`` is ``(models, columns)``, ``out``
+    ``(models, rows)``), for a column-major ``X``; columns whose every ``beta`` is 0 are skipped.
+
+    Rows go in spans of :data:`SPAN`, four columns at a time: each span of a column is read from memory and centred
+    once for every model, and the models' spans of ``out`` stay in cache, where one model at a time read the block
+    once per model (cross-validation's folds, bench/README.md)."""
+    n_rows, n_columns = X.shape
+    n_models = betas.shape[0]
+    used = np.zeros(n_columns, dtype=np.bool_)
+    for q in range(n_models):
+        for j in range(n_columns):
+            if betas[q, j] != 0.0:
+                used[j] = True
+    columns = np.flatnonzero(used)
+    n_used = columns.shape[0]
+    buffer = np.empty((4, SPAN))
+    for start in range(0, n_rows, SPAN):
+        stop = min(start + SPAN, n_rows)
+        for first in range(0, n_used, 4):
+            group = columns[first : first + 4]
+            _centred_span(X, group, start, stop, mean, buffer)
+            x0, x1, x2, x3 = buffer[0], buffer[1], buffer[2], buffer[3]
+            for q in range(n_models):
+                o = out[q, start:stop]
+                if group.shape[0] == 4:
+                    b0, b1, b2, b3 = betas[q, group[0]], betas[q, group[1]], betas[q, group[2]], betas[q, group[3]]
+                    for i in range(stop - start):
+                        o[i] += (x0[i] * b0 + x1[i] * b1) + (x2[i] * b2 + x3[i] * b3)
+                else:
+                    for a in range(group.shape[0]):
+                        b, x = betas[q, group[a]], buffer[a]
+                        for i in range(stop - start):
+                            o[i] += x[i] * b
+
+
+@njit(**_OPTIONS)
+def add_centred_dots_many(X, columns, mean, R, out):
+    """``out[q, a] += sum_i (X[i, j] - mean[j]) * R[q, i]`` with ``j = columns[a]``, for a column-major ``X`` and
+    every model ``q`` (a row of ``R``): as :func:`add_centred_products_many`, each span of four columns read and
+    centred once for every model, each column's products summed per span of :data:`SPAN` rows."""
+    n_rows = X.shape[0]
+    n_models = R.shape[0]
+    buffer = np.empty((4, SPAN))
+    for start in range(0, n_rows, SPAN):
+        stop = min(start + SPAN, n_rows)
+        for first in range(0, columns.shape[0], 4):
+            group = columns[first : first + 4]
+            _centred_span(X, group, start, stop, mean, buffer)
+            x0, x1, x2, x3 = buffer[0], buffer[1], buffer[2], buffer[3]
+            for q in range(n_models):
+                r = R[q, start:stop]
+                if group.shape[0] == 4:
+                    p0 = p1 = p2 = p3 = 0.0
+                    for i in range(stop - start):
+                        v = r[i]
+                        p0 += x0[i] * v
+                        p1 += x1[i] * v
+                        p2 += x2[i] * v
+                        p3 += x3[i] * v
+                    out[q, first] += p0
+                    out[q, first + 1] += p1
+                    out[q, first + 2] += p2
+                    out[q, first + 3] += p3
+                else:
+                    for a in range(group.shape[0]):
+                        x = buffer[a]
+                        part = 0.0
+                        for i in range(stop - start):
+                            part += x[i] * r[i]
+                        out[q, first + a] += part
 
 
 @njit(**_OPTIONS)
@@ -423,6 +507,8 @@ def warm(dtypes=COMMON_DTYPES) -> None:
             centred_dots(block, both, np.zeros(2), rows, np.zeros(2))
             scaled_centred_rows(block, both, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
         column_moments(X, rows, 3.0, rows, np.zeros(2), np.zeros(2), np.zeros(2))
+        add_centred_products_many(X, np.zeros(2), np.ones((2, 2)), np.zeros((2, 3)))
+        add_centred_dots_many(X, np.arange(2), np.zeros(2), np.ones((2, 3)), np.zeros((2, 2)))
         group = np.zeros(2, dtype=np.intp)
         add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))
         add_bin_counts(np.ones(3, dtype=dtype), np.zeros(2), np.zeros(4, dtype=np.int64))

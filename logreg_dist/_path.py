@@ -26,7 +26,8 @@ tolerance: one pass per point, where solving from the previous point took
 two or three (bench/README.md). Every fold's solver runs in its own thread
 over one :class:`FoldEngine` each: a pass waits until each live fold has
 asked for its sums, and one map over the blocks then computes all of them
-(:func:`fold_loss_sums`, over the rows outside fold ``g``). Every point is
+(:func:`fold_loss_sums`, over the rows outside fold ``g``; the requests
+without a Hessian from one read of each block). Every point is
 still judged by its own fold's gradient at it. Where the path keeps no
 Hessians to follow (categorical codes, OWL-QN, too many parameters), each
 fold solves its points from its own previous one, and the full path runs
@@ -42,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ._enet import _model_minimum, kkt_gap, prox_newton
-from ._kernels import CHUNK_ROWS, loss_sums, slice_rows, take_rows
+from ._kernels import CHUNK_ROWS, loss_sums, shared_read_loss_sums, slice_rows, take_rows
 from ._loops import add_point_scores
 from ._predict import decisions
 
@@ -290,14 +291,24 @@ def fold_loss_sums(X, y, w, folds, *, requests, mean, inv_scale, chunk_rows=None
     rows."""
     X, y, w, spans = _in_fold_order(X, y, w, folds, 1 + max((request[0] for request in requests), default=-1))
     extra = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
-    out = _Each()
-    for fold, coef, intercept, derivatives, every, columns in requests:
+    out = _Each([None] * len(requests))
+    # Requests without a Hessian share one read of the block (most of cross-validation's passes).
+    shared = [k for k, request in enumerate(requests) if request[3] <= 1]
+    if len(shared) > 1:
+        models = [(coef, intercept, derivatives, columns, spans[fold] if fold >= 0 else (0, 0))
+                  for fold, coef, intercept, derivatives, _, columns in (requests[k] for k in shared)]
+        for k, sums in zip(shared, shared_read_loss_sums(X, y, w, models=models, mean=mean, inv_scale=inv_scale)
+                           or [None] * len(shared)):
+            out[k] = sums
+    for k, (fold, coef, intercept, derivatives, every, columns) in enumerate(requests):
+        if out[k] is not None:
+            continue
         params = dict(coef=coef, intercept=intercept, mean=mean, inv_scale=inv_scale, derivatives=derivatives,
                       hessian_every=every, columns=columns, **extra)
         start, stop = spans[fold] if fold >= 0 else (0, 0)
         before, after = [loss_sums(slice_rows(X, a, b), y[a:b], None if w is None else w[a:b], **params)
                          for a, b in ((0, start), (stop, len(y)))]
-        out.append(before + after)
+        out[k] = before + after
     return out
 
 

@@ -685,6 +685,48 @@ def test_fold_sums_of_a_block_in_fold_order_are_those_of_the_block(kind):
             np.testing.assert_allclose(dense_hessian[1], dense_hessian[0], rtol=1e-10, atol=1e-9)
 
 
+@pytest.mark.parametrize("kind", ["runs", "F", "C", "codes"])
+def test_gradient_passes_of_every_fold_from_one_read_are_each_folds_own_sums(kind):
+    """The folds' gradient and loss requests share one read of a column-major block; each fold's sums equal those
+    of its rows outside the fold summed alone, with its rows weighted 0, and with restricted columns left 0."""
+    from logreg_dist._kernels import loss_sums, shared_read_loss_sums
+    from logreg_dist._path import by_fold, fold_loss_sums
+
+    rng = np.random.default_rng(8)
+    n = 9_000  # spans of several SPAN rows and a partial one
+    X = _mixed_blocks(n, rng)[kind]
+    y = (rng.random(n) < 0.2).astype(np.float64)
+    folds = rng.integers(0, 4, size=n).astype(np.int8)
+    dense = np.asarray(X, dtype=np.float64)
+    p = dense.shape[1]
+    coefs = rng.normal(scale=0.3, size=(5, p))
+    coefs[2, ::3] = 0.0  # a fold whose model leaves columns out of its products
+    restricted = np.array([0, 2, p - 1])
+    requests = [(-1, coefs[0], -1.0, 1, 1, None), (0, coefs[1], -0.5, 1, 1, None), (1, coefs[2], -1.2, 0, 1, None),
+                (2, coefs[3], -0.8, 1, 1, restricted), (3, coefs[4], -1.0, 2, 1, None)]
+    mean, inv_scale = dense.mean(axis=0), 1.0 / np.maximum(dense.std(axis=0), 1e-9)
+    Xo, yo, _, fo = by_fold(X, y, None, folds)
+    models = [(c, b, d, cols, (0, 0)) for _, c, b, d, _, cols in requests]
+    assert (shared_read_loss_sums(Xo, yo, None, models=models, mean=mean, inv_scale=inv_scale) is None) == (
+        kind in ("C", "codes"))
+    for w in (None, rng.uniform(0.5, 2.0, size=n)):
+        got = fold_loss_sums(X, y, w, folds, requests=requests, mean=mean, inv_scale=inv_scale)
+        for (fold, coef, intercept, derivatives, _, columns), sums in zip(requests, got):
+            outside = folds != fold
+            zeroed = outside if w is None else w * outside
+            want = loss_sums(dense, y, zeroed.astype(np.float64), coef=coef, intercept=intercept, mean=mean,
+                             inv_scale=inv_scale, derivatives=derivatives, columns=columns)
+            assert sums.weight_sum == pytest.approx(want.weight_sum, rel=1e-12)
+            np.testing.assert_allclose(sums.loss_sum, want.loss_sum, rtol=1e-12)
+            if derivatives == 0:
+                assert sums.grad_sum is None
+                continue
+            np.testing.assert_allclose(sums.grad_sum, want.grad_sum, rtol=1e-10, atol=1e-9)
+            if columns is not None and kind in ("runs", "F"):
+                left_out = np.setdiff1d(np.arange(p), columns)
+                assert np.all(sums.grad_sum[left_out] == 0.0)
+
+
 def test_take_rows_keeps_each_kind_of_block():
     from logreg_dist._kernels import take_rows
 
