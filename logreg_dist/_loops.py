@@ -508,11 +508,12 @@ def warm(dtypes=COMMON_DTYPES) -> None:
             scaled_centred_rows(block, both, 0, np.zeros(2), rows, np.zeros((3, 2), order="F"), 0, np.zeros(2))
         column_moments(X, rows, 3.0, rows, np.zeros(2), np.zeros(2), np.zeros(2))
         # A run of one column is both C- and F-contiguous, its own type to numba; the totals arrive as a run's
-        # columns of all models' totals, a strided view.
+        # columns of all models' totals: a strided view, or a contiguous one where the run holds every column.
         for run in (X, np.ones((3, 1), dtype=dtype, order="F")):
             k = run.shape[1]
             add_centred_products_many(run, np.zeros(k), np.ones((2, k)), np.zeros((2, 3)))
-            add_centred_dots_many(run, np.arange(k), np.zeros(k), np.ones((2, 3)), np.zeros((2, 3))[:, :k])
+            for totals in (np.zeros((2, k + 1))[:, :k], np.zeros((2, k))):
+                add_centred_dots_many(run, np.arange(k), np.zeros(k), np.ones((2, 3)), totals)
         group = np.zeros(2, dtype=np.intp)
         add_grouped_contributions(X, 0, np.zeros(2), np.ones(2), group, np.zeros((3, 1), order="F"))
         add_bin_counts(np.ones(3, dtype=dtype), np.zeros(2), np.zeros(4, dtype=np.int64))
