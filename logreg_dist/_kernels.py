@@ -551,14 +551,15 @@ def shared_read_loss_sums(X, y, sample_weight, *, models, mean, inv_scale) -> li
         etas[q].fill(intercept)
     for (first, last), run in runs:
         add_centred_products_many(run, mean[first:last], np.ascontiguousarray(betas[:, first:last]), etas)
-    asked = [q for q, model in enumerate(models) if model[2] >= 1]
-    resids = _work("resids", (len(asked), n_rows))
+    asked = [q for q, (_, _, derivatives, _, _) in enumerate(models) if derivatives >= 1]
+    resids = _work("resids", (len(asked), n_rows))  # row k: model asked[k]'s
+    rows_of_asked = iter(resids)
     tail, loss_rows = _work("tail", (n_rows,)), _work("loss", (n_rows,))
     out = []
     for q, (_, _, derivatives, _, (skip_start, skip_stop)) in enumerate(models):
         weight_sum = loss_sum = 0.0
         if derivatives >= 1:
-            resid = resids[asked.index(q)]
+            resid = next(rows_of_asked)
             resid[skip_start:skip_stop] = 0.0
         for a, b in ((0, skip_start), (skip_stop, n_rows)):
             w_rows = None if sample_weight is None else sample_weight[a:b]
@@ -571,20 +572,17 @@ def shared_read_loss_sums(X, y, sample_weight, *, models, mean, inv_scale) -> li
         out.append(LossSums(weight_sum, loss_sum))
     if not asked:
         return out
-    picked = np.unique(np.concatenate([np.arange(n_features) if models[q][3] is None
-                                       else np.asarray(models[q][3], dtype=np.intp) for q in asked]))
+    # Each asking model's columns; the dot products cover their union once, a model keeps its own (the others
+    # stay 0, as loss_sums leaves them).
+    own = [np.arange(n_features) if models[q][3] is None else np.asarray(models[q][3], dtype=np.intp) for q in asked]
+    picked = np.unique(np.concatenate(own))
     cross = np.zeros((len(asked), picked.size))
     for (first, last), run in runs:
         at, stop = np.searchsorted(picked, (first, last))
         add_centred_dots_many(run, picked[at:stop] - first, mean[first:last], resids, cross[:, at:stop])
-    for k, q in enumerate(asked):
-        columns = models[q][3]
+    for k, (q, columns) in enumerate(zip(asked, own)):
         grad_sum = np.zeros(n_features + 1)
-        grad_sum[picked] = inv_scale[picked] * cross[k]
-        if columns is not None:  # the columns not asked for are 0, as loss_sums leaves them
-            keep = np.zeros(n_features + 1, dtype=bool)
-            keep[np.asarray(columns, dtype=np.intp)] = True
-            grad_sum[:n_features][~keep[:n_features]] = 0.0
+        grad_sum[columns] = inv_scale[columns] * cross[k, np.searchsorted(picked, columns)]
         grad_sum[n_features] = resids[k].sum()
         out[q] = LossSums(out[q].weight_sum, out[q].loss_sum, grad_sum)
     return out

@@ -294,12 +294,11 @@ def fold_loss_sums(X, y, w, folds, *, requests, mean, inv_scale, chunk_rows=None
     out = _Each([None] * len(requests))
     # Requests without a Hessian share one read of the block (most of cross-validation's passes).
     shared = [k for k, request in enumerate(requests) if request[3] <= 1]
-    if len(shared) > 1:
-        models = [(coef, intercept, derivatives, columns, spans[fold] if fold >= 0 else (0, 0))
-                  for fold, coef, intercept, derivatives, _, columns in (requests[k] for k in shared)]
-        for k, sums in zip(shared, shared_read_loss_sums(X, y, w, models=models, mean=mean, inv_scale=inv_scale)
-                           or [None] * len(shared)):
-            out[k] = sums
+    models = [(coef, intercept, derivatives, columns, spans[fold] if fold >= 0 else (0, 0))
+              for fold, coef, intercept, derivatives, _, columns in (requests[k] for k in shared)]
+    together = shared_read_loss_sums(X, y, w, models=models, mean=mean, inv_scale=inv_scale) if len(shared) > 1 else None
+    for k, sums in zip(shared, together or ()):
+        out[k] = sums
     for k, (fold, coef, intercept, derivatives, every, columns) in enumerate(requests):
         if out[k] is not None:
             continue
