@@ -97,12 +97,15 @@ class TrainOptions:
         ]
         for ok, message in checks:
             if not ok:
-                # The options the check names, as given (those not at their defaults), say what to change; the
-                # others would bury them.
-                chosen = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                          if f.name in _PENALTY_FIELDS and getattr(self, f.name) != f.default
-                          and re.search(rf"\b{f.name}\b", message)}
-                raise ValueError(f"{message}; got {', '.join(f'{k}={v!r}' for k, v in chosen.items()) or 'the defaults'}.")
+                # The options the check names say what to change, those given first; one it names that was left
+                # at its default is shown as such (--short-model lasso refused for the default l1_ratio 0), one
+                # left unset is not. Options the check does not name would bury them.
+                named = [f for f in dataclasses.fields(self)
+                         if f.name in _PENALTY_FIELDS and re.search(rf"\b{f.name}\b", message)]
+                given = [f"{f.name}={getattr(self, f.name)!r}" for f in named if getattr(self, f.name) != f.default]
+                default = [f"{f.name}={f.default!r} (the default)" for f in named
+                           if getattr(self, f.name) == f.default and f.default is not None]
+                raise ValueError(f"{message}; got {', '.join(given + default) or 'the defaults'}.")
 
 
 #: The options a bad choice is reported with (data, target and columns are not what a check refuses).

@@ -351,6 +351,10 @@ def test_cli_alpha_auto_cv_and_lasso_short_model(prefect_harness, tmp_path, loca
                                                               "--cost-fn 5.0."),
                          (["--l1-ratio", "1"], "--l1-ratio > 0 needs --alpha (a number, or 'auto'); got --l1-ratio 1.0."),
                          (["--cv", "5"], "--cv chooses the penalty: it needs --alpha auto; got --cv 5."),
+                         # An option the check names but the user left at its default is shown as such.
+                         (["--alpha", "auto", "--short-model", "lasso"], "--short-model lasso ranks by the lasso path: "
+                          "it needs --alpha auto and --l1-ratio > 0; got --alpha auto, --short-model lasso, "
+                          "--l1-ratio 0.0 (the default)."),
                          (["--max-iter", "0"], "--max-iter must be an integer >= 1; got --max-iter 0.")):
         status, _, error = run("--out", str(tmp_path / "bad"), *bad)
         assert status == 2 and message in error and len(error.strip().splitlines()) == 1, error
